@@ -1,0 +1,120 @@
+//! The commit pipeline: one thread drains every queued transaction into one `WriteBatch` and one fsync
+//! (group commit), then answers each caller. The in-memory frontier and head advance only after the
+//! write succeeded, so a failed write leaves the ledger exactly as it was.
+
+use super::format::{self, Entry, LeafData, MAX_ENTRIES_PER_TX};
+use super::keys::{self, *};
+use super::store::{cf, storage_error};
+use super::{Head, NewTx, Options, Receipt, Shared};
+use crate::error::{Error, Result};
+use crate::merkle::Frontier;
+use futures::channel::oneshot;
+use rocksdb::{WriteBatch, WriteOptions};
+use std::sync::{mpsc, Arc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(crate) struct Request {
+    pub(crate) tx: NewTx,
+    pub(crate) reply: oneshot::Sender<Result<Receipt>>,
+}
+
+/// Checks done before queueing, so one bad transaction never fails a whole batch.
+pub(crate) fn validate(tx: &NewTx) -> Result<()> {
+    if tx.entries.len() > MAX_ENTRIES_PER_TX {
+        return Err(Error::InvalidInput(format!("{} entries exceed the {MAX_ENTRIES_PER_TX} per transaction", tx.entries.len())));
+    }
+    for (i, e) in tx.entries.iter().enumerate() {
+        e.validate().map_err(|m| Error::InvalidInput(format!("entry {i}: {m}")))?;
+    }
+    Ok(())
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+fn size_of(tx: &NewTx) -> usize {
+    tx.provenance.len() + tx.entries.iter().map(|e: &Entry| e.key.len() + e.value.len() + 32).sum::<usize>()
+}
+
+pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier: Frontier, options: Options) {
+    let mut last_commit = shared.head.read().expect("head lock is never poisoned").last_commit_us;
+    while let Ok(first) = rx.recv() {
+        let mut bytes = size_of(&first.tx);
+        let mut batch = vec![first];
+        while batch.len() < options.max_batch_txs && bytes < options.max_batch_bytes {
+            match rx.try_recv() {
+                Ok(r) => {
+                    bytes += size_of(&r.tx);
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let txs: Vec<&NewTx> = batch.iter().map(|r| &r.tx).collect();
+        match write_batch(&shared, &frontier, &txs, last_commit) {
+            Ok((next, receipts, head)) => {
+                frontier = next;
+                last_commit = head.last_commit_us;
+                *shared.head.write().expect("head lock is never poisoned") = head;
+                for (r, receipt) in batch.into_iter().zip(receipts) {
+                    let _ = r.reply.send(Ok(receipt));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, txs = batch.len(), "group commit failed; nothing of this batch was written");
+                let msg = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(Error::Storage { path: shared.path.clone(), message: msg.clone() }));
+                }
+            }
+        }
+    }
+}
+
+type Written = (Frontier, Vec<Receipt>, Head);
+
+fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_commit: u64) -> Result<Written> {
+    let db = &shared.db;
+    let (log, entries, prov, merkle, pk, meta) =
+        (cf(db, CF_LOG), cf(db, CF_ENTRIES), cf(db, CF_PROVENANCE), cf(db, CF_MERKLE), cf(db, CF_PK), cf(db, CF_META));
+    let mut next = frontier.clone();
+    let mut b = WriteBatch::default();
+    let mut receipts = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let id = next.size() + 1;
+        // Commit time never goes backwards, even if the wall clock does.
+        last_commit = now_us().max(last_commit);
+        let encoded: Vec<Vec<u8>> = tx.entries.iter().map(Entry::encode).collect();
+        let leaf = LeafData {
+            tx: id,
+            commit_time_us: last_commit,
+            client_time_us: tx.client_time_us,
+            entry_count: encoded.len() as u32,
+            entries_root: format::entries_root(&encoded),
+            provenance_hash: format::provenance_hash(&tx.provenance),
+            state_root: None,
+        };
+        let leaf_bytes = leaf.encode();
+        for (i, (e, bytes)) in tx.entries.iter().zip(&encoded).enumerate() {
+            b.put_cf(entries, keys::entry_key(id, i as u32), bytes);
+            b.put_cf(pk, keys::pk_key(e.table, &e.key, id), keys::pk_value(i as u32, e.flags));
+        }
+        b.put_cf(prov, keys::tx_key(id), &tx.provenance);
+        next.append(crate::verify::leaf_hash(&leaf_bytes), |node, h| b.put_cf(merkle, keys::node_key(node), h));
+        b.put_cf(log, keys::tx_key(id), &leaf_bytes);
+        receipts.push(Receipt { tx: id, commit_time_us: last_commit, tree_size: 0 });
+    }
+    let root = next.root();
+    b.put_cf(meta, META_TREE_SIZE, next.size().to_be_bytes());
+    b.put_cf(meta, META_ROOT, root);
+    b.put_cf(meta, META_LAST_COMMIT, last_commit.to_be_bytes());
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    db.write_opt(b, &w).map_err(|e| storage_error(&shared.path, e))?;
+    for r in &mut receipts {
+        r.tree_size = next.size();
+    }
+    let head = Head { size: next.size(), root, last_commit_us: last_commit };
+    Ok((next, receipts, head))
+}

@@ -1,0 +1,93 @@
+//! RocksDB key layouts of the ledger's column families. Keys sort in the order the reads need.
+
+use crate::merkle::NodeId;
+
+/// Column families. Everything but `log`, `entries` and `provenance` is derived and could be rebuilt.
+pub const CF_LOG: &str = "log"; // tx u64 → leaf data
+pub const CF_ENTRIES: &str = "entries"; // tx u64 ‖ index u32 → entry bytes
+pub const CF_PROVENANCE: &str = "provenance"; // tx u64 → provenance record
+pub const CF_MERKLE: &str = "merkle"; // level u8 ‖ index u64 → hash
+pub const CF_PK: &str = "pk"; // table u32 ‖ escaped key ‖ !tx u64 → entry index u32 ‖ flags u8
+pub const CF_META: &str = "meta"; // name → value
+pub const ALL_CFS: [&str; 6] = [CF_LOG, CF_ENTRIES, CF_PROVENANCE, CF_MERKLE, CF_PK, CF_META];
+
+pub const META_FORMAT: &[u8] = b"format_version"; // u32
+pub const META_TREE_SIZE: &[u8] = b"tree_size"; // u64
+pub const META_ROOT: &[u8] = b"root"; // 32 bytes: root at tree_size
+pub const META_LAST_COMMIT: &[u8] = b"last_commit_us"; // u64
+
+pub fn tx_key(tx: u64) -> [u8; 8] {
+    tx.to_be_bytes()
+}
+
+pub fn entry_key(tx: u64, index: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&tx.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn node_key(id: NodeId) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = id.level;
+    k[1..].copy_from_slice(&id.index.to_be_bytes());
+    k
+}
+
+/// `table ‖ escaped key ‖ terminator`: the prefix shared by every version of one key. The escaping
+/// (0x00 → 0x00 0xFF, end → 0x00 0x01) keeps byte order, so primary-key ranges are key ranges, and no
+/// key's prefix is a prefix of another key's.
+pub fn pk_prefix(table: u32, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + key.len() + 2 + 8);
+    out.extend_from_slice(&table.to_be_bytes());
+    for &b in key {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0, 1]);
+    out
+}
+
+/// Versions sort newest first: the tx is stored inverted.
+pub fn pk_key(table: u32, key: &[u8], tx: u64) -> Vec<u8> {
+    let mut k = pk_prefix(table, key);
+    k.extend_from_slice(&(!tx).to_be_bytes());
+    k
+}
+
+/// The tx of a pk key whose prefix is already known to match.
+pub fn pk_key_tx(k: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = k.get(k.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(!u64::from_be_bytes(tail))
+}
+
+pub fn pk_value(index: u32, flags: u8) -> [u8; 5] {
+    let mut v = [0u8; 5];
+    v[..4].copy_from_slice(&index.to_be_bytes());
+    v[4] = flags;
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn pk_prefix_preserves_key_order(a in proptest::collection::vec(any::<u8>(), 0..8), b in proptest::collection::vec(any::<u8>(), 0..8)) {
+            prop_assert_eq!(a.cmp(&b), pk_prefix(3, &a).cmp(&pk_prefix(3, &b)));
+            if a != b {
+                prop_assert!(!pk_prefix(3, &b).starts_with(&pk_prefix(3, &a)));
+            }
+        }
+    }
+
+    #[test]
+    fn newer_versions_sort_first() {
+        assert!(pk_key(1, b"k", 9) < pk_key(1, b"k", 2));
+        assert_eq!(pk_key_tx(&pk_key(1, b"k\0", 77)), Some(77));
+    }
+}

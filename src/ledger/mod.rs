@@ -1,0 +1,403 @@
+//! The append-only log: transactions of entries, committed durably in groups, under an RFC 6962 tree.
+//!
+//! Invariants (ARCHITECTURE.md repeats them):
+//! - One transaction is one leaf; tx id `n` is leaf index `n - 1`. Tx ids are dense from 1.
+//! - A batch of transactions is one RocksDB `WriteBatch` written with `sync = true`: the log records, the
+//!   entries, the provenance, the Merkle nodes, the primary-key index and the new tree size and root go
+//!   to disk together or not at all. A caller is answered only after its batch is durable.
+//! - Readers see only transactions up to the published head, so a batch is never half-visible.
+//! - Nothing is ever overwritten or deleted.
+
+mod commit;
+pub mod format;
+pub mod keys;
+mod open;
+mod store;
+
+pub use format::{Entry, LeafData, Reference, FLAG_DELETE, FLAG_REFERENCE};
+pub use store::NodeStore;
+
+use crate::error::{Error, Result};
+use crate::merkle;
+use crate::verify::Hash;
+use futures::channel::oneshot;
+use rocksdb::{Direction, IteratorMode, ReadOptions, DB};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+/// A transaction to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewTx {
+    pub entries: Vec<Entry>,
+    /// Opaque provenance record; its SHA-256 goes into the leaf.
+    pub provenance: Vec<u8>,
+    /// Client timestamp in microseconds since the Unix epoch, or 0 if the client gave none.
+    pub client_time_us: u64,
+}
+
+/// What `append` answers once the transaction is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub tx: u64,
+    pub commit_time_us: u64,
+    /// The tree size right after this batch (at least `tx`).
+    pub tree_size: u64,
+}
+
+/// The published state: every transaction up to `size` is durable and readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub size: u64,
+    pub root: Hash,
+    pub last_commit_us: u64,
+}
+
+/// A committed transaction as stored.
+#[derive(Debug, Clone)]
+pub struct TxRecord {
+    pub leaf: LeafData,
+    pub leaf_bytes: Vec<u8>,
+    pub entries: Vec<Entry>,
+    pub entry_bytes: Vec<Vec<u8>>,
+    pub provenance: Vec<u8>,
+}
+
+/// One version of a key: the entry and where it sits in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub tx: u64,
+    pub index: u32,
+    pub entry: Entry,
+}
+
+/// Tuning knobs; the defaults suit a server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most transactions in one group commit.
+    pub max_batch_txs: usize,
+    /// Most payload bytes in one group commit (a single larger transaction still commits alone).
+    pub max_batch_bytes: usize,
+    /// RocksDB block cache in bytes.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_batch_txs: 4096, max_batch_bytes: 64 << 20, block_cache_bytes: 256 << 20 }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) db: DB,
+    pub(crate) path: PathBuf,
+    pub(crate) head: RwLock<Head>,
+}
+
+/// An open ledger. Cheap to share behind an `Arc`; `append` may be called from any thread or task.
+pub struct Ledger {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<mpsc::Sender<commit::Request>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Ledger {
+    /// Open (creating if absent) the ledger in `dir`, check that it is consistent, and start the
+    /// commit pipeline. An inconsistent store is refused with an error naming the problem.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger> {
+        let path = dir.as_ref().to_path_buf();
+        let (db, head, frontier) = open::open_and_check(&path, &options)?;
+        let shared = Arc::new(Shared { db, path, head: RwLock::new(head) });
+        let (tx, rx) = mpsc::channel();
+        let worker = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("vouchdb-commit".into())
+            .spawn(move || commit::run(worker, rx, frontier, options))
+            .map_err(|e| Error::Io { path: shared.path.clone(), source: e })?;
+        Ok(Ledger { shared, sender: Mutex::new(Some(tx)), committer: Mutex::new(Some(handle)) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The published head: size, root and last commit time.
+    pub fn head(&self) -> Head {
+        *self.shared.head.read().expect("head lock is never poisoned: writers do not panic while holding it")
+    }
+
+    /// Queue a transaction; the future resolves once it is durable (or failed).
+    pub fn append(&self, tx: NewTx) -> impl std::future::Future<Output = Result<Receipt>> + Send + 'static {
+        let rx = self.submit(tx);
+        async move { rx?.await.map_err(|_| Error::Closed("commit pipeline stopped".into()))? }
+    }
+
+    /// Append and wait, for callers outside an async runtime.
+    pub fn append_blocking(&self, tx: NewTx) -> Result<Receipt> {
+        futures::executor::block_on(self.append(tx))
+    }
+
+    fn submit(&self, tx: NewTx) -> Result<oneshot::Receiver<Result<Receipt>>> {
+        commit::validate(&tx)?;
+        let (reply, rx) = oneshot::channel();
+        let guard = self.sender.lock().expect("sender lock is never poisoned");
+        let sender = guard.as_ref().ok_or_else(|| Error::Closed("ledger is shutting down".into()))?;
+        sender.send(commit::Request { tx, reply }).map_err(|_| Error::Closed("commit pipeline stopped".into()))?;
+        Ok(rx)
+    }
+
+    /// Stop accepting appends, let queued ones finish, and wait for the commit thread.
+    pub fn close(&self) {
+        self.sender.lock().expect("sender lock is never poisoned").take();
+        if let Some(h) = self.committer.lock().expect("committer lock is never poisoned").take() {
+            let _ = h.join();
+        }
+    }
+
+    fn corrupt(&self, what: String) -> Error {
+        Error::Corrupt { path: self.shared.path.clone(), what }
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        store::cf(&self.shared.db, name)
+    }
+
+    fn storage(&self, e: rocksdb::Error) -> Error {
+        store::storage_error(&self.shared.path, e)
+    }
+
+    fn check_tx(&self, tx: u64) -> Result<Head> {
+        let head = self.head();
+        if tx == 0 || tx > head.size {
+            return Err(Error::NotFound(format!("tx {tx} (the log holds tx 1..={})", head.size)));
+        }
+        Ok(head)
+    }
+
+    /// The leaf data of a committed transaction.
+    pub fn leaf(&self, tx: u64) -> Result<(LeafData, Vec<u8>)> {
+        self.check_tx(tx)?;
+        let bytes = self
+            .shared
+            .db
+            .get_cf(self.cf(keys::CF_LOG), keys::tx_key(tx))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| self.corrupt(format!("log record of tx {tx} is missing")))?;
+        let leaf = LeafData::decode(&bytes).map_err(|e| self.corrupt(format!("log record of tx {tx}: {e}")))?;
+        if leaf.tx != tx {
+            return Err(self.corrupt(format!("log record stored under tx {tx} says tx {}", leaf.tx)));
+        }
+        Ok((leaf, bytes))
+    }
+
+    /// A committed transaction: leaf data, entries and provenance record.
+    pub fn get_tx(&self, tx: u64) -> Result<TxRecord> {
+        let (leaf, leaf_bytes) = self.leaf(tx)?;
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(keys::entry_key(tx, 0).to_vec());
+        opts.set_iterate_upper_bound(keys::entry_key(tx + 1, 0).to_vec());
+        let mut entries = Vec::with_capacity(leaf.entry_count as usize);
+        let mut entry_bytes = Vec::with_capacity(leaf.entry_count as usize);
+        for item in self.shared.db.iterator_cf_opt(self.cf(keys::CF_ENTRIES), opts, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let i = entries.len() as u32;
+            if k.as_ref() != keys::entry_key(tx, i) {
+                return Err(self.corrupt(format!("entries of tx {tx}: expected entry {i}, found key {}", hex::encode(&k))));
+            }
+            entries.push(Entry::decode(&v).map_err(|e| self.corrupt(format!("entry {i} of tx {tx}: {e}")))?);
+            entry_bytes.push(v.to_vec());
+        }
+        if entries.len() != leaf.entry_count as usize {
+            return Err(self.corrupt(format!("tx {tx} records {} entries, {} are stored", leaf.entry_count, entries.len())));
+        }
+        let provenance = self
+            .shared
+            .db
+            .get_cf(self.cf(keys::CF_PROVENANCE), keys::tx_key(tx))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| self.corrupt(format!("provenance record of tx {tx} is missing")))?;
+        Ok(TxRecord { leaf, leaf_bytes, entries, entry_bytes, provenance })
+    }
+
+    /// One entry of a committed transaction.
+    pub fn entry(&self, tx: u64, index: u32) -> Result<(Entry, Vec<u8>)> {
+        self.check_tx(tx)?;
+        let bytes = self
+            .shared
+            .db
+            .get_cf(self.cf(keys::CF_ENTRIES), keys::entry_key(tx, index))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| Error::NotFound(format!("entry {index} of tx {tx}")))?;
+        let e = Entry::decode(&bytes).map_err(|e| self.corrupt(format!("entry {index} of tx {tx}: {e}")))?;
+        Ok((e, bytes))
+    }
+
+    /// The version of `(table, key)` current as of tx `at` (inclusive), deletes included: one seek.
+    pub fn get_as_of(&self, table: u32, key: &[u8], at: u64) -> Result<Option<Version>> {
+        let at = at.min(self.head().size);
+        let prefix = keys::pk_prefix(table, key);
+        let start = keys::pk_key(table, key, at);
+        let mut it = self.shared.db.iterator_cf(self.cf(keys::CF_PK), IteratorMode::From(&start, Direction::Forward));
+        match it.next() {
+            Some(item) => {
+                let (k, v) = item.map_err(|e| self.storage(e))?;
+                if !k.starts_with(&prefix) {
+                    return Ok(None);
+                }
+                Ok(Some(self.version_at(&k, &v)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The latest version of `(table, key)`, which may be a delete.
+    pub fn get_latest(&self, table: u32, key: &[u8]) -> Result<Option<Version>> {
+        self.get_as_of(table, key, u64::MAX)
+    }
+
+    /// Every version of `(table, key)`, oldest first.
+    pub fn history(&self, table: u32, key: &[u8]) -> Result<Vec<Version>> {
+        let size = self.head().size;
+        let prefix = keys::pk_prefix(table, key);
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(keys::pk_key(table, key, size));
+        opts.set_iterate_upper_bound(keys::pk_key(table, key, 0));
+        let mut out = Vec::new();
+        for item in self.shared.db.iterator_cf_opt(self.cf(keys::CF_PK), opts, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            debug_assert!(k.starts_with(&prefix));
+            out.push(self.version_at(&k, &v)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn version_at(&self, k: &[u8], v: &[u8]) -> Result<Version> {
+        let tx = keys::pk_key_tx(k).ok_or_else(|| self.corrupt(format!("pk index key {} is too short", hex::encode(k))))?;
+        let index: [u8; 4] =
+            v.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| self.corrupt(format!("pk index value for tx {tx} is truncated")))?;
+        let index = u32::from_be_bytes(index);
+        let (entry, _) = self.entry(tx, index).map_err(|e| match e {
+            Error::NotFound(m) => self.corrupt(format!("pk index points at a missing {m}")),
+            e => e,
+        })?;
+        Ok(Version { tx, index, entry })
+    }
+
+    fn nodes(&self) -> NodeStore<'_> {
+        NodeStore { db: &self.shared.db, path: &self.shared.path }
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        let head = self.head().size;
+        if size > head {
+            return Err(Error::NotFound(format!("tree size {size} (the tree has {head} leaves)")));
+        }
+        Ok(())
+    }
+
+    /// Root hash of the tree of the first `size` transactions.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.check_size(size)?;
+        merkle::root(&self.nodes(), size)
+    }
+
+    /// Inclusion proof of tx `tx` (leaf `tx - 1`) in the tree of `size` transactions.
+    pub fn inclusion_proof(&self, tx: u64, size: u64) -> Result<Vec<Hash>> {
+        self.check_size(size)?;
+        if tx == 0 || tx > size {
+            return Err(Error::InvalidInput(format!("tx {tx} is not in a tree of size {size}")));
+        }
+        merkle::prove_inclusion(&self.nodes(), tx - 1, size)
+    }
+
+    /// Consistency proof from the tree of `old` transactions to the tree of `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        self.check_size(new)?;
+        if old > new {
+            return Err(Error::InvalidInput(format!("old size {old} is larger than new size {new}")));
+        }
+        merkle::prove_consistency(&self.nodes(), old, new)
+    }
+
+    /// Approximate bytes of live SST and memtable data (for the bytes-per-tx benchmark).
+    pub fn disk_usage(&self) -> Result<u64> {
+        let mut total = 0;
+        for cf in keys::ALL_CFS {
+            let c = self.cf(cf);
+            for p in ["rocksdb.total-sst-files-size", "rocksdb.size-all-mem-tables"] {
+                total += self.shared.db.property_int_value_cf(c, p).map_err(|e| self.storage(e))?.unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Flush memtables to SST files (tests and benchmarks use it to measure on-disk size).
+    pub fn flush(&self) -> Result<()> {
+        for cf in keys::ALL_CFS {
+            self.shared.db.flush_cf(self.cf(cf)).map_err(|e| self.storage(e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Result of a full scan of the log (`vouchdb check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    pub size: u64,
+    pub root: Hash,
+}
+
+impl Ledger {
+    /// Re-derive everything from the primary data: for every tx, decode its leaf, recompute its entries
+    /// root and provenance hash from the stored entries and record, and recompute the tree root from all
+    /// leaves (memory stays O(log n)). Compares the result with the stored root and stored leaf nodes.
+    pub fn scan(&self, mut progress: impl FnMut(u64, u64)) -> Result<ScanReport> {
+        let head = self.head();
+        let mut frontier = merkle::Frontier::default();
+        let nodes = self.nodes();
+        let mut mismatch = None;
+        for tx in 1..=head.size {
+            let rec = self.get_tx(tx)?;
+            if format::entries_root(&rec.entry_bytes) != rec.leaf.entries_root {
+                return Err(self.corrupt(format!("tx {tx}: stored entries do not hash to the entries root in its leaf")));
+            }
+            if format::provenance_hash(&rec.provenance) != rec.leaf.provenance_hash {
+                return Err(self.corrupt(format!("tx {tx}: provenance record does not hash to the hash in its leaf")));
+            }
+            let leaf = crate::verify::leaf_hash(&rec.leaf_bytes);
+            frontier.append(leaf, |id, h| {
+                if mismatch.is_none() && id.level == 0 {
+                    match merkle::NodeReader::nodes(&nodes, &[id]) {
+                        Ok(v) if v[0] == *h => {}
+                        Ok(_) => mismatch = Some(format!("stored merkle leaf of tx {tx} differs from the hash of its log record")),
+                        Err(e) => mismatch = Some(e.to_string()),
+                    }
+                }
+            });
+            if let Some(m) = mismatch.take() {
+                return Err(self.corrupt(m));
+            }
+            progress(tx, head.size);
+        }
+        let root = frontier.root();
+        if root != head.root {
+            return Err(self.corrupt(format!(
+                "the root recomputed from all {} log records is {} but the stored root is {}",
+                head.size,
+                hex::encode(root),
+                hex::encode(head.root)
+            )));
+        }
+        Ok(ScanReport { size: head.size, root })
+    }
+}

@@ -1,0 +1,139 @@
+use super::*;
+use crate::verify;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn put(table: u32, key: &str, value: &str) -> NewTx {
+    NewTx {
+        entries: vec![Entry::put(table, key.as_bytes().to_vec(), value.as_bytes().to_vec())],
+        provenance: b"p".to_vec(),
+        client_time_us: 7,
+    }
+}
+
+#[test]
+fn append_then_read_every_way() {
+    let dir = tmp();
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(l.head().size, 0);
+    assert_eq!(l.head().root, verify::empty_root());
+    let r1 = l.append_blocking(put(1, "a", "one")).unwrap();
+    let r2 = l.append_blocking(put(1, "a", "two")).unwrap();
+    let r3 = l
+        .append_blocking(NewTx {
+            entries: vec![Entry::delete(1, b"a".to_vec()), Entry::put(2, b"a".to_vec(), b"x".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((r1.tx, r2.tx, r3.tx), (1, 2, 3));
+    assert!(r2.commit_time_us >= r1.commit_time_us);
+    assert_eq!(r3.tree_size, 3);
+
+    let latest = l.get_latest(1, b"a").unwrap().unwrap();
+    assert_eq!((latest.tx, latest.index), (3, 0));
+    assert!(latest.entry.is_delete());
+    assert_eq!(l.get_as_of(1, b"a", 2).unwrap().unwrap().entry.value, b"two");
+    assert_eq!(l.get_as_of(1, b"a", 1).unwrap().unwrap().entry.value, b"one");
+    assert_eq!(l.get_as_of(1, b"a", 0).unwrap(), None);
+    assert_eq!(l.get_latest(1, b"b").unwrap(), None);
+    assert_eq!(l.get_latest(2, b"a").unwrap().unwrap().index, 1);
+    let h = l.history(1, b"a").unwrap();
+    assert_eq!(h.iter().map(|v| v.tx).collect::<Vec<_>>(), vec![1, 2, 3]);
+
+    let rec = l.get_tx(3).unwrap();
+    assert_eq!(rec.entries.len(), 2);
+    assert_eq!(rec.leaf.entry_count, 2);
+    assert_eq!(rec.leaf.client_time_us, 0);
+    assert_eq!(l.get_tx(1).unwrap().leaf.client_time_us, 7);
+    assert_eq!(l.get_tx(1).unwrap().provenance, b"p");
+    assert!(matches!(l.get_tx(4), Err(Error::NotFound(_))));
+    assert!(matches!(l.get_tx(0), Err(Error::NotFound(_))));
+}
+
+#[test]
+fn keys_that_prefix_each_other_stay_apart() {
+    let dir = tmp();
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    for k in ["", "\0", "a", "a\0", "a\0b", "ab"] {
+        l.append_blocking(put(1, k, k)).unwrap();
+    }
+    for k in ["", "\0", "a", "a\0", "a\0b", "ab"] {
+        let v = l.get_latest(1, k.as_bytes()).unwrap().unwrap();
+        assert_eq!(v.entry.value, k.as_bytes());
+        assert_eq!(l.history(1, k.as_bytes()).unwrap().len(), 1, "history of {k:?}");
+    }
+}
+
+#[test]
+fn proofs_from_the_store_verify_and_survive_reopen() {
+    let dir = tmp();
+    let mut roots = vec![verify::empty_root()];
+    {
+        let l = Ledger::open(dir.path(), Options::default()).unwrap();
+        for i in 0..37 {
+            l.append_blocking(put(1, &format!("k{i}"), "v")).unwrap();
+            roots.push(l.head().root);
+        }
+    }
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(l.head().size, 37);
+    assert_eq!(l.head().root, roots[37]);
+    for size in 1..=37u64 {
+        assert_eq!(l.root_at(size).unwrap(), roots[size as usize]);
+        for tx in 1..=size {
+            let p = l.inclusion_proof(tx, size).unwrap();
+            let leaf = l.leaf(tx).unwrap().0.hash();
+            verify::inclusion(tx - 1, size, &leaf, &p, &roots[size as usize]).unwrap();
+        }
+        for old in 0..=size {
+            let p = l.consistency_proof(old, size).unwrap();
+            verify::consistency(old, size, &roots[old as usize], &roots[size as usize], &p).unwrap();
+        }
+    }
+    assert!(l.inclusion_proof(1, 38).is_err());
+    assert!(l.consistency_proof(5, 4).is_err());
+    l.scan(|_, _| {}).unwrap();
+}
+
+#[test]
+fn concurrent_appends_are_dense_and_batched() {
+    let dir = tmp();
+    let l = std::sync::Arc::new(Ledger::open(dir.path(), Options::default()).unwrap());
+    let threads: Vec<_> = (0..32)
+        .map(|t| {
+            let l = l.clone();
+            std::thread::spawn(move || (0..50).map(|i| l.append_blocking(put(1, &format!("{t}-{i}"), "v")).unwrap().tx).collect::<Vec<_>>())
+        })
+        .collect();
+    let mut ids: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=1600).collect::<Vec<_>>());
+    assert_eq!(l.scan(|_, _| {}).unwrap().size, 1600);
+}
+
+#[test]
+fn invalid_transactions_are_refused_before_queueing() {
+    let dir = tmp();
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    let bad = Entry { flags: format::FLAG_DELETE, ..Entry::put(1, b"k".to_vec(), b"v".to_vec()) };
+    assert!(matches!(l.append_blocking(NewTx { entries: vec![bad], ..Default::default() }), Err(Error::InvalidInput(_))));
+    let huge = Entry::put(1, vec![0u8; format::MAX_KEY_LEN + 1], b"v".to_vec());
+    assert!(matches!(l.append_blocking(NewTx { entries: vec![huge], ..Default::default() }), Err(Error::InvalidInput(_))));
+    // The pipeline is unaffected.
+    assert_eq!(l.append_blocking(put(1, "k", "v")).unwrap().tx, 1);
+}
+
+#[test]
+fn close_finishes_queued_commits_and_refuses_new_ones() {
+    let dir = tmp();
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    let pending: Vec<_> = (0..100).map(|i| l.append(put(1, &i.to_string(), "v"))).collect();
+    l.close();
+    for p in pending {
+        futures::executor::block_on(p).unwrap();
+    }
+    assert!(matches!(l.append_blocking(put(1, "late", "v")), Err(Error::Closed(_))));
+    assert_eq!(l.head().size, 100);
+}

@@ -1,0 +1,9 @@
+//! vouchdb: a tamper-evident SQL database. See ARCHITECTURE.md for the map.
+
+pub mod error;
+pub mod ledger;
+pub mod merkle;
+pub mod signing;
+pub mod verify;
+
+pub use error::{Error, Result};

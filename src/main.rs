@@ -1,0 +1,243 @@
+//! The `vouchdb` binary: one program, several subcommands.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use vouchdb::ledger::{Entry, Ledger, NewTx, Options};
+use vouchdb::signing::{self, CheckpointSigner};
+
+#[derive(Parser)]
+#[command(name = "vouchdb", version, about = "A tamper-evident SQL database over an RFC 6962 Merkle log", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open (or create) the data directory and serve it until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Write a new P-256 signing key (SEC1 PEM) and print its public key.
+    Keygen {
+        /// Where to write the private key; an existing file is never overwritten.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+    /// Print the signed checkpoint of a data directory (the server must not be running).
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Also write body.txt, sig.der, pub.pem and note.txt here, for `openssl dgst -verify`.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Re-derive every leaf, entries root and the tree root from the log and compare with what is stored.
+    Check {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Append synthetic one-entry transactions from concurrent committers (bulk load, benchmarks, crash tests).
+    Load(LoadArgs),
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Data directory (RocksDB store and default signing key).
+    #[arg(long, env = "VOUCHDB_DATA_DIR", default_value = "./vouchdb-data")]
+    data_dir: PathBuf,
+    /// PEM signing key (SEC1 or PKCS#8, P-256). Default: <data-dir>/signing.key, created on first start.
+    #[arg(long, env = "VOUCHDB_SIGNING_KEY")]
+    signing_key: Option<PathBuf>,
+    /// Checkpoint origin line. Default: vouchdb/<first 8 bytes of SHA-256 of the public key, hex>.
+    #[arg(long, env = "VOUCHDB_ORIGIN")]
+    origin: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Concurrent committers.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Transactions to append in total.
+    #[arg(long, default_value_t = 100_000)]
+    txs: u64,
+    /// Bytes of value in each entry.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Print "ack <tx>" on stdout for every durable transaction, as soon as it is acknowledged.
+    #[arg(long)]
+    print_acks: bool,
+}
+
+fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
+}
+
+fn signer(args: &StoreArgs) -> vouchdb::Result<CheckpointSigner> {
+    let (path, key) = match &args.signing_key {
+        Some(p) => (p.clone(), signing::load_key(p)?),
+        None => {
+            let p = args.data_dir.join("signing.key");
+            if p.exists() {
+                (p.clone(), signing::load_key(&p)?)
+            } else {
+                std::fs::create_dir_all(&args.data_dir).map_err(|e| vouchdb::Error::Io { path: args.data_dir.clone(), source: e })?;
+                let key = signing::generate_key(&p)?;
+                tracing::warn!(path = %p.display(), "NO SIGNING KEY GIVEN: created a new checkpoint signing key; back it up and publish its public key");
+                eprintln!("*** vouchdb created a new checkpoint signing key at {} ***", p.display());
+                eprintln!("*** Verifiers must pin this public key:\n{}", signing::public_key_pem(key.verifying_key()));
+                (p, key)
+            }
+        }
+    };
+    let origin = args.origin.clone().unwrap_or_else(|| CheckpointSigner::default_origin(&key));
+    CheckpointSigner::new(key, origin, path)
+}
+
+fn open(args: &StoreArgs) -> vouchdb::Result<Ledger> {
+    Ledger::open(store_path(&args.data_dir), Options::default())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOUCHDB_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Keygen { out } => keygen(&out),
+        Command::Checkpoint { store, out_dir } => checkpoint(&store, out_dir.as_deref()),
+        Command::Check { store } => check(&store),
+        Command::Load(a) => load(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vouchdb: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> vouchdb::Result<()> {
+    let signer = signer(&args.store)?;
+    let ledger = open(&args.store)?;
+    let cp = signer.sign(&ledger.head());
+    tracing::info!(data_dir = %args.store.data_dir.display(), tree_size = cp.checkpoint.size, origin = signer.origin(), "ledger open and consistent");
+    println!("{}", cp.note);
+    let rt = tokio::runtime::Runtime::new().map_err(|e| vouchdb::Error::Io { path: args.store.data_dir.clone(), source: e })?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => futures::future::pending::<()>().await } } => {}
+        }
+    });
+    tracing::info!("shutting down: finishing queued commits");
+    ledger.close();
+    Ok(())
+}
+
+fn keygen(out: &Path) -> vouchdb::Result<()> {
+    let key = signing::generate_key(out)?;
+    eprintln!("wrote P-256 signing key to {}", out.display());
+    print!("{}", signing::public_key_pem(key.verifying_key()));
+    Ok(())
+}
+
+fn checkpoint(store: &StoreArgs, out_dir: Option<&Path>) -> vouchdb::Result<()> {
+    let signer = signer(store)?;
+    let ledger = open(store)?;
+    let cp = signer.sign(&ledger.head());
+    println!("tree_size: {}", cp.checkpoint.size);
+    println!("root_hash: {}", hex::encode(cp.checkpoint.root));
+    println!("signature: {}", cp.signature_base64());
+    println!("public_key:\n{}", cp.public_key_pem.trim_end());
+    println!("signed_note:\n{}", cp.note.trim_end());
+    if let Some(dir) = out_dir {
+        let io = |e| vouchdb::Error::Io { path: dir.to_path_buf(), source: e };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::write(dir.join("body.txt"), &cp.body).map_err(io)?;
+        std::fs::write(dir.join("sig.der"), &cp.signature_der).map_err(io)?;
+        std::fs::write(dir.join("pub.pem"), &cp.public_key_pem).map_err(io)?;
+        std::fs::write(dir.join("note.txt"), &cp.note).map_err(io)?;
+        eprintln!("verify with: openssl dgst -sha256 -verify {0}/pub.pem -signature {0}/sig.der {0}/body.txt", dir.display());
+    }
+    Ok(())
+}
+
+fn check(store: &StoreArgs) -> vouchdb::Result<()> {
+    let ledger = open(store)?;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = ledger.scan(|done, total| {
+        if tty && (done % 10_000 == 0 || done == total) {
+            eprint!("\rchecked {done}/{total} transactions ({:.0}%)", 100.0 * done as f64 / total.max(1) as f64);
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    println!(
+        "ok: {} transactions, every leaf, entries root and provenance hash re-derived; root {}",
+        report.size,
+        hex::encode(report.root)
+    );
+    Ok(())
+}
+
+fn load(args: LoadArgs) -> vouchdb::Result<()> {
+    let ledger = Arc::new(open(&args.store)?);
+    let start = std::time::Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let threads: Vec<_> = (0..args.clients.max(1))
+        .map(|c| {
+            let (ledger, next, stdout) = (Arc::clone(&ledger), Arc::clone(&next), Arc::clone(&stdout));
+            let (total, value_bytes, print) = (args.txs, args.value_bytes, args.print_acks);
+            std::thread::spawn(move || -> vouchdb::Result<()> {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= total {
+                        return Ok(());
+                    }
+                    let key = format!("c{c}-{n}").into_bytes();
+                    let tx = NewTx {
+                        entries: vec![Entry::put(1, key, vec![b'v'; value_bytes])],
+                        provenance: n.to_be_bytes().to_vec(),
+                        client_time_us: 0,
+                    };
+                    let r = ledger.append_blocking(tx)?;
+                    if print {
+                        let mut out = stdout.lock().expect("stdout lock");
+                        let _ = writeln!(out, "ack {}", r.tx);
+                        let _ = out.flush();
+                    } else if tty && n % 20_000 == 0 {
+                        eprint!("\rappended {n}/{total}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("load threads do not panic")?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if tty {
+        eprintln!();
+    }
+    eprintln!("appended {} transactions in {secs:.2}s: {:.0} tx/s, tree size {}", args.txs, args.txs as f64 / secs, ledger.head().size);
+    ledger.close();
+    Ok(())
+}
