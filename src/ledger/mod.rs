@@ -92,6 +92,7 @@ pub(crate) struct Shared {
     pub(crate) db: DB,
     pub(crate) path: PathBuf,
     pub(crate) head: RwLock<Head>,
+    pub(crate) node_cache: store::NodeCache,
 }
 
 /// An open ledger. Cheap to share behind an `Arc`; `append` may be called from any thread or task.
@@ -107,7 +108,7 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger> {
         let path = dir.as_ref().to_path_buf();
         let (db, head, frontier) = open::open_and_check(&path, &options)?;
-        let shared = Arc::new(Shared { db, path, head: RwLock::new(head) });
+        let shared = Arc::new(Shared { db, path, head: RwLock::new(head), node_cache: Default::default() });
         let (tx, rx) = mpsc::channel();
         let worker = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -285,7 +286,7 @@ impl Ledger {
     }
 
     fn nodes(&self) -> NodeStore<'_> {
-        NodeStore { db: &self.shared.db, path: &self.shared.path }
+        NodeStore { db: &self.shared.db, path: &self.shared.path, cache: Some(&self.shared.node_cache) }
     }
 
     fn check_size(&self, size: u64) -> Result<()> {

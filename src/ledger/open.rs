@@ -113,7 +113,7 @@ fn check(db: &DB, path: &Path) -> Result<(Head, Frontier)> {
         (Some(t), s) if t > s => return Err(corrupt(path, format!("the log holds tx {t} beyond the recorded tree size {s}"))),
         (t, s) => return Err(corrupt(path, format!("the recorded tree size is {s} but the log ends at tx {}", t.unwrap_or(0)))),
     }
-    let nodes = NodeStore { db, path };
+    let nodes = NodeStore { db, path, cache: None };
     // Nothing may be stored past the frontier.
     if db.get_cf(cf(db, CF_MERKLE), keys::node_key(NodeId { level: 0, index: size })).map_err(|e| storage_error(path, e))?.is_some() {
         return Err(corrupt(path, format!("a merkle leaf exists at index {size}, beyond the recorded tree size {size}")));
