@@ -3,7 +3,9 @@
 pub mod error;
 pub mod ledger;
 pub mod merkle;
+pub mod server;
 pub mod signing;
+pub mod sql;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -17,7 +17,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Open (or create) the data directory and serve it until SIGINT/SIGTERM.
+    /// Serve the data directory to PostgreSQL clients until SIGINT/SIGTERM (then finish queued commits).
     Serve(ServeArgs),
     /// Write a new P-256 signing key (SEC1 PEM) and print its public key.
     Keygen {
@@ -59,6 +59,12 @@ struct StoreArgs {
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// Address to accept PostgreSQL clients on.
+    #[arg(long, env = "VOUCHDB_LISTEN", default_value = "127.0.0.1:5433")]
+    listen: String,
+    /// Password for the `admin` role created on first start (default: generated and printed once).
+    #[arg(long, env = "VOUCHDB_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
 }
 
 #[derive(Args)]
@@ -131,19 +137,45 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> vouchdb::Result<()> {
-    let signer = signer(&args.store)?;
-    let ledger = open(&args.store)?;
+    let signer = Arc::new(signer(&args.store)?);
+    let ledger = Arc::new(open(&args.store)?);
     let cp = signer.sign(&ledger.head());
     tracing::info!(data_dir = %args.store.data_dir.display(), tree_size = cp.checkpoint.size, origin = signer.origin(), "ledger open and consistent");
-    println!("{}", cp.note);
-    let rt = tokio::runtime::Runtime::new().map_err(|e| vouchdb::Error::Io { path: args.store.data_dir.clone(), source: e })?;
+    let sql_err = |e: vouchdb::sql::SqlError| vouchdb::Error::InvalidInput(e.to_string());
+    let engine = Arc::new(vouchdb::sql::Engine::new(ledger.clone(), signer).map_err(sql_err)?);
+    let io = |e| vouchdb::Error::Io { path: args.store.data_dir.clone(), source: e };
+    let rt = tokio::runtime::Runtime::new().map_err(io)?;
     rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => futures::future::pending::<()>().await } } => {}
+        if engine.catalog().users.is_empty() {
+            let (password, generated) = match &args.admin_password {
+                Some(p) => (p.clone(), false),
+                None => {
+                    use rand_core::RngCore;
+                    let mut b = [0u8; 15];
+                    rand_core::OsRng.fill_bytes(&mut b);
+                    (base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b), true)
+                }
+            };
+            engine.set_user_password("admin", &password, true, "vouchdb").await.map_err(sql_err)?;
+            if generated {
+                eprintln!("*** created role \"admin\" with password: {password}");
+                eprintln!("*** (shown once; set VOUCHDB_ADMIN_PASSWORD on first start to choose it)");
+            } else {
+                tracing::info!("created role \"admin\" with the password from VOUCHDB_ADMIN_PASSWORD");
+            }
         }
-    });
+        let addr = vouchdb::server::parse_listen(&args.listen).map_err(vouchdb::Error::InvalidInput)?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+        tracing::info!(%addr, "accepting PostgreSQL connections");
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => futures::future::pending::<()>().await } } => {}
+            }
+        };
+        vouchdb::server::serve(engine.clone(), listener, shutdown).await.map_err(io)
+    })?;
     tracing::info!("shutting down: finishing queued commits");
     ledger.close();
     Ok(())

@@ -215,6 +215,9 @@ impl<'a> Reader<'a> {
     pub(crate) fn hash(&mut self) -> Result<Hash, String> {
         Ok(self.take(32)?.try_into().expect("took 32 bytes"))
     }
+    pub(crate) fn hash16(&mut self) -> Result<[u8; 16], String> {
+        Ok(self.take(16)?.try_into().expect("took 16 bytes"))
+    }
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], String> {
         let n = self.u32()? as usize;
         self.take(n)

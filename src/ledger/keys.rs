@@ -63,6 +63,30 @@ pub fn pk_key_tx(k: &[u8]) -> Option<u64> {
     Some(!u64::from_be_bytes(tail))
 }
 
+/// The full index key for a prefix returned by a table walk.
+pub fn pk_key_from_prefix(prefix: &[u8], tx: u64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&(!tx).to_be_bytes());
+    k
+}
+
+/// Undo `pk_prefix`'s escaping: the key bytes of a `table ‖ escaped key ‖ 00 01` prefix.
+pub fn unescape_pk_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let body = prefix.get(4..prefix.len().checked_sub(2)?)?;
+    if prefix[prefix.len() - 2..] != [0, 1] {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut it = body.iter();
+    while let Some(&b) = it.next() {
+        out.push(b);
+        if b == 0 && it.next() != Some(&0xFF) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 pub fn pk_value(index: u32, flags: u8) -> [u8; 5] {
     let mut v = [0u8; 5];
     v[..4].copy_from_slice(&index.to_be_bytes());
@@ -79,6 +103,7 @@ mod tests {
         #[test]
         fn pk_prefix_preserves_key_order(a in proptest::collection::vec(any::<u8>(), 0..8), b in proptest::collection::vec(any::<u8>(), 0..8)) {
             prop_assert_eq!(a.cmp(&b), pk_prefix(3, &a).cmp(&pk_prefix(3, &b)));
+            prop_assert_eq!(unescape_pk_prefix(&pk_prefix(3, &a)), Some(a.clone()));
             if a != b {
                 prop_assert!(!pk_prefix(3, &b).starts_with(&pk_prefix(3, &a)));
             }

@@ -402,3 +402,70 @@ impl Ledger {
         Ok(ScanReport { size: head.size, root })
     }
 }
+
+impl Ledger {
+    /// The live (not deleted) version of every key of `table` as of tx `snapshot`, in key order:
+    /// one pass over the table's primary-key index.
+    pub fn scan_table(&self, table: u32, snapshot: u64, limit: Option<usize>) -> Result<Vec<(Vec<u8>, Version)>> {
+        let snapshot = snapshot.min(self.head().size);
+        let mut out = Vec::new();
+        self.walk_table(table, |prefix, tx, v| {
+            if tx > snapshot {
+                return Ok(Walk::NextVersion);
+            }
+            if v.get(4).is_some_and(|f| f & FLAG_DELETE == 0) {
+                let key = keys::unescape_pk_prefix(prefix).ok_or_else(|| self.corrupt("pk index key is not a valid escaped key".into()))?;
+                out.push((key, self.version_at(&keys::pk_key_from_prefix(prefix, tx), v)?));
+                if limit.is_some_and(|l| out.len() >= l) {
+                    return Ok(Walk::Stop);
+                }
+            }
+            Ok(Walk::NextKey)
+        })?;
+        Ok(out)
+    }
+
+    /// Every key `table` ever had, deleted or not (for id allocation and audits).
+    pub fn scan_table_all_keys(&self, table: u32) -> Result<Vec<(Vec<u8>, u64)>> {
+        let mut out = Vec::new();
+        self.walk_table(table, |prefix, tx, _| {
+            let key = keys::unescape_pk_prefix(prefix).ok_or_else(|| self.corrupt("pk index key is not a valid escaped key".into()))?;
+            out.push((key, tx));
+            Ok(Walk::NextKey)
+        })?;
+        Ok(out)
+    }
+
+    fn walk_table(&self, table: u32, mut f: impl FnMut(&[u8], u64, &[u8]) -> Result<Walk>) -> Result<()> {
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(table.to_be_bytes().to_vec());
+        if let Some(next) = table.checked_add(1) {
+            opts.set_iterate_upper_bound(next.to_be_bytes().to_vec());
+        }
+        opts.set_total_order_seek(true);
+        let mut done_prefix: Option<Vec<u8>> = None;
+        for item in self.shared.db.iterator_cf_opt(self.cf(keys::CF_PK), opts, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            if k.len() < 14 {
+                return Err(self.corrupt(format!("pk index key {} is too short", hex::encode(&k))));
+            }
+            let prefix = &k[..k.len() - 8];
+            if done_prefix.as_deref() == Some(prefix) {
+                continue;
+            }
+            let tx = keys::pk_key_tx(&k).expect("length checked above");
+            match f(prefix, tx, &v)? {
+                Walk::NextVersion => {}
+                Walk::NextKey => done_prefix = Some(prefix.to_vec()),
+                Walk::Stop => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Walk {
+    NextVersion,
+    NextKey,
+    Stop,
+}

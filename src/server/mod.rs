@@ -1,0 +1,290 @@
+//! The PostgreSQL wire protocol edge (pgwire): authentication, simple and extended query, cancel.
+//! No SQL logic lives here: messages become calls on `sql::Engine` with a per-connection `Session`,
+//! and outcomes become wire responses.
+
+mod types;
+
+use crate::sql::{self, DataType, Engine, Outcome, Session, Shape, SqlError, Value};
+use async_trait::async_trait;
+use futures::Sink;
+use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DataRowEncoder, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The PostgreSQL version vouchdb reports (drivers gate features on it).
+pub const PG_VERSION: &str = "15.0";
+pub const PG_VERSION_NUM: &str = "150000";
+
+fn pg_error(e: SqlError) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message)))
+}
+
+struct SessionCell(tokio::sync::Mutex<Session>);
+
+fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
+    let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+    client.session_extensions().get_or_insert_with(|| SessionCell(tokio::sync::Mutex::new(Session::new(&user))))
+}
+
+/// A prepared statement: the parsed statement (None for an empty query) and its shape.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    stmt: Option<Arc<sqlparser::ast::Statement>>,
+    sql: String,
+    shape: Shape,
+}
+
+pub struct Handler {
+    engine: Arc<Engine>,
+    parser: Arc<Parser>,
+}
+
+pub struct Parser {
+    engine: Arc<Engine>,
+}
+
+fn field_infos(columns: &[sql::Column], format: &Format) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| FieldInfo::new(c.name.clone(), None, None, types::pg_type(c.ty), format.format_for(i)))
+        .collect()
+}
+
+fn rows_response(columns: &[sql::Column], rows: Vec<Vec<Value>>, tag: &str, format: &Format) -> PgWireResult<Response> {
+    let schema = Arc::new(field_infos(columns, format));
+    let mut encoder = DataRowEncoder::new(schema.clone());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        for (v, c) in row.iter().zip(columns) {
+            encoder.encode_field(&types::Cell(v, c.ty))?;
+        }
+        out.push(Ok(encoder.take_row()));
+    }
+    let mut qr = QueryResponse::new(schema, futures::stream::iter(out));
+    // pgwire appends the row count: "SELECT 3", "INSERT 0 3".
+    let base = tag.rsplit_once(' ').map(|(b, n)| if n.chars().all(|c| c.is_ascii_digit()) { b } else { tag }).unwrap_or(tag);
+    qr.set_command_tag(base);
+    Ok(Response::Query(qr))
+}
+
+fn to_response(o: Outcome, format: &Format) -> PgWireResult<Response> {
+    Ok(match o {
+        Outcome::Rows { columns, rows, tag } => rows_response(&columns, rows, &tag, format)?,
+        Outcome::Command(tag) => Response::Execution(Tag::new(&tag)),
+        Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+        Outcome::Commit(tag) => Response::TransactionEnd(Tag::new(&tag)),
+    })
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Handler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let cell = session(client);
+        let mut s = cell.0.lock().await;
+        let stmts = match sql::parse(query) {
+            Ok(v) => v,
+            Err(e) => return Err(pg_error(e)),
+        };
+        if stmts.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        let mut out = Vec::with_capacity(stmts.len());
+        for (stmt, text) in stmts {
+            match self.engine.execute(&mut s, &stmt, &text, &[]).await {
+                Ok(o) => out.push(to_response(o, &Format::UnifiedText)?),
+                Err(e) => {
+                    if out.is_empty() {
+                        return Err(pg_error(e));
+                    }
+                    out.push(Response::Error(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message))));
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut stmts = sql::parse(sql).map_err(pg_error)?;
+        if stmts.len() > 1 {
+            return Err(pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement")));
+        }
+        let Some((stmt, text)) = stmts.pop() else {
+            return Ok(Some(Prepared { stmt: None, sql: String::new(), shape: Shape::default() }));
+        };
+        let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
+        let shape = self.engine.describe(&stmt, &given).map_err(pg_error)?;
+        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.shape.params.iter().map(|t| types::pg_type(*t)).collect())
+    }
+
+    fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(field_infos(&stmt.shape.columns, format.unwrap_or(&Format::UnifiedText)))
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Handler {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let Some(stmt) = &prepared.stmt else { return Ok(Response::EmptyQuery) };
+        let mut params = Vec::with_capacity(portal.parameters.len());
+        for (i, raw) in portal.parameters.iter().enumerate() {
+            let ty = prepared.shape.params.get(i).copied().unwrap_or(DataType::Text);
+            let v = match raw {
+                None => Value::Null,
+                Some(b) if portal.parameter_format.is_binary(i) => types::decode_binary(b, ty).map_err(pg_error)?,
+                Some(b) => {
+                    let text = std::str::from_utf8(b)
+                        .map_err(|_| pg_error(SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\"")))?;
+                    Value::parse(text, ty).map_err(pg_error)?
+                }
+            };
+            params.push(v);
+        }
+        let cell = session(client);
+        let mut s = cell.0.lock().await;
+        let o = self.engine.execute(&mut s, stmt, &prepared.sql, &params).await.map_err(pg_error)?;
+        to_response(o, &portal.result_column_format)
+    }
+}
+
+/// Users and their SCRAM verifiers, from the catalog.
+#[derive(Debug)]
+pub struct Users {
+    engine: Arc<Engine>,
+}
+
+impl Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
+
+#[async_trait]
+impl AuthSource for Users {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        Err(PgWireError::InvalidPassword(login.user().unwrap_or_default().to_string()))
+    }
+
+    async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
+        let name = login.user().unwrap_or_default();
+        let catalog = self.engine.catalog();
+        let u = catalog.users.get(name).ok_or_else(|| PgWireError::InvalidPassword(name.to_string()))?;
+        let bad = |_| PgWireError::InvalidPassword(name.to_string());
+        Ok((
+            ScramSecret::Verifier {
+                salt: hex::decode(&u.salt).map_err(bad)?,
+                iterations: u.iterations as usize,
+                stored_key: hex::decode(&u.stored_key).map_err(bad)?,
+                server_key: hex::decode(&u.server_key).map_err(bad)?,
+            },
+            None,
+        ))
+    }
+}
+
+struct Factory {
+    handler: Arc<Handler>,
+    startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
+    manager: Arc<ConnectionManager>,
+}
+
+impl PgWireServerHandlers for Factory {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.handler.clone()
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.handler.clone()
+    }
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.manager.clone()))
+    }
+}
+
+/// Accept PostgreSQL connections on `listener` until `shutdown` resolves.
+pub async fn serve(engine: Arc<Engine>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    let mut params = DefaultServerParameterProvider::default();
+    params.server_version = PG_VERSION.to_string();
+    params.date_style = "ISO, MDY".into();
+    params.time_zone = "UTC".into();
+    let manager = Arc::new(ConnectionManager::new());
+    let scram = ScramAuth::new(Arc::new(Users { engine: engine.clone() }));
+    let startup = Arc::new(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram).with_connection_manager(manager.clone()));
+    let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
+    let factory = Arc::new(Factory { handler, startup, manager });
+    let mut conns = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((sock, peer)) => {
+                    let _ = sock.set_nodelay(true);
+                    let f = factory.clone();
+                    conns.spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(sock, None, f).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+    Ok(())
+}
+
+/// Resolve the address to listen on.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|e| format!("bad listen address {s:?}: {e}"))
+}

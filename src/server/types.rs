@@ -1,0 +1,166 @@
+//! SQL types on the wire: OIDs, text and binary encodings of values, binary parameter decoding.
+
+use crate::sql::{DataType, SqlError, SqlResult, Value};
+use bytes::{BufMut, BytesMut};
+use pgwire::api::Type;
+use pgwire::types::format::FormatOptions;
+use pgwire::types::ToSqlText;
+use postgres_types::{to_sql_checked, FromSql, IsNull, ToSql};
+use std::error::Error;
+
+/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+const PG_EPOCH_DAYS: i32 = 10_957;
+
+pub fn pg_type(t: DataType) -> Type {
+    match t {
+        DataType::Bool => Type::BOOL,
+        DataType::Int2 => Type::INT2,
+        DataType::Int4 => Type::INT4,
+        DataType::Int8 => Type::INT8,
+        DataType::Float4 => Type::FLOAT4,
+        DataType::Float8 => Type::FLOAT8,
+        DataType::Numeric => Type::NUMERIC,
+        DataType::Text => Type::TEXT,
+        DataType::Varchar(_) => Type::VARCHAR,
+        DataType::Bytea => Type::BYTEA,
+        DataType::Timestamp => Type::TIMESTAMP,
+        DataType::Timestamptz => Type::TIMESTAMPTZ,
+        DataType::Date => Type::DATE,
+        DataType::Uuid => Type::UUID,
+        DataType::Jsonb => Type::JSONB,
+    }
+}
+
+/// The SQL type of a parameter type a client named in Parse (None: let the statement infer it).
+pub fn data_type(t: &Type) -> Option<DataType> {
+    Some(match *t {
+        Type::BOOL => DataType::Bool,
+        Type::INT2 => DataType::Int2,
+        Type::INT4 => DataType::Int4,
+        Type::INT8 => DataType::Int8,
+        Type::FLOAT4 => DataType::Float4,
+        Type::FLOAT8 => DataType::Float8,
+        Type::NUMERIC => DataType::Numeric,
+        Type::TEXT | Type::BPCHAR | Type::NAME => DataType::Text,
+        Type::VARCHAR => DataType::Varchar(None),
+        Type::BYTEA => DataType::Bytea,
+        Type::TIMESTAMP => DataType::Timestamp,
+        Type::TIMESTAMPTZ => DataType::Timestamptz,
+        Type::DATE => DataType::Date,
+        Type::UUID => DataType::Uuid,
+        Type::JSONB | Type::JSON => DataType::Jsonb,
+        _ => return None,
+    })
+}
+
+/// A value with its column type, encodable in both wire formats.
+#[derive(Debug)]
+pub struct Cell<'a>(pub &'a Value, pub DataType);
+
+type BoxErr = Box<dyn Error + Sync + Send>;
+
+impl ToSqlText for Cell<'_> {
+    fn to_sql_text(&self, _ty: &Type, out: &mut BytesMut, _f: &FormatOptions) -> Result<IsNull, BoxErr> {
+        match self.0.to_text(self.1) {
+            None => Ok(IsNull::Yes),
+            Some(s) => {
+                out.put_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+        }
+    }
+}
+
+impl ToSql for Cell<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxErr> {
+        let v = match self.0 {
+            Value::Null => return Ok(IsNull::Yes),
+            v => v,
+        };
+        match (v, self.1) {
+            (Value::Bool(b), _) => out.put_u8(*b as u8),
+            (Value::Int(i), DataType::Int2) => out.put_i16(*i as i16),
+            (Value::Int(i), DataType::Int4) => out.put_i32(*i as i32),
+            (Value::Int(i), _) => out.put_i64(*i),
+            (Value::Float(f), DataType::Float4) => out.put_f32(*f as f32),
+            (Value::Float(f), _) => out.put_f64(*f),
+            (Value::Numeric(d), _) => return d.to_sql(ty, out),
+            (Value::Text(s), _) => out.put_slice(s.as_bytes()),
+            (Value::Bytea(b), _) => out.put_slice(b),
+            (Value::Timestamp(t) | Value::Timestamptz(t), _) => out.put_i64(t - PG_EPOCH_US),
+            (Value::Date(d), _) => out.put_i32(d - PG_EPOCH_DAYS),
+            (Value::Uuid(u), _) => out.put_slice(u),
+            (Value::Jsonb(j), _) => {
+                out.put_u8(1);
+                out.put_slice(j.to_string().as_bytes());
+            }
+            (Value::Null, _) => unreachable!("handled above"),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Decode a parameter sent in binary format as type `ty`.
+pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
+    let bad = || SqlError::new("22P03", format!("incorrect binary data format for a {} parameter", ty.name()));
+    let fixed = |n: usize| if b.len() == n { Ok(()) } else { Err(bad()) };
+    Ok(match ty {
+        DataType::Bool => {
+            fixed(1)?;
+            Value::Bool(b[0] != 0)
+        }
+        DataType::Int2 => {
+            fixed(2)?;
+            Value::Int(i16::from_be_bytes([b[0], b[1]]) as i64)
+        }
+        DataType::Int4 => {
+            fixed(4)?;
+            Value::Int(i32::from_be_bytes(b.try_into().map_err(|_| bad())?) as i64)
+        }
+        DataType::Int8 => {
+            fixed(8)?;
+            Value::Int(i64::from_be_bytes(b.try_into().map_err(|_| bad())?))
+        }
+        DataType::Float4 => {
+            fixed(4)?;
+            Value::Float(f32::from_be_bytes(b.try_into().map_err(|_| bad())?) as f64)
+        }
+        DataType::Float8 => {
+            fixed(8)?;
+            Value::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?))
+        }
+        DataType::Numeric => Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?),
+        DataType::Text | DataType::Varchar(_) => {
+            return Value::Text(
+                String::from_utf8(b.to_vec()).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?,
+            )
+            .cast(ty)
+        }
+        DataType::Bytea => Value::Bytea(b.to_vec()),
+        DataType::Timestamp | DataType::Timestamptz => {
+            fixed(8)?;
+            let t = i64::from_be_bytes(b.try_into().map_err(|_| bad())?).checked_add(PG_EPOCH_US).ok_or_else(bad)?;
+            if ty == DataType::Timestamp {
+                Value::Timestamp(t)
+            } else {
+                Value::Timestamptz(t)
+            }
+        }
+        DataType::Date => {
+            fixed(4)?;
+            Value::Date(i32::from_be_bytes(b.try_into().map_err(|_| bad())?).checked_add(PG_EPOCH_DAYS).ok_or_else(bad)?)
+        }
+        DataType::Uuid => Value::Uuid(b.try_into().map_err(|_| bad())?),
+        DataType::Jsonb => match b.split_first() {
+            Some((1, rest)) => Value::parse(std::str::from_utf8(rest).map_err(|_| bad())?, DataType::Jsonb)?,
+            _ => return Err(bad()),
+        },
+    })
+}

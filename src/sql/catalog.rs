@@ -1,0 +1,99 @@
+//! The catalog: table definitions and users, stored in the ledger itself (system tables), so every schema
+//! change is a ledger transaction with its own proof. The in-memory copy is rebuilt from the ledger on
+//! start and updated after each committed DDL.
+
+use super::error::{SqlError, SqlResult};
+use super::value::DataType;
+use crate::ledger::{Entry, Ledger};
+use std::collections::BTreeMap;
+
+/// System table holding table definitions: key = table id (u32, big-endian), value = JSON `TableDef`.
+pub const SYS_TABLES: u32 = 1;
+/// System table holding users: key = user name, value = JSON `UserDef`.
+pub const SYS_USERS: u32 = 2;
+/// First id given to a user table.
+pub const FIRST_USER_TABLE: u32 = 1000;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: DataType,
+    pub not_null: bool,
+    /// The DEFAULT expression as SQL text, re-parsed when used.
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TableDef {
+    pub id: u32,
+    pub name: String,
+    /// Bumped by every schema change; rows record the version they were written under.
+    pub version: u32,
+    pub columns: Vec<ColumnDef>,
+    /// Indices into `columns`, in key order.
+    pub primary_key: Vec<usize>,
+}
+
+impl TableDef {
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    pub fn entry(&self) -> Entry {
+        Entry::put(SYS_TABLES, self.id.to_be_bytes().to_vec(), serde_json::to_vec(self).expect("a table definition always serialises"))
+    }
+}
+
+/// A login role with its SCRAM-SHA-256 verifier (never the password).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UserDef {
+    pub name: String,
+    pub superuser: bool,
+    pub salt: String,
+    pub iterations: u32,
+    pub stored_key: String,
+    pub server_key: String,
+}
+
+impl UserDef {
+    pub fn entry(&self) -> Entry {
+        Entry::put(SYS_USERS, self.name.as_bytes().to_vec(), serde_json::to_vec(self).expect("a user always serialises"))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tables: BTreeMap<String, TableDef>,
+    pub users: BTreeMap<String, UserDef>,
+    pub next_table_id: u32,
+}
+
+impl Catalog {
+    /// Load the catalog as of the ledger's head.
+    pub fn load(ledger: &Ledger) -> SqlResult<Catalog> {
+        let snapshot = ledger.head().size;
+        let mut c = Catalog { next_table_id: FIRST_USER_TABLE, ..Default::default() };
+        for (_, v) in ledger.scan_table(SYS_TABLES, snapshot, None)? {
+            let t: TableDef =
+                serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("catalog entry in tx {}: {e}", v.tx)))?;
+            c.next_table_id = c.next_table_id.max(t.id + 1);
+            c.tables.insert(t.name.clone(), t);
+        }
+        for (_, v) in ledger.scan_table(SYS_USERS, snapshot, None)? {
+            let u: UserDef =
+                serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("user entry in tx {}: {e}", v.tx)))?;
+            c.users.insert(u.name.clone(), u);
+        }
+        // Dropped tables keep their ids reserved: look at every version, deleted or not.
+        for (k, _) in ledger.scan_table_all_keys(SYS_TABLES)? {
+            if let Ok(id) = <[u8; 4]>::try_from(k.as_slice()) {
+                c.next_table_id = c.next_table_id.max(u32::from_be_bytes(id) + 1);
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn table(&self, name: &str) -> SqlResult<&TableDef> {
+        self.tables.get(name).ok_or_else(|| SqlError::undefined_table(name))
+    }
+}

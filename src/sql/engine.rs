@@ -1,0 +1,556 @@
+//! The SQL engine: sessions, transactions and statement execution over the ledger.
+//!
+//! Every committed SQL transaction is exactly one ledger transaction. Reads see the ledger as of the
+//! transaction's snapshot (a tree size) plus the transaction's own writes. A commit checks, under the
+//! commit lock, that no key it writes was written by a transaction committed after its snapshot or still
+//! in flight (first committer wins, 40001 otherwise), then queues its ledger append while still holding
+//! the lock (so queue order is commit order) and waits for durability without it, so concurrent
+//! commits share one group-commit fsync.
+
+use super::catalog::{Catalog, ColumnDef, TableDef, SYS_TABLES};
+use super::error::{SqlError, SqlResult};
+use super::expr::{normalize_ident, object_name, AggCall, AggFunc, Ctx, Env, Expr, ScopeCol};
+use super::value::{decode_row, encode_key, encode_row, DataType, Value};
+use crate::ledger::{Entry, Ledger, NewTx};
+use crate::signing::CheckpointSigner;
+use sqlparser::ast::{self, Statement};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: DataType,
+}
+
+/// What a statement produced.
+#[derive(Debug)]
+pub enum Outcome {
+    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>>, tag: String },
+    Command(String),
+    Begin,
+    Commit(String),
+}
+
+/// A statement's shape, known before it runs (for Describe): parameter types and result columns.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    pub params: Vec<DataType>,
+    pub columns: Vec<Column>,
+}
+
+type WriteKey = (u32, Vec<u8>);
+
+/// How a committed DDL statement changes the in-memory catalog.
+type CatalogChange = Box<dyn FnOnce(&mut Catalog) + Send>;
+
+pub(crate) struct Txn {
+    snapshot: u64,
+    /// The oldest snapshot any writing statement read: commit-time conflicts are checked against it.
+    write_snapshot: u64,
+    start_us: i64,
+    explicit: bool,
+    failed: bool,
+    writes: BTreeMap<WriteKey, Option<Vec<u8>>>,
+    statements: Vec<String>,
+}
+
+/// Per-connection state.
+pub struct Session {
+    pub user: String,
+    txn: Option<Txn>,
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Session {
+    pub fn new(user: &str) -> Session {
+        Session { user: user.to_string(), txn: None, settings: BTreeMap::new() }
+    }
+    pub fn in_transaction(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.explicit)
+    }
+    pub fn in_failed_transaction(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.failed)
+    }
+}
+
+pub struct Engine {
+    pub ledger: Arc<Ledger>,
+    pub signer: Arc<CheckpointSigner>,
+    catalog: RwLock<Catalog>,
+    /// Keys of commits queued but not yet durable.
+    in_flight: Mutex<HashSet<WriteKey>>,
+    /// Serialises DDL (table id allocation and catalog updates).
+    ddl: tokio::sync::Mutex<()>,
+}
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Rows of one table as seen by a transaction, each with its key and the tx that wrote it.
+struct Scanned {
+    key: Vec<u8>,
+    row: Vec<Value>,
+}
+
+impl Engine {
+    pub fn new(ledger: Arc<Ledger>, signer: Arc<CheckpointSigner>) -> SqlResult<Engine> {
+        let catalog = Catalog::load(&ledger)?;
+        Ok(Engine {
+            ledger,
+            signer,
+            catalog: RwLock::new(catalog),
+            in_flight: Mutex::new(HashSet::new()),
+            ddl: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().expect("catalog lock is never poisoned")
+    }
+
+    fn begin_txn(&self, explicit: bool) -> Txn {
+        Txn {
+            snapshot: self.ledger.head().size,
+            write_snapshot: u64::MAX,
+            start_us: now_us(),
+            explicit,
+            failed: false,
+            writes: BTreeMap::new(),
+            statements: Vec::new(),
+        }
+    }
+
+    /// Run one parsed statement. `sql` is its text (recorded in the provenance of the transaction).
+    pub async fn execute(&self, s: &mut Session, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Outcome> {
+        match stmt {
+            Statement::StartTransaction { .. } => {
+                if s.txn.is_none() {
+                    s.txn = Some(self.begin_txn(true));
+                }
+                return Ok(Outcome::Begin);
+            }
+            Statement::Commit { .. } => {
+                let Some(txn) = s.txn.take() else { return Ok(Outcome::Commit("COMMIT".into())) };
+                if txn.failed {
+                    return Ok(Outcome::Commit("ROLLBACK".into()));
+                }
+                self.commit(&s.user, txn).await?;
+                return Ok(Outcome::Commit("COMMIT".into()));
+            }
+            Statement::Rollback { .. } => {
+                s.txn = None;
+                return Ok(Outcome::Commit("ROLLBACK".into()));
+            }
+            _ => {}
+        }
+        if s.in_failed_transaction() {
+            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        match stmt {
+            Statement::CreateTable(_) | Statement::Drop { .. } => {
+                if s.in_transaction() {
+                    return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
+                }
+                return self.ddl(&s.user, stmt, sql).await;
+            }
+            Statement::Set(set) => return self.set(s, set),
+            Statement::ShowVariable { variable } => return Ok(self.show(s, variable)),
+            _ => {}
+        }
+        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, stmt, sql, params).await };
+        // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot.
+        txn.snapshot = self.ledger.head().size;
+        let writes_before = txn.writes.len();
+        match self.run(&s.user, &mut txn, stmt, params) {
+            Ok(out) => {
+                txn.statements.push(sql.to_string());
+                if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
+                    txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
+                }
+                s.txn = Some(txn);
+                Ok(out)
+            }
+            Err(e) => {
+                txn.failed = true;
+                s.txn = Some(txn);
+                Err(e)
+            }
+        }
+    }
+
+    /// A statement outside a transaction block is its own transaction. When its commit loses a race
+    /// for a row (40001), it runs again on a fresh snapshot, as PostgreSQL re-checks a row it waited
+    /// for, so single-statement writers of a hot row do not see serialization failures.
+    async fn autocommit(&self, user: &str, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Outcome> {
+        const RETRIES: u32 = 1000;
+        let mut attempt = 0;
+        loop {
+            let mut txn = self.begin_txn(false);
+            txn.write_snapshot = txn.snapshot;
+            let out = self.run(user, &mut txn, stmt, params)?;
+            txn.statements.push(sql.to_string());
+            match self.commit(user, txn).await {
+                Err(e) if e.code == "40001" && attempt < RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_micros(50 * u64::from(attempt.min(20)))).await;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return Ok(out),
+            }
+        }
+    }
+
+    /// The parameter types and result columns of a statement, without running it.
+    pub fn describe(&self, stmt: &Statement, given: &[Option<DataType>]) -> SqlResult<Shape> {
+        let mut params: Vec<Option<DataType>> = given.to_vec();
+        let columns = match stmt {
+            Statement::Query(q) => self.plan_query(q, &mut params)?.columns(),
+            Statement::Insert(ins) => self.plan_insert(ins, &mut params)?.returning_columns,
+            Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns,
+            Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns,
+            Statement::ShowVariable { variable } => vec![Column { name: show_name(variable), ty: DataType::Text }],
+            _ => vec![],
+        };
+        Ok(Shape { params: params.into_iter().map(|p| p.unwrap_or(DataType::Text)).collect(), columns })
+    }
+
+    fn run(&self, user: &str, txn: &mut Txn, stmt: &Statement, params: &[Value]) -> SqlResult<Outcome> {
+        let env = Env { params, aggs: &[], now_us: txn.start_us, user };
+        match stmt {
+            Statement::Query(q) => {
+                let mut types = vec![];
+                let plan = self.plan_query(q, &mut types)?;
+                let columns = plan.columns();
+                let rows = self.run_query(&plan, txn, &env)?;
+                let tag = format!("SELECT {}", rows.len());
+                Ok(Outcome::Rows { columns, rows, tag })
+            }
+            Statement::Insert(ins) => {
+                let mut types = vec![];
+                let plan = self.plan_insert(ins, &mut types)?;
+                self.run_insert(plan, txn, &env)
+            }
+            Statement::Update(u) => {
+                let mut types = vec![];
+                let plan = self.plan_update(u, &mut types)?;
+                self.run_update(plan, txn, &env)
+            }
+            Statement::Delete(d) => {
+                let mut types = vec![];
+                let plan = self.plan_delete(d, &mut types)?;
+                self.run_delete(plan, txn, &env)
+            }
+            other => Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
+        }
+    }
+
+    async fn commit(&self, user: &str, txn: Txn) -> SqlResult<()> {
+        if txn.writes.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<WriteKey> = txn.writes.keys().cloned().collect();
+        let snapshot = txn.write_snapshot.min(txn.snapshot);
+        let pending = {
+            let mut in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
+            for (table, key) in &keys {
+                let conflict =
+                    in_flight.contains(&(*table, key.clone())) || self.ledger.get_latest(*table, key)?.is_some_and(|v| v.tx > snapshot);
+                if conflict {
+                    return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
+                }
+            }
+            in_flight.extend(keys.iter().cloned());
+            let entries = txn
+                .writes
+                .into_iter()
+                .map(|((table, key), row)| match row {
+                    Some(bytes) => Entry::put(table, key, bytes),
+                    None => Entry::delete(table, key),
+                })
+                .collect();
+            let provenance = serde_json::to_vec(&serde_json::json!({ "user": user, "statements": txn.statements }))
+                .expect("provenance always serialises");
+            self.ledger.append(NewTx { entries, provenance, client_time_us: 0 })
+        };
+        // Release the keys however this future ends, also when a cancel request drops it.
+        let _release = InFlight { set: &self.in_flight, keys };
+        pending.await.map(|_| ()).map_err(SqlError::from)
+    }
+
+    // ---- DDL ------------------------------------------------------------------------------------
+
+    async fn ddl(&self, user: &str, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+        let _guard = self.ddl.lock().await;
+        let (entries, tag, apply): (Vec<Entry>, &str, CatalogChange) = match stmt {
+            Statement::CreateTable(ct) => {
+                let name = object_name(&ct.name);
+                if self.catalog().tables.contains_key(&name) {
+                    if ct.if_not_exists {
+                        return Ok(Outcome::Command("CREATE TABLE".into()));
+                    }
+                    return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+                }
+                let def = self.table_def(ct, &name)?;
+                let entry = def.entry();
+                (
+                    vec![entry],
+                    "CREATE TABLE",
+                    Box::new(move |c: &mut Catalog| {
+                        c.next_table_id = c.next_table_id.max(def.id + 1);
+                        c.tables.insert(def.name.clone(), def);
+                    }),
+                )
+            }
+            Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, .. } => {
+                let mut entries = Vec::new();
+                let mut dropped = Vec::new();
+                for n in names {
+                    let name = object_name(n);
+                    match self.catalog().tables.get(&name) {
+                        Some(t) => {
+                            entries.push(Entry::delete(SYS_TABLES, t.id.to_be_bytes().to_vec()));
+                            dropped.push(name);
+                        }
+                        None if *if_exists => {}
+                        None => return Err(SqlError::undefined_table(&name)),
+                    }
+                }
+                if entries.is_empty() {
+                    return Ok(Outcome::Command("DROP TABLE".into()));
+                }
+                (
+                    entries,
+                    "DROP TABLE",
+                    Box::new(move |c: &mut Catalog| {
+                        for n in dropped {
+                            c.tables.remove(&n);
+                        }
+                    }),
+                )
+            }
+            other => return Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
+        };
+        let provenance =
+            serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
+        self.ledger.append(NewTx { entries, provenance, client_time_us: 0 }).await?;
+        apply(&mut self.catalog.write().expect("catalog lock is never poisoned"));
+        Ok(Outcome::Command(tag.into()))
+    }
+
+    fn table_def(&self, ct: &ast::CreateTable, name: &str) -> SqlResult<TableDef> {
+        if ct.query.is_some() || ct.like.is_some() {
+            return Err(SqlError::unsupported("CREATE TABLE AS / LIKE is not supported yet"));
+        }
+        let mut columns = Vec::new();
+        let mut pk: Vec<String> = Vec::new();
+        for c in &ct.columns {
+            let cname = normalize_ident(&c.name);
+            if columns.iter().any(|x: &ColumnDef| x.name == cname) {
+                return Err(SqlError::new("42701", format!("column \"{cname}\" specified more than once")));
+            }
+            let mut col = ColumnDef { name: cname.clone(), ty: DataType::from_ast(&c.data_type)?, not_null: false, default: None };
+            for o in &c.options {
+                match &o.option {
+                    ast::ColumnOption::NotNull => col.not_null = true,
+                    ast::ColumnOption::Null => {}
+                    ast::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                    ast::ColumnOption::PrimaryKey(_) => {
+                        if !pk.is_empty() {
+                            return Err(SqlError::new("42P16", format!("multiple primary keys for table \"{name}\" are not allowed")));
+                        }
+                        pk.push(cname.clone());
+                        col.not_null = true;
+                    }
+                    ast::ColumnOption::Unique(_) => return Err(SqlError::unsupported("UNIQUE constraints are not supported yet")),
+                    other => return Err(SqlError::unsupported(format!("column option not supported yet: {other}"))),
+                }
+            }
+            columns.push(col);
+        }
+        for tc in &ct.constraints {
+            match tc {
+                ast::TableConstraint::PrimaryKey(p) => {
+                    if !pk.is_empty() {
+                        return Err(SqlError::new("42P16", format!("multiple primary keys for table \"{name}\" are not allowed")));
+                    }
+                    for ic in &p.columns {
+                        match &ic.column.expr {
+                            ast::Expr::Identifier(i) => pk.push(normalize_ident(i)),
+                            other => return Err(SqlError::syntax(format!("primary key column must be a name, not {other}"))),
+                        }
+                    }
+                }
+                other => return Err(SqlError::unsupported(format!("table constraint not supported yet: {other}"))),
+            }
+        }
+        if pk.is_empty() {
+            return Err(SqlError::unsupported(format!("table \"{name}\" needs a PRIMARY KEY (tables without one are not supported yet)")));
+        }
+        let mut primary_key = Vec::new();
+        for k in &pk {
+            let i = columns
+                .iter()
+                .position(|c| &c.name == k)
+                .ok_or_else(|| SqlError::new("42703", format!("column \"{k}\" named in key does not exist")))?;
+            if !columns[i].ty.keyable() {
+                return Err(SqlError::unsupported(format!("a {} column cannot be part of a primary key", columns[i].ty.name())));
+            }
+            columns[i].not_null = true;
+            primary_key.push(i);
+        }
+        let id = self.catalog().next_table_id;
+        Ok(TableDef { id, name: name.to_string(), version: 1, columns, primary_key })
+    }
+
+    // ---- SET / SHOW -----------------------------------------------------------------------------
+
+    fn set(&self, s: &mut Session, set: &ast::Set) -> SqlResult<Outcome> {
+        match set {
+            ast::Set::SingleAssignment { variable, values, .. } => {
+                let name = variable.to_string().to_lowercase();
+                let value = values
+                    .iter()
+                    .map(|v| match v {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::SingleQuotedString(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                s.settings.insert(name, value);
+                Ok(Outcome::Command("SET".into()))
+            }
+            _ => Ok(Outcome::Command("SET".into())),
+        }
+    }
+
+    fn show(&self, s: &Session, variable: &[ast::Ident]) -> Outcome {
+        let name = show_name(variable);
+        let value = s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string());
+        Outcome::Rows { columns: vec![Column { name, ty: DataType::Text }], rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
+    }
+
+    // ---- reading --------------------------------------------------------------------------------
+
+    fn decode(&self, t: &TableDef, bytes: &[u8], tx: u64) -> SqlResult<Vec<Value>> {
+        let (_, mut row) = decode_row(bytes).map_err(|e| SqlError::new("XX001", format!("row of table \"{}\" in tx {tx}: {e}", t.name)))?;
+        row.resize(t.columns.len(), Value::Null);
+        row.push(Value::Int(tx as i64));
+        Ok(row)
+    }
+
+    /// One row by primary key, as the transaction sees it.
+    fn get_row(&self, t: &TableDef, txn: &Txn, key: &[u8]) -> SqlResult<Option<Vec<Value>>> {
+        if let Some(w) = txn.writes.get(&(t.id, key.to_vec())) {
+            return w.as_ref().map(|b| self.decode(t, b, 0)).transpose();
+        }
+        match self.ledger.get_as_of(t.id, key, txn.snapshot)? {
+            Some(v) if !v.entry.is_delete() => Ok(Some(self.decode(t, &v.entry.value, v.tx)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// All live rows of a table as the transaction sees them, in key order; `pk` narrows to one key.
+    fn scan(&self, t: &TableDef, txn: &Txn, pk: Option<Vec<u8>>) -> SqlResult<Vec<Scanned>> {
+        if let Some(key) = pk {
+            return Ok(self.get_row(t, txn, &key)?.map(|row| Scanned { key, row }).into_iter().collect());
+        }
+        let mut rows: BTreeMap<Vec<u8>, Vec<Value>> = BTreeMap::new();
+        for (key, v) in self.ledger.scan_table(t.id, txn.snapshot, None)? {
+            rows.insert(key, self.decode(t, &v.entry.value, v.tx)?);
+        }
+        for ((table, key), w) in txn.writes.range((t.id, Vec::new())..) {
+            if *table != t.id {
+                break;
+            }
+            match w {
+                Some(b) => rows.insert(key.clone(), self.decode(t, b, 0)?),
+                None => rows.remove(key),
+            };
+        }
+        Ok(rows.into_iter().map(|(key, row)| Scanned { key, row }).collect())
+    }
+}
+
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<WriteKey>>,
+    keys: Vec<WriteKey>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut set = self.set.lock().expect("in-flight lock is never poisoned");
+        for k in &self.keys {
+            set.remove(k);
+        }
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn show_name(variable: &[ast::Ident]) -> String {
+    let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+    match name.as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        _ => name,
+    }
+}
+
+fn default_setting(name: &str) -> &'static str {
+    match name {
+        "server_version" => crate::server::PG_VERSION,
+        "server_version_num" => crate::server::PG_VERSION_NUM,
+        "server_encoding" | "client_encoding" => "UTF8",
+        "datestyle" => "ISO, MDY",
+        "timezone" => "UTC",
+        "transaction_isolation" | "default_transaction_isolation" => "read committed",
+        "standard_conforming_strings" => "on",
+        "integer_datetimes" => "on",
+        "search_path" => "\"$user\", public",
+        "max_identifier_length" => "63",
+        "intervalstyle" => "postgres",
+        "is_superuser" => "on",
+        _ => "",
+    }
+}
+
+// Query planning and DML live in their own file.
+#[path = "plan.rs"]
+mod plan;
+
+impl Engine {
+    /// Create (or replace the password of) a login role, storing only its SCRAM-SHA-256 verifier.
+    pub async fn set_user_password(&self, name: &str, password: &str, superuser: bool, by: &str) -> SqlResult<()> {
+        use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramSecret};
+        let mut salt = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+        const ITERATIONS: usize = 4096;
+        let salted = gen_salted_password(password, &salt, ITERATIONS);
+        let ScramSecret::Verifier { stored_key, server_key, .. } =
+            ScramSecret::verifier_from_salted_password(salt.to_vec(), salted, ITERATIONS)
+        else {
+            unreachable!("verifier_from_salted_password returns a verifier")
+        };
+        let user = super::catalog::UserDef {
+            name: name.to_string(),
+            superuser,
+            salt: hex::encode(salt),
+            iterations: ITERATIONS as u32,
+            stored_key: hex::encode(stored_key),
+            server_key: hex::encode(server_key),
+        };
+        let provenance = serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [format!("-- set password of role {name}")] }))
+            .expect("provenance always serialises");
+        let _guard = self.ddl.lock().await;
+        self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0 }).await?;
+        self.catalog.write().expect("catalog lock is never poisoned").users.insert(name.to_string(), user);
+        Ok(())
+    }
+}

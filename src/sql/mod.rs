@@ -1,0 +1,104 @@
+//! SQL over the ledger: parsing (sqlparser, PostgreSQL dialect), the catalog, expressions, and the engine
+//! that turns statements into ledger transactions.
+
+pub mod catalog;
+pub mod engine;
+pub mod error;
+pub mod expr;
+pub mod value;
+
+pub use engine::{Column, Engine, Outcome, Session, Shape};
+pub use error::{SqlError, SqlResult};
+pub use value::{DataType, Value};
+
+use sqlparser::ast::Statement;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+/// Parse a query string into statements with the text of each (for provenance and errors).
+pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
+    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(parser_message(&e)))?;
+    let texts = split_statements(sql);
+    Ok(stmts
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let text = texts.get(i).cloned().unwrap_or_else(|| s.to_string());
+            (s, text)
+        })
+        .collect())
+}
+
+fn parser_message(e: &sqlparser::parser::ParserError) -> String {
+    let m = e.to_string();
+    let m = m.trim_start_matches("sql parser error: ");
+    format!("syntax error: {m}")
+}
+
+/// Parse one expression (column DEFAULTs are stored as SQL text).
+pub fn parse_expr(sql: &str) -> SqlResult<sqlparser::ast::Expr> {
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).and_then(|mut p| p.parse_expr()).map_err(|e| SqlError::syntax(parser_message(&e)))
+}
+
+/// Split a query string at top-level semicolons (outside quotes, dollar quotes and comments), keeping
+/// the text of each non-empty statement.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' => {
+                let q = b[i];
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if i + 1 < b.len() && b[i + 1] == q {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' => {
+                if let Some(end) = sql[i + 1..].find('$') {
+                    let tag = &sql[i..i + end + 2];
+                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        if let Some(close) = sql[i + tag.len()..].find(tag) {
+                            i += tag.len() + close + tag.len() - 1;
+                        }
+                    }
+                }
+            }
+            b';' => {
+                let s = sql[start..i].trim();
+                if !s.is_empty() {
+                    out.push(s.to_string());
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let s = sql[start..].trim();
+    if !s.is_empty() {
+        out.push(s.to_string());
+    }
+    out
+}

@@ -1,0 +1,818 @@
+//! Planning and running SELECT, INSERT, UPDATE and DELETE. A plan is built from the AST without
+//! touching data (so Describe can report parameter types and result columns), then run against a
+//! transaction.
+
+use super::*;
+
+pub(crate) enum Source {
+    /// No FROM: one empty row.
+    Unit,
+    Table {
+        table: TableDef,
+        pk: Option<Vec<Expr>>,
+    },
+    Checkpoint,
+}
+
+pub(crate) struct QueryPlan {
+    source: Source,
+    filter: Option<Expr>,
+    grouped: bool,
+    group_by: Vec<Expr>,
+    aggs: Vec<AggCall>,
+    having: Option<Expr>,
+    /// Output columns, then hidden ORDER BY keys.
+    outputs: Vec<(String, Expr, DataType)>,
+    visible: usize,
+    distinct: bool,
+    order_by: Vec<(usize, bool, bool)>,
+    limit: Option<Expr>,
+    offset: Option<Expr>,
+}
+
+impl QueryPlan {
+    pub(crate) fn columns(&self) -> Vec<Column> {
+        self.outputs[..self.visible].iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect()
+    }
+}
+
+pub(crate) struct InsertPlan {
+    table: TableDef,
+    targets: Vec<usize>,
+    rows: Vec<Vec<Expr>>,
+    defaults: Vec<Option<Expr>>,
+    do_nothing: bool,
+    returning: Vec<(String, Expr, DataType)>,
+    pub(crate) returning_columns: Vec<Column>,
+}
+
+pub(crate) struct ModifyPlan {
+    table: TableDef,
+    filter: Option<Expr>,
+    pk: Option<Vec<Expr>>,
+    assignments: Vec<(usize, Expr)>,
+    returning: Vec<(String, Expr, DataType)>,
+    pub(crate) returning_columns: Vec<Column>,
+}
+
+const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
+    ("tree_size", DataType::Int8),
+    ("root_hash", DataType::Text),
+    ("checkpoint", DataType::Text),
+    ("signature", DataType::Text),
+    ("public_key", DataType::Text),
+    ("signed_note", DataType::Text),
+];
+
+fn table_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
+    let mut s: Vec<ScopeCol> = t
+        .columns
+        .iter()
+        .map(|c| ScopeCol { qualifier: Some(qualifier.to_string()), name: c.name.clone(), ty: c.ty, hidden: false })
+        .collect();
+    s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: "_tx".into(), ty: DataType::Int8, hidden: true });
+    s
+}
+
+/// `col = <expr without columns>` for every primary-key column, found in a conjunction.
+fn pk_lookup(t: &TableDef, filter: &Expr) -> Option<Vec<Expr>> {
+    fn no_columns(e: &Expr) -> bool {
+        matches!(e, Expr::Const(_) | Expr::Param(_)) || matches!(e, Expr::Cast(x, _) if no_columns(x))
+    }
+    fn collect<'a>(e: &'a Expr, out: &mut Vec<(usize, &'a Expr)>) {
+        match e {
+            Expr::And(a, b) => {
+                collect(a, out);
+                collect(b, out);
+            }
+            Expr::Bin(super::super::expr::BinOp::Eq, _, a, b) => match (&**a, &**b) {
+                (Expr::Column(i), v) | (v, Expr::Column(i)) if no_columns(v) => out.push((*i, v)),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    let mut eqs = Vec::new();
+    collect(filter, &mut eqs);
+    t.primary_key.iter().map(|&k| eqs.iter().find(|(i, _)| *i == k).map(|(_, v)| (*v).clone())).collect()
+}
+
+fn output_name(item: &ast::Expr) -> String {
+    match item {
+        ast::Expr::Identifier(i) => normalize_ident(i),
+        ast::Expr::CompoundIdentifier(p) => p.last().map(normalize_ident).unwrap_or_default(),
+        ast::Expr::Function(f) => object_name(&f.name),
+        ast::Expr::Cast { expr, data_type, .. } => match &**expr {
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) | ast::Expr::Function(_) => output_name(expr),
+            _ => DataType::from_ast(data_type).map(|t| pg_type_word(&t)).unwrap_or_else(|_| "?column?".into()),
+        },
+        ast::Expr::Nested(e) => output_name(e),
+        ast::Expr::Case { .. } => "case".into(),
+        _ => "?column?".into(),
+    }
+}
+
+fn pg_type_word(t: &DataType) -> String {
+    match t {
+        DataType::Int2 => "int2",
+        DataType::Int4 => "int4",
+        DataType::Int8 => "int8",
+        DataType::Float4 => "float4",
+        DataType::Float8 => "float8",
+        DataType::Bool => "bool",
+        DataType::Varchar(_) => "varchar",
+        DataType::Timestamptz => "timestamptz",
+        DataType::Timestamp => "timestamp",
+        _ => return t.name(),
+    }
+    .into()
+}
+
+fn returning(
+    scope: &[ScopeCol],
+    items: &Option<Vec<ast::SelectItem>>,
+    params: &mut Vec<Option<DataType>>,
+) -> SqlResult<Vec<(String, Expr, DataType)>> {
+    let mut out = Vec::new();
+    for item in items.iter().flatten() {
+        project_item(scope, item, params, None, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn project_item(
+    scope: &[ScopeCol],
+    item: &ast::SelectItem,
+    params: &mut Vec<Option<DataType>>,
+    aggs: Option<&mut Vec<AggCall>>,
+    out: &mut Vec<(String, Expr, DataType)>,
+) -> SqlResult<()> {
+    match item {
+        ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+            let q = match item {
+                ast::SelectItem::QualifiedWildcard(ast::SelectItemQualifiedWildcardKind::ObjectName(n), _) => Some(object_name(n)),
+                _ => None,
+            };
+            for (i, c) in scope.iter().enumerate() {
+                if !c.hidden && (q.is_none() || c.qualifier == q) {
+                    out.push((c.name.clone(), Expr::Column(i), c.ty));
+                }
+            }
+            Ok(())
+        }
+        ast::SelectItem::UnnamedExpr(e) => {
+            let t = Ctx { scope, params, aggs }.compile(e)?;
+            out.push((output_name(e), t.expr, t.ty));
+            Ok(())
+        }
+        ast::SelectItem::ExprWithAlias { expr, alias } => {
+            let t = Ctx { scope, params, aggs }.compile(expr)?;
+            out.push((normalize_ident(alias), t.expr, t.ty));
+            Ok(())
+        }
+        other => Err(SqlError::unsupported(format!("select item not supported yet: {other}"))),
+    }
+}
+
+fn const_usize(e: &Option<Expr>, env: &Env, what: &str) -> SqlResult<Option<usize>> {
+    match e {
+        None => Ok(None),
+        Some(e) => match e.eval(&[], env)?.cast(DataType::Int8)? {
+            Value::Null => Ok(None),
+            Value::Int(i) if i >= 0 => Ok(Some(i as usize)),
+            _ => Err(SqlError::new("2201W", format!("{what} must not be negative"))),
+        },
+    }
+}
+
+impl Engine {
+    fn resolve_table(&self, name: &ast::ObjectName) -> SqlResult<TableDef> {
+        let n = object_name(name);
+        if name.0.len() > 1 {
+            let schema = name.0[0].as_ident().map(normalize_ident).unwrap_or_default();
+            if schema != "public" {
+                return Err(SqlError::new("3F000", format!("schema \"{schema}\" does not exist")));
+            }
+        }
+        Ok(self.catalog().table(&n)?.clone())
+    }
+
+    pub(crate) fn plan_query(&self, q: &ast::Query, params: &mut Vec<Option<DataType>>) -> SqlResult<QueryPlan> {
+        if q.with.is_some() {
+            return Err(SqlError::unsupported("WITH is not supported yet"));
+        }
+        let select = match &*q.body {
+            ast::SetExpr::Select(s) => s,
+            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => return self.plan_query(inner, params),
+            ast::SetExpr::SetOperation { .. } => return Err(SqlError::unsupported("UNION/INTERSECT/EXCEPT are not supported yet")),
+            ast::SetExpr::Values(_) => return Err(SqlError::unsupported("VALUES as a query is not supported yet")),
+            other => return Err(SqlError::unsupported(format!("query not supported yet: {}", first_words(&other.to_string())))),
+        };
+        let (source, scope) = match select.from.as_slice() {
+            [] => (Source::Unit, Vec::new()),
+            [twj] if twj.joins.is_empty() => match &twj.relation {
+                ast::TableFactor::Table { name, alias, args, .. } => {
+                    let alias_name = alias.as_ref().map(|a| normalize_ident(&a.name));
+                    if args.is_some() {
+                        let f = object_name(name);
+                        if f != "vouch_checkpoint" {
+                            return Err(SqlError::new("42883", format!("function {f}() does not exist")));
+                        }
+                        let q = alias_name.unwrap_or(f);
+                        let scope = CHECKPOINT_COLUMNS
+                            .iter()
+                            .map(|(n, t)| ScopeCol { qualifier: Some(q.clone()), name: n.to_string(), ty: *t, hidden: false })
+                            .collect();
+                        (Source::Checkpoint, scope)
+                    } else {
+                        let t = self.resolve_table(name)?;
+                        let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
+                        (Source::Table { table: t, pk: None }, scope)
+                    }
+                }
+                other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
+            },
+            _ => return Err(SqlError::unsupported("joins are not supported yet")),
+        };
+        let filter =
+            select.selection.as_ref().map(|w| Ctx { scope: &scope, params, aggs: None }.compile_as(w, DataType::Bool)).transpose()?;
+        let source = match source {
+            Source::Table { table, .. } => {
+                let pk = filter.as_ref().and_then(|f| pk_lookup(&table, &f.expr));
+                Source::Table { table, pk }
+            }
+            s => s,
+        };
+        let group_exprs = match &select.group_by {
+            ast::GroupByExpr::Expressions(e, _) => e.clone(),
+            ast::GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
+        };
+        let mut aggs = Vec::new();
+        let mut outputs = Vec::new();
+        for item in &select.projection {
+            project_item(&scope, item, params, Some(&mut aggs), &mut outputs)?;
+        }
+        let visible = outputs.len();
+        let mut group_by = Vec::new();
+        for g in &group_exprs {
+            // GROUP BY may name an output column or position.
+            let e = match g {
+                ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                    let n: usize = v.value.to_string().parse().map_err(|_| SqlError::syntax("bad GROUP BY position"))?;
+                    outputs
+                        .get(n.wrapping_sub(1))
+                        .map(|o| o.1.clone())
+                        .ok_or_else(|| SqlError::new("42P10", format!("GROUP BY position {n} is not in select list")))?
+                }
+                _ => Ctx { scope: &scope, params, aggs: None }.compile(g)?.expr,
+            };
+            group_by.push(e);
+        }
+        let having = select
+            .having
+            .as_ref()
+            .map(|h| Ctx { scope: &scope, params, aggs: Some(&mut aggs) }.compile_as(h, DataType::Bool))
+            .transpose()?;
+        let grouped = !group_by.is_empty() || !aggs.is_empty();
+        let mut order_by = Vec::new();
+        if let Some(ob) = &q.order_by {
+            let ast::OrderByKind::Expressions(items) = &ob.kind else { return Err(SqlError::unsupported("ORDER BY ALL")) };
+            for item in items {
+                let asc = !matches!(item.options.sort, Some(ast::OrderBySort::Desc));
+                let nulls_first = item.options.nulls_first.unwrap_or(!asc);
+                let idx = match &item.expr {
+                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(..)) => {
+                        let n: usize = v.value.to_string().parse().map_err(|_| SqlError::syntax("bad ORDER BY position"))?;
+                        if n == 0 || n > visible {
+                            return Err(SqlError::new("42P10", format!("ORDER BY position {n} is not in select list")));
+                        }
+                        n - 1
+                    }
+                    ast::Expr::Identifier(i) if outputs[..visible].iter().filter(|o| o.0 == normalize_ident(i)).count() == 1 => {
+                        outputs.iter().position(|o| o.0 == normalize_ident(i)).expect("counted above")
+                    }
+                    e => {
+                        let t = Ctx { scope: &scope, params, aggs: Some(&mut aggs) }.compile(e)?;
+                        outputs.push(("?order?".into(), t.expr, t.ty));
+                        outputs.len() - 1
+                    }
+                };
+                order_by.push((idx, asc, nulls_first));
+            }
+        }
+        let (limit, offset) = match &q.limit_clause {
+            None => (None, None),
+            Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
+                let mut c = Ctx { scope: &[], params, aggs: None };
+                let l = limit.as_ref().map(|l| c.compile_as(l, DataType::Int8)).transpose()?.map(|t| t.expr);
+                let o = offset.as_ref().map(|o| c.compile_as(&o.value, DataType::Int8)).transpose()?.map(|t| t.expr);
+                (l, o)
+            }
+            Some(_) => return Err(SqlError::syntax("LIMIT offset, count is not PostgreSQL syntax")),
+        };
+        let distinct = match &select.distinct {
+            None | Some(ast::Distinct::All) => false,
+            Some(ast::Distinct::Distinct) => true,
+            Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON is not supported yet")),
+        };
+        Ok(QueryPlan {
+            source,
+            filter: filter.map(|f| f.expr),
+            grouped,
+            group_by,
+            aggs,
+            having: having.map(|h| h.expr),
+            outputs,
+            visible,
+            distinct,
+            order_by,
+            limit,
+            offset,
+        })
+    }
+
+    fn source_rows(&self, source: &Source, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        Ok(match source {
+            Source::Unit => vec![vec![]],
+            Source::Checkpoint => {
+                let cp = self.signer.sign(&self.ledger.head());
+                vec![vec![
+                    Value::Int(cp.checkpoint.size as i64),
+                    Value::Text(hex::encode(cp.checkpoint.root)),
+                    Value::Text(cp.body.clone()),
+                    Value::Text(cp.signature_base64()),
+                    Value::Text(cp.public_key_pem.clone()),
+                    Value::Text(cp.note.clone()),
+                ]]
+            }
+            Source::Table { table, pk } => {
+                let key = self.pk_key(table, pk.as_ref(), env)?;
+                if pk.is_some() && key.is_none() {
+                    return Ok(vec![]);
+                }
+                self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect()
+            }
+        })
+    }
+
+    /// Evaluate a primary-key lookup; `None` inside `Some` means a key value was NULL (no row matches).
+    fn pk_key(&self, table: &TableDef, pk: Option<&Vec<Expr>>, env: &Env) -> SqlResult<Option<Vec<u8>>> {
+        let Some(exprs) = pk else { return Ok(None) };
+        let mut vals = Vec::with_capacity(exprs.len());
+        for (e, &col) in exprs.iter().zip(&table.primary_key) {
+            let v = e.eval(&[], env)?;
+            if v.is_null() {
+                return Ok(None);
+            }
+            match v.cast(table.columns[col].ty) {
+                Ok(v) => vals.push(v),
+                // A value the key type cannot hold matches no row; the filter decides the rest.
+                Err(e) if e.code == "22003" => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(encode_key(&vals)?))
+    }
+
+    pub(crate) fn run_query(&self, plan: &QueryPlan, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        let mut rows = self.source_rows(&plan.source, txn, env)?;
+        if let Some(f) = &plan.filter {
+            let mut kept = Vec::with_capacity(rows.len());
+            for r in rows {
+                if f.eval(&r, env)? == Value::Bool(true) {
+                    kept.push(r);
+                }
+            }
+            rows = kept;
+        }
+        let mut out = if plan.grouped { self.grouped(plan, rows, env)? } else { project(&plan.outputs, &rows, env, &[])? };
+        if plan.distinct {
+            let mut seen = Vec::<Vec<Value>>::new();
+            out.retain(|r| {
+                let key = r[..plan.visible].to_vec();
+                if seen.iter().any(|s| s.iter().zip(&key).all(|(a, b)| a.sort_cmp(b).is_eq())) {
+                    false
+                } else {
+                    seen.push(key);
+                    true
+                }
+            });
+        }
+        if !plan.order_by.is_empty() {
+            out.sort_by(|a, b| {
+                for &(i, asc, nulls_first) in &plan.order_by {
+                    let (x, y) = (&a[i], &b[i]);
+                    let o = match (x.is_null(), y.is_null()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => {
+                            if nulls_first {
+                                std::cmp::Ordering::Less
+                            } else {
+                                std::cmp::Ordering::Greater
+                            }
+                        }
+                        (false, true) => {
+                            if nulls_first {
+                                std::cmp::Ordering::Greater
+                            } else {
+                                std::cmp::Ordering::Less
+                            }
+                        }
+                        _ => {
+                            let o = x.sort_cmp(y);
+                            if asc {
+                                o
+                            } else {
+                                o.reverse()
+                            }
+                        }
+                    };
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+        }
+        let offset = const_usize(&plan.offset, env, "OFFSET")?.unwrap_or(0);
+        let limit = const_usize(&plan.limit, env, "LIMIT")?;
+        let out = out.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)).map(|mut r| {
+            r.truncate(plan.visible);
+            r
+        });
+        Ok(out.collect())
+    }
+
+    fn grouped(&self, plan: &QueryPlan, rows: Vec<Vec<Value>>, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        let mut groups: Vec<(Vec<Value>, Vec<Vec<Value>>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for r in rows {
+            let key = plan.group_by.iter().map(|g| g.eval(&r, env)).collect::<SqlResult<Vec<_>>>()?;
+            let k = format!("{key:?}");
+            match index.get(&k) {
+                Some(&i) => groups[i].1.push(r),
+                None => {
+                    index.insert(k, groups.len());
+                    groups.push((key, vec![r]));
+                }
+            }
+        }
+        if groups.is_empty() && plan.group_by.is_empty() {
+            groups.push((vec![], vec![]));
+        }
+        let mut out = Vec::new();
+        for (_, members) in groups {
+            let aggs = plan.aggs.iter().map(|a| aggregate(a, &members, env)).collect::<SqlResult<Vec<_>>>()?;
+            let genv = Env { params: env.params, aggs: &aggs, now_us: env.now_us, user: env.user };
+            let rep = members.first().cloned().unwrap_or_default();
+            if let Some(h) = &plan.having {
+                if h.eval(&rep, &genv)? != Value::Bool(true) {
+                    continue;
+                }
+            }
+            out.push(plan.outputs.iter().map(|(_, e, _)| e.eval(&rep, &genv)).collect::<SqlResult<Vec<_>>>()?);
+        }
+        Ok(out)
+    }
+
+    // ---- INSERT -----------------------------------------------------------------------------------
+
+    pub(crate) fn plan_insert(&self, ins: &ast::Insert, params: &mut Vec<Option<DataType>>) -> SqlResult<InsertPlan> {
+        let ast::TableObject::TableName(name) = &ins.table else { return Err(SqlError::unsupported("INSERT INTO a table function")) };
+        let table = self.resolve_table(name)?;
+        let targets: Vec<usize> = if ins.columns.is_empty() {
+            (0..table.columns.len()).collect()
+        } else {
+            ins.columns
+                .iter()
+                .map(|c| {
+                    let n = object_name(c);
+                    table
+                        .column(&n)
+                        .ok_or_else(|| SqlError::new("42703", format!("column \"{n}\" of relation \"{}\" does not exist", table.name)))
+                })
+                .collect::<SqlResult<_>>()?
+        };
+        let source =
+            ins.source.as_ref().ok_or_else(|| SqlError::unsupported("INSERT without VALUES (DEFAULT VALUES) is not supported yet"))?;
+        let ast::SetExpr::Values(values) = &*source.body else {
+            return Err(SqlError::unsupported("INSERT … SELECT is not supported yet"));
+        };
+        let mut rows = Vec::new();
+        for r in &values.rows {
+            if r.len() != targets.len() {
+                return Err(SqlError::syntax(if r.len() > targets.len() {
+                    "INSERT has more expressions than target columns"
+                } else {
+                    "INSERT has more target columns than expressions"
+                }));
+            }
+            let mut c = Ctx { scope: &[], params, aggs: None };
+            let exprs = r
+                .iter()
+                .zip(&targets)
+                .map(|(e, &col)| match e {
+                    ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none() => {
+                        Ok(Expr::Const(Value::Text("\u{0}DEFAULT".into())))
+                    }
+                    e => c.compile_as(e, table.columns[col].ty).map(|t| t.expr),
+                })
+                .collect::<SqlResult<Vec<_>>>()?;
+            rows.push(exprs);
+        }
+        let defaults = table
+            .columns
+            .iter()
+            .map(|c| {
+                c.default
+                    .as_ref()
+                    .map(|d| {
+                        let e = crate::sql::parse_expr(d)?;
+                        Ok(Ctx { scope: &[], params: &mut vec![], aggs: None }.compile_as(&e, c.ty)?.expr)
+                    })
+                    .transpose()
+            })
+            .collect::<SqlResult<Vec<_>>>()?;
+        let do_nothing = match &ins.on {
+            None => false,
+            Some(ast::OnInsert::OnConflict(oc)) => match &oc.action {
+                ast::OnConflictAction::DoNothing => true,
+                ast::OnConflictAction::DoUpdate(_) => return Err(SqlError::unsupported("ON CONFLICT DO UPDATE is not supported yet")),
+            },
+            Some(_) => return Err(SqlError::syntax("ON DUPLICATE KEY UPDATE is not PostgreSQL syntax")),
+        };
+        let scope = table_scope(&table, &table.name);
+        let returning = returning(&scope, &ins.returning, params)?;
+        let returning_columns = returning.iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect();
+        Ok(InsertPlan { table, targets, rows, defaults, do_nothing, returning, returning_columns })
+    }
+
+    pub(crate) fn run_insert(&self, plan: InsertPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+        let t = &plan.table;
+        let mut count = 0;
+        let mut returned = Vec::new();
+        for exprs in &plan.rows {
+            let mut row = vec![Value::Null; t.columns.len()];
+            let mut given = vec![false; t.columns.len()];
+            for (e, &col) in exprs.iter().zip(&plan.targets) {
+                if !matches!(e, Expr::Const(Value::Text(s)) if s == "\u{0}DEFAULT") {
+                    row[col] = e.eval(&[], env)?;
+                    given[col] = true;
+                }
+            }
+            for (i, d) in plan.defaults.iter().enumerate() {
+                if let (false, Some(d)) = (given[i], d) {
+                    row[i] = d.eval(&[], env)?;
+                }
+            }
+            let row = self.check_row(t, row)?;
+            let key = encode_key(&t.primary_key.iter().map(|&i| row[i].clone()).collect::<Vec<_>>())?;
+            if self.get_row(t, txn, &key)?.is_some() {
+                if plan.do_nothing {
+                    continue;
+                }
+                return Err(duplicate_key(t, &row));
+            }
+            txn.writes.insert((t.id, key), Some(encode_row(t.version, &row)));
+            count += 1;
+            if !plan.returning.is_empty() {
+                let mut full = row;
+                full.push(Value::Null);
+                returned.push(project(&plan.returning, std::slice::from_ref(&full), env, &[])?.remove(0));
+            }
+        }
+        let tag = format!("INSERT 0 {count}");
+        if plan.returning.is_empty() {
+            Ok(Outcome::Command(tag))
+        } else {
+            Ok(Outcome::Rows { columns: plan.returning_columns, rows: returned, tag })
+        }
+    }
+
+    /// Cast every value to its column's type and enforce NOT NULL.
+    fn check_row(&self, t: &TableDef, row: Vec<Value>) -> SqlResult<Vec<Value>> {
+        row.into_iter()
+            .zip(&t.columns)
+            .map(|(v, c)| {
+                if v.is_null() && c.not_null {
+                    return Err(SqlError::new(
+                        "23502",
+                        format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", c.name, t.name),
+                    ));
+                }
+                v.cast(c.ty)
+            })
+            .collect()
+    }
+
+    // ---- UPDATE / DELETE ----------------------------------------------------------------------------
+
+    fn plan_modify(
+        &self,
+        relation: &ast::TableFactor,
+        selection: &Option<ast::Expr>,
+        assignments: &[ast::Assignment],
+        ret: &Option<Vec<ast::SelectItem>>,
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<ModifyPlan> {
+        let ast::TableFactor::Table { name, alias, .. } = relation else {
+            return Err(SqlError::unsupported("UPDATE/DELETE target must be a table"));
+        };
+        let table = self.resolve_table(name)?;
+        let scope = table_scope(&table, &alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| table.name.clone()));
+        let filter = selection
+            .as_ref()
+            .map(|w| Ctx { scope: &scope, params, aggs: None }.compile_as(w, DataType::Bool))
+            .transpose()?
+            .map(|t| t.expr);
+        let pk = filter.as_ref().and_then(|f| pk_lookup(&table, f));
+        let mut assigns = Vec::new();
+        for a in assignments {
+            let ast::AssignmentTarget::ColumnName(n) = &a.target else { return Err(SqlError::unsupported("tuple assignment")) };
+            let cname = object_name(n);
+            let col = table
+                .column(&cname)
+                .ok_or_else(|| SqlError::new("42703", format!("column \"{cname}\" of relation \"{}\" does not exist", table.name)))?;
+            let e = match &a.value {
+                ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none() => {
+                    match &table.columns[col].default {
+                        Some(d) => {
+                            Ctx { scope: &[], params: &mut vec![], aggs: None }
+                                .compile_as(&crate::sql::parse_expr(d)?, table.columns[col].ty)?
+                                .expr
+                        }
+                        None => Expr::Const(Value::Null),
+                    }
+                }
+                v => Ctx { scope: &scope, params, aggs: None }.compile_as(v, table.columns[col].ty)?.expr,
+            };
+            assigns.push((col, e));
+        }
+        let returning = returning(&scope, ret, params)?;
+        let returning_columns = returning.iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect();
+        Ok(ModifyPlan { table, filter, pk, assignments: assigns, returning, returning_columns })
+    }
+
+    pub(crate) fn plan_update(&self, u: &ast::Update, params: &mut Vec<Option<DataType>>) -> SqlResult<ModifyPlan> {
+        if u.from.is_some() || !u.table.joins.is_empty() {
+            return Err(SqlError::unsupported("UPDATE … FROM is not supported yet"));
+        }
+        self.plan_modify(&u.table.relation, &u.selection, &u.assignments, &u.returning, params)
+    }
+
+    pub(crate) fn plan_delete(&self, d: &ast::Delete, params: &mut Vec<Option<DataType>>) -> SqlResult<ModifyPlan> {
+        let (ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from)) = &d.from;
+        let [twj] = from.as_slice() else { return Err(SqlError::unsupported("DELETE from several tables")) };
+        if d.using.is_some() || !twj.joins.is_empty() {
+            return Err(SqlError::unsupported("DELETE … USING is not supported yet"));
+        }
+        self.plan_modify(&twj.relation, &d.selection, &[], &d.returning, params)
+    }
+
+    fn matching(&self, plan: &ModifyPlan, txn: &Txn, env: &Env) -> SqlResult<Vec<Scanned>> {
+        let key = self.pk_key(&plan.table, plan.pk.as_ref(), env)?;
+        if plan.pk.is_some() && key.is_none() {
+            return Ok(vec![]);
+        }
+        let mut out = Vec::new();
+        for s in self.scan(&plan.table, txn, key)? {
+            if match &plan.filter {
+                Some(f) => f.eval(&s.row, env)? == Value::Bool(true),
+                None => true,
+            } {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn run_update(&self, plan: ModifyPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+        let t = &plan.table;
+        let targets = self.matching(&plan, txn, env)?;
+        let mut returned = Vec::new();
+        let mut new_rows = Vec::new();
+        for s in &targets {
+            let mut row = s.row[..t.columns.len()].to_vec();
+            for (col, e) in &plan.assignments {
+                row[*col] = e.eval(&s.row, env)?;
+            }
+            let row = self.check_row(t, row)?;
+            let key = encode_key(&t.primary_key.iter().map(|&i| row[i].clone()).collect::<Vec<_>>())?;
+            new_rows.push((s.key.clone(), key, row));
+        }
+        // Keys that move must not land on a row that stays.
+        let moving: HashSet<&Vec<u8>> = new_rows.iter().filter(|(o, n, _)| o != n).map(|(o, _, _)| o).collect();
+        for (old, new, row) in &new_rows {
+            if old != new && !moving.contains(new) && self.get_row(t, txn, new)?.is_some() {
+                return Err(duplicate_key(t, row));
+            }
+        }
+        for (old, new, _) in &new_rows {
+            if old != new {
+                txn.writes.insert((t.id, old.clone()), None);
+            }
+        }
+        for (_, new, row) in new_rows {
+            if !plan.returning.is_empty() {
+                let mut full = row.clone();
+                full.push(Value::Null);
+                returned.push(project(&plan.returning, std::slice::from_ref(&full), env, &[])?.remove(0));
+            }
+            txn.writes.insert((t.id, new), Some(encode_row(t.version, &row)));
+        }
+        let tag = format!("UPDATE {}", targets.len());
+        if plan.returning.is_empty() {
+            Ok(Outcome::Command(tag))
+        } else {
+            Ok(Outcome::Rows { columns: plan.returning_columns, rows: returned, tag })
+        }
+    }
+
+    pub(crate) fn run_delete(&self, plan: ModifyPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+        let targets = self.matching(&plan, txn, env)?;
+        let returned = if plan.returning.is_empty() {
+            vec![]
+        } else {
+            project(&plan.returning, &targets.iter().map(|s| s.row.clone()).collect::<Vec<_>>(), env, &[])?
+        };
+        for s in &targets {
+            txn.writes.insert((plan.table.id, s.key.clone()), None);
+        }
+        let tag = format!("DELETE {}", targets.len());
+        if plan.returning.is_empty() {
+            Ok(Outcome::Command(tag))
+        } else {
+            Ok(Outcome::Rows { columns: plan.returning_columns, rows: returned, tag })
+        }
+    }
+}
+
+fn duplicate_key(t: &TableDef, row: &[Value]) -> SqlError {
+    let names: Vec<&str> = t.primary_key.iter().map(|&i| t.columns[i].name.as_str()).collect();
+    let vals: Vec<String> = t.primary_key.iter().map(|&i| row[i].to_text(t.columns[i].ty).unwrap_or_default()).collect();
+    SqlError::new(
+        "23505",
+        format!(
+            "duplicate key value violates unique constraint \"{}_pkey\": Key ({})=({}) already exists.",
+            t.name,
+            names.join(", "),
+            vals.join(", ")
+        ),
+    )
+}
+
+fn project(outputs: &[(String, Expr, DataType)], rows: &[Vec<Value>], env: &Env, _aggs: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
+    rows.iter().map(|r| outputs.iter().map(|(_, e, _)| e.eval(r, env)).collect()).collect()
+}
+
+fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
+    let mut vals = Vec::with_capacity(rows.len());
+    for r in rows {
+        match &a.arg {
+            None => vals.push(Value::Bool(true)),
+            Some(e) => {
+                let v = e.eval(r, env)?;
+                if !v.is_null() {
+                    vals.push(v);
+                }
+            }
+        }
+    }
+    if a.distinct {
+        vals.sort_by(|x, y| x.sort_cmp(y));
+        vals.dedup_by(|x, y| x.sort_cmp(y).is_eq());
+    }
+    Ok(match a.func {
+        AggFunc::Count => Value::Int(vals.len() as i64),
+        _ if vals.is_empty() => Value::Null,
+        AggFunc::Min => vals.into_iter().min_by(|x, y| x.sort_cmp(y)).expect("non-empty"),
+        AggFunc::Max => vals.into_iter().max_by(|x, y| x.sort_cmp(y)).expect("non-empty"),
+        AggFunc::Sum | AggFunc::Avg => {
+            let n = vals.len();
+            let sum = if a.ty == DataType::Float8 {
+                Value::Float(
+                    vals.iter()
+                        .map(|v| if let Value::Float(f) = v.clone().cast(DataType::Float8).unwrap_or(Value::Null) { f } else { 0.0 })
+                        .sum(),
+                )
+            } else {
+                let mut acc = rust_decimal::Decimal::ZERO;
+                for v in vals {
+                    if let Value::Numeric(d) = v.cast(DataType::Numeric)? {
+                        acc = acc.checked_add(d).ok_or_else(|| SqlError::out_of_range("numeric"))?;
+                    }
+                }
+                Value::Numeric(acc)
+            };
+            match (a.func, sum) {
+                (AggFunc::Avg, Value::Float(f)) => Value::Float(f / n as f64),
+                (AggFunc::Avg, Value::Numeric(d)) => Value::Numeric(
+                    (d / rust_decimal::Decimal::from(n))
+                        .round_dp_with_strategy(16, rust_decimal::RoundingStrategy::MidpointNearestEven)
+                        .normalize(),
+                ),
+                (_, s) => s.cast(a.ty)?,
+            }
+        }
+    })
+}

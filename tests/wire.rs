@@ -1,0 +1,181 @@
+//! The wire protocol with real clients: tokio-postgres (extended protocol, binary formats, SCRAM) and
+//! the real `psql` binary; bad input on the socket never takes the server down.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_with_binary_parameters_and_results() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute(
+        "CREATE TABLE items (id BIGINT PRIMARY KEY, small SMALLINT, n INTEGER, f REAL, d DOUBLE PRECISION, ok BOOLEAN, name TEXT, data BYTEA, price NUMERIC, at TIMESTAMPTZ, doc JSONB)",
+    )
+    .await
+    .unwrap();
+    let insert = c.prepare("INSERT INTO items VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)").await.unwrap();
+    assert_eq!(insert.params().len(), 11);
+    assert_eq!(insert.params()[0], tokio_postgres::types::Type::INT8);
+    assert_eq!(insert.params()[8], tokio_postgres::types::Type::NUMERIC);
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456);
+    let price = rust_decimal::Decimal::new(12345, 2);
+    let doc = serde_json::json!({"k": [1, 2]});
+    for id in 1..=3i64 {
+        let n = c
+            .execute(
+                &insert,
+                &[
+                    &id,
+                    &(id as i16),
+                    &(id as i32 * -7),
+                    &1.5f32,
+                    &2.25f64,
+                    &(id % 2 == 0),
+                    &format!("item {id}"),
+                    &vec![0u8, 1, 255],
+                    &price,
+                    &at,
+                    &doc,
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let row = c.query_one("SELECT id, small, n, f, d, ok, name, data, price, at, doc FROM items WHERE id = $1", &[&2i64]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+    assert_eq!(row.get::<_, i16>(1), 2);
+    assert_eq!(row.get::<_, i32>(2), -14);
+    assert_eq!(row.get::<_, f32>(3), 1.5);
+    assert_eq!(row.get::<_, f64>(4), 2.25);
+    assert!(row.get::<_, bool>(5));
+    assert_eq!(row.get::<_, String>(6), "item 2");
+    assert_eq!(row.get::<_, Vec<u8>>(7), vec![0u8, 1, 255]);
+    assert_eq!(row.get::<_, rust_decimal::Decimal>(8), price);
+    assert_eq!(row.get::<_, std::time::SystemTime>(9), at);
+    assert_eq!(row.get::<_, serde_json::Value>(10), doc);
+    // NULL parameters and results.
+    c.execute("INSERT INTO items (id, name) VALUES ($1, $2)", &[&9i64, &None::<String>]).await.unwrap();
+    let r = c.query_one("SELECT name, small FROM items WHERE id = 9", &[]).await.unwrap();
+    assert_eq!(r.get::<_, Option<String>>(0), None);
+    assert_eq!(r.get::<_, Option<i16>>(1), None);
+    // A statement reused many times, and a range read.
+    let sel = c.prepare("SELECT count(*) FROM items WHERE id >= $1").await.unwrap();
+    for i in 0..10 {
+        let _ = i;
+        assert_eq!(c.query_one(&sel, &[&2i64]).await.unwrap().get::<_, i64>(0), 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_sqlstate_and_the_connection_stays_usable() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").await.unwrap();
+    c.execute("INSERT INTO t VALUES (1, 'a')", &[]).await.unwrap();
+    let code = |e: tokio_postgres::Error| e.as_db_error().map(|d| d.code().code().to_string()).unwrap_or_else(|| e.to_string());
+    assert_eq!(code(c.execute("INSERT INTO t VALUES (1, 'b')", &[]).await.unwrap_err()), "23505");
+    assert_eq!(code(c.prepare("SELECT * FROM missing").await.unwrap_err()), "42P01");
+    assert_eq!(code(c.simple_query("SELEC 1").await.unwrap_err()), "42601");
+    assert_eq!(code(c.simple_query("SELECT 'x'::integer").await.unwrap_err()), "22P02");
+    // Empty and comment-only statements.
+    c.simple_query("").await.unwrap();
+    c.simple_query("-- just a comment").await.unwrap();
+    c.simple_query(";;").await.unwrap();
+    // Several statements in one message stop at the first error.
+    assert!(c.simple_query("INSERT INTO t VALUES (2, 'x'); INSERT INTO t VALUES (2, 'y'); INSERT INTO t VALUES (3, 'z')").await.is_err());
+    let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+    // Transactions through the driver.
+    let mut c2 = server.client().await;
+    let tx = c2.transaction().await.unwrap();
+    tx.execute("UPDATE t SET v = 'changed' WHERE id = 1", &[]).await.unwrap();
+    tx.rollback().await.unwrap();
+    let v: String = c.query_one("SELECT v FROM t WHERE id = 1", &[]).await.unwrap().get(0);
+    assert_eq!(v, "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_user_are_refused() {
+    let server = common::Server::start();
+    for url in [
+        format!("host=127.0.0.1 port={} user=admin password=wrong", server.port),
+        format!("host=127.0.0.1 port={} user=nobody password=x", server.port),
+    ] {
+        let e = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.err().expect("login must fail");
+        assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("28P01"), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_socket_does_not_hurt_the_server() {
+    let server = common::Server::start();
+    for junk in [&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..], &[0xff; 64][..], &[0, 0, 0, 8, 4, 210, 22, 47][..], &[0, 0, 0, 3][..]] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        s.write_all(junk).unwrap();
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+    }
+    let c = server.client().await;
+    assert_eq!(c.query_one("SELECT 1 + 1", &[]).await.unwrap().get::<_, i32>(0), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_survive_a_kill_and_the_checkpoint_covers_them() {
+    let mut server = common::Server::start();
+    {
+        let c = server.client().await;
+        c.batch_execute("CREATE TABLE k (id INTEGER PRIMARY KEY)").await.unwrap();
+        for i in 0..20 {
+            c.execute("INSERT INTO k VALUES ($1)", &[&i]).await.unwrap();
+        }
+    }
+    server.restart(); // SIGKILL, then start again on the same data directory
+    let c = server.client().await;
+    let n: i64 = c.query_one("SELECT count(*) FROM k", &[]).await.unwrap().get(0);
+    assert_eq!(n, 20);
+    let row = c.query_one("SELECT tree_size, checkpoint, signature, public_key FROM vouch_checkpoint()", &[]).await.unwrap();
+    let size: i64 = row.get(0);
+    assert_eq!(size, 22, "admin user + CREATE TABLE + 20 inserts");
+    let body: String = row.get(1);
+    let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, row.get::<_, String>(2)).unwrap();
+    let key = vouchdb::verify::checkpoint::parse_public_key_pem(&row.get::<_, String>(3)).unwrap();
+    vouchdb::verify::checkpoint::verify_signature(body.as_bytes(), &sig, &key).unwrap();
+    assert!(body.contains("\n22\n"));
+}
+
+#[test]
+fn psql_runs_a_script() {
+    let server = common::Server::start();
+    let script = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+                  INSERT INTO notes VALUES (1, 'hello'), (2, 'world');\n\
+                  SELECT body FROM notes ORDER BY id;\n\
+                  \\conninfo\n\
+                  SELECT tree_size FROM vouch_checkpoint();\n";
+    let out = Command::new("psql")
+        .args([&server.psql_url(), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", "SELECT 1"])
+        .output()
+        .expect("psql is installed (scripts/setup installs postgresql-client)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut child = Command::new("psql")
+        .args([&server.psql_url(), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "psql failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("hello\nworld\n"), "{stdout}");
+    assert!(stdout.contains("You are connected to database"), "{stdout}");
+    assert!(stdout.trim_end().ends_with('3'), "admin role + CREATE TABLE + INSERT: {stdout}");
+    // A failing statement stops the script with psql's exit code 3 and the SQLSTATE's message.
+    let out = Command::new("psql").args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "SELECT * FROM nope"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("relation \"nope\" does not exist"));
+}
