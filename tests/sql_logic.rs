@@ -18,6 +18,7 @@ impl std::error::Error for SqlError {}
 
 struct Conn {
     client: tokio_postgres::Client,
+    engine: &'static str,
 }
 
 #[async_trait]
@@ -61,7 +62,7 @@ impl sqllogictest::AsyncDB for Conn {
     async fn shutdown(&mut self) {}
 
     fn engine_name(&self) -> &str {
-        "vouchdb"
+        self.engine
     }
 
     async fn sleep(dur: std::time::Duration) {
@@ -69,12 +70,12 @@ impl sqllogictest::AsyncDB for Conn {
     }
 }
 
-async fn connect(url: &str) -> Result<Conn, SqlError> {
+async fn connect(url: &str, engine: &'static str) -> Result<Conn, SqlError> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| SqlError(e.to_string()))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Conn { client })
+    Ok(Conn { client, engine })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,11 +91,12 @@ async fn sql_logic_tests() {
         // A fresh server (fresh data directory) per file, so files do not see each other's tables.
         let server = if external.is_none() { Some(common::Server::start()) } else { None };
         let url = external.clone().unwrap_or_else(|| server.as_ref().unwrap().url());
+        let engine = if external.is_some() { "postgres" } else { "vouchdb" };
         let mut runner = sqllogictest::Runner::new(move || {
             let url = url.clone();
-            async move { connect(&url).await }
+            async move { connect(&url, engine).await }
         });
-        runner.add_label(if external.is_some() { "postgres" } else { "vouchdb" });
+        runner.add_label(engine);
         if let Err(e) = runner.run_file_async(file).await {
             failures.push(format!("{}:\n{}", file.display(), e.display(false)));
         }

@@ -469,3 +469,20 @@ enum Walk {
     NextKey,
     Stop,
 }
+
+impl Ledger {
+    /// The newest tx committed at or before `time_us` (0 if none): a binary search over the leaves,
+    /// whose commit times never decrease along the log.
+    pub fn tx_at_time(&self, time_us: u64) -> Result<u64> {
+        let (mut lo, mut hi) = (0u64, self.head().size);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.leaf(mid)?.0.commit_time_us <= time_us {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+}

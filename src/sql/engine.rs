@@ -111,7 +111,7 @@ impl Engine {
         self.catalog.read().expect("catalog lock is never poisoned")
     }
 
-    fn begin_txn(&self, explicit: bool) -> Txn {
+    pub(crate) fn begin_txn(&self, explicit: bool) -> Txn {
         Txn {
             snapshot: self.ledger.head().size,
             write_snapshot: u64::MAX,
@@ -437,10 +437,11 @@ impl Engine {
 
     // ---- reading --------------------------------------------------------------------------------
 
-    fn decode(&self, t: &TableDef, bytes: &[u8], tx: u64) -> SqlResult<Vec<Value>> {
+    pub(crate) fn decode(&self, t: &TableDef, bytes: &[u8], tx: u64) -> SqlResult<Vec<Value>> {
         let (_, mut row) = decode_row(bytes).map_err(|e| SqlError::new("XX001", format!("row of table \"{}\" in tx {tx}: {e}", t.name)))?;
         row.resize(t.columns.len(), Value::Null);
         row.push(Value::Int(tx as i64));
+        row.push(Value::Null); // _commit_ts, filled in by the scan when a query refers to it
         Ok(row)
     }
 

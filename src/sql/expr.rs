@@ -455,6 +455,23 @@ fn truth(v: &Value) -> Option<bool> {
 }
 
 impl Expr {
+    /// Whether the expression reads column `col` of its row.
+    pub fn references(&self, col: usize) -> bool {
+        match self {
+            Expr::Column(i) => *i == col,
+            Expr::Const(_) | Expr::Param(_) | Expr::Agg(_) => false,
+            Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => x.references(col),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) => a.references(col) || b.references(col),
+            Expr::InList(x, items, _) => x.references(col) || items.iter().any(|i| i.references(col)),
+            Expr::Case(op, arms, el) => {
+                op.as_ref().is_some_and(|o| o.references(col))
+                    || arms.iter().any(|(c, r)| c.references(col) || r.references(col))
+                    || el.as_ref().is_some_and(|e| e.references(col))
+            }
+            Expr::Func(_, args) => args.iter().any(|a| a.references(col)),
+        }
+    }
+
     pub fn eval(&self, row: &[Value], env: &Env) -> SqlResult<Value> {
         Ok(match self {
             Expr::Const(v) => v.clone(),

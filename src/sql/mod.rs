@@ -17,7 +17,9 @@ use sqlparser::parser::Parser;
 
 /// Parse a query string into statements with the text of each (for provenance and errors).
 pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
-    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::syntax(parser_message(&e)))?;
+    let rewritten = rewrite_as_of(sql)?;
+    let stmts =
+        Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql)).map_err(|e| SqlError::syntax(parser_message(&e)))?;
     let texts = split_statements(sql);
     Ok(stmts
         .into_iter()
@@ -33,6 +35,56 @@ fn parser_message(e: &sqlparser::parser::ParserError) -> String {
     let m = e.to_string();
     let m = m.trim_start_matches("sql parser error: ");
     format!("syntax error: {m}")
+}
+
+/// Marker arguments that carry a time-travel clause through the parser as table-function arguments.
+pub const AS_OF_TX: &str = "__vouch_as_of_tx";
+pub const AS_OF_TIMESTAMP: &str = "__vouch_as_of_timestamp";
+
+/// `t AS OF TX n` and `t AS OF TIMESTAMP '…'` are vouchdb syntax that PostgreSQL's grammar reads as an
+/// alias. Rewrite them, at the token level, into `t('__vouch_as_of_tx', n)`, which the parser keeps as
+/// table arguments and the planner turns back into a snapshot. Returns None when there is nothing to do.
+fn rewrite_as_of(sql: &str) -> SqlResult<Option<String>> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.to_ascii_uppercase().contains("OF") {
+        return Ok(None);
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else { return Ok(None) };
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i], Token::Whitespace(_))).collect();
+    let mut replace: Vec<(usize, usize, String)> = Vec::new();
+    for w in significant.windows(4) {
+        let [a, o, kind, v] = [w[0], w[1], w[2], w[3]];
+        if !(word(&tokens[a], "as") && word(&tokens[o], "of")) {
+            continue;
+        }
+        let marker = if word(&tokens[kind], "tx") {
+            AS_OF_TX
+        } else if word(&tokens[kind], "timestamp") {
+            AS_OF_TIMESTAMP
+        } else {
+            continue;
+        };
+        if !matches!(tokens[v], Token::Number(..) | Token::SingleQuotedString(_) | Token::Placeholder(_)) {
+            return Err(SqlError::syntax("AS OF TX and AS OF TIMESTAMP take a literal or a parameter"));
+        }
+        replace.push((a, v, format!("('{marker}', {})", tokens[v])));
+    }
+    if replace.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut i = 0;
+    while i < tokens.len() {
+        if let Some((_, end, text)) = replace.iter().find(|(start, _, _)| *start == i) {
+            out.push_str(text);
+            i = end + 1;
+        } else {
+            out.push_str(&tokens[i].to_string());
+            i += 1;
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Parse one expression (column DEFAULTs are stored as SQL text).

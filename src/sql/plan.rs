@@ -10,8 +10,21 @@ pub(crate) enum Source {
     Table {
         table: TableDef,
         pk: Option<Vec<Expr>>,
+        as_of: Option<AsOf>,
+        commit_ts: bool,
     },
     Checkpoint,
+    /// `history('t', key…)`: every version of one row.
+    History {
+        table: TableDef,
+        key: Vec<Expr>,
+    },
+}
+
+/// A time-travel clause: read the table as it was after a tx, or at a time.
+pub(crate) enum AsOf {
+    Tx(Expr),
+    Timestamp(Expr),
 }
 
 pub(crate) struct QueryPlan {
@@ -71,7 +84,45 @@ fn table_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
         .map(|c| ScopeCol { qualifier: Some(qualifier.to_string()), name: c.name.clone(), ty: c.ty, hidden: false })
         .collect();
     s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: "_tx".into(), ty: DataType::Int8, hidden: true });
+    s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: "_commit_ts".into(), ty: DataType::Timestamptz, hidden: true });
     s
+}
+
+/// Columns of `history()`: the table's, then the version's tx, commit time, client time and delete flag.
+fn history_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
+    let mut s: Vec<ScopeCol> = t
+        .columns
+        .iter()
+        .map(|c| ScopeCol { qualifier: Some(qualifier.to_string()), name: c.name.clone(), ty: c.ty, hidden: false })
+        .collect();
+    for (name, ty) in [
+        ("_tx", DataType::Int8),
+        ("_commit_ts", DataType::Timestamptz),
+        ("_client_ts", DataType::Timestamptz),
+        ("_deleted", DataType::Bool),
+    ] {
+        s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: name.into(), ty, hidden: false });
+    }
+    s
+}
+
+fn function_args(args: &[ast::FunctionArg]) -> SqlResult<Vec<&ast::Expr>> {
+    args.iter()
+        .map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+            other => Err(SqlError::unsupported(format!("function argument {other}"))),
+        })
+        .collect()
+}
+
+fn string_literal(e: &ast::Expr) -> Option<&str> {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// `col = <expr without columns>` for every primary-key column, found in a conjunction.
@@ -213,21 +264,62 @@ impl Engine {
             [twj] if twj.joins.is_empty() => match &twj.relation {
                 ast::TableFactor::Table { name, alias, args, .. } => {
                     let alias_name = alias.as_ref().map(|a| normalize_ident(&a.name));
-                    if args.is_some() {
-                        let f = object_name(name);
-                        if f != "vouch_checkpoint" {
-                            return Err(SqlError::new("42883", format!("function {f}() does not exist")));
+                    let args = args.as_ref().map(|a| function_args(&a.args)).transpose()?;
+                    let marker = args.as_ref().and_then(|a| a.first()).and_then(|e| string_literal(e));
+                    match (args.as_deref(), marker) {
+                        (Some([_, v]), Some(m @ (crate::sql::AS_OF_TX | crate::sql::AS_OF_TIMESTAMP))) => {
+                            let t = self.resolve_table(name)?;
+                            let mut c = Ctx { scope: &[], params, aggs: None };
+                            let as_of = if m == crate::sql::AS_OF_TX {
+                                AsOf::Tx(c.compile_as(v, DataType::Int8)?.expr)
+                            } else {
+                                AsOf::Timestamp(c.compile_as(v, DataType::Timestamptz)?.expr)
+                            };
+                            let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
+                            (Source::Table { table: t, pk: None, as_of: Some(as_of), commit_ts: false }, scope)
                         }
-                        let q = alias_name.unwrap_or(f);
-                        let scope = CHECKPOINT_COLUMNS
-                            .iter()
-                            .map(|(n, t)| ScopeCol { qualifier: Some(q.clone()), name: n.to_string(), ty: *t, hidden: false })
-                            .collect();
-                        (Source::Checkpoint, scope)
-                    } else {
-                        let t = self.resolve_table(name)?;
-                        let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                        (Source::Table { table: t, pk: None }, scope)
+                        (Some(args), _) => {
+                            let f = object_name(name);
+                            match f.as_str() {
+                                "vouch_checkpoint" if args.is_empty() => {
+                                    let q = alias_name.unwrap_or(f);
+                                    let scope = CHECKPOINT_COLUMNS
+                                        .iter()
+                                        .map(|(n, t)| ScopeCol { qualifier: Some(q.clone()), name: n.to_string(), ty: *t, hidden: false })
+                                        .collect();
+                                    (Source::Checkpoint, scope)
+                                }
+                                "history" if !args.is_empty() => {
+                                    let tname = string_literal(args[0])
+                                        .ok_or_else(|| SqlError::syntax("history() takes the table name as a string literal"))?;
+                                    let t = self.catalog().table(&tname.to_lowercase())?.clone();
+                                    if args.len() - 1 != t.primary_key.len() {
+                                        return Err(SqlError::new(
+                                            "42883",
+                                            format!(
+                                                "history('{}', …) takes {} key value(s), the table's primary key",
+                                                t.name,
+                                                t.primary_key.len()
+                                            ),
+                                        ));
+                                    }
+                                    let mut c = Ctx { scope: &[], params, aggs: None };
+                                    let key = args[1..]
+                                        .iter()
+                                        .zip(&t.primary_key)
+                                        .map(|(a, &i)| c.compile_as(a, t.columns[i].ty).map(|x| x.expr))
+                                        .collect::<SqlResult<Vec<_>>>()?;
+                                    let scope = history_scope(&t, &alias_name.unwrap_or_else(|| "history".into()));
+                                    (Source::History { table: t, key }, scope)
+                                }
+                                _ => return Err(SqlError::new("42883", format!("function {f}() does not exist"))),
+                            }
+                        }
+                        (None, _) => {
+                            let t = self.resolve_table(name)?;
+                            let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
+                            (Source::Table { table: t, pk: None, as_of: None, commit_ts: false }, scope)
+                        }
                     }
                 }
                 other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
@@ -237,9 +329,9 @@ impl Engine {
         let filter =
             select.selection.as_ref().map(|w| Ctx { scope: &scope, params, aggs: None }.compile_as(w, DataType::Bool)).transpose()?;
         let source = match source {
-            Source::Table { table, .. } => {
+            Source::Table { table, as_of, .. } => {
                 let pk = filter.as_ref().and_then(|f| pk_lookup(&table, &f.expr));
-                Source::Table { table, pk }
+                Source::Table { table, pk, as_of, commit_ts: false }
             }
             s => s,
         };
@@ -315,20 +407,16 @@ impl Engine {
             Some(ast::Distinct::Distinct) => true,
             Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON is not supported yet")),
         };
-        Ok(QueryPlan {
-            source,
-            filter: filter.map(|f| f.expr),
-            grouped,
-            group_by,
-            aggs,
-            having: having.map(|h| h.expr),
-            outputs,
-            visible,
-            distinct,
-            order_by,
-            limit,
-            offset,
-        })
+        let filter = filter.map(|f| f.expr);
+        let having = having.map(|h| h.expr);
+        let mut source = source;
+        if let Source::Table { table, commit_ts, .. } = &mut source {
+            // `_commit_ts` costs a log read per row: fetch it only when something refers to it.
+            let col = table.columns.len() + 1;
+            let exprs = filter.iter().chain(&group_by).chain(having.iter()).chain(outputs.iter().map(|o| &o.1));
+            *commit_ts = exprs.chain(aggs.iter().filter_map(|a| a.arg.as_ref())).any(|e| e.references(col));
+        }
+        Ok(QueryPlan { source, filter, grouped, group_by, aggs, having, outputs, visible, distinct, order_by, limit, offset })
     }
 
     fn source_rows(&self, source: &Source, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
@@ -345,14 +433,87 @@ impl Engine {
                     Value::Text(cp.note.clone()),
                 ]]
             }
-            Source::Table { table, pk } => {
+            Source::Table { table, pk, as_of, commit_ts } => {
                 let key = self.pk_key(table, pk.as_ref(), env)?;
                 if pk.is_some() && key.is_none() {
                     return Ok(vec![]);
                 }
-                self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect()
+                let mut rows: Vec<Vec<Value>> = match as_of {
+                    None => self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect(),
+                    Some(a) => {
+                        let past = Txn { snapshot: self.as_of_snapshot(a, env)?, ..self.begin_txn(false) };
+                        self.scan(table, &past, key)?.into_iter().map(|s| s.row).collect()
+                    }
+                };
+                if *commit_ts {
+                    let mut times: HashMap<i64, Value> = HashMap::new();
+                    for r in &mut rows {
+                        let n = table.columns.len();
+                        if let Value::Int(tx) = r[n] {
+                            let v = match times.get(&tx) {
+                                Some(v) => v.clone(),
+                                None => {
+                                    let v = Value::Timestamptz(self.ledger.leaf(tx as u64)?.0.commit_time_us as i64);
+                                    times.insert(tx, v.clone());
+                                    v
+                                }
+                            };
+                            r[n + 1] = v;
+                        }
+                    }
+                }
+                rows
+            }
+            Source::History { table, key } => {
+                let vals = key
+                    .iter()
+                    .zip(&table.primary_key)
+                    .map(|(e, &i)| e.eval(&[], env)?.cast(table.columns[i].ty))
+                    .collect::<SqlResult<Vec<_>>>()?;
+                if vals.iter().any(Value::is_null) {
+                    return Ok(vec![]);
+                }
+                let mut out = Vec::new();
+                for v in self.ledger.history(table.id, &encode_key(&vals)?)? {
+                    if v.tx > txn.snapshot {
+                        break;
+                    }
+                    let leaf = self.ledger.leaf(v.tx)?.0;
+                    let mut row = if v.entry.is_delete() {
+                        vec![Value::Null; table.columns.len()]
+                    } else {
+                        let mut r = self.decode(table, &v.entry.value, v.tx)?;
+                        r.truncate(table.columns.len());
+                        r
+                    };
+                    let client = if leaf.client_time_us == 0 { Value::Null } else { Value::Timestamptz(leaf.client_time_us as i64) };
+                    row.extend([
+                        Value::Int(v.tx as i64),
+                        Value::Timestamptz(leaf.commit_time_us as i64),
+                        client,
+                        Value::Bool(v.entry.is_delete()),
+                    ]);
+                    out.push(row);
+                }
+                out
             }
         })
+    }
+
+    /// The tree size a time-travel clause names.
+    fn as_of_snapshot(&self, a: &AsOf, env: &Env) -> SqlResult<u64> {
+        let head = self.ledger.head().size;
+        match a {
+            AsOf::Tx(e) => match e.eval(&[], env)?.cast(DataType::Int8)? {
+                Value::Int(n) if n >= 0 && (n as u64) <= head => Ok(n as u64),
+                Value::Int(n) => Err(SqlError::new("22023", format!("AS OF TX {n}: the log holds tx 1 to {head}"))),
+                _ => Err(SqlError::new("22004", "AS OF TX needs a value, not NULL")),
+            },
+            AsOf::Timestamp(e) => match e.eval(&[], env)?.cast(DataType::Timestamptz)? {
+                Value::Timestamptz(t) => Ok(self.ledger.tx_at_time(t.max(0) as u64)?),
+                _ => Err(SqlError::new("22004", "AS OF TIMESTAMP needs a value, not NULL")),
+            },
+        }
     }
 
     /// Evaluate a primary-key lookup; `None` inside `Some` means a key value was NULL (no row matches).
@@ -577,7 +738,7 @@ impl Engine {
             count += 1;
             if !plan.returning.is_empty() {
                 let mut full = row;
-                full.push(Value::Null);
+                full.extend([Value::Null, Value::Null]);
                 returned.push(project(&plan.returning, std::slice::from_ref(&full), env, &[])?.remove(0));
             }
         }
@@ -715,7 +876,7 @@ impl Engine {
         for (_, new, row) in new_rows {
             if !plan.returning.is_empty() {
                 let mut full = row.clone();
-                full.push(Value::Null);
+                full.extend([Value::Null, Value::Null]);
                 returned.push(project(&plan.returning, std::slice::from_ref(&full), env, &[])?.remove(0));
             }
             txn.writes.insert((t.id, new), Some(encode_row(t.version, &row)));
