@@ -4,9 +4,32 @@
 
 use super::*;
 
+pub(crate) type Ctes = HashMap<String, Arc<QueryPlan>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinKind {
+    Inner,
+    Left,
+}
+
 pub(crate) enum Source {
     /// No FROM: one empty row.
     Unit,
+    /// The rows of a planned query (a CTE, a subquery in FROM, one side of a UNION).
+    Derived(Arc<QueryPlan>),
+    Union {
+        parts: Vec<Source>,
+        all: bool,
+    },
+    Values(Vec<Vec<Expr>>),
+    /// Nested-loop join; rows are the left row followed by the right row (`right_width` values).
+    Join {
+        left: Box<Source>,
+        right: Box<Source>,
+        kind: JoinKind,
+        on: Option<Expr>,
+        right_width: usize,
+    },
     Table {
         table: TableDef,
         pk: Option<Vec<Expr>>,
@@ -249,82 +272,259 @@ impl Engine {
     }
 
     pub(crate) fn plan_query(&self, q: &ast::Query, params: &mut Vec<Option<DataType>>) -> SqlResult<QueryPlan> {
-        if q.with.is_some() {
-            return Err(SqlError::unsupported("WITH is not supported yet"));
+        self.plan_query_with(q, &Ctes::new(), params)
+    }
+
+    fn plan_query_with(&self, q: &ast::Query, outer: &Ctes, params: &mut Vec<Option<DataType>>) -> SqlResult<QueryPlan> {
+        let mut ctes = outer.clone();
+        if let Some(with) = &q.with {
+            if with.recursive {
+                return Err(SqlError::unsupported("WITH RECURSIVE is not supported yet"));
+            }
+            for cte in &with.cte_tables {
+                let mut plan = self.plan_query_with(&cte.query, &ctes, params)?;
+                rename_outputs(&mut plan, &cte.alias)?;
+                ctes.insert(normalize_ident(&cte.alias.name), Arc::new(plan));
+            }
         }
-        let select = match &*q.body {
-            ast::SetExpr::Select(s) => s,
-            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => return self.plan_query(inner, params),
-            ast::SetExpr::SetOperation { .. } => return Err(SqlError::unsupported("UNION/INTERSECT/EXCEPT are not supported yet")),
-            ast::SetExpr::Values(_) => return Err(SqlError::unsupported("VALUES as a query is not supported yet")),
-            other => return Err(SqlError::unsupported(format!("query not supported yet: {}", first_words(&other.to_string())))),
-        };
-        let (source, scope) = match select.from.as_slice() {
-            [] => (Source::Unit, Vec::new()),
-            [twj] if twj.joins.is_empty() => match &twj.relation {
-                ast::TableFactor::Table { name, alias, args, .. } => {
-                    let alias_name = alias.as_ref().map(|a| normalize_ident(&a.name));
-                    let args = args.as_ref().map(|a| function_args(&a.args)).transpose()?;
-                    let marker = args.as_ref().and_then(|a| a.first()).and_then(|e| string_literal(e));
-                    match (args.as_deref(), marker) {
-                        (Some([_, v]), Some(m @ (crate::sql::AS_OF_TX | crate::sql::AS_OF_TIMESTAMP))) => {
-                            let t = self.resolve_table(name)?;
-                            let mut c = Ctx { scope: &[], params, aggs: None };
-                            let as_of = if m == crate::sql::AS_OF_TX {
-                                AsOf::Tx(c.compile_as(v, DataType::Int8)?.expr)
-                            } else {
-                                AsOf::Timestamp(c.compile_as(v, DataType::Timestamptz)?.expr)
-                            };
-                            let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                            (Source::Table { table: t, pk: None, as_of: Some(as_of), commit_ts: false }, scope)
-                        }
-                        (Some(args), _) => {
-                            let f = object_name(name);
-                            match f.as_str() {
-                                "vouch_checkpoint" if args.is_empty() => {
-                                    let q = alias_name.unwrap_or(f);
-                                    let scope = CHECKPOINT_COLUMNS
-                                        .iter()
-                                        .map(|(n, t)| ScopeCol { qualifier: Some(q.clone()), name: n.to_string(), ty: *t, hidden: false })
-                                        .collect();
-                                    (Source::Checkpoint, scope)
-                                }
-                                "history" if !args.is_empty() => {
-                                    let tname = string_literal(args[0])
-                                        .ok_or_else(|| SqlError::syntax("history() takes the table name as a string literal"))?;
-                                    let t = self.catalog().table(&tname.to_lowercase())?.clone();
-                                    if args.len() - 1 != t.primary_key.len() {
-                                        return Err(SqlError::new(
-                                            "42883",
-                                            format!(
-                                                "history('{}', …) takes {} key value(s), the table's primary key",
-                                                t.name,
-                                                t.primary_key.len()
-                                            ),
-                                        ));
-                                    }
-                                    let mut c = Ctx { scope: &[], params, aggs: None };
-                                    let key = args[1..]
-                                        .iter()
-                                        .zip(&t.primary_key)
-                                        .map(|(a, &i)| c.compile_as(a, t.columns[i].ty).map(|x| x.expr))
-                                        .collect::<SqlResult<Vec<_>>>()?;
-                                    let scope = history_scope(&t, &alias_name.unwrap_or_else(|| "history".into()));
-                                    (Source::History { table: t, key }, scope)
-                                }
-                                _ => return Err(SqlError::new("42883", format!("function {f}() does not exist"))),
-                            }
-                        }
-                        (None, _) => {
-                            let t = self.resolve_table(name)?;
-                            let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                            (Source::Table { table: t, pk: None, as_of: None, commit_ts: false }, scope)
-                        }
+        match &*q.body {
+            ast::SetExpr::Select(select) => {
+                let (source, scope) = self.plan_from(&select.from, &ctes, params)?;
+                self.plan_core(source, scope, Some(select), q, params)
+            }
+            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => self.plan_query_with(inner, &ctes, params),
+            body @ (ast::SetExpr::Query(_) | ast::SetExpr::SetOperation { .. } | ast::SetExpr::Values(_)) => {
+                let (source, columns) = self.plan_set_expr(body, &ctes, params)?;
+                let scope = columns.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false }).collect();
+                self.plan_core(source, scope, None, q, params)
+            }
+            other => Err(SqlError::unsupported(format!("query not supported yet: {}", first_words(&other.to_string())))),
+        }
+    }
+
+    /// A set expression as a row source: UNION [ALL] chains, VALUES lists, parenthesised queries.
+    fn plan_set_expr(&self, body: &ast::SetExpr, ctes: &Ctes, params: &mut Vec<Option<DataType>>) -> SqlResult<(Source, Vec<Column>)> {
+        match body {
+            ast::SetExpr::Select(select) => {
+                let (source, scope) = self.plan_from(&select.from, ctes, params)?;
+                let plan = self.plan_core(source, scope, Some(select), &bare_query(body), params)?;
+                let cols = plan.columns();
+                Ok((Source::Derived(Arc::new(plan)), cols))
+            }
+            ast::SetExpr::Query(q) => {
+                let plan = self.plan_query_with(q, ctes, params)?;
+                let cols = plan.columns();
+                Ok((Source::Derived(Arc::new(plan)), cols))
+            }
+            ast::SetExpr::SetOperation { left, op: ast::SetOperator::Union, set_quantifier, right } => {
+                let all = match set_quantifier {
+                    ast::SetQuantifier::All => true,
+                    ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+                    other => return Err(SqlError::unsupported(format!("UNION {other}"))),
+                };
+                let (l, lcols) = self.plan_set_expr(left, ctes, params)?;
+                let (r, rcols) = self.plan_set_expr(right, ctes, params)?;
+                if lcols.len() != rcols.len() {
+                    return Err(SqlError::syntax("each UNION query must have the same number of columns"));
+                }
+                for (a, b) in lcols.iter().zip(&rcols) {
+                    if a.ty != b.ty && !(a.ty.is_numeric() && b.ty.is_numeric()) && !(a.ty.is_text() && b.ty.is_text()) {
+                        return Err(SqlError::new("42804", format!("UNION types {} and {} cannot be matched", a.ty.name(), b.ty.name())));
                     }
                 }
-                other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
-            },
-            _ => return Err(SqlError::unsupported("joins are not supported yet")),
+                let cols = lcols
+                    .iter()
+                    .zip(&rcols)
+                    .map(|(a, b)| Column { name: a.name.clone(), ty: crate::sql::expr::wider(a.ty, b.ty) })
+                    .collect();
+                Ok((Source::Union { parts: vec![l, r], all }, cols))
+            }
+            ast::SetExpr::SetOperation { op, .. } => Err(SqlError::unsupported(format!("{op} is not supported yet"))),
+            ast::SetExpr::Values(values) => {
+                let mut rows = Vec::new();
+                let mut types: Vec<Option<DataType>> = Vec::new();
+                for r in &values.rows {
+                    if !rows.is_empty() && r.len() != types.len() {
+                        return Err(SqlError::syntax("VALUES lists must all be the same length"));
+                    }
+                    types.resize(r.len(), None);
+                    let mut c = Ctx { scope: &[], params, aggs: None };
+                    let mut exprs = Vec::new();
+                    for (i, e) in r.iter().enumerate() {
+                        let t = match types[i] {
+                            Some(ty) => c.compile_as(e, ty)?,
+                            None => c.compile(e)?,
+                        };
+                        if types[i].is_none() && !matches!(t.expr, Expr::Const(Value::Null)) {
+                            types[i] = Some(t.ty);
+                        }
+                        exprs.push(t.expr);
+                    }
+                    rows.push(exprs);
+                }
+                let cols = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Column { name: format!("column{}", i + 1), ty: t.unwrap_or(DataType::Text) })
+                    .collect();
+                Ok((Source::Values(rows), cols))
+            }
+            other => Err(SqlError::unsupported(format!("query not supported yet: {}", first_words(&other.to_string())))),
+        }
+    }
+
+    /// FROM: comma-separated items are cross joined; each item may carry JOINs.
+    fn plan_from(
+        &self,
+        from: &[ast::TableWithJoins],
+        ctes: &Ctes,
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<(Source, Vec<ScopeCol>)> {
+        let mut acc: Option<(Source, Vec<ScopeCol>)> = None;
+        for twj in from {
+            let (mut source, mut scope) = self.plan_relation(&twj.relation, ctes, params)?;
+            for j in &twj.joins {
+                let (right, rscope) = self.plan_relation(&j.relation, ctes, params)?;
+                let (kind, constraint) = match &j.join_operator {
+                    ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => (JoinKind::Inner, Some(c)),
+                    ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (JoinKind::Left, Some(c)),
+                    ast::JoinOperator::CrossJoin(_) => (JoinKind::Inner, None),
+                    _ => return Err(SqlError::unsupported("this join type is not supported yet (INNER, LEFT and CROSS are)")),
+                };
+                let right_width = rscope.len();
+                scope.extend(rscope);
+                let on = match constraint {
+                    None | Some(ast::JoinConstraint::None) => None,
+                    Some(ast::JoinConstraint::On(e)) => Some(Ctx { scope: &scope, params, aggs: None }.compile_as(e, DataType::Bool)?.expr),
+                    Some(_) => return Err(SqlError::unsupported("JOIN … USING / NATURAL JOIN are not supported yet")),
+                };
+                source = Source::Join { left: Box::new(source), right: Box::new(right), kind, on, right_width };
+            }
+            acc = Some(match acc {
+                None => (source, scope),
+                Some((l, mut lscope)) => {
+                    let right_width = scope.len();
+                    lscope.extend(scope);
+                    (Source::Join { left: Box::new(l), right: Box::new(source), kind: JoinKind::Inner, on: None, right_width }, lscope)
+                }
+            });
+        }
+        Ok(acc.unwrap_or((Source::Unit, Vec::new())))
+    }
+
+    fn plan_relation(
+        &self,
+        relation: &ast::TableFactor,
+        ctes: &Ctes,
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<(Source, Vec<ScopeCol>)> {
+        Ok(match relation {
+            ast::TableFactor::Table { name, alias, args: None, .. } if name.0.len() == 1 && ctes.contains_key(&object_name(name)) => {
+                let plan = ctes[&object_name(name)].clone();
+                let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| object_name(name));
+                let scope = plan
+                    .columns()
+                    .into_iter()
+                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false })
+                    .collect();
+                (Source::Derived(plan), scope)
+            }
+            ast::TableFactor::Derived { subquery, alias, lateral: false, .. } => {
+                let mut plan = self.plan_query_with(subquery, ctes, params)?;
+                let alias = alias.as_ref().ok_or_else(|| SqlError::syntax("subquery in FROM must have an alias"))?;
+                rename_outputs(&mut plan, alias)?;
+                let q = normalize_ident(&alias.name);
+                let scope = plan
+                    .columns()
+                    .into_iter()
+                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false })
+                    .collect();
+                (Source::Derived(Arc::new(plan)), scope)
+            }
+            ast::TableFactor::NestedJoin { table_with_joins, alias: None } => {
+                self.plan_from(std::slice::from_ref(&**table_with_joins), ctes, params)?
+            }
+            ast::TableFactor::Table { name, alias, args, .. } => {
+                let alias_name = alias.as_ref().map(|a| normalize_ident(&a.name));
+                let args = args.as_ref().map(|a| function_args(&a.args)).transpose()?;
+                let marker = args.as_ref().and_then(|a| a.first()).and_then(|e| string_literal(e));
+                match (args.as_deref(), marker) {
+                    (Some([_, v]), Some(m @ (crate::sql::AS_OF_TX | crate::sql::AS_OF_TIMESTAMP))) => {
+                        let t = self.resolve_table(name)?;
+                        let mut c = Ctx { scope: &[], params, aggs: None };
+                        let as_of = if m == crate::sql::AS_OF_TX {
+                            AsOf::Tx(c.compile_as(v, DataType::Int8)?.expr)
+                        } else {
+                            AsOf::Timestamp(c.compile_as(v, DataType::Timestamptz)?.expr)
+                        };
+                        let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
+                        (Source::Table { table: t, pk: None, as_of: Some(as_of), commit_ts: false }, scope)
+                    }
+                    (Some(args), _) => {
+                        let f = object_name(name);
+                        match f.as_str() {
+                            "vouch_checkpoint" if args.is_empty() => {
+                                let q = alias_name.unwrap_or(f);
+                                let scope = CHECKPOINT_COLUMNS
+                                    .iter()
+                                    .map(|(n, t)| ScopeCol { qualifier: Some(q.clone()), name: n.to_string(), ty: *t, hidden: false })
+                                    .collect();
+                                (Source::Checkpoint, scope)
+                            }
+                            "history" if !args.is_empty() => {
+                                let tname = string_literal(args[0])
+                                    .ok_or_else(|| SqlError::syntax("history() takes the table name as a string literal"))?;
+                                let t = self.catalog().table(&tname.to_lowercase())?.clone();
+                                if args.len() - 1 != t.primary_key.len() {
+                                    return Err(SqlError::new(
+                                        "42883",
+                                        format!(
+                                            "history('{}', …) takes {} key value(s), the table's primary key",
+                                            t.name,
+                                            t.primary_key.len()
+                                        ),
+                                    ));
+                                }
+                                let mut c = Ctx { scope: &[], params, aggs: None };
+                                let key = args[1..]
+                                    .iter()
+                                    .zip(&t.primary_key)
+                                    .map(|(a, &i)| c.compile_as(a, t.columns[i].ty).map(|x| x.expr))
+                                    .collect::<SqlResult<Vec<_>>>()?;
+                                let scope = history_scope(&t, &alias_name.unwrap_or_else(|| "history".into()));
+                                (Source::History { table: t, key }, scope)
+                            }
+                            _ => return Err(SqlError::new("42883", format!("function {f}() does not exist"))),
+                        }
+                    }
+                    (None, _) => {
+                        let t = self.resolve_table(name)?;
+                        let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
+                        (Source::Table { table: t, pk: None, as_of: None, commit_ts: false }, scope)
+                    }
+                }
+            }
+            other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
+        })
+    }
+
+    /// The part of a query after FROM: WHERE, grouping, projection, DISTINCT, ORDER BY, LIMIT.
+    /// `select` None means `SELECT *` over the source (a set operation or VALUES).
+    fn plan_core(
+        &self,
+        source: Source,
+        scope: Vec<ScopeCol>,
+        select: Option<&ast::Select>,
+        q: &ast::Query,
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<QueryPlan> {
+        let star;
+        let select = match select {
+            Some(s) => s,
+            None => {
+                star = star_select();
+                &star
+            }
         };
         let filter =
             select.selection.as_ref().map(|w| Ctx { scope: &scope, params, aggs: None }.compile_as(w, DataType::Bool)).transpose()?;
@@ -422,6 +622,47 @@ impl Engine {
     fn source_rows(&self, source: &Source, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
         Ok(match source {
             Source::Unit => vec![vec![]],
+            Source::Derived(plan) => self.run_query(plan, txn, env)?,
+            Source::Values(rows) => {
+                rows.iter().map(|r| r.iter().map(|e| e.eval(&[], env)).collect::<SqlResult<Vec<_>>>()).collect::<SqlResult<_>>()?
+            }
+            Source::Union { parts, all } => {
+                let mut out = Vec::new();
+                for p in parts {
+                    out.extend(self.source_rows(p, txn, env)?);
+                }
+                if !all {
+                    dedup_rows(&mut out, usize::MAX);
+                }
+                out
+            }
+            Source::Join { left, right, kind, on, right_width } => {
+                let lrows = self.source_rows(left, txn, env)?;
+                let rrows = self.source_rows(right, txn, env)?;
+                let mut out = Vec::new();
+                for l in &lrows {
+                    let mut matched = false;
+                    for r in &rrows {
+                        let mut row = Vec::with_capacity(l.len() + r.len());
+                        row.extend_from_slice(l);
+                        row.extend_from_slice(r);
+                        let keep = match on {
+                            Some(c) => c.eval(&row, env)? == Value::Bool(true),
+                            None => true,
+                        };
+                        if keep {
+                            matched = true;
+                            out.push(row);
+                        }
+                    }
+                    if !matched && *kind == JoinKind::Left {
+                        let mut row = l.clone();
+                        row.extend(std::iter::repeat_n(Value::Null, *right_width));
+                        out.push(row);
+                    }
+                }
+                out
+            }
             Source::Checkpoint => {
                 let cp = self.signer.sign(&self.ledger.head());
                 vec![vec![
@@ -548,16 +789,7 @@ impl Engine {
         }
         let mut out = if plan.grouped { self.grouped(plan, rows, env)? } else { project(&plan.outputs, &rows, env, &[])? };
         if plan.distinct {
-            let mut seen = Vec::<Vec<Value>>::new();
-            out.retain(|r| {
-                let key = r[..plan.visible].to_vec();
-                if seen.iter().any(|s| s.iter().zip(&key).all(|(a, b)| a.sort_cmp(b).is_eq())) {
-                    false
-                } else {
-                    seen.push(key);
-                    true
-                }
-            });
+            dedup_rows(&mut out, plan.visible);
         }
         if !plan.order_by.is_empty() {
             out.sort_by(|a, b| {
@@ -976,4 +1208,50 @@ fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
             }
         }
     })
+}
+/// A query with nothing but a body (no WITH, ORDER BY or LIMIT).
+fn bare_query(body: &ast::SetExpr) -> ast::Query {
+    ast::Query {
+        with: None,
+        body: Box::new(body.clone()),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: vec![],
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: vec![],
+    }
+}
+
+/// `SELECT *` with no FROM, WHERE or grouping: the core applied over a set operation or VALUES.
+fn star_select() -> ast::Select {
+    match crate::sql::parse("SELECT *").ok().and_then(|mut v| v.pop()) {
+        Some((ast::Statement::Query(q), _)) => match *q.body {
+            ast::SetExpr::Select(s) => *s,
+            _ => unreachable!("SELECT * parses as a select"),
+        },
+        _ => unreachable!("SELECT * parses"),
+    }
+}
+
+/// Apply a `name(col, …)` alias's column list to a plan's outputs.
+fn rename_outputs(plan: &mut QueryPlan, alias: &ast::TableAlias) -> SqlResult<()> {
+    if alias.columns.len() > plan.visible {
+        return Err(SqlError::new(
+            "42P10",
+            format!("table \"{}\" has {} columns available but {} columns specified", alias.name, plan.visible, alias.columns.len()),
+        ));
+    }
+    for (o, c) in plan.outputs.iter_mut().zip(&alias.columns) {
+        o.0 = normalize_ident(&c.name);
+    }
+    Ok(())
+}
+
+/// Keep the first of each group of rows equal in their first `width` values (SQL equality, NULLs equal).
+fn dedup_rows(rows: &mut Vec<Vec<Value>>, width: usize) {
+    let mut seen: HashSet<String> = HashSet::new();
+    rows.retain(|r| seen.insert(format!("{:?}", &r[..width.min(r.len())])));
 }
