@@ -218,13 +218,14 @@ impl Engine {
     }
 
     fn run(&self, user: &str, txn: &mut Txn, stmt: &Statement, params: &[Value]) -> SqlResult<Outcome> {
-        let env = Env { params, aggs: &[], now_us: txn.start_us, user };
+        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[] };
         match stmt {
             Statement::Query(q) => {
                 let mut types = vec![];
                 let plan = self.plan_query(q, &mut types)?;
                 let columns = plan.columns();
-                let rows = self.run_query(&plan, txn, &env)?;
+                let runner = plan::Runner { engine: self, txn: &*txn };
+                let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
                 let tag = format!("SELECT {}", rows.len());
                 Ok(Outcome::Rows { columns, rows, tag })
             }
@@ -524,7 +525,7 @@ fn default_setting(name: &str) -> &'static str {
 
 // Query planning and DML live in their own file.
 #[path = "plan.rs"]
-mod plan;
+pub(crate) mod plan;
 
 impl Engine {
     /// Create (or replace the password of) a login role, storing only its SCRAM-SHA-256 verifier.

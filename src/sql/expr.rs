@@ -3,6 +3,7 @@
 
 use super::error::{SqlError, SqlResult};
 use super::value::{DataType, Value};
+use crate::sql::engine::plan::QueryPlan;
 use rust_decimal::Decimal;
 use sqlparser::ast::{self, BinaryOperator as B, UnaryOperator as U};
 use std::cmp::Ordering;
@@ -68,6 +69,41 @@ pub enum Expr {
     Cast(Box<Expr>, DataType),
     Func(String, Vec<Expr>),
     Agg(usize),
+    /// A subquery; for `In` the left operand is the boxed expression.
+    Sub(std::sync::Arc<Subquery>, Option<Box<Expr>>),
+}
+
+/// Plans subqueries met inside expressions (implemented by the engine).
+pub trait SubqueryPlanner {
+    /// Plan `q` with `outer` visible for correlation; returns the plan and whether it refers to `outer`.
+    fn plan_subquery(&self, q: &ast::Query, outer: &[ScopeCol], params: &mut Vec<Option<DataType>>) -> SqlResult<(QueryPlan, bool)>;
+}
+
+/// Runs subquery plans during evaluation (implemented over an engine and a transaction).
+pub trait SubqueryRunner {
+    fn run(&self, plan: &QueryPlan, outer: &[Value], env: &Env) -> SqlResult<Vec<Vec<Value>>>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubKind {
+    Exists,
+    /// `x [NOT] IN (SELECT …)`
+    In(bool),
+    Scalar,
+}
+
+/// A subquery inside an expression. Uncorrelated ones run once per statement (cached).
+pub struct Subquery {
+    pub plan: QueryPlan,
+    pub kind: SubKind,
+    pub correlated: bool,
+    cache: std::sync::OnceLock<Vec<Vec<Value>>>,
+}
+
+impl std::fmt::Debug for Subquery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Subquery({:?}, correlated: {})", self.kind, self.correlated)
+    }
 }
 
 /// Everything compilation needs besides the AST.
@@ -77,6 +113,8 @@ pub struct Ctx<'a> {
     pub params: &'a mut Vec<Option<DataType>>,
     /// Where aggregate calls go; `None` where aggregates are not allowed (WHERE, VALUES).
     pub aggs: Option<&'a mut Vec<AggCall>>,
+    /// Plans subqueries; `None` where they are not allowed.
+    pub planner: Option<&'a dyn SubqueryPlanner>,
 }
 
 pub struct Typed {
@@ -102,15 +140,17 @@ pub fn normalize_ident(i: &ast::Ident) -> String {
 
 impl Ctx<'_> {
     fn resolve(&self, qualifier: Option<&str>, name: &str) -> SqlResult<Typed> {
-        let mut found = None;
-        for (i, c) in self.scope.iter().enumerate() {
-            if c.name == name && (qualifier.is_none() || c.qualifier.as_deref() == qualifier) {
-                if found.is_some() {
-                    return Err(SqlError::new("42702", format!("column reference \"{name}\" is ambiguous")));
-                }
-                found = Some(i);
-            }
-        }
+        let matches: Vec<usize> = (0..self.scope.len())
+            .filter(|&i| self.scope[i].name == name && (qualifier.is_none() || self.scope[i].qualifier.as_deref() == qualifier))
+            .collect();
+        // Outer-query columns (visible to a correlated subquery) are hidden: an inner column wins.
+        let visible: Vec<usize> = matches.iter().copied().filter(|&i| !self.scope[i].hidden).collect();
+        let found = match (matches.len(), visible.len()) {
+            (0, _) => None,
+            (1, _) => Some(matches[0]),
+            (_, 1) => Some(visible[0]),
+            _ => return Err(SqlError::new("42702", format!("column reference \"{name}\" is ambiguous"))),
+        };
         match found {
             Some(i) => Ok(Typed { expr: Expr::Column(i), ty: self.scope[i].ty }),
             None => Err(match qualifier {
@@ -218,6 +258,15 @@ impl Ctx<'_> {
                 Typed { expr: Expr::Cast(Box::new(t.expr), ty), ty }
             }
             A::Function(f) => self.function(f)?,
+            A::Exists { subquery, negated } => {
+                let e = self.subquery(subquery, SubKind::Exists, None)?.expr;
+                Typed { expr: if *negated { Expr::Not(Box::new(e)) } else { e }, ty: DataType::Bool }
+            }
+            A::In { expr, target: ast::InTarget::Subquery(q), negated, .. } => {
+                let left = self.compile(expr)?;
+                self.subquery(q, SubKind::In(*negated), Some(left))?
+            }
+            A::Subquery(q) => self.subquery(q, SubKind::Scalar, None)?,
             A::TypedString(ts) => {
                 let ty = DataType::from_ast(&ts.data_type)?;
                 let text = match &ts.value.value {
@@ -228,6 +277,28 @@ impl Ctx<'_> {
             }
             other => return Err(SqlError::unsupported(format!("expression not supported yet: {other}"))),
         })
+    }
+
+    fn subquery(&mut self, q: &ast::Query, kind: SubKind, left: Option<Typed>) -> SqlResult<Typed> {
+        let planner = self.planner.ok_or_else(|| SqlError::unsupported("subqueries are not allowed here"))?;
+        let outer: Vec<ScopeCol> = self.scope.iter().map(|c| ScopeCol { hidden: true, ..c.clone() }).collect();
+        let (plan, correlated) = planner.plan_subquery(q, &outer, self.params)?;
+        let cols = plan.columns();
+        let ty = match kind {
+            SubKind::Exists => DataType::Bool,
+            SubKind::In(_) | SubKind::Scalar => {
+                if cols.len() != 1 {
+                    return Err(SqlError::syntax("subquery must return only one column"));
+                }
+                if kind == SubKind::Scalar {
+                    cols[0].ty
+                } else {
+                    DataType::Bool
+                }
+            }
+        };
+        let sub = Subquery { plan, kind, correlated, cache: std::sync::OnceLock::new() };
+        Ok(Typed { expr: Expr::Sub(std::sync::Arc::new(sub), left.map(|l| Box::new(l.expr))), ty })
     }
 
     fn compare_const(&mut self, x: &ast::Expr, v: Value, op: BinOp) -> SqlResult<Typed> {
@@ -354,7 +425,7 @@ impl Ctx<'_> {
             let arg = match (star, args.as_slice()) {
                 (true, []) if func == AggFunc::Count => None,
                 (false, [a]) => {
-                    let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None };
+                    let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: None };
                     Some(inner.compile(a).map_err(|e| {
                         if e.code == "42803" {
                             SqlError::new("42803", "aggregate function calls cannot be nested")
@@ -439,12 +510,17 @@ pub fn wider(a: DataType, b: DataType) -> DataType {
 }
 
 /// Runtime inputs of evaluation.
+#[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub params: &'a [Value],
     pub aggs: &'a [Value],
     /// Transaction start time (µs), what now() returns.
     pub now_us: i64,
     pub user: &'a str,
+    /// Runs subqueries; `None` where there are none.
+    pub sub: Option<&'a dyn SubqueryRunner>,
+    /// The outer query's row, for a correlated subquery being run.
+    pub outer: &'a [Value],
 }
 
 fn truth(v: &Value) -> Option<bool> {
@@ -461,6 +537,7 @@ impl Expr {
             Expr::Column(i) => *i == col,
             Expr::Const(_) | Expr::Param(_) | Expr::Agg(_) => false,
             Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => x.references(col),
+            Expr::Sub(s, left) => s.correlated || left.as_ref().is_some_and(|l| l.references(col)),
             Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) => a.references(col) || b.references(col),
             Expr::InList(x, items, _) => x.references(col) || items.iter().any(|i| i.references(col)),
             Expr::Case(op, arms, el) => {
@@ -562,6 +639,49 @@ impl Expr {
             Expr::Func(name, args) => {
                 let vals = args.iter().map(|a| a.eval(row, env)).collect::<SqlResult<Vec<_>>>()?;
                 func(name, vals, env)?
+            }
+            Expr::Sub(s, left) => {
+                let runner = env.sub.ok_or_else(|| SqlError::unsupported("subqueries are not allowed here"))?;
+                let fresh;
+                let rows: &Vec<Vec<Value>> = if s.correlated {
+                    fresh = runner.run(&s.plan, row, env)?;
+                    &fresh
+                } else {
+                    match s.cache.get() {
+                        Some(r) => r,
+                        None => {
+                            let r = runner.run(&s.plan, &[], env)?;
+                            s.cache.get_or_init(|| r)
+                        }
+                    }
+                };
+                match s.kind {
+                    SubKind::Exists => Value::Bool(!rows.is_empty()),
+                    SubKind::Scalar => match rows.len() {
+                        0 => Value::Null,
+                        1 => rows[0][0].clone(),
+                        _ => return Err(SqlError::new("21000", "more than one row returned by a subquery used as an expression")),
+                    },
+                    SubKind::In(negated) => {
+                        let v = left.as_ref().expect("IN subquery has a left operand").eval(row, env)?;
+                        if v.is_null() {
+                            return Ok(Value::Null);
+                        }
+                        let mut saw_null = false;
+                        for r in rows {
+                            match v.compare(&r[0]) {
+                                Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
+                                None => saw_null = true,
+                                _ => {}
+                            }
+                        }
+                        if saw_null {
+                            Value::Null
+                        } else {
+                            Value::Bool(negated)
+                        }
+                    }
+                }
             }
         })
     }

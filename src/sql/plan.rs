@@ -3,6 +3,39 @@
 //! transaction.
 
 use super::*;
+use crate::sql::expr::{SubqueryPlanner, SubqueryRunner};
+
+/// Runs subqueries of a statement against its transaction.
+pub(crate) struct Runner<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) txn: &'a Txn,
+}
+
+impl SubqueryRunner for Runner<'_> {
+    fn run(&self, plan: &QueryPlan, outer: &[Value], env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        let env = Env { outer, aggs: &[], ..*env };
+        self.engine.run_query(plan, self.txn, &env)
+    }
+}
+
+impl SubqueryPlanner for Engine {
+    fn plan_subquery(&self, q: &ast::Query, outer: &[ScopeCol], params: &mut Vec<Option<DataType>>) -> SqlResult<(QueryPlan, bool)> {
+        match &*q.body {
+            ast::SetExpr::Select(select) if q.with.is_none() => {
+                let (source, mut scope) = self.plan_from(&select.from, &Ctes::new(), params)?;
+                let inner = scope.len();
+                scope.extend(outer.iter().cloned());
+                let mut plan = self.plan_core(source, scope, Some(select), q, params)?;
+                let correlated = plan.references_beyond(inner);
+                if correlated {
+                    plan.outer_width = outer.len();
+                }
+                Ok((plan, correlated))
+            }
+            _ => Ok((self.plan_query(q, params)?, false)),
+        }
+    }
+}
 
 pub(crate) type Ctes = HashMap<String, Arc<QueryPlan>>;
 
@@ -50,7 +83,9 @@ pub(crate) enum AsOf {
     Timestamp(Expr),
 }
 
-pub(crate) struct QueryPlan {
+pub struct QueryPlan {
+    /// For a correlated subquery: how many outer-row values follow each source row.
+    outer_width: usize,
     source: Source,
     filter: Option<Expr>,
     grouped: bool,
@@ -67,6 +102,14 @@ pub(crate) struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// Whether any expression reads a row value at index `width` or beyond (an outer column).
+    fn references_beyond(&self, width: usize) -> bool {
+        let max = width + 4096;
+        let exprs = self.filter.iter().chain(&self.group_by).chain(self.having.iter()).chain(self.outputs.iter().map(|o| &o.1));
+        let exprs: Vec<&Expr> = exprs.chain(self.aggs.iter().filter_map(|a| a.arg.as_ref())).collect();
+        (width..max).any(|c| exprs.iter().any(|e| e.references(c)))
+    }
+
     pub(crate) fn columns(&self) -> Vec<Column> {
         self.outputs[..self.visible].iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect()
     }
@@ -209,7 +252,7 @@ fn returning(
 ) -> SqlResult<Vec<(String, Expr, DataType)>> {
     let mut out = Vec::new();
     for item in items.iter().flatten() {
-        project_item(scope, item, params, None, &mut out)?;
+        project_item(scope, item, params, None, &mut out, None)?;
     }
     Ok(out)
 }
@@ -220,6 +263,7 @@ fn project_item(
     params: &mut Vec<Option<DataType>>,
     aggs: Option<&mut Vec<AggCall>>,
     out: &mut Vec<(String, Expr, DataType)>,
+    planner: Option<&dyn SubqueryPlanner>,
 ) -> SqlResult<()> {
     match item {
         ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
@@ -235,12 +279,12 @@ fn project_item(
             Ok(())
         }
         ast::SelectItem::UnnamedExpr(e) => {
-            let t = Ctx { scope, params, aggs }.compile(e)?;
+            let t = Ctx { scope, params, aggs, planner }.compile(e)?;
             out.push((output_name(e), t.expr, t.ty));
             Ok(())
         }
         ast::SelectItem::ExprWithAlias { expr, alias } => {
-            let t = Ctx { scope, params, aggs }.compile(expr)?;
+            let t = Ctx { scope, params, aggs, planner }.compile(expr)?;
             out.push((normalize_ident(alias), t.expr, t.ty));
             Ok(())
         }
@@ -348,7 +392,7 @@ impl Engine {
                         return Err(SqlError::syntax("VALUES lists must all be the same length"));
                     }
                     types.resize(r.len(), None);
-                    let mut c = Ctx { scope: &[], params, aggs: None };
+                    let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
                     let mut exprs = Vec::new();
                     for (i, e) in r.iter().enumerate() {
                         let t = match types[i] {
@@ -395,7 +439,9 @@ impl Engine {
                 scope.extend(rscope);
                 let on = match constraint {
                     None | Some(ast::JoinConstraint::None) => None,
-                    Some(ast::JoinConstraint::On(e)) => Some(Ctx { scope: &scope, params, aggs: None }.compile_as(e, DataType::Bool)?.expr),
+                    Some(ast::JoinConstraint::On(e)) => {
+                        Some(Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(e, DataType::Bool)?.expr)
+                    }
                     Some(_) => return Err(SqlError::unsupported("JOIN … USING / NATURAL JOIN are not supported yet")),
                 };
                 source = Source::Join { left: Box::new(source), right: Box::new(right), kind, on, right_width };
@@ -451,7 +497,7 @@ impl Engine {
                 match (args.as_deref(), marker) {
                     (Some([_, v]), Some(m @ (crate::sql::AS_OF_TX | crate::sql::AS_OF_TIMESTAMP))) => {
                         let t = self.resolve_table(name)?;
-                        let mut c = Ctx { scope: &[], params, aggs: None };
+                        let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
                         let as_of = if m == crate::sql::AS_OF_TX {
                             AsOf::Tx(c.compile_as(v, DataType::Int8)?.expr)
                         } else {
@@ -485,7 +531,7 @@ impl Engine {
                                         ),
                                     ));
                                 }
-                                let mut c = Ctx { scope: &[], params, aggs: None };
+                                let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
                                 let key = args[1..]
                                     .iter()
                                     .zip(&t.primary_key)
@@ -526,8 +572,11 @@ impl Engine {
                 &star
             }
         };
-        let filter =
-            select.selection.as_ref().map(|w| Ctx { scope: &scope, params, aggs: None }.compile_as(w, DataType::Bool)).transpose()?;
+        let filter = select
+            .selection
+            .as_ref()
+            .map(|w| Ctx { scope: &scope, params, aggs: None, planner: Some(self) }.compile_as(w, DataType::Bool))
+            .transpose()?;
         let source = match source {
             Source::Table { table, as_of, .. } => {
                 let pk = filter.as_ref().and_then(|f| pk_lookup(&table, &f.expr));
@@ -542,7 +591,7 @@ impl Engine {
         let mut aggs = Vec::new();
         let mut outputs = Vec::new();
         for item in &select.projection {
-            project_item(&scope, item, params, Some(&mut aggs), &mut outputs)?;
+            project_item(&scope, item, params, Some(&mut aggs), &mut outputs, Some(self))?;
         }
         let visible = outputs.len();
         let mut group_by = Vec::new();
@@ -556,14 +605,14 @@ impl Engine {
                         .map(|o| o.1.clone())
                         .ok_or_else(|| SqlError::new("42P10", format!("GROUP BY position {n} is not in select list")))?
                 }
-                _ => Ctx { scope: &scope, params, aggs: None }.compile(g)?.expr,
+                _ => Ctx { scope: &scope, params, aggs: None, planner: Some(self) }.compile(g)?.expr,
             };
             group_by.push(e);
         }
         let having = select
             .having
             .as_ref()
-            .map(|h| Ctx { scope: &scope, params, aggs: Some(&mut aggs) }.compile_as(h, DataType::Bool))
+            .map(|h| Ctx { scope: &scope, params, aggs: Some(&mut aggs), planner: Some(self) }.compile_as(h, DataType::Bool))
             .transpose()?;
         let grouped = !group_by.is_empty() || !aggs.is_empty();
         let mut order_by = Vec::new();
@@ -584,7 +633,7 @@ impl Engine {
                         outputs.iter().position(|o| o.0 == normalize_ident(i)).expect("counted above")
                     }
                     e => {
-                        let t = Ctx { scope: &scope, params, aggs: Some(&mut aggs) }.compile(e)?;
+                        let t = Ctx { scope: &scope, params, aggs: Some(&mut aggs), planner: Some(self) }.compile(e)?;
                         outputs.push(("?order?".into(), t.expr, t.ty));
                         outputs.len() - 1
                     }
@@ -595,7 +644,7 @@ impl Engine {
         let (limit, offset) = match &q.limit_clause {
             None => (None, None),
             Some(ast::LimitClause::LimitOffset { limit, offset, .. }) => {
-                let mut c = Ctx { scope: &[], params, aggs: None };
+                let mut c = Ctx { scope: &[], params, aggs: None, planner: Some(self) };
                 let l = limit.as_ref().map(|l| c.compile_as(l, DataType::Int8)).transpose()?.map(|t| t.expr);
                 let o = offset.as_ref().map(|o| c.compile_as(&o.value, DataType::Int8)).transpose()?.map(|t| t.expr);
                 (l, o)
@@ -616,7 +665,21 @@ impl Engine {
             let exprs = filter.iter().chain(&group_by).chain(having.iter()).chain(outputs.iter().map(|o| &o.1));
             *commit_ts = exprs.chain(aggs.iter().filter_map(|a| a.arg.as_ref())).any(|e| e.references(col));
         }
-        Ok(QueryPlan { source, filter, grouped, group_by, aggs, having, outputs, visible, distinct, order_by, limit, offset })
+        Ok(QueryPlan {
+            outer_width: 0,
+            source,
+            filter,
+            grouped,
+            group_by,
+            aggs,
+            having,
+            outputs,
+            visible,
+            distinct,
+            order_by,
+            limit,
+            offset,
+        })
     }
 
     fn source_rows(&self, source: &Source, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
@@ -778,6 +841,11 @@ impl Engine {
 
     pub(crate) fn run_query(&self, plan: &QueryPlan, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
         let mut rows = self.source_rows(&plan.source, txn, env)?;
+        if plan.outer_width > 0 {
+            for r in &mut rows {
+                r.extend_from_slice(&env.outer[..plan.outer_width.min(env.outer.len())]);
+            }
+        }
         if let Some(f) = &plan.filter {
             let mut kept = Vec::with_capacity(rows.len());
             for r in rows {
@@ -856,7 +924,7 @@ impl Engine {
         let mut out = Vec::new();
         for (_, members) in groups {
             let aggs = plan.aggs.iter().map(|a| aggregate(a, &members, env)).collect::<SqlResult<Vec<_>>>()?;
-            let genv = Env { params: env.params, aggs: &aggs, now_us: env.now_us, user: env.user };
+            let genv = Env { aggs: &aggs, ..*env };
             let rep = members.first().cloned().unwrap_or_default();
             if let Some(h) = &plan.having {
                 if h.eval(&rep, &genv)? != Value::Bool(true) {
@@ -900,7 +968,7 @@ impl Engine {
                     "INSERT has more target columns than expressions"
                 }));
             }
-            let mut c = Ctx { scope: &[], params, aggs: None };
+            let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
             let exprs = r
                 .iter()
                 .zip(&targets)
@@ -921,7 +989,7 @@ impl Engine {
                     .as_ref()
                     .map(|d| {
                         let e = crate::sql::parse_expr(d)?;
-                        Ok(Ctx { scope: &[], params: &mut vec![], aggs: None }.compile_as(&e, c.ty)?.expr)
+                        Ok(Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }.compile_as(&e, c.ty)?.expr)
                     })
                     .transpose()
             })
@@ -1015,7 +1083,7 @@ impl Engine {
         let scope = table_scope(&table, &alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| table.name.clone()));
         let filter = selection
             .as_ref()
-            .map(|w| Ctx { scope: &scope, params, aggs: None }.compile_as(w, DataType::Bool))
+            .map(|w| Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(w, DataType::Bool))
             .transpose()?
             .map(|t| t.expr);
         let pk = filter.as_ref().and_then(|f| pk_lookup(&table, f));
@@ -1030,14 +1098,14 @@ impl Engine {
                 ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none() => {
                     match &table.columns[col].default {
                         Some(d) => {
-                            Ctx { scope: &[], params: &mut vec![], aggs: None }
+                            Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
                                 .compile_as(&crate::sql::parse_expr(d)?, table.columns[col].ty)?
                                 .expr
                         }
                         None => Expr::Const(Value::Null),
                     }
                 }
-                v => Ctx { scope: &scope, params, aggs: None }.compile_as(v, table.columns[col].ty)?.expr,
+                v => Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(v, table.columns[col].ty)?.expr,
             };
             assigns.push((col, e));
         }
