@@ -26,7 +26,7 @@ fn tx() -> NewTx {
             x as u8
         })
         .collect();
-    NewTx { entries: vec![Entry::put(1, k.to_be_bytes().to_vec(), value)], provenance: Vec::new(), client_time_us: 0 }
+    NewTx { entries: vec![Entry::put(1, k.to_be_bytes().to_vec(), value)], provenance: Vec::new(), client_time_us: 0, ..Default::default() }
 }
 
 fn appends(c: &mut Criterion) {

@@ -249,6 +249,7 @@ fn load(args: LoadArgs) -> vouchdb::Result<()> {
                         entries: vec![Entry::put(1, key, vec![b'v'; value_bytes])],
                         provenance: n.to_be_bytes().to_vec(),
                         client_time_us: 0,
+                        ..Default::default()
                     };
                     let r = ledger.append_blocking(tx)?;
                     if print {

@@ -18,6 +18,7 @@ fn example_tx() -> NewTx {
         entries: vec![Entry::put(1, b"alice".to_vec(), br#"{"balance":100}"#.to_vec())],
         provenance: b"example provenance".to_vec(),
         client_time_us: CLIENT_TIME,
+        ..Default::default()
     }
 }
 

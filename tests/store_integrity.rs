@@ -15,6 +15,7 @@ fn fill(dir: &Path, n: u64) {
             entries: vec![Entry::put(1, format!("k{i}").into_bytes(), b"value".to_vec())],
             provenance: b"prov".to_vec(),
             client_time_us: 0,
+            ..Default::default()
         })
         .unwrap();
     }

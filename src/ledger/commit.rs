@@ -34,7 +34,9 @@ fn now_us() -> u64 {
 }
 
 fn size_of(tx: &NewTx) -> usize {
-    tx.provenance.len() + tx.entries.iter().map(|e: &Entry| e.key.len() + e.value.len() + 32).sum::<usize>()
+    tx.provenance.len()
+        + tx.entries.iter().map(|e: &Entry| e.key.len() + e.value.len() + 32).sum::<usize>()
+        + tx.index_entries.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()
 }
 
 pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier: Frontier, options: Options) {
@@ -78,6 +80,7 @@ fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_co
     let db = &shared.db;
     let (log, entries, prov, merkle, pk, meta) =
         (cf(db, CF_LOG), cf(db, CF_ENTRIES), cf(db, CF_PROVENANCE), cf(db, CF_MERKLE), cf(db, CF_PK), cf(db, CF_META));
+    let sec = cf(db, CF_SEC);
     let mut next = frontier.clone();
     let mut b = WriteBatch::default();
     let mut receipts = Vec::with_capacity(txs.len());
@@ -101,6 +104,12 @@ fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_co
             b.put_cf(pk, keys::pk_key(e.table, &e.key, id), keys::pk_value(i as u32, e.flags));
         }
         b.put_cf(prov, keys::tx_key(id), &tx.provenance);
+        for (k, v) in &tx.index_entries {
+            let mut key = Vec::with_capacity(k.len() + 8);
+            key.extend_from_slice(k);
+            key.extend_from_slice(&(!id).to_be_bytes());
+            b.put_cf(sec, key, v);
+        }
         next.append(crate::verify::leaf_hash(&leaf_bytes), |node, h| b.put_cf(merkle, keys::node_key(node), h));
         b.put_cf(log, keys::tx_key(id), &leaf_bytes);
         receipts.push(Receipt { tx: id, commit_time_us: last_commit, tree_size: 0 });

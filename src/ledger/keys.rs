@@ -9,7 +9,8 @@ pub const CF_PROVENANCE: &str = "provenance"; // tx u64 → provenance record
 pub const CF_MERKLE: &str = "merkle"; // level u8 ‖ index u64 → hash
 pub const CF_PK: &str = "pk"; // table u32 ‖ escaped key ‖ !tx u64 → entry index u32 ‖ flags u8
 pub const CF_META: &str = "meta"; // name → value
-pub const ALL_CFS: [&str; 6] = [CF_LOG, CF_ENTRIES, CF_PROVENANCE, CF_MERKLE, CF_PK, CF_META];
+pub const CF_SEC: &str = "sec"; // caller's index key ‖ !tx u64 → caller's value (derived secondary indexes)
+pub const ALL_CFS: [&str; 7] = [CF_LOG, CF_ENTRIES, CF_PROVENANCE, CF_MERKLE, CF_PK, CF_META, CF_SEC];
 
 pub const META_FORMAT: &[u8] = b"format_version"; // u32
 pub const META_TREE_SIZE: &[u8] = b"tree_size"; // u64

@@ -34,6 +34,9 @@ pub struct NewTx {
     pub provenance: Vec<u8>,
     /// Client timestamp in microseconds since the Unix epoch, or 0 if the client gave none.
     pub client_time_us: u64,
+    /// Derived index entries written in the same batch (not part of the leaf): each key gets the tx id
+    /// appended (inverted, so newer versions sort first) and goes to the `sec` column family.
+    pub index_entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What `append` answers once the transaction is durable.
@@ -484,5 +487,35 @@ impl Ledger {
             }
         }
         Ok(lo)
+    }
+}
+
+impl Ledger {
+    /// Secondary-index versions in `[lower, upper)` as of tx `snapshot`: for every distinct index key
+    /// (the caller's key without the tx suffix), the newest version at or before the snapshot.
+    pub fn scan_index(&self, lower: &[u8], upper: &[u8], snapshot: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let snapshot = snapshot.min(self.head().size);
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(lower.to_vec());
+        opts.set_iterate_upper_bound(upper.to_vec());
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut done: Option<Vec<u8>> = None;
+        for item in self.shared.db.iterator_cf_opt(self.cf(keys::CF_SEC), opts, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            if k.len() < 8 {
+                return Err(self.corrupt(format!("index key {} is too short", hex::encode(&k))));
+            }
+            let (prefix, tail) = k.split_at(k.len() - 8);
+            if done.as_deref() == Some(prefix) {
+                continue;
+            }
+            let tx = !u64::from_be_bytes(tail.try_into().expect("split at 8 bytes"));
+            if tx > snapshot {
+                continue;
+            }
+            done = Some(prefix.to_vec());
+            out.push((prefix.to_vec(), v.to_vec()));
+        }
+        Ok(out)
     }
 }

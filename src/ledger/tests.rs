@@ -10,6 +10,7 @@ fn put(table: u32, key: &str, value: &str) -> NewTx {
         entries: vec![Entry::put(table, key.as_bytes().to_vec(), value.as_bytes().to_vec())],
         provenance: b"p".to_vec(),
         client_time_us: 7,
+        ..Default::default()
     }
 }
 

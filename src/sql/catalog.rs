@@ -32,6 +32,20 @@ pub struct TableDef {
     pub columns: Vec<ColumnDef>,
     /// Indices into `columns`, in key order.
     pub primary_key: Vec<usize>,
+    /// Secondary indexes.
+    #[serde(default)]
+    pub indexes: Vec<IndexDef>,
+}
+
+/// A secondary index: derived entries in the ledger's `sec` column family, written with each commit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IndexDef {
+    /// Unique among tables and indexes; the first 4 bytes of every entry of this index.
+    pub id: u32,
+    pub name: String,
+    /// Indices into the table's columns, in index order.
+    pub columns: Vec<usize>,
+    pub unique: bool,
 }
 
 impl TableDef {
@@ -77,6 +91,9 @@ impl Catalog {
             let t: TableDef =
                 serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("catalog entry in tx {}: {e}", v.tx)))?;
             c.next_table_id = c.next_table_id.max(t.id + 1);
+            for i in &t.indexes {
+                c.next_table_id = c.next_table_id.max(i.id + 1);
+            }
             c.tables.insert(t.name.clone(), t);
         }
         for (_, v) in ledger.scan_table(SYS_USERS, snapshot, None)? {
@@ -91,6 +108,15 @@ impl Catalog {
             }
         }
         Ok(c)
+    }
+
+    pub fn table_by_id(&self, id: u32) -> Option<&TableDef> {
+        self.tables.values().find(|t| t.id == id)
+    }
+
+    /// The table that has an index of this name.
+    pub fn index(&self, name: &str) -> Option<(&TableDef, &IndexDef)> {
+        self.tables.values().find_map(|t| t.indexes.iter().find(|i| i.name == name).map(|i| (t, i)))
     }
 
     pub fn table(&self, name: &str) -> SqlResult<&TableDef> {

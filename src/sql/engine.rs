@@ -150,7 +150,7 @@ impl Engine {
             return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
         }
         match stmt {
-            Statement::CreateTable(_) | Statement::Drop { .. } => {
+            Statement::CreateTable(_) | Statement::Drop { .. } | Statement::CreateIndex(_) => {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
                 }
@@ -212,6 +212,7 @@ impl Engine {
             Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns,
             Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns,
             Statement::ShowVariable { variable } => vec![Column { name: show_name(variable), ty: DataType::Text }],
+            Statement::Explain { .. } => vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }],
             _ => vec![],
         };
         Ok(Shape { params: params.into_iter().map(|p| p.unwrap_or(DataType::Text)).collect(), columns })
@@ -244,6 +245,18 @@ impl Engine {
                 let plan = self.plan_delete(d, &mut types)?;
                 self.run_delete(plan, txn, &env)
             }
+            Statement::Explain { statement, analyze: false, .. } => {
+                let mut types = vec![];
+                let lines = match &**statement {
+                    Statement::Query(q) => self.plan_query(q, &mut types)?.explain(),
+                    other => {
+                        return Err(SqlError::unsupported(format!("EXPLAIN of {} is not supported yet", first_words(&other.to_string()))))
+                    }
+                };
+                let rows = lines.into_iter().map(|l| vec![Value::Text(l)]).collect::<Vec<_>>();
+                let tag = format!("EXPLAIN {}", rows.len());
+                Ok(Outcome::Rows { columns: vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }], rows, tag })
+            }
             other => Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
         }
     }
@@ -256,13 +269,24 @@ impl Engine {
         let snapshot = txn.write_snapshot.min(txn.snapshot);
         let pending = {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
-            for (table, key) in &keys {
-                let conflict =
-                    in_flight.contains(&(*table, key.clone())) || self.ledger.get_latest(*table, key)?.is_some_and(|v| v.tx > snapshot);
-                if conflict {
+            let mut index_entries = Vec::new();
+            let catalog = self.catalog();
+            for ((table, key), new) in &txn.writes {
+                let latest = self.ledger.get_latest(*table, key)?;
+                if in_flight.contains(&(*table, key.clone())) || latest.as_ref().is_some_and(|v| v.tx > snapshot) {
                     return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
                 }
+                // Secondary indexes: the row this commit replaces is the latest committed one.
+                if let Some(def) = catalog.table_by_id(*table).filter(|d| !d.indexes.is_empty()) {
+                    let old = match latest {
+                        Some(v) if !v.entry.is_delete() => Some(self.decode(def, &v.entry.value, v.tx)?),
+                        _ => None,
+                    };
+                    let new = new.as_ref().map(|b| self.decode(def, b, 0)).transpose()?;
+                    index_entries.extend(super::index::maintain(def, key, old.as_deref(), new.as_deref())?);
+                }
             }
+            drop(catalog);
             in_flight.extend(keys.iter().cloned());
             let entries = txn
                 .writes
@@ -274,7 +298,7 @@ impl Engine {
                 .collect();
             let provenance = serde_json::to_vec(&serde_json::json!({ "user": user, "statements": txn.statements }))
                 .expect("provenance always serialises");
-            self.ledger.append(NewTx { entries, provenance, client_time_us: 0 })
+            self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries })
         };
         // Release the keys however this future ends, also when a cancel request drops it.
         let _release = InFlight { set: &self.in_flight, keys };
@@ -285,6 +309,9 @@ impl Engine {
 
     async fn ddl(&self, user: &str, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
         let _guard = self.ddl.lock().await;
+        if let Statement::CreateIndex(ci) = stmt {
+            return self.create_index(user, ci, sql).await;
+        }
         let (entries, tag, apply): (Vec<Entry>, &str, CatalogChange) = match stmt {
             Statement::CreateTable(ct) => {
                 let name = object_name(&ct.name);
@@ -332,13 +359,127 @@ impl Engine {
                     }),
                 )
             }
+            Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, .. } => {
+                let mut changed: Vec<TableDef> = Vec::new();
+                for n in names {
+                    let name = object_name(n);
+                    let found = {
+                        let catalog = self.catalog();
+                        let found = changed.iter().find(|t| t.indexes.iter().any(|i| i.name == name)).cloned();
+                        found.or_else(|| catalog.index(&name).map(|(t, _)| t.clone()))
+                    };
+                    match found {
+                        Some(mut t) => {
+                            t.indexes.retain(|i| i.name != name);
+                            t.version += 1;
+                            changed.retain(|c| c.id != t.id);
+                            changed.push(t);
+                        }
+                        None if *if_exists => {}
+                        None => return Err(SqlError::new("42704", format!("index \"{name}\" does not exist"))),
+                    }
+                }
+                if changed.is_empty() {
+                    return Ok(Outcome::Command("DROP INDEX".into()));
+                }
+                let entries = changed.iter().map(TableDef::entry).collect();
+                (
+                    entries,
+                    "DROP INDEX",
+                    Box::new(move |c: &mut Catalog| {
+                        for t in changed {
+                            c.tables.insert(t.name.clone(), t);
+                        }
+                    }),
+                )
+            }
             other => return Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
         };
         let provenance =
             serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
-        self.ledger.append(NewTx { entries, provenance, client_time_us: 0 }).await?;
+        self.ledger.append(NewTx { entries, provenance, client_time_us: 0, ..Default::default() }).await?;
         apply(&mut self.catalog.write().expect("catalog lock is never poisoned"));
         Ok(Outcome::Command(tag.into()))
+    }
+
+    /// CREATE [UNIQUE] INDEX: one ledger transaction carrying the new table definition and an index
+    /// entry for every existing row. Commits are held off (the in-flight lock) from the moment the
+    /// existing rows are read until the new definition is in the catalog, so no row escapes the index.
+    async fn create_index(&self, user: &str, ci: &ast::CreateIndex, sql: &str) -> SqlResult<Outcome> {
+        let mut table = self.catalog().table(&object_name(&ci.table_name))?.clone();
+        let name = match &ci.name {
+            Some(n) => object_name(n),
+            None => format!(
+                "{}_{}_idx",
+                table.name,
+                ci.columns.iter().map(|c| c.column.expr.to_string().to_lowercase()).collect::<Vec<_>>().join("_")
+            ),
+        };
+        if self.catalog().index(&name).is_some() || self.catalog().tables.contains_key(&name) {
+            if ci.if_not_exists {
+                return Ok(Outcome::Command("CREATE INDEX".into()));
+            }
+            return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+        }
+        if ci.predicate.is_some() || !ci.include.is_empty() {
+            return Err(SqlError::unsupported("partial indexes and INCLUDE are not supported yet"));
+        }
+        let mut columns = Vec::new();
+        for c in &ci.columns {
+            let ast::Expr::Identifier(i) = &c.column.expr else {
+                return Err(SqlError::unsupported("indexes on expressions are not supported yet"));
+            };
+            let cname = normalize_ident(i);
+            let col = table.column(&cname).ok_or_else(|| SqlError::undefined_column(&cname))?;
+            if !table.columns[col].ty.keyable() {
+                return Err(SqlError::unsupported(format!("an index on a {} column is not supported yet", table.columns[col].ty.name())));
+            }
+            columns.push(col);
+        }
+        let index = super::catalog::IndexDef { id: self.catalog().next_table_id, name, columns, unique: ci.unique };
+        let pending = loop {
+            {
+                let in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
+                if in_flight.is_empty() {
+                    let head = self.ledger.head().size;
+                    let mut entries = Vec::new();
+                    let mut seen: HashMap<Vec<u8>, ()> = HashMap::new();
+                    for (key, v) in self.ledger.scan_table(table.id, head, None)? {
+                        let row = self.decode(&table, &v.entry.value, v.tx)?;
+                        let vals = super::index::values_of(&index, &row);
+                        if index.unique
+                            && !vals.iter().any(Value::is_null)
+                            && seen.insert(super::index::encode_values(&vals)?, ()).is_some()
+                        {
+                            return Err(super::index::unique_violation(&table, &index, &vals));
+                        }
+                        let mut one = table.clone();
+                        one.indexes = vec![index.clone()];
+                        entries.extend(super::index::maintain(&one, &key, None, Some(&row))?);
+                    }
+                    table.indexes.push(index.clone());
+                    table.version += 1;
+                    let provenance = serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] }))
+                        .expect("provenance always serialises");
+                    let fut =
+                        self.ledger.append(NewTx { entries: vec![table.entry()], provenance, client_time_us: 0, index_entries: entries });
+                    let mut catalog = self.catalog.write().expect("catalog lock is never poisoned");
+                    catalog.next_table_id = catalog.next_table_id.max(index.id + 1);
+                    catalog.tables.insert(table.name.clone(), table.clone());
+                    break fut;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        if let Err(e) = pending.await {
+            // Not durable: take the index back out of the catalog.
+            let mut catalog = self.catalog.write().expect("catalog lock is never poisoned");
+            if let Some(t) = catalog.tables.get_mut(&table.name) {
+                t.indexes.retain(|i| i.id != index.id);
+            }
+            return Err(e.into());
+        }
+        Ok(Outcome::Command("CREATE INDEX".into()))
     }
 
     fn table_def(&self, ct: &ast::CreateTable, name: &str) -> SqlResult<TableDef> {
@@ -347,6 +488,7 @@ impl Engine {
         }
         let mut columns = Vec::new();
         let mut pk: Vec<String> = Vec::new();
+        let mut unique: Vec<Vec<String>> = Vec::new();
         for c in &ct.columns {
             let cname = normalize_ident(&c.name);
             if columns.iter().any(|x: &ColumnDef| x.name == cname) {
@@ -365,7 +507,7 @@ impl Engine {
                         pk.push(cname.clone());
                         col.not_null = true;
                     }
-                    ast::ColumnOption::Unique(_) => return Err(SqlError::unsupported("UNIQUE constraints are not supported yet")),
+                    ast::ColumnOption::Unique(_) => unique.push(vec![cname.clone()]),
                     other => return Err(SqlError::unsupported(format!("column option not supported yet: {other}"))),
                 }
             }
@@ -383,6 +525,16 @@ impl Engine {
                             other => return Err(SqlError::syntax(format!("primary key column must be a name, not {other}"))),
                         }
                     }
+                }
+                ast::TableConstraint::Unique(u) => {
+                    let mut cols = Vec::new();
+                    for ic in &u.columns {
+                        match &ic.column.expr {
+                            ast::Expr::Identifier(i) => cols.push(normalize_ident(i)),
+                            other => return Err(SqlError::syntax(format!("unique column must be a name, not {other}"))),
+                        }
+                    }
+                    unique.push(cols);
                 }
                 other => return Err(SqlError::unsupported(format!("table constraint not supported yet: {other}"))),
             }
@@ -403,7 +555,31 @@ impl Engine {
             primary_key.push(i);
         }
         let id = self.catalog().next_table_id;
-        Ok(TableDef { id, name: name.to_string(), version: 1, columns, primary_key })
+        let mut indexes = Vec::new();
+        for (n, cols) in unique.into_iter().enumerate() {
+            let idx = cols
+                .iter()
+                .map(|c| {
+                    columns
+                        .iter()
+                        .position(|x| &x.name == c)
+                        .ok_or_else(|| SqlError::new("42703", format!("column \"{c}\" named in key does not exist")))
+                })
+                .collect::<SqlResult<Vec<_>>>()?;
+            if let Some(&bad) = idx.iter().find(|&&i| !columns[i].ty.keyable()) {
+                return Err(SqlError::unsupported(format!(
+                    "a UNIQUE constraint on a {} column is not supported yet",
+                    columns[bad].ty.name()
+                )));
+            }
+            indexes.push(super::catalog::IndexDef {
+                id: id + 1 + n as u32,
+                name: format!("{name}_{}_key", cols.join("_")),
+                columns: idx,
+                unique: true,
+            });
+        }
+        Ok(TableDef { id, name: name.to_string(), version: 1, columns, primary_key, indexes })
     }
 
     // ---- SET / SHOW -----------------------------------------------------------------------------
@@ -551,7 +727,7 @@ impl Engine {
         let provenance = serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [format!("-- set password of role {name}")] }))
             .expect("provenance always serialises");
         let _guard = self.ddl.lock().await;
-        self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0 }).await?;
+        self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0, ..Default::default() }).await?;
         self.catalog.write().expect("catalog lock is never poisoned").users.insert(name.to_string(), user);
         Ok(())
     }

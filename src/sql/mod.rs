@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod index;
 pub mod value;
 
 pub use engine::{Column, Engine, Outcome, Session, Shape};

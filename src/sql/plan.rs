@@ -3,7 +3,7 @@
 //! transaction.
 
 use super::*;
-use crate::sql::expr::{SubqueryPlanner, SubqueryRunner};
+use crate::sql::expr::{BinOp, SubqueryPlanner, SubqueryRunner};
 
 /// Runs subqueries of a statement against its transaction.
 pub(crate) struct Runner<'a> {
@@ -66,6 +66,7 @@ pub(crate) enum Source {
     Table {
         table: TableDef,
         pk: Option<Vec<Expr>>,
+        index: Option<Box<IndexAccess>>,
         as_of: Option<AsOf>,
         commit_ts: bool,
     },
@@ -75,6 +76,14 @@ pub(crate) enum Source {
         table: TableDef,
         key: Vec<Expr>,
     },
+}
+
+/// A secondary-index lookup: equality on the index's leading columns, then an optional range.
+pub(crate) struct IndexAccess {
+    index: crate::sql::catalog::IndexDef,
+    eq: Vec<Expr>,
+    lo: Option<Expr>,
+    hi: Option<Expr>,
 }
 
 /// A time-travel clause: read the table as it was after a tx, or at a time.
@@ -101,7 +110,81 @@ pub struct QueryPlan {
     offset: Option<Expr>,
 }
 
+fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
+    let pad = if depth == 0 { String::new() } else { format!("{}->  ", "      ".repeat(depth - 1) + "  ") };
+    let line = match source {
+        Source::Unit => "Result".to_string(),
+        Source::Checkpoint => "Function Scan on vouch_checkpoint".to_string(),
+        Source::History { table, .. } => format!("Function Scan on history ({}, primary key lookup)", table.name),
+        Source::Values(rows) => format!("Values Scan ({} rows)", rows.len()),
+        Source::Table { table, pk, index, as_of, .. } => {
+            let at = if as_of.is_some() { " (as of a past snapshot)" } else { "" };
+            match (pk, index) {
+                (Some(_), _) => format!("Index Scan using {}_pkey on {} (point lookup){at}", table.name, table.name),
+                (None, Some(ia)) => {
+                    let kind = if ia.eq.len() == ia.index.columns.len() {
+                        "equality"
+                    } else if ia.lo.is_some() || ia.hi.is_some() {
+                        "range"
+                    } else {
+                        "prefix"
+                    };
+                    format!("Index Scan using {} on {} ({kind}){at}", ia.index.name, table.name)
+                }
+                (None, None) => format!("Seq Scan on {}{at}", table.name),
+            }
+        }
+        Source::Derived(p) => {
+            out.push(format!("{pad}Subquery Scan"));
+            explain_source(&p.source, depth + 1, out);
+            return;
+        }
+        Source::Union { parts, all } => {
+            out.push(format!("{pad}{}", if *all { "Append" } else { "Unique -> Append" }));
+            for p in parts {
+                explain_source(p, depth + 1, out);
+            }
+            return;
+        }
+        Source::Join { left, right, kind, .. } => {
+            out.push(format!("{pad}Nested Loop{}", if *kind == JoinKind::Left { " Left Join" } else { "" }));
+            explain_source(left, depth + 1, out);
+            explain_source(right, depth + 1, out);
+            return;
+        }
+    };
+    out.push(format!("{pad}{line}"));
+}
+
 impl QueryPlan {
+    /// EXPLAIN output: one line per plan node, PostgreSQL-style.
+    pub(crate) fn explain(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut top = Vec::new();
+        if self.limit.is_some() || self.offset.is_some() {
+            top.push("Limit");
+        }
+        if !self.order_by.is_empty() {
+            top.push("Sort");
+        }
+        if self.distinct {
+            top.push("Unique");
+        }
+        if self.grouped {
+            top.push(if self.group_by.is_empty() { "Aggregate" } else { "HashAggregate" });
+        }
+        for (i, t) in top.iter().enumerate() {
+            out.push(if i == 0 { t.to_string() } else { format!("{}->  {t}", "      ".repeat(i - 1) + "  ") });
+        }
+        let mut src = Vec::new();
+        explain_source(&self.source, top.len(), &mut src);
+        if let (Some(first), true) = (src.first_mut(), self.filter.is_some()) {
+            first.push_str(" (filtered)");
+        }
+        out.extend(src);
+        out
+    }
+
     /// Whether any expression reads a row value at index `width` or beyond (an outer column).
     fn references_beyond(&self, width: usize) -> bool {
         let max = width + 4096;
@@ -125,7 +208,7 @@ pub(crate) struct InsertPlan {
     pub(crate) returning_columns: Vec<Column>,
 }
 
-pub(crate) struct ModifyPlan {
+pub struct ModifyPlan {
     table: TableDef,
     filter: Option<Expr>,
     pk: Option<Vec<Expr>>,
@@ -202,7 +285,7 @@ fn pk_lookup(t: &TableDef, filter: &Expr) -> Option<Vec<Expr>> {
                 collect(a, out);
                 collect(b, out);
             }
-            Expr::Bin(super::super::expr::BinOp::Eq, _, a, b) => match (&**a, &**b) {
+            Expr::Bin(BinOp::Eq, _, a, b) => match (&**a, &**b) {
                 (Expr::Column(i), v) | (v, Expr::Column(i)) if no_columns(v) => out.push((*i, v)),
                 _ => {}
             },
@@ -212,6 +295,64 @@ fn pk_lookup(t: &TableDef, filter: &Expr) -> Option<Vec<Expr>> {
     let mut eqs = Vec::new();
     collect(filter, &mut eqs);
     t.primary_key.iter().map(|&k| eqs.iter().find(|(i, _)| *i == k).map(|(_, v)| (*v).clone())).collect()
+}
+
+/// Conjuncts of the form `column op <expr without columns>`, op normalised to the column's side.
+fn comparisons(filter: &Expr) -> Vec<(usize, BinOp, Expr)> {
+    fn no_columns(e: &Expr) -> bool {
+        matches!(e, Expr::Const(_) | Expr::Param(_)) || matches!(e, Expr::Cast(x, _) if no_columns(x))
+    }
+    fn flip(op: BinOp) -> BinOp {
+        match op {
+            BinOp::Lt => BinOp::Gt,
+            BinOp::Le => BinOp::Ge,
+            BinOp::Gt => BinOp::Lt,
+            BinOp::Ge => BinOp::Le,
+            o => o,
+        }
+    }
+    fn walk(e: &Expr, out: &mut Vec<(usize, BinOp, Expr)>) {
+        match e {
+            Expr::And(a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Expr::Bin(op @ (BinOp::Eq | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge), _, a, b) => match (&**a, &**b) {
+                (Expr::Column(i), v) if no_columns(v) => out.push((*i, *op, v.clone())),
+                (v, Expr::Column(i)) if no_columns(v) => out.push((*i, flip(*op), v.clone())),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(filter, &mut out);
+    out
+}
+
+/// The best secondary index for a filter: most leading equality columns, then a range on the next.
+fn index_lookup(t: &TableDef, filter: &Expr) -> Option<IndexAccess> {
+    let conds = comparisons(filter);
+    let mut best: Option<(usize, IndexAccess)> = None;
+    for index in &t.indexes {
+        let mut eq = Vec::new();
+        for &c in &index.columns {
+            match conds.iter().find(|(col, op, _)| *col == c && *op == BinOp::Eq) {
+                Some((_, _, v)) => eq.push(v.clone()),
+                None => break,
+            }
+        }
+        let next = index.columns.get(eq.len());
+        let lo =
+            next.and_then(|&c| conds.iter().find(|(col, op, _)| *col == c && matches!(op, BinOp::Gt | BinOp::Ge))).map(|x| x.2.clone());
+        let hi =
+            next.and_then(|&c| conds.iter().find(|(col, op, _)| *col == c && matches!(op, BinOp::Lt | BinOp::Le))).map(|x| x.2.clone());
+        let score = eq.len() * 2 + usize::from(lo.is_some() || hi.is_some());
+        if score > 0 && best.as_ref().is_none_or(|(b, _)| score > *b) {
+            best = Some((score, IndexAccess { index: index.clone(), eq, lo, hi }));
+        }
+    }
+    best.map(|(_, a)| a)
 }
 
 fn output_name(item: &ast::Expr) -> String {
@@ -504,7 +645,7 @@ impl Engine {
                             AsOf::Timestamp(c.compile_as(v, DataType::Timestamptz)?.expr)
                         };
                         let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                        (Source::Table { table: t, pk: None, as_of: Some(as_of), commit_ts: false }, scope)
+                        (Source::Table { table: t, pk: None, index: None, as_of: Some(as_of), commit_ts: false }, scope)
                     }
                     (Some(args), _) => {
                         let f = object_name(name);
@@ -546,7 +687,7 @@ impl Engine {
                     (None, _) => {
                         let t = self.resolve_table(name)?;
                         let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                        (Source::Table { table: t, pk: None, as_of: None, commit_ts: false }, scope)
+                        (Source::Table { table: t, pk: None, index: None, as_of: None, commit_ts: false }, scope)
                     }
                 }
             }
@@ -580,7 +721,8 @@ impl Engine {
         let source = match source {
             Source::Table { table, as_of, .. } => {
                 let pk = filter.as_ref().and_then(|f| pk_lookup(&table, &f.expr));
-                Source::Table { table, pk, as_of, commit_ts: false }
+                let index = if pk.is_none() { filter.as_ref().and_then(|f| index_lookup(&table, &f.expr)).map(Box::new) } else { None };
+                Source::Table { table, pk, index, as_of, commit_ts: false }
             }
             s => s,
         };
@@ -737,17 +879,22 @@ impl Engine {
                     Value::Text(cp.note.clone()),
                 ]]
             }
-            Source::Table { table, pk, as_of, commit_ts } => {
+            Source::Table { table, pk, index, as_of, commit_ts } => {
                 let key = self.pk_key(table, pk.as_ref(), env)?;
                 if pk.is_some() && key.is_none() {
                     return Ok(vec![]);
                 }
-                let mut rows: Vec<Vec<Value>> = match as_of {
-                    None => self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect(),
+                let past;
+                let txn = match as_of {
+                    None => txn,
                     Some(a) => {
-                        let past = Txn { snapshot: self.as_of_snapshot(a, env)?, ..self.begin_txn(false) };
-                        self.scan(table, &past, key)?.into_iter().map(|s| s.row).collect()
+                        past = Txn { snapshot: self.as_of_snapshot(a, env)?, ..self.begin_txn(false) };
+                        &past
                     }
+                };
+                let mut rows: Vec<Vec<Value>> = match (index, key) {
+                    (Some(ia), None) => self.index_rows(table, ia, txn, env)?,
+                    (_, key) => self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect(),
                 };
                 if *commit_ts {
                     let mut times: HashMap<i64, Value> = HashMap::new();
@@ -802,6 +949,75 @@ impl Engine {
                 out
             }
         })
+    }
+
+    /// Rows reached through a secondary index (the caller's filter re-checks them), plus the rows this
+    /// transaction wrote itself.
+    fn index_rows(&self, table: &TableDef, ia: &IndexAccess, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        let ty = |i: usize| table.columns[ia.index.columns[i]].ty;
+        let mut eq = Vec::with_capacity(ia.eq.len());
+        for (i, e) in ia.eq.iter().enumerate() {
+            match e.eval(&[], env)?.cast(ty(i)) {
+                Ok(Value::Null) => return Ok(vec![]),
+                Ok(v) => eq.push(v),
+                Err(e) if e.code == "22003" => return Ok(vec![]),
+                Err(e) => return Err(e),
+            }
+        }
+        let bound = |e: &Option<Expr>| -> SqlResult<Option<Value>> {
+            match e {
+                None => Ok(None),
+                Some(e) => match e.eval(&[], env)?.cast(ty(eq.len())) {
+                    Ok(v) if !v.is_null() => Ok(Some(v)),
+                    Ok(_) => Ok(None),
+                    Err(e) if e.code == "22003" => Ok(None),
+                    Err(e) => Err(e),
+                },
+            }
+        };
+        let (lo, hi) = (bound(&ia.lo)?, bound(&ia.hi)?);
+        let (lower, upper) = crate::sql::index::range(&ia.index, &eq, lo.as_ref(), hi.as_ref())?;
+        let mut keys = crate::sql::index::live_keys(self.ledger.scan_index(&lower, &upper, txn.snapshot)?);
+        keys.extend(txn.writes.range((table.id, Vec::new())..).take_while(|((t, _), _)| *t == table.id).map(|((_, k), _)| k.clone()));
+        keys.sort();
+        keys.dedup();
+        let mut rows = Vec::with_capacity(keys.len());
+        for k in keys {
+            if let Some(r) = self.get_row(table, txn, &k)? {
+                rows.push(r);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// UNIQUE indexes: no other live row, committed (by anyone, up to now) or written by this
+    /// transaction, may have the same non-NULL values.
+    fn check_unique(&self, t: &TableDef, txn: &Txn, pk: &[u8], row: &[Value]) -> SqlResult<()> {
+        for index in t.indexes.iter().filter(|i| i.unique) {
+            let vals = crate::sql::index::values_of(index, row);
+            if vals.iter().any(Value::is_null) {
+                continue;
+            }
+            let (lower, upper) = crate::sql::index::range(index, &vals, None, None)?;
+            let mut candidates = crate::sql::index::live_keys(self.ledger.scan_index(&lower, &upper, u64::MAX)?);
+            candidates.extend(txn.writes.range((t.id, Vec::new())..).take_while(|((id, _), _)| *id == t.id).map(|((_, k), _)| k.clone()));
+            for c in candidates {
+                if c == pk {
+                    continue;
+                }
+                let other = match txn.writes.get(&(t.id, c.clone())) {
+                    Some(w) => w.as_ref().map(|b| self.decode(t, b, 0)).transpose()?,
+                    None => match self.ledger.get_latest(t.id, &c)? {
+                        Some(v) if !v.entry.is_delete() => Some(self.decode(t, &v.entry.value, v.tx)?),
+                        _ => None,
+                    },
+                };
+                if other.is_some_and(|o| crate::sql::index::values_of(index, &o) == vals) {
+                    return Err(crate::sql::index::unique_violation(t, index, &vals));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The tree size a time-travel clause names.
@@ -1034,6 +1250,7 @@ impl Engine {
                 }
                 return Err(duplicate_key(t, &row));
             }
+            self.check_unique(t, txn, &key, &row)?;
             txn.writes.insert((t.id, key), Some(encode_row(t.version, &row)));
             count += 1;
             if !plan.returning.is_empty() {
@@ -1172,6 +1389,9 @@ impl Engine {
             if old != new {
                 txn.writes.insert((t.id, old.clone()), None);
             }
+        }
+        for (_, new, row) in &new_rows {
+            self.check_unique(t, txn, new, row)?;
         }
         for (_, new, row) in new_rows {
             if !plan.returning.is_empty() {

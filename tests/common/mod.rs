@@ -40,7 +40,7 @@ impl Server {
             .env("VOUCHDB_ADMIN_PASSWORD", PASSWORD)
             .env("VOUCHDB_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(self.dir.path().join("server.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
             .spawn()
             .expect("start vouchdb serve");
         self.child = Some(child);
