@@ -62,6 +62,12 @@ struct ServeArgs {
     /// Address to accept PostgreSQL clients on.
     #[arg(long, env = "VOUCHDB_LISTEN", default_value = "127.0.0.1:5433")]
     listen: String,
+    /// PEM certificate chain for TLS (with --tls-key); clients then connect with sslmode=require.
+    #[arg(long, env = "VOUCHDB_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "VOUCHDB_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Password for the `admin` role created on first start (default: generated and printed once).
     #[arg(long, env = "VOUCHDB_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
@@ -174,7 +180,11 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => futures::future::pending::<()>().await } } => {}
             }
         };
-        vouchdb::server::serve(engine.clone(), listener, shutdown).await.map_err(io)
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => Some(vouchdb::server::tls_acceptor(c, k).map_err(vouchdb::Error::InvalidInput)?),
+            _ => None,
+        };
+        vouchdb::server::serve(engine.clone(), listener, tls, shutdown).await.map_err(io)
     })?;
     tracing::info!("shutting down: finishing queued commits");
     ledger.close();

@@ -179,3 +179,50 @@ fn psql_runs_a_script() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("relation \"nope\" does not exist"));
 }
+
+#[test]
+fn tls_with_an_openssl_made_certificate() {
+    let server = common::Server::start_with(|dir| {
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        vec!["--tls-cert".into(), cert.display().to_string(), "--tls-key".into(), key.display().to_string()]
+    });
+    let url = format!("{}?sslmode=require", server.psql_url());
+    let out = Command::new("psql").args([&url, "-X", "-A", "-t", "-c", "SELECT 40 + 2", "-c", "\\conninfo"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("42\n"), "{stdout}");
+    assert!(stdout.contains("SSL connection (protocol: TLSv1.3"), "{stdout}");
+}
+
+#[test]
+fn sslmode_require_fails_cleanly_without_tls() {
+    let server = common::Server::start();
+    let url = format!("{}?sslmode=require", server.psql_url());
+    let out = Command::new("psql").args([&url, "-X", "-c", "SELECT 1"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server does not support SSL"), "{}", String::from_utf8_lossy(&out.stderr));
+    // And the server is still fine.
+    let out = Command::new("psql").args([&server.psql_url(), "-X", "-A", "-t", "-c", "SELECT 1"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}

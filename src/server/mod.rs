@@ -249,8 +249,36 @@ impl PgWireServerHandlers for Factory {
     }
 }
 
-/// Accept PostgreSQL connections on `listener` until `shutdown` resolves.
-pub async fn serve(engine: Arc<Engine>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+/// A TLS acceptor from PEM files: a certificate chain and its private key (PKCS#8, SEC1 or PKCS#1).
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgwire::tokio::TlsAcceptor, String> {
+    use pgwire::tokio::tokio_rustls::rustls;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("TLS certificate {}: no certificate in the file", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS certificate and key do not match or are unusable: {e}"))?;
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accept PostgreSQL connections on `listener` until `shutdown` resolves. With `tls`, clients may
+/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let mut params = DefaultServerParameterProvider::default();
     params.server_version = PG_VERSION.to_string();
     params.date_style = "ISO, MDY".into();
@@ -269,8 +297,9 @@ pub async fn serve(engine: Arc<Engine>, listener: TcpListener, shutdown: impl st
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
                     let f = factory.clone();
+                    let tls = tls.clone();
                     conns.spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(sock, None, f).await {
+                        if let Err(e) = pgwire::tokio::process_socket(sock, tls, f).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });

@@ -12,6 +12,7 @@ pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -20,8 +21,14 @@ fn free_port() -> u16 {
 
 impl Server {
     pub fn start() -> Server {
+        Self::start_with(|_| vec![])
+    }
+
+    /// Start with extra `serve` arguments, computed from the temporary directory (for files made there).
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> Vec<String>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Server { port: 0, dir, child: None };
+        let extra = extra(dir.path());
+        let mut s = Server { port: 0, dir, child: None, extra };
         s.restart();
         s
     }
@@ -37,6 +44,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(self.data_dir())
+            .args(&self.extra)
             .env("VOUCHDB_ADMIN_PASSWORD", PASSWORD)
             .env("VOUCHDB_LOG", "warn")
             .stdout(Stdio::null())
