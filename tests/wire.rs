@@ -226,3 +226,39 @@ fn sslmode_require_fails_cleanly_without_tls() {
     let out = Command::new("psql").args([&server.psql_url(), "-X", "-A", "-t", "-c", "SELECT 1"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_created_altered_and_dropped_with_scram_verifiers_only() {
+    let server = common::Server::start();
+    let admin = server.client().await;
+    admin.batch_execute("CREATE USER app WITH PASSWORD 'first-secret'").await.unwrap();
+    let code = |e: tokio_postgres::Error| e.as_db_error().map(|d| d.code().code().to_string()).unwrap_or_else(|| e.to_string());
+    assert_eq!(code(admin.batch_execute("CREATE USER app WITH PASSWORD 'x'").await.unwrap_err()), "42710");
+    let url = |pw: &str| format!("host=127.0.0.1 port={} user=app password={pw} dbname=vouchdb", server.port);
+    let (app, conn) = tokio_postgres::connect(&url("first-secret"), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(code(app.batch_execute("CREATE USER other PASSWORD 'x'").await.unwrap_err()), "42501");
+    app.batch_execute("ALTER USER app WITH PASSWORD 'second-secret'").await.unwrap();
+    assert!(tokio_postgres::connect(&url("first-secret"), tokio_postgres::NoTls).await.is_err());
+    let (again, conn) = tokio_postgres::connect(&url("second-secret"), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    again.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(code(admin.batch_execute("DROP USER admin").await.unwrap_err()), "55006");
+    admin.batch_execute("DROP USER app").await.unwrap();
+    admin.batch_execute("DROP USER IF EXISTS app").await.unwrap();
+    assert!(tokio_postgres::connect(&url("second-secret"), tokio_postgres::NoTls).await.is_err());
+    // No password is in the data directory: only SCRAM verifiers are stored.
+    drop(admin);
+    let mut server = server;
+    server.stop();
+    let ledger = vouchdb::ledger::Ledger::open(server.data_dir().join("store"), Default::default()).unwrap();
+    for tx in 1..=ledger.head().size {
+        let rec = ledger.get_tx(tx).unwrap();
+        let all: Vec<u8> = rec.entries.iter().flat_map(|e| e.value.clone()).chain(rec.provenance.clone()).collect();
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            !text.contains("first-secret") && !text.contains("second-secret") && !text.contains(common::PASSWORD),
+            "tx {tx} holds a password"
+        );
+    }
+}

@@ -150,11 +150,21 @@ impl Engine {
             return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
         }
         match stmt {
-            Statement::CreateTable(_) | Statement::Drop { .. } | Statement::CreateIndex(_) => {
+            Statement::CreateTable(_)
+            | Statement::Drop { object_type: ast::ObjectType::Table | ast::ObjectType::Index, .. }
+            | Statement::CreateIndex(_) => {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
                 }
                 return self.ddl(&s.user, stmt, sql).await;
+            }
+            Statement::CreateRole(_)
+            | Statement::AlterRole { .. }
+            | Statement::Drop { object_type: ast::ObjectType::Role | ast::ObjectType::User, .. } => {
+                if s.in_transaction() {
+                    return Err(SqlError::unsupported("role changes inside a transaction block are not supported yet"));
+                }
+                return self.roles(&s.user, stmt).await;
             }
             Statement::Set(set) => return self.set(s, set),
             Statement::ShowVariable { variable } => return Ok(self.show(s, variable)),
@@ -704,6 +714,98 @@ fn default_setting(name: &str) -> &'static str {
 pub(crate) mod plan;
 
 impl Engine {
+    fn password_text(p: &ast::Password) -> SqlResult<Option<String>> {
+        match p {
+            ast::Password::NullPassword => Ok(None),
+            ast::Password::Password(ast::Expr::Value(v)) => match &v.value {
+                ast::Value::SingleQuotedString(s) => Ok(Some(s.clone())),
+                _ => Err(SqlError::syntax("PASSWORD takes a string literal")),
+            },
+            ast::Password::Password(_) => Err(SqlError::syntax("PASSWORD takes a string literal")),
+        }
+    }
+
+    /// CREATE USER/ROLE, ALTER USER … PASSWORD, DROP USER/ROLE. Passwords never reach the log: the
+    /// recorded statement says which role changed, and only the SCRAM verifier is stored.
+    async fn roles(&self, by: &str, stmt: &Statement) -> SqlResult<Outcome> {
+        let superuser = self.catalog().users.get(by).is_some_and(|u| u.superuser);
+        match stmt {
+            Statement::CreateRole(cr) => {
+                if !superuser {
+                    return Err(SqlError::new("42501", "permission denied to create role"));
+                }
+                for n in &cr.names {
+                    let name = object_name(n);
+                    if self.catalog().users.contains_key(&name) {
+                        if cr.if_not_exists {
+                            continue;
+                        }
+                        return Err(SqlError::new("42710", format!("role \"{name}\" already exists")));
+                    }
+                    let password = match &cr.password {
+                        Some(p) => Self::password_text(p)?,
+                        None => None,
+                    };
+                    // A role without a password cannot log in: give it a random one nobody knows.
+                    let password = password.unwrap_or_else(|| {
+                        let mut b = [0u8; 24];
+                        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+                        hex::encode(b)
+                    });
+                    self.set_user_password(&name, &password, cr.superuser.unwrap_or(false), by).await?;
+                }
+                Ok(Outcome::Command("CREATE ROLE".into()))
+            }
+            Statement::AlterRole { name, operation } => {
+                let name = normalize_ident(name);
+                let Some(existing) = self.catalog().users.get(&name).cloned() else {
+                    return Err(SqlError::new("42704", format!("role \"{name}\" does not exist")));
+                };
+                if !superuser && name != by {
+                    return Err(SqlError::new("42501", "permission denied to alter role"));
+                }
+                let ast::AlterRoleOperation::WithOptions { options } = operation else {
+                    return Err(SqlError::unsupported("this ALTER ROLE form is not supported yet (PASSWORD is)"));
+                };
+                for o in options {
+                    match o {
+                        ast::RoleOption::Password(p) => {
+                            let pw = Self::password_text(p)?.ok_or_else(|| SqlError::unsupported("PASSWORD NULL is not supported"))?;
+                            self.set_user_password(&name, &pw, existing.superuser, by).await?;
+                        }
+                        _ => return Err(SqlError::unsupported("only ALTER ROLE … PASSWORD is supported yet")),
+                    }
+                }
+                Ok(Outcome::Command("ALTER ROLE".into()))
+            }
+            Statement::Drop { names, if_exists, .. } => {
+                if !superuser {
+                    return Err(SqlError::new("42501", "permission denied to drop role"));
+                }
+                for n in names {
+                    let name = object_name(n);
+                    if name == by {
+                        return Err(SqlError::new("55006", "current user cannot be dropped"));
+                    }
+                    if !self.catalog().users.contains_key(&name) {
+                        if *if_exists {
+                            continue;
+                        }
+                        return Err(SqlError::new("42704", format!("role \"{name}\" does not exist")));
+                    }
+                    let provenance = serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [format!("DROP ROLE {name}")] }))
+                        .expect("provenance always serialises");
+                    let _guard = self.ddl.lock().await;
+                    let entry = Entry::delete(super::catalog::SYS_USERS, name.as_bytes().to_vec());
+                    self.ledger.append(NewTx { entries: vec![entry], provenance, ..Default::default() }).await?;
+                    self.catalog.write().expect("catalog lock is never poisoned").users.remove(&name);
+                }
+                Ok(Outcome::Command("DROP ROLE".into()))
+            }
+            _ => unreachable!("roles() is called for role statements only"),
+        }
+    }
+
     /// Create (or replace the password of) a login role, storing only its SCRAM-SHA-256 verifier.
     pub async fn set_user_password(&self, name: &str, password: &str, superuser: bool, by: &str) -> SqlResult<()> {
         use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramSecret};

@@ -19,6 +19,10 @@ use sqlparser::parser::Parser;
 /// Parse a query string into statements with the text of each (for provenance and errors).
 pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
     let rewritten = rewrite_as_of(sql)?;
+    let rewritten = match rewrite_alter_user(rewritten.as_deref().unwrap_or(sql)) {
+        Some(r) => Some(r),
+        None => rewritten,
+    };
     let stmts =
         Parser::parse_sql(&PostgreSqlDialect {}, rewritten.as_deref().unwrap_or(sql)).map_err(|e| SqlError::syntax(parser_message(&e)))?;
     let texts = split_statements(sql);
@@ -86,6 +90,36 @@ fn rewrite_as_of(sql: &str) -> SqlResult<Option<String>> {
         }
     }
     Ok(Some(out))
+}
+
+/// PostgreSQL's `CREATE USER` / `ALTER USER` are `CREATE ROLE … LOGIN` / `ALTER ROLE` (sqlparser reads
+/// `CREATE USER` in another dialect's grammar): rewrite the keyword of every statement that starts so.
+fn rewrite_alter_user(sql: &str) -> Option<String> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.to_ascii_uppercase().contains("USER") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let mut out = String::with_capacity(sql.len());
+    let mut at_start = true;
+    let mut after_alter = false;
+    let mut changed = false;
+    for t in &tokens {
+        if matches!(t, Token::Whitespace(_)) {
+            out.push_str(&t.to_string());
+            continue;
+        }
+        if after_alter && word(t, "user") {
+            out.push_str("ROLE");
+            changed = true;
+        } else {
+            out.push_str(&t.to_string());
+        }
+        after_alter = at_start && (word(t, "alter") || word(t, "create"));
+        at_start = matches!(t, Token::SemiColon);
+    }
+    changed.then_some(out)
 }
 
 /// Parse one expression (column DEFAULTs are stored as SQL text).
