@@ -21,6 +21,10 @@ pub struct ColumnDef {
     pub not_null: bool,
     /// The DEFAULT expression as SQL text, re-parsed when used.
     pub default: Option<String>,
+    /// For a column added by ALTER TABLE: the value (text form) that rows written before it read as,
+    /// PostgreSQL's "missing value". Old rows are never rewritten.
+    #[serde(default)]
+    pub missing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -152,7 +152,8 @@ impl Engine {
         match stmt {
             Statement::CreateTable(_)
             | Statement::Drop { object_type: ast::ObjectType::Table | ast::ObjectType::Index, .. }
-            | Statement::CreateIndex(_) => {
+            | Statement::CreateIndex(_)
+            | Statement::AlterTable(_) => {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
                 }
@@ -369,6 +370,77 @@ impl Engine {
                     }),
                 )
             }
+            Statement::AlterTable(at) => {
+                let name = object_name(&at.name);
+                let Some(mut t) = self.catalog().tables.get(&name).cloned() else {
+                    if at.if_exists {
+                        return Ok(Outcome::Command("ALTER TABLE".into()));
+                    }
+                    return Err(SqlError::undefined_table(&name));
+                };
+                for op in &at.operations {
+                    match op {
+                        ast::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+                            let cname = normalize_ident(&column_def.name);
+                            if t.column(&cname).is_some() {
+                                if *if_not_exists {
+                                    continue;
+                                }
+                                return Err(SqlError::new("42701", format!("column \"{cname}\" of relation \"{name}\" already exists")));
+                            }
+                            let mut col = ColumnDef {
+                                name: cname.clone(),
+                                ty: DataType::from_ast(&column_def.data_type)?,
+                                not_null: false,
+                                default: None,
+                                missing: None,
+                            };
+                            for o in &column_def.options {
+                                match &o.option {
+                                    ast::ColumnOption::NotNull => col.not_null = true,
+                                    ast::ColumnOption::Null => {}
+                                    ast::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                                    other => return Err(SqlError::unsupported(format!("ADD COLUMN with {other} is not supported yet"))),
+                                }
+                            }
+                            // Existing rows take the default's value now (evaluated once, as PostgreSQL does for
+                            // a non-volatile default).
+                            let missing = match &col.default {
+                                Some(d) => {
+                                    let e = Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
+                                        .compile_as(&crate::sql::parse_expr(d)?, col.ty)?;
+                                    let env = Env { params: &[], aggs: &[], now_us: now_us(), user, sub: None, outer: &[] };
+                                    e.expr.eval(&[], &env)?.cast(col.ty)?
+                                }
+                                None => Value::Null,
+                            };
+                            if missing.is_null() && col.not_null && !self.ledger.scan_table(t.id, u64::MAX, Some(1))?.is_empty() {
+                                return Err(SqlError::new(
+                                    "23502",
+                                    format!("column \"{cname}\" of relation \"{name}\" contains null values"),
+                                ));
+                            }
+                            col.missing = missing.to_text(col.ty);
+                            t.columns.push(col);
+                        }
+                        other => {
+                            return Err(SqlError::unsupported(format!(
+                                "ALTER TABLE {} is not supported yet",
+                                first_words(&other.to_string())
+                            )))
+                        }
+                    }
+                }
+                t.version += 1;
+                let entry = t.entry();
+                (
+                    vec![entry],
+                    "ALTER TABLE",
+                    Box::new(move |c: &mut Catalog| {
+                        c.tables.insert(t.name.clone(), t);
+                    }),
+                )
+            }
             Statement::Drop { object_type: ast::ObjectType::Index, if_exists, names, .. } => {
                 let mut changed: Vec<TableDef> = Vec::new();
                 for n in names {
@@ -504,7 +576,8 @@ impl Engine {
             if columns.iter().any(|x: &ColumnDef| x.name == cname) {
                 return Err(SqlError::new("42701", format!("column \"{cname}\" specified more than once")));
             }
-            let mut col = ColumnDef { name: cname.clone(), ty: DataType::from_ast(&c.data_type)?, not_null: false, default: None };
+            let mut col =
+                ColumnDef { name: cname.clone(), ty: DataType::from_ast(&c.data_type)?, not_null: false, default: None, missing: None };
             for o in &c.options {
                 match &o.option {
                     ast::ColumnOption::NotNull => col.not_null = true,
@@ -626,7 +699,14 @@ impl Engine {
 
     pub(crate) fn decode(&self, t: &TableDef, bytes: &[u8], tx: u64) -> SqlResult<Vec<Value>> {
         let (_, mut row) = decode_row(bytes).map_err(|e| SqlError::new("XX001", format!("row of table \"{}\" in tx {tx}: {e}", t.name)))?;
-        row.resize(t.columns.len(), Value::Null);
+        // Columns added after this row was written read as their recorded missing value.
+        for c in &t.columns[row.len().min(t.columns.len())..] {
+            row.push(match &c.missing {
+                Some(text) => Value::parse(text, c.ty)?,
+                None => Value::Null,
+            });
+        }
+        row.truncate(t.columns.len());
         row.push(Value::Int(tx as i64));
         row.push(Value::Null); // _commit_ts, filled in by the scan when a query refers to it
         Ok(row)

@@ -204,6 +204,8 @@ pub(crate) struct InsertPlan {
     rows: Vec<Vec<Expr>>,
     defaults: Vec<Option<Expr>>,
     do_nothing: bool,
+    /// ON CONFLICT … DO UPDATE: assignments and WHERE over (existing row ‖ `excluded` row).
+    do_update: Option<(Vec<(usize, Expr)>, Option<Expr>)>,
     returning: Vec<(String, Expr, DataType)>,
     pub(crate) returning_columns: Vec<Column>,
 }
@@ -1210,18 +1212,79 @@ impl Engine {
                     .transpose()
             })
             .collect::<SqlResult<Vec<_>>>()?;
+        let mut do_update = None;
         let do_nothing = match &ins.on {
             None => false,
-            Some(ast::OnInsert::OnConflict(oc)) => match &oc.action {
-                ast::OnConflictAction::DoNothing => true,
-                ast::OnConflictAction::DoUpdate(_) => return Err(SqlError::unsupported("ON CONFLICT DO UPDATE is not supported yet")),
-            },
+            Some(ast::OnInsert::OnConflict(oc)) => {
+                // The conflict target must name the primary key or a unique index (as in PostgreSQL).
+                if let Some(target) = &oc.conflict_target {
+                    let ast::ConflictTarget::Columns { columns, predicate: None } = target else {
+                        return Err(SqlError::unsupported("ON CONFLICT ON CONSTRAINT / with a predicate is not supported yet"));
+                    };
+                    let mut cols = columns
+                        .iter()
+                        .map(|c| table.column(&normalize_ident(c)))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| SqlError::new("42703", "a column of the ON CONFLICT target does not exist"))?;
+                    cols.sort_unstable();
+                    let sorted = |v: &[usize]| {
+                        let mut v = v.to_vec();
+                        v.sort_unstable();
+                        v
+                    };
+                    let matches_pk = sorted(&table.primary_key) == cols;
+                    let matches_unique = table.indexes.iter().any(|i| i.unique && sorted(&i.columns) == cols);
+                    if !(matches_pk || matches_unique) {
+                        return Err(SqlError::new(
+                            "42P10",
+                            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+                        ));
+                    }
+                }
+                match &oc.action {
+                    ast::OnConflictAction::DoNothing => true,
+                    ast::OnConflictAction::DoUpdate(du) => {
+                        if oc.conflict_target.is_none() {
+                            return Err(SqlError::new(
+                                "42601",
+                                "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                            ));
+                        }
+                        let mut scope = table_scope(&table, &table.name);
+                        scope.extend(table_scope(&table, "excluded"));
+                        let mut sets = Vec::new();
+                        for a in &du.assignments {
+                            let ast::AssignmentTarget::ColumnName(n) = &a.target else {
+                                return Err(SqlError::unsupported("tuple assignment"));
+                            };
+                            let cname = object_name(n);
+                            let col = table.column(&cname).ok_or_else(|| {
+                                SqlError::new("42703", format!("column \"{cname}\" of relation \"{}\" does not exist", table.name))
+                            })?;
+                            if table.primary_key.contains(&col) {
+                                return Err(SqlError::unsupported("ON CONFLICT DO UPDATE of a primary-key column is not supported yet"));
+                            }
+                            sets.push((
+                                col,
+                                Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(&a.value, table.columns[col].ty)?.expr,
+                            ));
+                        }
+                        let cond = du
+                            .selection
+                            .as_ref()
+                            .map(|w| Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(w, DataType::Bool))
+                            .transpose()?;
+                        do_update = Some((sets, cond.map(|c| c.expr)));
+                        false
+                    }
+                }
+            }
             Some(_) => return Err(SqlError::syntax("ON DUPLICATE KEY UPDATE is not PostgreSQL syntax")),
         };
         let scope = table_scope(&table, &table.name);
         let returning = returning(&scope, &ins.returning, params)?;
         let returning_columns = returning.iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect();
-        Ok(InsertPlan { table, targets, rows, defaults, do_nothing, returning, returning_columns })
+        Ok(InsertPlan { table, targets, rows, defaults, do_nothing, do_update, returning, returning_columns })
     }
 
     pub(crate) fn run_insert(&self, plan: InsertPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
@@ -1244,13 +1307,33 @@ impl Engine {
             }
             let row = self.check_row(t, row)?;
             let key = encode_key(&t.primary_key.iter().map(|&i| row[i].clone()).collect::<Vec<_>>())?;
-            if self.get_row(t, txn, &key)?.is_some() {
-                if plan.do_nothing {
-                    continue;
+            let mut row = row;
+            if let Some(existing) = self.get_row(t, txn, &key)? {
+                let Some((sets, cond)) = &plan.do_update else {
+                    if plan.do_nothing {
+                        continue;
+                    }
+                    return Err(duplicate_key(t, &row));
+                };
+                // ON CONFLICT DO UPDATE: the existing row, then the proposed one as `excluded`.
+                let mut both = existing.clone();
+                both.extend(row.iter().cloned());
+                both.extend([Value::Null, Value::Null]);
+                if let Some(c) = cond {
+                    if c.eval(&both, env)? != Value::Bool(true) {
+                        continue;
+                    }
                 }
-                return Err(duplicate_key(t, &row));
+                let mut updated = existing[..t.columns.len()].to_vec();
+                for (col, e) in sets {
+                    updated[*col] = e.eval(&both, env)?;
+                }
+                row = self.check_row(t, updated)?;
             }
-            self.check_unique(t, txn, &key, &row)?;
+            match self.check_unique(t, txn, &key, &row) {
+                Err(e) if e.code == "23505" && plan.do_nothing => continue,
+                r => r?,
+            }
             txn.writes.insert((t.id, key), Some(encode_row(t.version, &row)));
             count += 1;
             if !plan.returning.is_empty() {
