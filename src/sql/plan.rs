@@ -205,10 +205,13 @@ pub(crate) struct InsertPlan {
     defaults: Vec<Option<Expr>>,
     do_nothing: bool,
     /// ON CONFLICT … DO UPDATE: assignments and WHERE over (existing row ‖ `excluded` row).
-    do_update: Option<(Vec<(usize, Expr)>, Option<Expr>)>,
+    do_update: Option<DoUpdate>,
     returning: Vec<(String, Expr, DataType)>,
     pub(crate) returning_columns: Vec<Column>,
 }
+
+/// `SET col = expr, …` assignments and the optional `WHERE` of ON CONFLICT DO UPDATE.
+type DoUpdate = (Vec<(usize, Expr)>, Option<Expr>);
 
 pub struct ModifyPlan {
     table: TableDef,
