@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side pgbench: vouchdb and a PostgreSQL 15 started here, same machine, same run.
-# Prints tps for single-row INSERT (bigint primary key) and primary-key SELECT at 1 and 16 clients,
+# Prints tps for single-row INSERT (bigint primary key and one secondary index) and primary-key SELECT
+# at 1 and 16 clients,
 # `-M prepared`, and the ratio vouchdb / PostgreSQL. Both servers run durable (fsync on).
 # Usage: benches/pgbench.sh [seconds per run, default 10]
 set -euo pipefail
@@ -23,7 +24,7 @@ VURL="host=127.0.0.1 port=$VPORT user=admin password=bench dbname=vouchdb"
 fill=$(python3 -c "
 rows = ','.join(f\"({i}, 'value {i}')\" for i in range(1, 10001))
 print('CREATE TABLE sel (id bigint PRIMARY KEY, v text); INSERT INTO sel VALUES ' + rows + ';')")
-setup="DROP TABLE IF EXISTS bench; CREATE TABLE bench (id bigint PRIMARY KEY, k int, v text);"
+setup="DROP TABLE IF EXISTS bench; CREATE TABLE bench (id bigint PRIMARY KEY, k int, v text); CREATE INDEX bench_k ON bench (k);"
 for url in "$VURL" "$PGURL"; do echo "$fill" | psql "$url" -X -q >/dev/null; done
 
 tps() { # url script clients

@@ -29,8 +29,14 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
     Ok(stmts
         .into_iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, mut s)| {
             let text = texts.get(i).cloned().unwrap_or_else(|| s.to_string());
+            // `UPSERT INTO` was parsed as INSERT: mark it on the statement (SQLite's `OR REPLACE` slot).
+            if let Statement::Insert(ins) = &mut s {
+                if text.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("upsert")) {
+                    ins.or = Some(sqlparser::ast::SqliteOnConflict::Replace);
+                }
+            }
             (s, text)
         })
         .collect())
@@ -96,7 +102,8 @@ fn rewrite_as_of(sql: &str) -> SqlResult<Option<String>> {
 /// `CREATE USER` in another dialect's grammar): rewrite the keyword of every statement that starts so.
 fn rewrite_alter_user(sql: &str) -> Option<String> {
     use sqlparser::tokenizer::{Token, Tokenizer};
-    if !sql.to_ascii_uppercase().contains("USER") {
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("USER") && !upper.contains("UPSERT") {
         return None;
     }
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
@@ -112,6 +119,9 @@ fn rewrite_alter_user(sql: &str) -> Option<String> {
         }
         if after_alter && word(t, "user") {
             out.push_str("ROLE");
+            changed = true;
+        } else if at_start && word(t, "upsert") {
+            out.push_str("INSERT");
             changed = true;
         } else {
             out.push_str(&t.to_string());

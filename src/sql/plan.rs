@@ -1216,8 +1216,20 @@ impl Engine {
             })
             .collect::<SqlResult<Vec<_>>>()?;
         let mut do_update = None;
+        if ins.or == Some(ast::SqliteOnConflict::Replace) {
+            // UPSERT INTO: on a primary-key conflict, the given non-key columns replace the existing ones.
+            if ins.on.is_some() {
+                return Err(SqlError::syntax("UPSERT does not take ON CONFLICT"));
+            }
+            let n = table.columns.len() + 2;
+            let sets = targets.iter().filter(|c| !table.primary_key.contains(c)).map(|&c| (c, Expr::Column(n + c))).collect();
+            do_update = Some((sets, None));
+        } else if ins.or.is_some() {
+            return Err(SqlError::syntax("INSERT OR … is not PostgreSQL syntax"));
+        }
         let do_nothing = match &ins.on {
             None => false,
+            Some(_) if do_update.is_some() => unreachable!("UPSERT with ON CONFLICT was refused above"),
             Some(ast::OnInsert::OnConflict(oc)) => {
                 // The conflict target must name the primary key or a unique index (as in PostgreSQL).
                 if let Some(target) = &oc.conflict_target {
