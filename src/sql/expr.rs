@@ -549,14 +549,38 @@ impl Expr {
         }
     }
 
+    /// The first column this expression reads outside aggregates and outside `allowed` subtrees (the
+    /// GROUP BY expressions, compared by their debug form), for PostgreSQL's 42803 check.
+    pub fn ungrouped_column(&self, allowed: &[String]) -> Option<usize> {
+        if allowed.iter().any(|a| *a == format!("{self:?}")) {
+            return None;
+        }
+        match self {
+            Expr::Column(i) => Some(*i),
+            Expr::Const(_) | Expr::Param(_) | Expr::Agg(_) | Expr::Sub(..) => None,
+            Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => x.ungrouped_column(allowed),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) => {
+                a.ungrouped_column(allowed).or_else(|| b.ungrouped_column(allowed))
+            }
+            Expr::InList(x, items, _) => x.ungrouped_column(allowed).or_else(|| items.iter().find_map(|i| i.ungrouped_column(allowed))),
+            Expr::Case(op, arms, el) => op
+                .as_ref()
+                .and_then(|o| o.ungrouped_column(allowed))
+                .or_else(|| arms.iter().find_map(|(c, r)| c.ungrouped_column(allowed).or_else(|| r.ungrouped_column(allowed))))
+                .or_else(|| el.as_ref().and_then(|e| e.ungrouped_column(allowed))),
+            Expr::Func(_, args) => args.iter().find_map(|a| a.ungrouped_column(allowed)),
+        }
+    }
+
     pub fn eval(&self, row: &[Value], env: &Env) -> SqlResult<Value> {
         Ok(match self {
             Expr::Const(v) => v.clone(),
-            Expr::Column(i) => row[*i].clone(),
+            // A row shorter than the scope (an empty group) reads NULL, never out of bounds.
+            Expr::Column(i) => row.get(*i).cloned().unwrap_or(Value::Null),
             Expr::Param(i) => {
                 env.params.get(*i).cloned().ok_or_else(|| SqlError::new("08P01", format!("no value for parameter ${}", i + 1)))?
             }
-            Expr::Agg(i) => env.aggs[*i].clone(),
+            Expr::Agg(i) => env.aggs.get(*i).cloned().ok_or_else(|| SqlError::new("42803", "aggregate functions are not allowed here"))?,
             Expr::Not(x) => match truth(&x.eval(row, env)?) {
                 Some(b) => Value::Bool(!b),
                 None => Value::Null,

@@ -762,6 +762,24 @@ impl Engine {
             .map(|h| Ctx { scope: &scope, params, aggs: Some(&mut aggs), planner: Some(self) }.compile_as(h, DataType::Bool))
             .transpose()?;
         let grouped = !group_by.is_empty() || !aggs.is_empty();
+        if grouped {
+            // PostgreSQL: outside aggregates, only GROUP BY expressions (or their columns) may be read.
+            let allowed: Vec<String> = group_by.iter().map(|g| format!("{g:?}")).collect();
+            let checked = outputs.iter().map(|o| &o.1).chain(having.iter().map(|h| &h.expr));
+            for e in checked {
+                if let Some(i) = e.ungrouped_column(&allowed) {
+                    let c = &scope[i];
+                    let name = match &c.qualifier {
+                        Some(q) => format!("{q}.{}", c.name),
+                        None => c.name.clone(),
+                    };
+                    return Err(SqlError::new(
+                        "42803",
+                        format!("column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+                    ));
+                }
+            }
+        }
         let mut order_by = Vec::new();
         if let Some(ob) = &q.order_by {
             let ast::OrderByKind::Expressions(items) = &ob.kind else { return Err(SqlError::unsupported("ORDER BY ALL")) };
