@@ -155,14 +155,14 @@ fn random_statements_never_panic() {
             }
         }
     });
-    let session = std::cell::RefCell::new(s);
+    let session = std::cell::Cell::new(Some(s));
     let (parsed, succeeded) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 10_000, ..ProptestConfig::default() });
     runner
         .run(&statement(), |sql| {
             rt.block_on(async {
                 if let Ok(stmts) = vouchdb::sql::parse(&sql) {
-                    let mut s = session.borrow_mut();
+                    let mut s = session.take().expect("the session is put back after every case");
                     for (stmt, text) in stmts {
                         parsed.set(parsed.get() + 1);
                         let _ = engine.describe(&stmt, &[]);
@@ -170,6 +170,7 @@ fn random_statements_never_panic() {
                             succeeded.set(succeeded.get() + 1);
                         }
                     }
+                    session.set(Some(s));
                 }
             });
             Ok(())
