@@ -51,6 +51,18 @@ pub fn pk_prefix(table: u32, key: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Key bytes escaped as in `pk_prefix`, without the table or the terminator (for range bounds).
+pub fn escape_key_bytes(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 2);
+    for &b in key {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out
+}
+
 /// Versions sort newest first: the tx is stored inverted.
 pub fn pk_key(table: u32, key: &[u8], tx: u64) -> Vec<u8> {
     let mut k = pk_prefix(table, key);

@@ -410,9 +410,22 @@ impl Ledger {
     /// The live (not deleted) version of every key of `table` as of tx `snapshot`, in key order:
     /// one pass over the table's primary-key index.
     pub fn scan_table(&self, table: u32, snapshot: u64, limit: Option<usize>) -> Result<Vec<(Vec<u8>, Version)>> {
+        self.scan_table_range(table, snapshot, None, None, limit)
+    }
+
+    /// Like `scan_table`, for the keys that start at or after `lo` and do not sort after `hi` (inclusive,
+    /// as key prefixes: with an order-preserving composite key, bounds on its first column).
+    pub fn scan_table_range(
+        &self,
+        table: u32,
+        snapshot: u64,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Version)>> {
         let snapshot = snapshot.min(self.head().size);
         let mut out = Vec::new();
-        self.walk_table(table, |prefix, tx, v| {
+        self.walk_table(table, lo, hi, |prefix, tx, v| {
             if tx > snapshot {
                 return Ok(Walk::NextVersion);
             }
@@ -431,7 +444,7 @@ impl Ledger {
     /// Every key `table` ever had, deleted or not (for id allocation and audits).
     pub fn scan_table_all_keys(&self, table: u32) -> Result<Vec<(Vec<u8>, u64)>> {
         let mut out = Vec::new();
-        self.walk_table(table, |prefix, tx, _| {
+        self.walk_table(table, None, None, |prefix, tx, _| {
             let key = keys::unescape_pk_prefix(prefix).ok_or_else(|| self.corrupt("pk index key is not a valid escaped key".into()))?;
             out.push((key, tx));
             Ok(Walk::NextKey)
@@ -439,11 +452,32 @@ impl Ledger {
         Ok(out)
     }
 
-    fn walk_table(&self, table: u32, mut f: impl FnMut(&[u8], u64, &[u8]) -> Result<Walk>) -> Result<()> {
+    fn walk_table(
+        &self,
+        table: u32,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], u64, &[u8]) -> Result<Walk>,
+    ) -> Result<()> {
         let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(table.to_be_bytes().to_vec());
-        if let Some(next) = table.checked_add(1) {
-            opts.set_iterate_upper_bound(next.to_be_bytes().to_vec());
+        let bound = |key: &[u8]| {
+            let mut b = table.to_be_bytes().to_vec();
+            b.extend(keys::escape_key_bytes(key));
+            b
+        };
+        opts.set_iterate_lower_bound(lo.map(bound).unwrap_or_else(|| table.to_be_bytes().to_vec()));
+        match hi {
+            // Everything that starts with `hi` (its escaped bytes are followed by a byte below 0xFF).
+            Some(hi) => {
+                let mut u = bound(hi);
+                u.push(0xFF);
+                opts.set_iterate_upper_bound(u);
+            }
+            None => {
+                if let Some(next) = table.checked_add(1) {
+                    opts.set_iterate_upper_bound(next.to_be_bytes().to_vec());
+                }
+            }
         }
         opts.set_total_order_seek(true);
         let mut done_prefix: Option<Vec<u8>> = None;

@@ -90,7 +90,7 @@ fn now_us() -> i64 {
 }
 
 /// Rows of one table as seen by a transaction, each with its key and the tx that wrote it.
-struct Scanned {
+pub(crate) struct Scanned {
     key: Vec<u8>,
     row: Vec<Value>,
 }
@@ -725,11 +725,24 @@ impl Engine {
 
     /// All live rows of a table as the transaction sees them, in key order; `pk` narrows to one key.
     fn scan(&self, t: &TableDef, txn: &Txn, pk: Option<Vec<u8>>) -> SqlResult<Vec<Scanned>> {
+        self.scan_range(t, txn, pk, None, None)
+    }
+
+    /// Rows in primary-key order, optionally only those whose key starts in `[lo, hi]` (key prefixes);
+    /// the transaction's own writes are merged in (the caller's filter re-checks bounds).
+    pub(crate) fn scan_range(
+        &self,
+        t: &TableDef,
+        txn: &Txn,
+        pk: Option<Vec<u8>>,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+    ) -> SqlResult<Vec<Scanned>> {
         if let Some(key) = pk {
             return Ok(self.get_row(t, txn, &key)?.map(|row| Scanned { key, row }).into_iter().collect());
         }
         let mut rows: BTreeMap<Vec<u8>, Vec<Value>> = BTreeMap::new();
-        for (key, v) in self.ledger.scan_table(t.id, txn.snapshot, None)? {
+        for (key, v) in self.ledger.scan_table_range(t.id, txn.snapshot, lo, hi, None)? {
             rows.insert(key, self.decode(t, &v.entry.value, v.tx)?);
         }
         for ((table, key), w) in txn.writes.range((t.id, Vec::new())..) {

@@ -67,6 +67,8 @@ pub(crate) enum Source {
         table: TableDef,
         pk: Option<Vec<Expr>>,
         index: Option<Box<IndexAccess>>,
+        /// Bounds on the first primary-key column (inclusive; the filter re-checks strictness).
+        pk_range: Option<Box<(Option<Expr>, Option<Expr>)>>,
         as_of: Option<AsOf>,
         commit_ts: bool,
     },
@@ -117,10 +119,11 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
         Source::Checkpoint => "Function Scan on vouch_checkpoint".to_string(),
         Source::History { table, .. } => format!("Function Scan on history ({}, primary key lookup)", table.name),
         Source::Values(rows) => format!("Values Scan ({} rows)", rows.len()),
-        Source::Table { table, pk, index, as_of, .. } => {
+        Source::Table { table, pk, index, pk_range, as_of, .. } => {
             let at = if as_of.is_some() { " (as of a past snapshot)" } else { "" };
             match (pk, index) {
                 (Some(_), _) => format!("Index Scan using {}_pkey on {} (point lookup){at}", table.name, table.name),
+                (None, None) if pk_range.is_some() => format!("Index Scan using {}_pkey on {} (range){at}", table.name, table.name),
                 (None, Some(ia)) => {
                     let kind = if ia.eq.len() == ia.index.columns.len() {
                         "equality"
@@ -333,6 +336,15 @@ fn comparisons(filter: &Expr) -> Vec<(usize, BinOp, Expr)> {
     let mut out = Vec::new();
     walk(filter, &mut out);
     out
+}
+
+/// Range conditions on the first primary-key column.
+fn pk_range(t: &TableDef, filter: &Expr) -> Option<(Option<Expr>, Option<Expr>)> {
+    let first = *t.primary_key.first()?;
+    let conds = comparisons(filter);
+    let lo = conds.iter().find(|(c, op, _)| *c == first && matches!(op, BinOp::Gt | BinOp::Ge)).map(|x| x.2.clone());
+    let hi = conds.iter().find(|(c, op, _)| *c == first && matches!(op, BinOp::Lt | BinOp::Le)).map(|x| x.2.clone());
+    (lo.is_some() || hi.is_some()).then_some((lo, hi))
 }
 
 /// The best secondary index for a filter: most leading equality columns, then a range on the next.
@@ -650,7 +662,7 @@ impl Engine {
                             AsOf::Timestamp(c.compile_as(v, DataType::Timestamptz)?.expr)
                         };
                         let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                        (Source::Table { table: t, pk: None, index: None, as_of: Some(as_of), commit_ts: false }, scope)
+                        (Source::Table { table: t, pk: None, index: None, pk_range: None, as_of: Some(as_of), commit_ts: false }, scope)
                     }
                     (Some(args), _) => {
                         let f = object_name(name);
@@ -692,7 +704,7 @@ impl Engine {
                     (None, _) => {
                         let t = self.resolve_table(name)?;
                         let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
-                        (Source::Table { table: t, pk: None, index: None, as_of: None, commit_ts: false }, scope)
+                        (Source::Table { table: t, pk: None, index: None, pk_range: None, as_of: None, commit_ts: false }, scope)
                     }
                 }
             }
@@ -726,8 +738,17 @@ impl Engine {
         let source = match source {
             Source::Table { table, as_of, .. } => {
                 let pk = filter.as_ref().and_then(|f| pk_lookup(&table, &f.expr));
-                let index = if pk.is_none() { filter.as_ref().and_then(|f| index_lookup(&table, &f.expr)).map(Box::new) } else { None };
-                Source::Table { table, pk, index, as_of, commit_ts: false }
+                let mut index = if pk.is_none() { filter.as_ref().and_then(|f| index_lookup(&table, &f.expr)).map(Box::new) } else { None };
+                // Equality on an index beats a primary-key range; a primary-key range beats an index range.
+                let pk_range = match (&pk, &index) {
+                    (None, Some(ia)) if !ia.eq.is_empty() => None,
+                    (None, _) => filter.as_ref().and_then(|f| pk_range(&table, &f.expr)).map(Box::new),
+                    _ => None,
+                };
+                if pk_range.is_some() {
+                    index = None;
+                }
+                Source::Table { table, pk, index, pk_range, as_of, commit_ts: false }
             }
             s => s,
         };
@@ -902,7 +923,7 @@ impl Engine {
                     Value::Text(cp.note.clone()),
                 ]]
             }
-            Source::Table { table, pk, index, as_of, commit_ts } => {
+            Source::Table { table, pk, index, pk_range, as_of, commit_ts } => {
                 let key = self.pk_key(table, pk.as_ref(), env)?;
                 if pk.is_some() && key.is_none() {
                     return Ok(vec![]);
@@ -915,9 +936,25 @@ impl Engine {
                         &past
                     }
                 };
-                let mut rows: Vec<Vec<Value>> = match (index, key) {
-                    (Some(ia), None) => self.index_rows(table, ia, txn, env)?,
-                    (_, key) => self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect(),
+                let mut rows: Vec<Vec<Value>> = match (index, key, pk_range) {
+                    (Some(ia), None, _) => self.index_rows(table, ia, txn, env)?,
+                    (None, None, Some(range)) => {
+                        let ty = table.columns[table.primary_key[0]].ty;
+                        let bound = |e: &Option<Expr>| -> SqlResult<Option<Vec<u8>>> {
+                            match e {
+                                None => Ok(None),
+                                Some(e) => match e.eval(&[], env)?.cast(ty) {
+                                    Ok(v) if !v.is_null() => Ok(Some(encode_key(std::slice::from_ref(&v))?)),
+                                    Ok(_) => Ok(None),
+                                    Err(e) if e.code == "22003" => Ok(None),
+                                    Err(e) => Err(e),
+                                },
+                            }
+                        };
+                        let (lo, hi) = (bound(&range.0)?, bound(&range.1)?);
+                        self.scan_range(table, txn, None, lo.as_deref(), hi.as_deref())?.into_iter().map(|s| s.row).collect()
+                    }
+                    (_, key, _) => self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect(),
                 };
                 if *commit_ts {
                     let mut times: HashMap<i64, Value> = HashMap::new();
