@@ -174,6 +174,24 @@ fn psql_runs_a_script() {
     assert!(stdout.contains("hello\nworld\n"), "{stdout}");
     assert!(stdout.contains("You are connected to database"), "{stdout}");
     assert!(stdout.trim_end().ends_with('3'), "admin role + CREATE TABLE + INSERT: {stdout}");
+    // psql's catalog commands.
+    let out = Command::new("psql")
+        .args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "CREATE INDEX notes_body ON notes (body)"])
+        .args(["-c", "\\dt", "-c", "\\di", "-c", "\\dn", "-c", "\\l", "-c", "\\du"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for expected in [
+        "public | notes | table | admin",
+        "public | notes_body | index | admin | notes",
+        "public | notes_pkey",
+        " public | admin",
+        " vouchdb | admin | UTF8",
+        " admin     | Superuser",
+    ] {
+        assert!(listing.contains(expected), "missing {expected:?} in:\n{listing}");
+    }
     // A failing statement stops the script with psql's exit code 3 and the SQLSTATE's message.
     let out = Command::new("psql").args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "SELECT * FROM nope"]).output().unwrap();
     assert!(!out.status.success());

@@ -105,8 +105,15 @@ impl Catalog {
                 serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("user entry in tx {}: {e}", v.tx)))?;
             c.users.insert(u.name.clone(), u);
         }
-        // Dropped tables keep their ids reserved: look at every version, deleted or not.
+        // Ids are never reused: every version of every definition, dropped tables and indexes included,
+        // keeps its ids reserved (index entries of a dropped index stay in the store).
         for (k, _) in ledger.scan_table_all_keys(SYS_TABLES)? {
+            for v in ledger.history(SYS_TABLES, &k)? {
+                if let Ok(t) = serde_json::from_slice::<TableDef>(&v.entry.value) {
+                    let last = t.indexes.iter().map(|i| i.id).chain([t.id]).max().unwrap_or(t.id);
+                    c.next_table_id = c.next_table_id.max(last + 1);
+                }
+            }
             if let Ok(id) = <[u8; 4]>::try_from(k.as_slice()) {
                 c.next_table_id = c.next_table_id.max(u32::from_be_bytes(id) + 1);
             }

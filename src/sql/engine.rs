@@ -338,7 +338,8 @@ impl Engine {
                     vec![entry],
                     "CREATE TABLE",
                     Box::new(move |c: &mut Catalog| {
-                        c.next_table_id = c.next_table_id.max(def.id + 1);
+                        let last = def.indexes.iter().map(|i| i.id).chain([def.id]).max().unwrap_or(def.id);
+                        c.next_table_id = c.next_table_id.max(last + 1);
                         c.tables.insert(def.name.clone(), def);
                     }),
                 )

@@ -55,6 +55,8 @@ pub(crate) enum Source {
         all: bool,
     },
     Values(Vec<Vec<Expr>>),
+    /// Rows computed at plan time (the `pg_catalog` emulation).
+    Rows(Vec<Vec<Value>>),
     /// Nested-loop join; rows are the left row followed by the right row (`right_width` values).
     Join {
         left: Box<Source>,
@@ -119,6 +121,7 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
         Source::Checkpoint => "Function Scan on vouch_checkpoint".to_string(),
         Source::History { table, .. } => format!("Function Scan on history ({}, primary key lookup)", table.name),
         Source::Values(rows) => format!("Values Scan ({} rows)", rows.len()),
+        Source::Rows(rows) => format!("Catalog Scan ({} rows)", rows.len()),
         Source::Table { table, pk, index, pk_range, as_of, .. } => {
             let at = if as_of.is_some() { " (as of a past snapshot)" } else { "" };
             match (pk, index) {
@@ -462,6 +465,16 @@ fn const_usize(e: &Option<Expr>, env: &Env, what: &str) -> SqlResult<Option<usiz
 }
 
 impl Engine {
+    /// `pg_catalog.x`, or an unqualified `pg_x` that is not a user table.
+    fn is_pg_catalog(&self, name: &ast::ObjectName) -> bool {
+        let n = object_name(name);
+        match name.0.len() {
+            1 => n.starts_with("pg_") && !self.catalog().tables.contains_key(&n),
+            2 => name.0[0].as_ident().is_some_and(|i| normalize_ident(i) == "pg_catalog"),
+            _ => false,
+        }
+    }
+
     fn resolve_table(&self, name: &ast::ObjectName) -> SqlResult<TableDef> {
         let n = object_name(name);
         if name.0.len() > 1 {
@@ -623,6 +636,16 @@ impl Engine {
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
         Ok(match relation {
+            ast::TableFactor::Table { name, alias, args: None, .. } if self.is_pg_catalog(name) => {
+                let n = object_name(name);
+                let (cols, rows) = crate::sql::pg_catalog::table(&n, &self.catalog())?.ok_or_else(|| SqlError::undefined_table(&n))?;
+                let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| n.clone());
+                let scope = cols
+                    .iter()
+                    .map(|(c, ty)| ScopeCol { qualifier: Some(q.clone()), name: c.to_string(), ty: *ty, hidden: false })
+                    .collect();
+                (Source::Rows(rows), scope)
+            }
             ast::TableFactor::Table { name, alias, args: None, .. } if name.0.len() == 1 && ctes.contains_key(&object_name(name)) => {
                 let plan = ctes[&object_name(name)].clone();
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| object_name(name));
@@ -872,6 +895,7 @@ impl Engine {
         Ok(match source {
             Source::Unit => vec![vec![]],
             Source::Derived(plan) => self.run_query(plan, txn, env)?,
+            Source::Rows(rows) => rows.clone(),
             Source::Values(rows) => {
                 rows.iter().map(|r| r.iter().map(|e| e.eval(&[], env)).collect::<SqlResult<Vec<_>>>()).collect::<SqlResult<_>>()?
             }
