@@ -280,3 +280,46 @@ async fn roles_are_created_altered_and_dropped_with_scram_verifiers_only() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_acknowledged_commits_and_exits_cleanly() {
+    let mut server = common::Server::start();
+    let setup = server.client().await;
+    setup.batch_execute("CREATE TABLE w (id INTEGER PRIMARY KEY, c INTEGER)").await.unwrap();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for c in 0..8 {
+        let client = server.client().await;
+        let acked = acked.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..100_000 {
+                let id = c * 1_000_000 + i;
+                match client.execute("INSERT INTO w VALUES ($1, $2)", &[&id, &c]).await {
+                    Ok(_) => acked.lock().unwrap().push(id),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let clean = tokio::task::spawn_blocking(move || {
+        let ok = server.terminate();
+        (ok, server)
+    })
+    .await
+    .unwrap();
+    assert!(clean.0, "the server did not exit cleanly after SIGTERM");
+    let mut server = clean.1;
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(!acked.is_empty(), "nothing was written before SIGTERM");
+    server.restart();
+    let c = server.client().await;
+    let n: i64 = c.query_one("SELECT count(*) FROM w", &[]).await.unwrap().get(0);
+    assert!(n as usize >= acked.len(), "{} acknowledged, {n} present", acked.len());
+    for id in acked.iter().step_by(97) {
+        assert_eq!(c.query("SELECT 1 FROM w WHERE id = $1", &[id]).await.unwrap().len(), 1, "acknowledged row {id} lost");
+    }
+}
