@@ -614,47 +614,12 @@ impl Expr {
                 Value::Null => Value::Null,
                 v => return Err(SqlError::new("42883", format!("operator does not exist: - {}", v.natural_type().name()))),
             },
-            Expr::And(a, b) => {
-                let a = truth(&a.eval(row, env)?);
-                if a == Some(false) {
-                    return Ok(Value::Bool(false));
-                }
-                match (a, truth(&b.eval(row, env)?)) {
-                    (_, Some(false)) => Value::Bool(false),
-                    (Some(true), Some(true)) => Value::Bool(true),
-                    _ => Value::Null,
-                }
-            }
-            Expr::Or(a, b) => {
-                let a = truth(&a.eval(row, env)?);
-                if a == Some(true) {
-                    return Ok(Value::Bool(true));
-                }
-                match (a, truth(&b.eval(row, env)?)) {
-                    (_, Some(true)) => Value::Bool(true),
-                    (Some(false), Some(false)) => Value::Bool(false),
-                    _ => Value::Null,
-                }
-            }
+            Expr::And(a, b) => connective(a, b, false, row, env)?,
+            Expr::Or(a, b) => connective(a, b, true, row, env)?,
             Expr::IsNull(x, negated) => Value::Bool(x.eval(row, env)?.is_null() != *negated),
             Expr::InList(x, items, negated) => {
                 let v = x.eval(row, env)?;
-                if v.is_null() {
-                    return Ok(Value::Null);
-                }
-                let mut saw_null = false;
-                for i in items {
-                    match v.compare(&i.eval(row, env)?) {
-                        Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
-                        None => saw_null = true,
-                        _ => {}
-                    }
-                }
-                if saw_null {
-                    Value::Null
-                } else {
-                    Value::Bool(*negated)
-                }
+                membership(&v, items.iter().map(|i| i.eval(row, env)), *negated)?
             }
             Expr::Like(x, p, negated, ci) => match (x.eval(row, env)?, p.eval(row, env)?) {
                 (Value::Text(s), Value::Text(p)) => {
@@ -715,27 +680,42 @@ impl Expr {
                     },
                     SubKind::In(negated) => {
                         let v = left.as_ref().expect("IN subquery has a left operand").eval(row, env)?;
-                        if v.is_null() {
-                            return Ok(Value::Null);
-                        }
-                        let mut saw_null = false;
-                        for r in rows {
-                            match v.compare(&r[0]) {
-                                Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
-                                None => saw_null = true,
-                                _ => {}
-                            }
-                        }
-                        if saw_null {
-                            Value::Null
-                        } else {
-                            Value::Bool(negated)
-                        }
+                        membership(&v, rows.iter().map(|r| Ok(r[0].clone())), negated)?
                     }
                 }
             }
         })
     }
+}
+
+/// AND (`dominant` false) and OR (`dominant` true) in SQL's three-valued logic: the dominant value
+/// decides alone, short-circuiting the right side.
+fn connective(a: &Expr, b: &Expr, dominant: bool, row: &[Value], env: &Env) -> SqlResult<Value> {
+    let a = truth(&a.eval(row, env)?);
+    if a == Some(dominant) {
+        return Ok(Value::Bool(dominant));
+    }
+    Ok(match (a, truth(&b.eval(row, env)?)) {
+        (_, Some(x)) if x == dominant => Value::Bool(dominant),
+        (Some(_), Some(_)) => Value::Bool(!dominant),
+        _ => Value::Null,
+    })
+}
+
+/// `v [NOT] IN (candidates)`: true on a match, NULL if no match but a NULL was compared, else false.
+fn membership(v: &Value, candidates: impl Iterator<Item = SqlResult<Value>>, negated: bool) -> SqlResult<Value> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    let mut saw_null = false;
+    for c in candidates {
+        match v.compare(&c?) {
+            Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
+            None => saw_null = true,
+            _ => {}
+        }
+    }
+    Ok(if saw_null { Value::Null } else { Value::Bool(negated) })
 }
 
 /// SQL LIKE with `%` and `_` (backslash escapes the next character).
