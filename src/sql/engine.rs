@@ -168,14 +168,25 @@ impl Engine {
                 return self.roles(&s.user, stmt).await;
             }
             Statement::Set(set) => return self.set(s, set),
+            // Connection-pool hygiene that drivers send (asyncpg sends all four on release).
+            Statement::Discard { .. } => {
+                s.settings.clear();
+                return Ok(Outcome::Command("DISCARD ALL".into()));
+            }
+            Statement::Reset(_) => {
+                s.settings.clear();
+                return Ok(Outcome::Command("RESET".into()));
+            }
+            Statement::Close { .. } => return Ok(Outcome::Command("CLOSE CURSOR ALL".into())),
+            Statement::UNLISTEN { .. } => return Ok(Outcome::Command("UNLISTEN".into())),
             Statement::ShowVariable { variable } => return Ok(self.show(s, variable)),
             _ => {}
         }
-        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, stmt, sql, params).await };
+        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, stmt, sql, params).await };
         // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot.
         txn.snapshot = self.ledger.head().size;
         let writes_before = txn.writes.len();
-        match self.run(&s.user, &mut txn, stmt, params) {
+        match self.run(&s.user, &s.settings, &mut txn, stmt, params) {
             Ok(out) => {
                 txn.statements.push(sql.to_string());
                 if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
@@ -195,13 +206,20 @@ impl Engine {
     /// A statement outside a transaction block is its own transaction. When its commit loses a race
     /// for a row (40001), it runs again on a fresh snapshot, as PostgreSQL re-checks a row it waited
     /// for, so single-statement writers of a hot row do not see serialization failures.
-    async fn autocommit(&self, user: &str, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Outcome> {
+    async fn autocommit(
+        &self,
+        user: &str,
+        settings: &BTreeMap<String, String>,
+        stmt: &Statement,
+        sql: &str,
+        params: &[Value],
+    ) -> SqlResult<Outcome> {
         const RETRIES: u32 = 1000;
         let mut attempt = 0;
         loop {
             let mut txn = self.begin_txn(false);
             txn.write_snapshot = txn.snapshot;
-            let out = self.run(user, &mut txn, stmt, params)?;
+            let out = self.run(user, settings, &mut txn, stmt, params)?;
             txn.statements.push(sql.to_string());
             match self.commit(user, txn).await {
                 Err(e) if e.code == "40001" && attempt < RETRIES => {
@@ -229,8 +247,15 @@ impl Engine {
         Ok(Shape { params: params.into_iter().map(|p| p.unwrap_or(DataType::Text)).collect(), columns })
     }
 
-    fn run(&self, user: &str, txn: &mut Txn, stmt: &Statement, params: &[Value]) -> SqlResult<Outcome> {
-        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[] };
+    fn run(
+        &self,
+        user: &str,
+        settings: &BTreeMap<String, String>,
+        txn: &mut Txn,
+        stmt: &Statement,
+        params: &[Value],
+    ) -> SqlResult<Outcome> {
+        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
         match stmt {
             Statement::Query(q) => {
                 let mut types = vec![];
@@ -410,7 +435,7 @@ impl Engine {
                                 Some(d) => {
                                     let e = Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
                                         .compile_as(&crate::sql::parse_expr(d)?, col.ty)?;
-                                    let env = Env { params: &[], aggs: &[], now_us: now_us(), user, sub: None, outer: &[] };
+                                    let env = Env { params: &[], aggs: &[], now_us: now_us(), user, sub: None, outer: &[], settings: None };
                                     e.expr.eval(&[], &env)?.cast(col.ty)?
                                 }
                                 None => Value::Null,
@@ -785,7 +810,7 @@ fn show_name(variable: &[ast::Ident]) -> String {
     }
 }
 
-fn default_setting(name: &str) -> &'static str {
+pub(crate) fn default_setting(name: &str) -> &'static str {
     match name {
         "server_version" => crate::server::PG_VERSION,
         "server_version_num" => crate::server::PG_VERSION_NUM,

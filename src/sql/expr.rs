@@ -494,6 +494,7 @@ impl Ctx<'_> {
                 DataType::Timestamptz
             }
             ("pg_get_userbyid" | "pg_encoding_to_char" | "array_to_string" | "format_type", _) => DataType::Text,
+            ("current_setting", [_] | [_, _]) | ("set_config", [_, _, _]) => DataType::Text,
             ("pg_table_is_visible" | "pg_type_is_visible", [_]) => DataType::Bool,
             ("coalesce" | "nullif" | "greatest" | "least", [first, rest @ ..]) => rest.iter().fold(first.ty, |t, a| wider(t, a.ty)),
             _ => return Err(SqlError::new("42883", format!("function {name}() does not exist or is not supported yet"))),
@@ -543,6 +544,8 @@ pub struct Env<'a> {
     pub sub: Option<&'a dyn SubqueryRunner>,
     /// The outer query's row, for a correlated subquery being run.
     pub outer: &'a [Value],
+    /// The session's SET values, for current_setting().
+    pub settings: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 fn truth(v: &Value) -> Option<bool> {
@@ -871,6 +874,22 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             _ => Value::Text("unknown (OID not found)".into()),
         },
         ("pg_table_is_visible" | "pg_type_is_visible", [_]) => Value::Bool(true),
+        ("current_setting", [name, ..]) => {
+            let n = text(name).unwrap_or_default().to_lowercase();
+            match env.settings.and_then(|s| s.get(&n)) {
+                Some(v) => Value::Text(v.clone()),
+                None => match crate::sql::engine::default_setting(&n) {
+                    "" if !matches!(args.get(1), Some(Value::Bool(true))) => {
+                        return Err(SqlError::new("42704", format!("unrecognized configuration parameter \"{n}\"")))
+                    }
+                    "" => Value::Null,
+                    v => Value::Text(v.to_string()),
+                },
+            }
+        }
+        // set_config(name, value, is_local) returns the value; the session keeps SET values only
+        // through SET (an expression cannot change the session).
+        ("set_config", [_, value, _]) => Value::Text(text(value).unwrap_or_default()),
         ("pg_encoding_to_char", [_]) => Value::Text("UTF8".into()),
         ("array_to_string", [v, _, ..]) => Value::Text(text(v).unwrap_or_default()),
         ("version", []) => Value::Text(format!("PostgreSQL {} (vouchdb {})", crate::server::PG_VERSION, env!("CARGO_PKG_VERSION"))),
