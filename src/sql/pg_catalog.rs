@@ -162,3 +162,81 @@ pub fn user_by_id(catalog: &Catalog, oid: i64) -> Option<String> {
     }
     catalog.users.values().enumerate().find(|(i, _)| 16_000 + *i as i64 == oid).map(|(_, u)| u.name.clone())
 }
+
+fn udt_name(t: DataType) -> &'static str {
+    match t {
+        DataType::Bool => "bool",
+        DataType::Int2 => "int2",
+        DataType::Int4 => "int4",
+        DataType::Int8 => "int8",
+        DataType::Float4 => "float4",
+        DataType::Float8 => "float8",
+        DataType::Numeric => "numeric",
+        DataType::Text => "text",
+        DataType::Varchar(_) => "varchar",
+        DataType::Bytea => "bytea",
+        DataType::Timestamp => "timestamp",
+        DataType::Timestamptz => "timestamptz",
+        DataType::Date => "date",
+        DataType::Uuid => "uuid",
+        DataType::Jsonb => "jsonb",
+    }
+}
+
+/// The rows of `information_schema.<name>` (schemata, tables, columns), or None.
+pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
+    use DataType::{Int4, Text};
+    Ok(Some(match name {
+        "schemata" => (
+            vec![("catalog_name", Text), ("schema_name", Text), ("schema_owner", Text)],
+            ["pg_catalog", "public", "information_schema"].iter().map(|s| vec![text("vouchdb"), text(s), text("admin")]).collect(),
+        ),
+        "tables" => (
+            vec![("table_catalog", Text), ("table_schema", Text), ("table_name", Text), ("table_type", Text)],
+            catalog.tables.values().map(|t| vec![text("vouchdb"), text("public"), text(&t.name), text("BASE TABLE")]).collect(),
+        ),
+        "columns" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for (i, c) in t.columns.iter().enumerate() {
+                    let data_type = match c.ty {
+                        DataType::Varchar(_) => "character varying".to_string(),
+                        ty => ty.name(),
+                    };
+                    let max_len = match c.ty {
+                        DataType::Varchar(Some(n)) => Value::Int(n as i64),
+                        _ => Value::Null,
+                    };
+                    rows.push(vec![
+                        text("vouchdb"),
+                        text("public"),
+                        text(&t.name),
+                        text(&c.name),
+                        Value::Int(i as i64 + 1),
+                        c.default.as_deref().map(text).unwrap_or(Value::Null),
+                        text(if c.not_null { "NO" } else { "YES" }),
+                        text(&data_type),
+                        max_len,
+                        text(udt_name(c.ty)),
+                    ]);
+                }
+            }
+            (
+                vec![
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("column_name", Text),
+                    ("ordinal_position", Int4),
+                    ("column_default", Text),
+                    ("is_nullable", Text),
+                    ("data_type", Text),
+                    ("character_maximum_length", Int4),
+                    ("udt_name", Text),
+                ],
+                rows,
+            )
+        }
+        _ => return Ok(None),
+    }))
+}

@@ -470,7 +470,7 @@ impl Engine {
         let n = object_name(name);
         match name.0.len() {
             1 => n.starts_with("pg_") && !self.catalog().tables.contains_key(&n),
-            2 => name.0[0].as_ident().is_some_and(|i| normalize_ident(i) == "pg_catalog"),
+            2 => name.0[0].as_ident().is_some_and(|i| matches!(normalize_ident(i).as_str(), "pg_catalog" | "information_schema")),
             _ => false,
         }
     }
@@ -638,7 +638,13 @@ impl Engine {
         Ok(match relation {
             ast::TableFactor::Table { name, alias, args: None, .. } if self.is_pg_catalog(name) => {
                 let n = object_name(name);
-                let (cols, rows) = crate::sql::pg_catalog::table(&n, &self.catalog())?.ok_or_else(|| SqlError::undefined_table(&n))?;
+                let info = name.0.len() == 2 && name.0[0].as_ident().is_some_and(|i| normalize_ident(i) == "information_schema");
+                let found = if info {
+                    crate::sql::pg_catalog::information_schema(&n, &self.catalog())?
+                } else {
+                    crate::sql::pg_catalog::table(&n, &self.catalog())?
+                };
+                let (cols, rows) = found.ok_or_else(|| SqlError::undefined_table(&n))?;
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| n.clone());
                 let scope = cols
                     .iter()
