@@ -237,33 +237,29 @@ const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
     ("signed_note", DataType::Text),
 ];
 
-fn table_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
-    let mut s: Vec<ScopeCol> = t
-        .columns
-        .iter()
-        .map(|c| ScopeCol { qualifier: Some(qualifier.to_string()), name: c.name.clone(), ty: c.ty, hidden: false })
-        .collect();
-    s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: "_tx".into(), ty: DataType::Int8, hidden: true });
-    s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: "_commit_ts".into(), ty: DataType::Timestamptz, hidden: true });
+/// A table's columns, then pseudo-columns (`hidden` ones are not expanded by `*`).
+fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType)], hidden: bool) -> Vec<ScopeCol> {
+    let col =
+        |name: &str, ty: DataType, hidden: bool| ScopeCol { qualifier: Some(qualifier.to_string()), name: name.to_string(), ty, hidden };
+    let mut s: Vec<ScopeCol> = t.columns.iter().map(|c| col(&c.name, c.ty, false)).collect();
+    s.extend(extra.iter().map(|(n, ty)| col(n, *ty, hidden)));
     s
+}
+
+/// A table's columns and its hidden `_tx` and `_commit_ts`.
+fn table_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
+    scope_with(t, qualifier, &[("_tx", DataType::Int8), ("_commit_ts", DataType::Timestamptz)], true)
 }
 
 /// Columns of `history()`: the table's, then the version's tx, commit time, client time and delete flag.
 fn history_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
-    let mut s: Vec<ScopeCol> = t
-        .columns
-        .iter()
-        .map(|c| ScopeCol { qualifier: Some(qualifier.to_string()), name: c.name.clone(), ty: c.ty, hidden: false })
-        .collect();
-    for (name, ty) in [
+    let extra = [
         ("_tx", DataType::Int8),
         ("_commit_ts", DataType::Timestamptz),
         ("_client_ts", DataType::Timestamptz),
         ("_deleted", DataType::Bool),
-    ] {
-        s.push(ScopeCol { qualifier: Some(qualifier.to_string()), name: name.into(), ty, hidden: false });
-    }
-    s
+    ];
+    scope_with(t, qualifier, &extra, false)
 }
 
 fn function_args(args: &[ast::FunctionArg]) -> SqlResult<Vec<&ast::Expr>> {
@@ -287,25 +283,8 @@ fn string_literal(e: &ast::Expr) -> Option<&str> {
 
 /// `col = <expr without columns>` for every primary-key column, found in a conjunction.
 fn pk_lookup(t: &TableDef, filter: &Expr) -> Option<Vec<Expr>> {
-    fn no_columns(e: &Expr) -> bool {
-        matches!(e, Expr::Const(_) | Expr::Param(_)) || matches!(e, Expr::Cast(x, _) if no_columns(x))
-    }
-    fn collect<'a>(e: &'a Expr, out: &mut Vec<(usize, &'a Expr)>) {
-        match e {
-            Expr::And(a, b) => {
-                collect(a, out);
-                collect(b, out);
-            }
-            Expr::Bin(BinOp::Eq, _, a, b) => match (&**a, &**b) {
-                (Expr::Column(i), v) | (v, Expr::Column(i)) if no_columns(v) => out.push((*i, v)),
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    let mut eqs = Vec::new();
-    collect(filter, &mut eqs);
-    t.primary_key.iter().map(|&k| eqs.iter().find(|(i, _)| *i == k).map(|(_, v)| (*v).clone())).collect()
+    let eqs: Vec<(usize, Expr)> = comparisons(filter).into_iter().filter(|(_, op, _)| *op == BinOp::Eq).map(|(c, _, e)| (c, e)).collect();
+    t.primary_key.iter().map(|&k| eqs.iter().find(|(i, _)| *i == k).map(|(_, v)| v.clone())).collect()
 }
 
 /// Conjuncts of the form `column op <expr without columns>`, op normalised to the column's side.
