@@ -6,7 +6,7 @@
 //! log record, the last Merkle leaf and the recorded root. Any disagreement means the files were changed
 //! outside vouchdb (or by a bug), and the ledger refuses to open, naming what disagrees.
 
-use super::format::{LeafData, FORMAT_VERSION};
+use super::format::LeafData;
 use super::keys::{self, *};
 use super::store::{cf, storage_error, NodeStore};
 use super::{Head, Options};
@@ -155,6 +155,5 @@ fn initialise(db: &DB, path: &Path) -> Result<()> {
     let mut w = WriteOptions::default();
     w.set_sync(true);
     db.write_opt(b, &w).map_err(|e| storage_error(path, e))?;
-    let _ = FORMAT_VERSION;
     Ok(())
 }

@@ -1140,7 +1140,7 @@ impl Engine {
             }
             rows = kept;
         }
-        let mut out = if plan.grouped { self.grouped(plan, rows, env)? } else { project(&plan.outputs, &rows, env, &[])? };
+        let mut out = if plan.grouped { self.grouped(plan, rows, env)? } else { project(&plan.outputs, &rows, env)? };
         if plan.distinct {
             dedup_rows(&mut out, plan.visible);
         }
@@ -1418,7 +1418,7 @@ impl Engine {
             if !plan.returning.is_empty() {
                 let mut full = row;
                 full.extend([Value::Null, Value::Null]);
-                returned.push(project(&plan.returning, std::slice::from_ref(&full), env, &[])?.remove(0));
+                returned.push(project(&plan.returning, std::slice::from_ref(&full), env)?.remove(0));
             }
         }
         let tag = format!("INSERT 0 {count}");
@@ -1559,7 +1559,7 @@ impl Engine {
             if !plan.returning.is_empty() {
                 let mut full = row.clone();
                 full.extend([Value::Null, Value::Null]);
-                returned.push(project(&plan.returning, std::slice::from_ref(&full), env, &[])?.remove(0));
+                returned.push(project(&plan.returning, std::slice::from_ref(&full), env)?.remove(0));
             }
             txn.writes.insert((t.id, new), Some(encode_row(t.version, &row)));
         }
@@ -1576,7 +1576,7 @@ impl Engine {
         let returned = if plan.returning.is_empty() {
             vec![]
         } else {
-            project(&plan.returning, &targets.iter().map(|s| s.row.clone()).collect::<Vec<_>>(), env, &[])?
+            project(&plan.returning, &targets.iter().map(|s| s.row.clone()).collect::<Vec<_>>(), env)?
         };
         for s in &targets {
             txn.writes.insert((plan.table.id, s.key.clone()), None);
@@ -1604,7 +1604,7 @@ fn duplicate_key(t: &TableDef, row: &[Value]) -> SqlError {
     )
 }
 
-fn project(outputs: &[(String, Expr, DataType)], rows: &[Vec<Value>], env: &Env, _aggs: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
+fn project(outputs: &[(String, Expr, DataType)], rows: &[Vec<Value>], env: &Env) -> SqlResult<Vec<Vec<Value>>> {
     rows.iter().map(|r| outputs.iter().map(|(_, e, _)| e.eval(r, env)).collect()).collect()
 }
 
