@@ -178,6 +178,7 @@ fn psql_runs_a_script() {
     let out = Command::new("psql")
         .args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "CREATE INDEX notes_body ON notes (body)"])
         .args(["-c", "\\dt", "-c", "\\di", "-c", "\\dn", "-c", "\\l", "-c", "\\du"])
+        .args(["-c", "\\d", "-c", "\\d notes", "-c", "\\d notes_body", "-c", "\\dt+", "-c", "\\d+ notes"])
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&out.stdout);
@@ -189,6 +190,15 @@ fn psql_runs_a_script() {
         " public | admin",
         " vouchdb | admin | UTF8",
         " admin     | Superuser",
+        // \d notes: columns, types, nullability, indexes.
+        "Table \"public.notes\"",
+        " id     | integer |           | not null | ",
+        " body   | text    |           |          | ",
+        "\"notes_pkey\" PRIMARY KEY, btree (id)",
+        "\"notes_body\" btree (body)",
+        // \d notes_body: the index's columns and table.
+        "Index \"public.notes_body\"",
+        "btree, for table \"public.notes\"",
     ] {
         assert!(listing.contains(expected), "missing {expected:?} in:\n{listing}");
     }
@@ -196,6 +206,26 @@ fn psql_runs_a_script() {
     let out = Command::new("psql").args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "SELECT * FROM nope"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("relation \"nope\" does not exist"));
+}
+
+#[test]
+fn psql_tab_completion_lists_tables_indexes_and_columns() {
+    let server = common::Server::start();
+    let setup = "CREATE TABLE ledger_items (id BIGINT PRIMARY KEY, amount_cents BIGINT, memo TEXT); \
+                 CREATE INDEX ledger_items_memo ON ledger_items (memo)";
+    let out = Command::new("psql").args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", setup]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("python3")
+        .args(["tests/support/psql_tab.py", &server.psql_url()])
+        .args(["SELECT * FROM ledger_i\\t", "\\x15\\\\d ledger_items_\\t\\t", "\\x15INSERT INTO ledger_items (amount\\t"])
+        .output()
+        .expect("python3 runs the pty driver");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let steps: Vec<&str> = shown.split("----").collect();
+    assert!(steps[0].contains("ledger_items"), "table name completed: {shown}");
+    assert!(steps[1].contains("ledger_items_memo") && steps[1].contains("ledger_items_pkey"), "index names listed: {shown}");
+    assert!(steps[2].contains("amount_cents"), "column name completed: {shown}");
 }
 
 #[test]

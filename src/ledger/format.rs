@@ -196,7 +196,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, at: 0 }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
         let end = end.ok_or_else(|| format!("truncated: needs {n} bytes at offset {} of {}", self.at, self.buf.len()))?;
         let s = &self.buf[self.at..end];

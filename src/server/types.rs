@@ -14,6 +14,7 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 
 pub fn pg_type(t: DataType) -> Type {
     match t {
+        DataType::Array(_) => Type::from_oid(crate::sql::pg_catalog::type_oid(t) as u32).unwrap_or(Type::TEXT_ARRAY),
         DataType::Bool => Type::BOOL,
         DataType::Int2 => Type::INT2,
         DataType::Int4 => Type::INT4,
@@ -50,7 +51,11 @@ pub fn data_type(t: &Type) -> Option<DataType> {
         Type::DATE => DataType::Date,
         Type::UUID => DataType::Uuid,
         Type::JSONB | Type::JSON => DataType::Jsonb,
-        _ => return None,
+        Type::OID | Type::REGCLASS | Type::REGTYPE | Type::REGPROC => DataType::Int8,
+        ref t => match t.kind() {
+            postgres_types::Kind::Array(elem) => DataType::array_of(data_type(elem)?),
+            _ => return None,
+        },
     })
 }
 
@@ -94,6 +99,28 @@ impl ToSql for Cell<'_> {
             (Value::Jsonb(j), _) => {
                 out.put_u8(1);
                 out.put_slice(j.to_string().as_bytes());
+            }
+            (Value::Array(items), ty) => {
+                let elem = ty.elem().unwrap_or(DataType::Text);
+                let elem_type = pg_type(elem);
+                out.put_i32(if items.is_empty() { 0 } else { 1 });
+                out.put_i32(items.iter().any(Value::is_null) as i32);
+                out.put_u32(elem_type.oid());
+                if !items.is_empty() {
+                    out.put_i32(items.len() as i32);
+                    out.put_i32(1);
+                }
+                for item in items {
+                    let len_at = out.len();
+                    out.put_i32(0);
+                    match Cell(item, elem).to_sql(&elem_type, out)? {
+                        IsNull::Yes => out[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
+                        IsNull::No => {
+                            let n = (out.len() - len_at - 4) as i32;
+                            out[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
+                        }
+                    }
+                }
             }
             (Value::Null, _) => unreachable!("handled above"),
         }
@@ -162,5 +189,31 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             Some((1, rest)) => Value::parse(std::str::from_utf8(rest).map_err(|_| bad())?, DataType::Jsonb)?,
             _ => return Err(bad()),
         },
+        DataType::Array(elem) => {
+            let mut r = crate::ledger::format::Reader::new(b);
+            let ndim = r.u32().map_err(|_| bad())?;
+            let _has_null = r.u32().map_err(|_| bad())?;
+            let _elem_oid = r.u32().map_err(|_| bad())?;
+            let n = match ndim {
+                0 => 0,
+                1 => {
+                    let n = r.u32().map_err(|_| bad())? as usize;
+                    let _lbound = r.u32().map_err(|_| bad())?;
+                    n
+                }
+                _ => return Err(SqlError::unsupported("multi-dimensional arrays are not supported")),
+            };
+            let mut items = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let len = r.u32().map_err(|_| bad())? as i32;
+                if len < 0 {
+                    items.push(Value::Null);
+                } else {
+                    items.push(decode_binary(r.take(len as usize).map_err(|_| bad())?, *elem)?);
+                }
+            }
+            r.finish().map_err(|_| bad())?;
+            Value::Array(items)
+        }
     })
 }

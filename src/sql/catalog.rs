@@ -50,6 +50,9 @@ pub struct IndexDef {
     /// Indices into the table's columns, in index order.
     pub columns: Vec<usize>,
     pub unique: bool,
+    /// Created by a UNIQUE constraint (shown as a constraint in `pg_constraint` and `\d`).
+    #[serde(default)]
+    pub constraint: bool,
 }
 
 impl TableDef {

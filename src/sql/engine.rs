@@ -544,7 +544,7 @@ impl Engine {
             }
             columns.push(col);
         }
-        let index = super::catalog::IndexDef { id: self.catalog().next_table_id, name, columns, unique: ci.unique };
+        let index = super::catalog::IndexDef { id: self.catalog().next_table_id, name, columns, unique: ci.unique, constraint: false };
         let pending = loop {
             {
                 let in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
@@ -686,6 +686,7 @@ impl Engine {
                 name: format!("{name}_{}_key", cols.join("_")),
                 columns: idx,
                 unique: true,
+                constraint: true,
             });
         }
         Ok(TableDef { id, name: name.to_string(), version: 1, columns, primary_key, indexes })
@@ -810,22 +811,31 @@ fn show_name(variable: &[ast::Ident]) -> String {
     }
 }
 
+/// The settings every session starts with (what SHOW, current_setting() and pg_settings report).
+pub(crate) const SETTINGS: &[(&str, &str)] = &[
+    ("server_version", crate::server::PG_VERSION),
+    ("server_version_num", crate::server::PG_VERSION_NUM),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("standard_conforming_strings", "on"),
+    ("integer_datetimes", "on"),
+    ("search_path", "\"$user\", public"),
+    ("max_identifier_length", "63"),
+    ("intervalstyle", "postgres"),
+    ("is_superuser", "on"),
+    ("max_index_keys", "32"),
+    ("block_size", "8192"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("application_name", ""),
+];
+
 pub(crate) fn default_setting(name: &str) -> &'static str {
-    match name {
-        "server_version" => crate::server::PG_VERSION,
-        "server_version_num" => crate::server::PG_VERSION_NUM,
-        "server_encoding" | "client_encoding" => "UTF8",
-        "datestyle" => "ISO, MDY",
-        "timezone" => "UTC",
-        "transaction_isolation" | "default_transaction_isolation" => "read committed",
-        "standard_conforming_strings" => "on",
-        "integer_datetimes" => "on",
-        "search_path" => "\"$user\", public",
-        "max_identifier_length" => "63",
-        "intervalstyle" => "postgres",
-        "is_superuser" => "on",
-        _ => "",
-    }
+    SETTINGS.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
 }
 
 // Query planning and DML live in their own file.

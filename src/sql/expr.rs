@@ -25,6 +25,11 @@ pub enum AggFunc {
     Min,
     Max,
     Avg,
+    ArrayAgg,
+    /// `string_agg(value, separator)`: the separator is `AggCall::extra`.
+    StringAgg,
+    BoolAnd,
+    BoolOr,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +39,8 @@ pub struct AggCall {
     pub arg: Option<Expr>,
     pub distinct: bool,
     pub ty: DataType,
+    /// A second argument (string_agg's separator).
+    pub extra: Option<Expr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +80,8 @@ pub enum Expr {
     Agg(usize),
     /// A subquery; for `In` the left operand is the boxed expression.
     Sub(std::sync::Arc<Subquery>, Option<Box<Expr>>),
+    /// `left op ANY (array)` (`all` false) or `left op ALL (array)`.
+    Quantified(BinOp, bool, Box<Expr>, Box<Expr>),
 }
 
 /// Plans subqueries met inside expressions (implemented by the engine).
@@ -92,7 +101,7 @@ pub enum SubKind {
     /// `x [NOT] IN (SELECT …)`
     In(bool),
     Scalar,
-    /// `ARRAY(SELECT …)`, returned as PostgreSQL's text form of the array (`{a,b}`).
+    /// `ARRAY(SELECT …)`: the first column's values as an array.
     Array,
 }
 
@@ -255,6 +264,16 @@ impl Ctx<'_> {
                     ty: ty.unwrap_or(DataType::Text),
                 }
             }
+            A::Cast { expr, data_type, .. } if reg_type(data_type).is_some() => {
+                let kind = reg_type(data_type).unwrap_or_default();
+                match reg_cast(kind, expr) {
+                    Some(sql) => self.compile(&crate::sql::parse_expr(&sql)?)?,
+                    None => {
+                        let t = self.compile_as(expr, DataType::Int8)?;
+                        Typed { expr: Expr::Cast(Box::new(t.expr), DataType::Int8), ty: DataType::Int8 }
+                    }
+                }
+            }
             A::Cast { expr, data_type, .. } => {
                 let ty = DataType::from_ast(data_type)?;
                 let t = self.compile(expr)?;
@@ -276,6 +295,29 @@ impl Ctx<'_> {
                 self.subquery(q, SubKind::In(*negated), Some(left))?
             }
             A::Subquery(q) => self.subquery(q, SubKind::Scalar, None)?,
+            A::Array(arr) => {
+                let items = arr.elem.iter().map(|e| self.compile(e)).collect::<SqlResult<Vec<_>>>()?;
+                let elem = items.iter().filter(|t| !matches!(t.expr, Expr::Const(Value::Null))).map(|t| t.ty).reduce(wider);
+                let elem = elem.unwrap_or(DataType::Text);
+                let exprs = items.into_iter().map(|t| self.coerce(t, elem).expr).collect();
+                Typed { expr: Expr::Func("__array".into(), exprs), ty: DataType::array_of(elem) }
+            }
+            A::AnyOp { left, compare_op, right, .. } => self.quantified(left, compare_op, right, false)?,
+            A::AllOp { left, compare_op, right } => self.quantified(left, compare_op, right, true)?,
+            A::CompoundFieldAccess { root, access_chain } => {
+                let mut t = self.compile(root)?;
+                for a in access_chain {
+                    let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
+                        return Err(SqlError::unsupported(format!("expression not supported yet: {e}")));
+                    };
+                    let elem = t.ty.elem().ok_or_else(|| {
+                        SqlError::new("42804", format!("cannot subscript type {} because it does not support subscripting", t.ty.name()))
+                    })?;
+                    let i = self.compile_as(index, DataType::Int4)?;
+                    t = Typed { expr: Expr::Func("__subscript".into(), vec![t.expr, i.expr]), ty: elem };
+                }
+                t
+            }
             A::TypedString(ts) => {
                 let ty = DataType::from_ast(&ts.data_type)?;
                 let text = match &ts.value.value {
@@ -299,7 +341,7 @@ impl Ctx<'_> {
                 if cols.len() != 1 {
                     return Err(SqlError::syntax("subquery must return only one column"));
                 }
-                DataType::Text
+                DataType::array_of(cols[0].ty)
             }
             SubKind::In(_) | SubKind::Scalar => {
                 if cols.len() != 1 {
@@ -314,6 +356,42 @@ impl Ctx<'_> {
         };
         let sub = Subquery { plan, kind, correlated, cache: std::sync::OnceLock::new() };
         Ok(Typed { expr: Expr::Sub(std::sync::Arc::new(sub), left.map(|l| Box::new(l.expr))), ty })
+    }
+
+    /// `left op ANY|ALL (right)`: right is an array, or a subquery (`= ANY (SELECT …)` is IN).
+    fn quantified(&mut self, left: &ast::Expr, op: &B, right: &ast::Expr, all: bool) -> SqlResult<Typed> {
+        let bop = match op {
+            B::Eq => BinOp::Eq,
+            B::NotEq => BinOp::Ne,
+            B::Lt => BinOp::Lt,
+            B::LtEq => BinOp::Le,
+            B::Gt => BinOp::Gt,
+            B::GtEq => BinOp::Ge,
+            other => return Err(SqlError::unsupported(format!("operator {other} with ANY/ALL"))),
+        };
+        let inner = match right {
+            ast::Expr::Nested(x) => &**x,
+            x => x,
+        };
+        if let ast::Expr::Subquery(q) = inner {
+            let l = self.compile(left)?;
+            return match (bop, all) {
+                (BinOp::Eq, false) => self.subquery(q, SubKind::In(false), Some(l)),
+                (BinOp::Ne, true) => self.subquery(q, SubKind::In(true), Some(l)),
+                _ => Err(SqlError::unsupported("ANY/ALL over a subquery with an operator other than = / <>")),
+            };
+        }
+        let mut l = self.compile(left)?;
+        let mut r = self.compile(right)?;
+        match r.ty.elem() {
+            Some(elem) => l = self.coerce(l, elem),
+            None if matches!(r.expr, Expr::Param(_) | Expr::Const(Value::Text(_)) | Expr::Const(Value::Null)) => {
+                r = self.coerce(r, DataType::array_of(l.ty))
+            }
+            None => return Err(SqlError::new("42809", format!("op ANY/ALL (array) requires array on right side, not {}", r.ty.name()))),
+        }
+        comparable(l.ty, r.ty.elem().unwrap_or(l.ty))?;
+        Ok(Typed { expr: Expr::Quantified(bop, all, Box::new(l.expr), Box::new(r.expr)), ty: DataType::Bool })
     }
 
     fn compare_const(&mut self, x: &ast::Expr, v: Value, op: BinOp) -> SqlResult<Typed> {
@@ -439,12 +517,24 @@ impl Ctx<'_> {
             "min" => Some(AggFunc::Min),
             "max" => Some(AggFunc::Max),
             "avg" => Some(AggFunc::Avg),
+            "array_agg" => Some(AggFunc::ArrayAgg),
+            "string_agg" => Some(AggFunc::StringAgg),
+            "bool_and" | "every" => Some(AggFunc::BoolAnd),
+            "bool_or" => Some(AggFunc::BoolOr),
             _ => None,
         };
         if let Some(func) = agg {
+            let mut extra = None;
+            if func == AggFunc::StringAgg {
+                let [_, sep] = args.as_slice() else {
+                    return Err(SqlError::new("42883", "function string_agg takes a value and a separator"));
+                };
+                let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: None };
+                extra = Some(inner.compile_as(sep, DataType::Text)?.expr);
+            }
             let arg = match (star, args.as_slice()) {
                 (true, []) if func == AggFunc::Count => None,
-                (false, [a]) => {
+                (false, [a]) | (false, [a, _]) if (args.len() == 1) == (func != AggFunc::StringAgg) => {
                     let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: None };
                     Some(inner.compile(a).map_err(|e| {
                         if e.code == "42803" {
@@ -470,12 +560,21 @@ impl Ctx<'_> {
                 (AggFunc::Avg | AggFunc::Sum, Some(a)) => {
                     return Err(SqlError::new("42883", format!("function {name}({}) does not exist", a.ty.name())))
                 }
+                (AggFunc::ArrayAgg, Some(a)) => DataType::array_of(a.ty),
+                (AggFunc::StringAgg, _) => DataType::Text,
+                (AggFunc::BoolAnd | AggFunc::BoolOr, Some(a)) if a.ty == DataType::Bool => DataType::Bool,
+                (AggFunc::BoolAnd | AggFunc::BoolOr, Some(a)) => {
+                    return Err(SqlError::new("42883", format!("function {name}({}) does not exist", a.ty.name())))
+                }
                 (_, Some(a)) => a.ty,
                 (_, None) => DataType::Int8,
             };
             let aggs = self.aggs.as_deref_mut().ok_or_else(|| SqlError::new("42803", "aggregate functions are not allowed here"))?;
-            aggs.push(AggCall { func, arg: arg.map(|a| a.expr), distinct, ty });
+            aggs.push(AggCall { func, arg: arg.map(|a| a.expr), distinct, ty, extra });
             return Ok(Typed { expr: Expr::Agg(aggs.len() - 1), ty });
+        }
+        if let Some(sql) = catalog_function(&name, &args) {
+            return self.compile(&crate::sql::parse_expr(&sql)?);
         }
         let compiled = args.iter().map(|a| self.compile(a)).collect::<SqlResult<Vec<_>>>()?;
         let ty = match (name.as_str(), compiled.as_slice()) {
@@ -493,14 +592,114 @@ impl Ctx<'_> {
             ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" | "clock_timestamp", []) => {
                 DataType::Timestamptz
             }
-            ("pg_get_userbyid" | "pg_encoding_to_char" | "array_to_string" | "format_type", _) => DataType::Text,
+            ("pg_encoding_to_char" | "array_to_string", _) => DataType::Text,
+            ("array_length" | "array_upper" | "array_lower" | "array_position", [a, _]) if a.ty.elem().is_some() => DataType::Int4,
+            ("cardinality", [a]) if a.ty.elem().is_some() => DataType::Int4,
+            ("string_to_array", [_, _]) => DataType::array_of(DataType::Text),
             ("current_setting", [_] | [_, _]) | ("set_config", [_, _, _]) => DataType::Text,
-            ("pg_table_is_visible" | "pg_type_is_visible", [_]) => DataType::Bool,
+            ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => DataType::Bool,
+            ("format_type", [_, _]) => DataType::Text,
+            ("obj_description" | "col_description" | "shobj_description", [_, _]) => DataType::Text,
+            ("pg_get_viewdef" | "pg_get_triggerdef" | "pg_get_functiondef" | "pg_get_statisticsobjdef_columns", [_, ..]) => DataType::Text,
+            ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", [_]) => DataType::Int8,
+            ("pg_size_pretty", [_]) => DataType::Text,
+            ("pg_relation_is_publishable" | "pg_is_in_recovery", _) => DataType::Bool,
+            ("pg_get_function_result" | "pg_get_function_arguments" | "pg_get_function_identity_arguments", [_]) => DataType::Text,
+            (
+                "has_table_privilege"
+                | "has_schema_privilege"
+                | "has_database_privilege"
+                | "has_column_privilege"
+                | "has_sequence_privilege"
+                | "has_function_privilege",
+                [_, ..],
+            ) => DataType::Bool,
             ("coalesce" | "nullif" | "greatest" | "least", [first, rest @ ..]) => rest.iter().fold(first.ty, |t, a| wider(t, a.ty)),
             _ => return Err(SqlError::new("42883", format!("function {name}() does not exist or is not supported yet"))),
         };
         let exprs = compiled.into_iter().map(|t| t.expr).collect();
         Ok(Typed { expr: Expr::Func(name, exprs), ty })
+    }
+}
+
+/// Catalog functions that are lookups in the emulated `pg_catalog`, as SQL over its tables (so they
+/// see the same catalog snapshot as the query, and compose with it).
+fn catalog_function(name: &str, args: &[ast::Expr]) -> Option<String> {
+    let a: Vec<String> = args.iter().map(|a| format!("({a})")).collect();
+    let arg = |i: usize| a.get(i).cloned().unwrap_or_else(|| "0".into());
+    Some(match (name, a.len()) {
+        ("pg_get_userbyid", 1) => format!("COALESCE({}, 'unknown (OID=' || {} || ')')", lookup("role", &arg(0), "0"), arg(0)),
+        ("pg_get_indexdef", 1) => lookup("def", &arg(0), "0"),
+        // With `pretty`, names visible on the search path are not schema-qualified.
+        ("pg_get_indexdef", 3) => {
+            format!("CASE WHEN {} THEN {} ELSE {} END", arg(2), lookup("pdef", &arg(0), &arg(1)), lookup("def", &arg(0), &arg(1)))
+        }
+        ("pg_get_constraintdef", 1 | 2) => lookup("def", &arg(0), "0"),
+        // Defaults and predicates are stored as expression text, which is what this returns.
+        ("pg_get_expr", 2 | 3) => format!("CAST({} AS text)", arg(0)),
+        _ => return None,
+    })
+}
+
+/// SQL for a lookup in the internal `vouch_objects` catalog table.
+fn lookup(kind: &str, oid: &str, sub: &str) -> String {
+    format!("(SELECT vouch_text FROM pg_catalog.vouch_objects WHERE vouch_kind = '{kind}' AND vouch_oid = {oid} AND vouch_sub = {sub})")
+}
+
+/// The `reg*` type a cast names, if any.
+fn reg_type(t: &ast::DataType) -> Option<&'static str> {
+    if matches!(t, ast::DataType::Regclass) {
+        return Some("regclass");
+    }
+    let ast::DataType::Custom(name, _) = t else { return None };
+    let n = name.to_string().to_ascii_lowercase();
+    ["regclass", "regtype", "regnamespace", "regproc", "regprocedure", "regrole"]
+        .into_iter()
+        .find(|r| n.trim_start_matches("pg_catalog.") == *r)
+}
+
+/// `x::regclass` and friends. A string literal is looked up to an oid; any other expression (an oid)
+/// becomes the object's name, as PostgreSQL prints a reg* value. None: keep the value as an integer.
+fn reg_cast(kind: &str, e: &ast::Expr) -> Option<String> {
+    let lit = match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let by_name = |k: &str, name: &str| {
+        format!(
+            "(SELECT vouch_oid FROM pg_catalog.vouch_objects WHERE vouch_kind = '{k}' AND vouch_sub = 0 AND vouch_text = '{}')",
+            name.replace('\'', "''")
+        )
+    };
+    let by_oid = |k: &str| format!("COALESCE({}, CAST(({e}) AS text))", lookup(k, &format!("({e})"), "0"));
+    match (kind, lit) {
+        ("regclass", Some(name)) if crate::sql::pg_catalog::catalog_table_oid(&name).is_some() => {
+            crate::sql::pg_catalog::catalog_table_oid(&name).map(|o| o.to_string())
+        }
+        ("regclass", Some(name)) => {
+            let bare = name.rsplit('.').next().unwrap_or(&name);
+            let bare = if bare.starts_with('"') { bare.trim_matches('"').to_string() } else { bare.to_lowercase() };
+            Some(by_name("class", &bare))
+        }
+        ("regclass", None) => Some(by_oid("class")),
+        ("regtype", Some(name)) => {
+            let n = name.trim().trim_start_matches("pg_catalog.").to_lowercase();
+            let oid = crate::sql::pg_catalog::TYPES
+                .iter()
+                .find(|r| r.1 == n || crate::sql::pg_catalog::format_type(r.0, None).as_deref() == Some(n.as_str()))
+                .map(|r| r.0)
+                .or_else(|| Some(crate::sql::pg_catalog::type_oid(DataType::from_ast(&crate::sql::parse_data_type(&n).ok()?).ok()?)))?;
+            Some(oid.to_string())
+        }
+        ("regtype", None) => Some(format!("pg_catalog.format_type(({e}), NULL)")),
+        ("regnamespace", Some(name)) => Some(by_name("namespace", &name)),
+        ("regnamespace", None) => Some(by_oid("namespace")),
+        ("regrole", Some(name)) => Some(by_name("role", &name)),
+        ("regrole", None) => Some(by_oid("role")),
+        _ => None,
     }
 }
 
@@ -563,7 +762,9 @@ impl Expr {
             Expr::Const(_) | Expr::Param(_) | Expr::Agg(_) => false,
             Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => x.references(col),
             Expr::Sub(s, left) => s.correlated || left.as_ref().is_some_and(|l| l.references(col)),
-            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) => a.references(col) || b.references(col),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) | Expr::Quantified(_, _, a, b) => {
+                a.references(col) || b.references(col)
+            }
             Expr::InList(x, items, _) => x.references(col) || items.iter().any(|i| i.references(col)),
             Expr::Case(op, arms, el) => {
                 op.as_ref().is_some_and(|o| o.references(col))
@@ -584,7 +785,7 @@ impl Expr {
             Expr::Column(i) => Some(*i),
             Expr::Const(_) | Expr::Param(_) | Expr::Agg(_) | Expr::Sub(..) => None,
             Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => x.ungrouped_column(allowed),
-            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) => {
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) | Expr::Quantified(_, _, a, b) => {
                 a.ungrouped_column(allowed).or_else(|| b.ungrouped_column(allowed))
             }
             Expr::InList(x, items, _) => x.ungrouped_column(allowed).or_else(|| items.iter().find_map(|i| i.ungrouped_column(allowed))),
@@ -654,6 +855,28 @@ impl Expr {
                 let vals = args.iter().map(|a| a.eval(row, env)).collect::<SqlResult<Vec<_>>>()?;
                 func(name, vals, env)?
             }
+            Expr::Quantified(op, all, l, r) => {
+                let lv = l.eval(row, env)?;
+                let items = match r.eval(row, env)? {
+                    Value::Array(items) => items,
+                    Value::Null => return Ok(Value::Null),
+                    v => return Err(SqlError::datatype_mismatch(format!("ANY/ALL needs an array, not {}", v.natural_type().name()))),
+                };
+                // ANY: true if some comparison is true; ALL: false if some is false; else NULL if any was NULL.
+                let mut saw_null = false;
+                for item in items {
+                    match binop(*op, DataType::Bool, lv.clone(), item)? {
+                        Value::Bool(b) if b != *all => return Ok(Value::Bool(b)),
+                        Value::Bool(_) => {}
+                        _ => saw_null = true,
+                    }
+                }
+                if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*all)
+                }
+            }
             Expr::Sub(s, left) => {
                 let runner = env.sub.ok_or_else(|| SqlError::unsupported("subqueries are not allowed here"))?;
                 let fresh;
@@ -671,11 +894,7 @@ impl Expr {
                 };
                 match s.kind {
                     SubKind::Exists => Value::Bool(!rows.is_empty()),
-                    SubKind::Array => {
-                        let items: Vec<String> =
-                            rows.iter().map(|r| r[0].to_text(r[0].natural_type()).unwrap_or_else(|| "NULL".into())).collect();
-                        Value::Text(format!("{{{}}}", items.join(",")))
-                    }
+                    SubKind::Array => Value::Array(rows.iter().map(|r| r[0].clone()).collect()),
                     SubKind::Scalar => match rows.len() {
                         0 => Value::Null,
                         1 => rows[0][0].clone(),
@@ -822,7 +1041,41 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("greatest", _) => args.into_iter().filter(|v| !v.is_null()).max_by(|a, b| a.sort_cmp(b)).unwrap_or(Value::Null),
         ("least", _) => args.into_iter().filter(|v| !v.is_null()).min_by(|a, b| a.sort_cmp(b)).unwrap_or(Value::Null),
         ("concat", _) => Value::Text(args.iter().filter_map(text).collect()),
+        ("__array", _) => Value::Array(args),
         (_, [Value::Null, ..]) => Value::Null,
+        ("__subscript", [Value::Array(items), i]) => match i {
+            Value::Int(i) if *i >= 1 => items.get(*i as usize - 1).cloned().unwrap_or(Value::Null),
+            _ => Value::Null,
+        },
+        ("array_to_string", [Value::Array(items), sep, rest @ ..]) => {
+            let sep = text(sep).unwrap_or_default();
+            let null = rest.first().and_then(text);
+            let parts: Vec<String> = items.iter().filter_map(|v| text(v).or_else(|| null.clone())).collect();
+            Value::Text(parts.join(&sep))
+        }
+        ("array_length" | "array_upper", [Value::Array(items), dim]) => match dim {
+            Value::Int(1) if !items.is_empty() => Value::Int(items.len() as i64),
+            _ => Value::Null,
+        },
+        ("array_lower", [Value::Array(items), dim]) => match dim {
+            Value::Int(1) if !items.is_empty() => Value::Int(1),
+            _ => Value::Null,
+        },
+        ("cardinality", [Value::Array(items)]) => Value::Int(items.len() as i64),
+        ("array_position", [Value::Array(items), v]) => {
+            items.iter().position(|i| i.compare(v) == Some(Ordering::Equal)).map_or(Value::Null, |p| Value::Int(p as i64 + 1))
+        }
+        ("string_to_array", [s, sep]) => {
+            let s = text(s).unwrap_or_default();
+            match sep {
+                Value::Null => Value::Array(s.chars().map(|c| Value::Text(c.to_string())).collect()),
+                sep if s.is_empty() => {
+                    let _ = sep;
+                    Value::Array(vec![])
+                }
+                sep => Value::Array(s.split(text(sep).unwrap_or_default().as_str()).map(|p| Value::Text(p.to_string())).collect()),
+            }
+        }
         ("lower", [v]) => Value::Text(text(v).unwrap_or_default().to_lowercase()),
         ("upper", [v]) => Value::Text(text(v).unwrap_or_default().to_uppercase()),
         ("length" | "char_length", [v]) => Value::Int(text(v).unwrap_or_default().chars().count() as i64),
@@ -869,11 +1122,39 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("ceil" | "ceiling", [v]) => Value::Numeric(numeric(v)?.ceil()),
         ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", []) => Value::Timestamptz(env.now_us),
         ("clock_timestamp", []) => Value::Timestamptz(chrono::Utc::now().timestamp_micros()),
-        ("pg_get_userbyid", [v]) => match v {
-            Value::Int(oid) if *oid == crate::sql::pg_catalog::OWNER_OID => Value::Text("admin".into()),
-            _ => Value::Text("unknown (OID not found)".into()),
+        ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => Value::Bool(true),
+        ("format_type", [Value::Int(oid), typmod]) => {
+            let m = if let Value::Int(m) = typmod { Some(*m) } else { None };
+            crate::sql::pg_catalog::format_type(*oid, m).map_or(Value::Text("???".into()), Value::Text)
+        }
+        ("obj_description" | "col_description" | "shobj_description", _) => Value::Null,
+        (
+            "pg_get_viewdef"
+            | "pg_get_triggerdef"
+            | "pg_get_functiondef"
+            | "pg_get_statisticsobjdef_columns"
+            | "pg_get_function_result"
+            | "pg_get_function_arguments"
+            | "pg_get_function_identity_arguments",
+            _,
+        ) => Value::Null,
+        // Per-relation sizes are not tracked (one RocksDB store holds every table).
+        ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", _) => Value::Null,
+        ("pg_size_pretty", [v]) => match v.clone().cast(DataType::Int8)? {
+            Value::Int(b) => Value::Text(size_pretty(b)),
+            _ => Value::Null,
         },
-        ("pg_table_is_visible" | "pg_type_is_visible", [_]) => Value::Bool(true),
+        ("pg_relation_is_publishable" | "pg_is_in_recovery", _) => Value::Bool(false),
+        // No per-object privileges yet: every role may use every object (policies: docs/THREAT_MODEL.md).
+        (
+            "has_table_privilege"
+            | "has_schema_privilege"
+            | "has_database_privilege"
+            | "has_column_privilege"
+            | "has_sequence_privilege"
+            | "has_function_privilege",
+            _,
+        ) => Value::Bool(true),
         ("current_setting", [name, ..]) => {
             let n = text(name).unwrap_or_default().to_lowercase();
             match env.settings.and_then(|s| s.get(&n)) {
@@ -891,13 +1172,24 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         // through SET (an expression cannot change the session).
         ("set_config", [_, value, _]) => Value::Text(text(value).unwrap_or_default()),
         ("pg_encoding_to_char", [_]) => Value::Text("UTF8".into()),
-        ("array_to_string", [v, _, ..]) => Value::Text(text(v).unwrap_or_default()),
         ("version", []) => Value::Text(format!("PostgreSQL {} (vouchdb {})", crate::server::PG_VERSION, env!("CARGO_PKG_VERSION"))),
         ("current_database", []) => Value::Text("vouchdb".into()),
         ("current_schema", []) => Value::Text("public".into()),
         ("current_user" | "session_user" | "user", []) => Value::Text(env.user.to_string()),
         _ => return Err(SqlError::new("42883", format!("function {name} does not exist for these argument types"))),
     })
+}
+
+/// `pg_size_pretty`: bytes, kB, MB, GB, TB with PostgreSQL's rounding (switch at 10 × the next unit).
+fn size_pretty(b: i64) -> String {
+    let mut v = b;
+    for unit in ["bytes", "kB", "MB", "GB", "TB"] {
+        if v.abs() < 10 * 1024 || unit == "TB" {
+            return format!("{v} {unit}");
+        }
+        v = (v + if v >= 0 { 512 } else { -512 }) / 1024;
+    }
+    unreachable!("the loop returns at TB")
 }
 
 fn numeric(v: &Value) -> SqlResult<Decimal> {

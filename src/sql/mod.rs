@@ -134,6 +134,14 @@ fn rewrite_alter_user(sql: &str) -> Option<String> {
 }
 
 /// Parse one expression (column DEFAULTs are stored as SQL text).
+/// Parse a type name (`integer`, `character varying(3)`, `int4[]`).
+pub fn parse_data_type(sql: &str) -> SqlResult<sqlparser::ast::DataType> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_data_type())
+        .map_err(|e| SqlError::syntax(parser_message(&e)))
+}
+
 pub fn parse_expr(sql: &str) -> SqlResult<sqlparser::ast::Expr> {
     Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).and_then(|mut p| p.parse_expr()).map_err(|e| SqlError::syntax(parser_message(&e)))
 }

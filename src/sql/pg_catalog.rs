@@ -2,7 +2,7 @@
 //! read, built from vouchdb's own catalog at plan time. Object ids are vouchdb's table and index ids;
 //! a table's primary-key index gets the table id plus 2^30.
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, ColumnDef, IndexDef, TableDef};
 use super::error::SqlResult;
 use super::value::{DataType, Value};
 
@@ -24,7 +24,7 @@ fn text(s: &str) -> Value {
 
 /// The rows of `pg_catalog.<name>`, or None if vouchdb does not emulate that table.
 pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
-    use DataType::{Bool, Int4, Int8, Text};
+    use DataType::{Bool, Float4, Int2, Int4, Int8, Text};
     Ok(Some(match name {
         "pg_namespace" => (
             vec![("oid", Int8), ("nspname", Text), ("nspowner", Int8), ("nspacl", Text)],
@@ -40,7 +40,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_class" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                let class = |oid: i64, name: &str, kind: &str, am: i64, has_index: bool| {
+                let class = |oid: i64, name: &str, kind: &str, am: i64, has_index: bool, natts: usize| {
                     vec![
                         Value::Int(oid),
                         text(name),
@@ -52,13 +52,30 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         Value::Int(0),
                         text("p"),
                         Value::Bool(false),
-                        Value::Int(t.columns.len() as i64),
+                        Value::Int(natts as i64),
+                        Value::Int(0),
+                        Value::Int(0),
+                        Value::Int(0),
+                        Value::Int(oid),
+                        Value::Int(0),
+                        Value::Float(-1.0),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                        Value::Bool(true),
+                        text("d"),
+                        Value::Bool(false),
+                        Value::Null,
+                        Value::Null,
+                        Value::Null,
                     ]
                 };
-                rows.push(class(t.id as i64, &t.name, "r", AM_HEAP, true));
-                rows.push(class(t.id as i64 + PKEY_OID_OFFSET, &format!("{}_pkey", t.name), "i", AM_BTREE, false));
+                rows.push(class(t.id as i64, &t.name, "r", AM_HEAP, true, t.columns.len()));
+                rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));
                 for i in &t.indexes {
-                    rows.push(class(i.id as i64, &i.name, "i", AM_BTREE, false));
+                    rows.push(class(i.id as i64, &i.name, "i", AM_BTREE, false, i.columns.len()));
                 }
             }
             (
@@ -70,10 +87,27 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     ("relowner", Int8),
                     ("relam", Int8),
                     ("relhasindex", Bool),
-                    ("relchecks", Int4),
+                    ("relchecks", Int2),
                     ("relpersistence", Text),
                     ("relispartition", Bool),
-                    ("relnatts", Int4),
+                    ("relnatts", Int2),
+                    ("reltype", Int8),
+                    ("reloftype", Int8),
+                    ("reltablespace", Int8),
+                    ("relfilenode", Int8),
+                    ("reltoastrelid", Int8),
+                    ("reltuples", Float4),
+                    ("relhasrules", Bool),
+                    ("relhastriggers", Bool),
+                    ("relhassubclass", Bool),
+                    ("relrowsecurity", Bool),
+                    ("relforcerowsecurity", Bool),
+                    ("relispopulated", Bool),
+                    ("relreplident", Text),
+                    ("relisshared", Bool),
+                    ("relacl", Text),
+                    ("reloptions", DataType::array_of(Text)),
+                    ("relpartbound", Text),
                 ],
                 rows,
             )
@@ -81,13 +115,316 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_index" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                rows.push(vec![Value::Int(t.id as i64 + PKEY_OID_OFFSET), Value::Int(t.id as i64), Value::Bool(true), Value::Bool(true)]);
+                rows.push(index_row(pkey_oid(t), t.id, &t.primary_key, true, true));
                 for i in &t.indexes {
-                    rows.push(vec![Value::Int(i.id as i64), Value::Int(t.id as i64), Value::Bool(i.unique), Value::Bool(false)]);
+                    rows.push(index_row(i.id as i64, t.id, &i.columns, i.unique, false));
                 }
             }
-            (vec![("indexrelid", Int8), ("indrelid", Int8), ("indisunique", Bool), ("indisprimary", Bool)], rows)
+            let b = |n: &'static str| (n, Bool);
+            (
+                vec![
+                    ("indexrelid", Int8),
+                    ("indrelid", Int8),
+                    ("indnatts", Int2),
+                    ("indnkeyatts", Int2),
+                    b("indisunique"),
+                    b("indisprimary"),
+                    b("indnullsnotdistinct"),
+                    b("indisexclusion"),
+                    b("indimmediate"),
+                    b("indisclustered"),
+                    b("indisvalid"),
+                    b("indcheckxmin"),
+                    b("indisready"),
+                    b("indislive"),
+                    b("indisreplident"),
+                    ("indkey", DataType::array_of(Int2)),
+                    ("indcollation", DataType::array_of(Int8)),
+                    ("indclass", DataType::array_of(Int8)),
+                    ("indoption", DataType::array_of(Int2)),
+                    ("indexprs", Text),
+                    ("indpred", Text),
+                ],
+                rows,
+            )
         }
+        "pg_attribute" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for (i, c) in t.columns.iter().enumerate() {
+                    rows.push(attribute_row(t.id as i64, i + 1, c, c.default.is_some()));
+                }
+                for (n, &ci) in t.primary_key.iter().enumerate() {
+                    rows.push(attribute_row(pkey_oid(t), n + 1, &t.columns[ci], false));
+                }
+                for idx in &t.indexes {
+                    for (n, &ci) in idx.columns.iter().enumerate() {
+                        rows.push(attribute_row(idx.id as i64, n + 1, &t.columns[ci], false));
+                    }
+                }
+            }
+            (
+                vec![
+                    ("attrelid", Int8),
+                    ("attname", Text),
+                    ("atttypid", Int8),
+                    ("attlen", Int2),
+                    ("attnum", Int2),
+                    ("atttypmod", Int4),
+                    ("attndims", Int2),
+                    ("attnotnull", Bool),
+                    ("atthasdef", Bool),
+                    ("atthasmissing", Bool),
+                    ("attidentity", Text),
+                    ("attgenerated", Text),
+                    ("attisdropped", Bool),
+                    ("attislocal", Bool),
+                    ("attinhcount", Int2),
+                    ("attcollation", Int8),
+                    ("attstattarget", Int2),
+                    ("attacl", Text),
+                    ("attoptions", DataType::array_of(Text)),
+                    ("attstorage", Text),
+                    ("attcompression", Text),
+                    ("attalign", Text),
+                    ("attbyval", Bool),
+                    ("attfdwoptions", DataType::array_of(Text)),
+                ],
+                rows,
+            )
+        }
+        "pg_attrdef" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for (i, c) in t.columns.iter().enumerate() {
+                    if let Some(d) = &c.default {
+                        rows.push(vec![Value::Int(attrdef_oid(t, i + 1)), Value::Int(t.id as i64), Value::Int(i as i64 + 1), text(d)]);
+                    }
+                }
+            }
+            (vec![("oid", Int8), ("adrelid", Int8), ("adnum", Int2), ("adbin", Text)], rows)
+        }
+        "pg_constraint" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                rows.push(constraint_row(t, pkey_oid(t), &format!("{}_pkey", t.name), "p", &t.primary_key));
+                for i in t.indexes.iter().filter(|i| i.constraint) {
+                    rows.push(constraint_row(t, i.id as i64, &i.name, "u", &i.columns));
+                }
+            }
+            let b = |n: &'static str| (n, Bool);
+            (
+                vec![
+                    ("oid", Int8),
+                    ("conname", Text),
+                    ("connamespace", Int8),
+                    ("contype", Text),
+                    b("condeferrable"),
+                    b("condeferred"),
+                    b("convalidated"),
+                    ("conrelid", Int8),
+                    ("contypid", Int8),
+                    ("conindid", Int8),
+                    ("conparentid", Int8),
+                    ("confrelid", Int8),
+                    ("confupdtype", Text),
+                    ("confdeltype", Text),
+                    ("confmatchtype", Text),
+                    b("conislocal"),
+                    ("coninhcount", Int2),
+                    b("connoinherit"),
+                    ("conkey", DataType::array_of(Int2)),
+                    ("confkey", DataType::array_of(Int2)),
+                    ("conbin", Text),
+                ],
+                rows,
+            )
+        }
+        "pg_type" => {
+            let mut rows = Vec::new();
+            for &(oid, name, array, len, category, _) in TYPES {
+                let row = |oid: i64, name: String, len: i64, category: &str, elem: i64, array: i64| {
+                    vec![
+                        Value::Int(oid),
+                        Value::Text(name),
+                        Value::Int(NAMESPACE_PG_CATALOG),
+                        Value::Int(OWNER_OID),
+                        Value::Int(len),
+                        Value::Bool(len > 0 && len <= 8),
+                        text("b"),
+                        text(category),
+                        Value::Bool(false),
+                        Value::Bool(true),
+                        text(","),
+                        Value::Int(0),
+                        Value::Int(elem),
+                        Value::Int(array),
+                        Value::Bool(false),
+                        Value::Int(0),
+                        Value::Int(-1),
+                        Value::Int(0),
+                        Value::Int(if matches!(category, "S") { 100 } else { 0 }),
+                        Value::Null,
+                        Value::Null,
+                    ]
+                };
+                rows.push(row(oid, name.to_string(), len, category, 0, array));
+                rows.push(row(array, format!("_{name}"), -1, "A", oid, 0));
+            }
+            (
+                vec![
+                    ("oid", Int8),
+                    ("typname", Text),
+                    ("typnamespace", Int8),
+                    ("typowner", Int8),
+                    ("typlen", Int2),
+                    ("typbyval", Bool),
+                    ("typtype", Text),
+                    ("typcategory", Text),
+                    ("typispreferred", Bool),
+                    ("typisdefined", Bool),
+                    ("typdelim", Text),
+                    ("typrelid", Int8),
+                    ("typelem", Int8),
+                    ("typarray", Int8),
+                    ("typnotnull", Bool),
+                    ("typbasetype", Int8),
+                    ("typtypmod", Int4),
+                    ("typndims", Int4),
+                    ("typcollation", Int8),
+                    ("typdefault", Text),
+                    ("typacl", Text),
+                ],
+                rows,
+            )
+        }
+        "pg_collation" => (
+            vec![
+                ("oid", Int8),
+                ("collname", Text),
+                ("collnamespace", Int8),
+                ("collowner", Int8),
+                ("collprovider", Text),
+                ("collisdeterministic", Bool),
+                ("collencoding", Int4),
+                ("collcollate", Text),
+                ("collctype", Text),
+            ],
+            [(100, "default", "d", -1), (950, "C", "c", -1), (951, "POSIX", "c", -1)]
+                .into_iter()
+                .map(|(oid, n, p, enc)| {
+                    let locale = if n == "default" { Value::Null } else { text(n) };
+                    vec![
+                        Value::Int(oid),
+                        text(n),
+                        Value::Int(NAMESPACE_PG_CATALOG),
+                        Value::Int(OWNER_OID),
+                        text(p),
+                        Value::Bool(true),
+                        Value::Int(enc),
+                        locale.clone(),
+                        locale,
+                    ]
+                })
+                .collect(),
+        ),
+        "pg_tables" => (
+            vec![
+                ("schemaname", Text),
+                ("tablename", Text),
+                ("tableowner", Text),
+                ("tablespace", Text),
+                ("hasindexes", Bool),
+                ("hasrules", Bool),
+                ("hastriggers", Bool),
+                ("rowsecurity", Bool),
+            ],
+            catalog
+                .tables
+                .values()
+                .map(|t| {
+                    vec![
+                        text("public"),
+                        text(&t.name),
+                        text("admin"),
+                        Value::Null,
+                        Value::Bool(true),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                    ]
+                })
+                .collect(),
+        ),
+        "pg_indexes" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                rows.push(vec![text("public"), text(&t.name), text(&format!("{}_pkey", t.name)), Value::Null, text(&index_def(t, None))]);
+                for i in &t.indexes {
+                    rows.push(vec![text("public"), text(&t.name), text(&i.name), Value::Null, text(&index_def(t, Some(i)))]);
+                }
+            }
+            (vec![("schemaname", Text), ("tablename", Text), ("indexname", Text), ("tablespace", Text), ("indexdef", Text)], rows)
+        }
+        // What pg_get_indexdef, pg_get_constraintdef, pg_get_userbyid and the reg* casts look up:
+        // (kind, oid, column number or 0, text). vouchdb-internal; those functions are rewritten into
+        // lookups here. The column names are unusual so that an argument naming a column of the
+        // calling query (`pg_get_constraintdef(oid)`) is never captured by this table's columns.
+        "vouch_objects" => {
+            let mut rows = Vec::new();
+            let mut add = |kind: &str, oid: i64, sub: i64, def: String| {
+                rows.push(vec![text(kind), Value::Int(oid), Value::Int(sub), Value::Text(def)])
+            };
+            for t in catalog.tables.values() {
+                add("class", t.id as i64, 0, t.name.clone());
+                add("class", pkey_oid(t), 0, format!("{}_pkey", t.name));
+                add("def", pkey_oid(t), 0, index_def(t, None));
+                add("pdef", pkey_oid(t), 0, index_def(t, None).replacen(" ON public.", " ON ", 1));
+                add("def", constraint_oid(pkey_oid(t)), 0, format!("PRIMARY KEY ({})", column_list(t, &t.primary_key)));
+                for (n, &c) in t.primary_key.iter().enumerate() {
+                    for kind in ["def", "pdef"] {
+                        add(kind, pkey_oid(t), n as i64 + 1, quote_ident(&t.columns[c].name));
+                    }
+                }
+                for i in &t.indexes {
+                    add("class", i.id as i64, 0, i.name.clone());
+                    add("def", i.id as i64, 0, index_def(t, Some(i)));
+                    add("pdef", i.id as i64, 0, index_def(t, Some(i)).replacen(" ON public.", " ON ", 1));
+                    if i.constraint {
+                        add("def", constraint_oid(i.id as i64), 0, format!("UNIQUE ({})", column_list(t, &i.columns)));
+                    }
+                    for (n, &c) in i.columns.iter().enumerate() {
+                        for kind in ["def", "pdef"] {
+                            add(kind, i.id as i64, n as i64 + 1, quote_ident(&t.columns[c].name));
+                        }
+                    }
+                }
+            }
+            for (oid, name) in
+                [(NAMESPACE_PG_CATALOG, "pg_catalog"), (NAMESPACE_PUBLIC, "public"), (NAMESPACE_INFORMATION_SCHEMA, "information_schema")]
+            {
+                add("namespace", oid, 0, name.to_string());
+            }
+            for (i, u) in catalog.users.values().enumerate() {
+                add("role", role_oid(i, &u.name), 0, u.name.clone());
+            }
+            (vec![("vouch_kind", Text), ("vouch_oid", Int8), ("vouch_sub", Int8), ("vouch_text", Text)], rows)
+        }
+        "pg_settings" => (
+            vec![
+                ("name", Text),
+                ("setting", Text),
+                ("unit", Text),
+                ("category", Text),
+                ("short_desc", Text),
+                ("vartype", Text),
+                ("source", Text),
+            ],
+            crate::sql::engine::SETTINGS
+                .iter()
+                .map(|(n, v)| vec![text(n), text(v), Value::Null, text("vouchdb"), text(""), text("string"), text("default")])
+                .collect(),
+        ),
         "pg_database" => (
             vec![
                 ("oid", Int8),
@@ -119,7 +456,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 .enumerate()
                 .map(|(i, u)| {
                     vec![
-                        Value::Int(if u.name == "admin" { OWNER_OID } else { 16_000 + i as i64 }),
+                        Value::Int(role_oid(i, &u.name)),
                         text(&u.name),
                         Value::Bool(u.superuser),
                         Value::Bool(true),
@@ -151,35 +488,127 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             )
         }
         "pg_auth_members" => (vec![("roleid", Int8), ("member", Int8), ("grantor", Int8), ("admin_option", Bool)], vec![]),
-        _ => return Ok(None),
+        // Catalogs of features vouchdb does not have: present, so that clients' queries run, and empty.
+        _ => match empty_table(name) {
+            Some(cols) => (cols, vec![]),
+            None => return Ok(None),
+        },
     }))
 }
 
-/// The name of the role with this oid (for `pg_get_userbyid`).
-pub fn user_by_id(catalog: &Catalog, oid: i64) -> Option<String> {
-    if oid == OWNER_OID {
-        return Some("admin".into());
-    }
-    catalog.users.values().enumerate().find(|(i, _)| 16_000 + *i as i64 == oid).map(|(_, u)| u.name.clone())
+/// PostgreSQL's fixed oids of the catalog tables (for `'pg_catalog.pg_class'::regclass`).
+const CATALOG_TABLE_OIDS: &[(&str, i64)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_authid", 1260),
+    ("pg_database", 1262),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_constraint", 2606),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_namespace", 2615),
+    ("pg_rewrite", 2618),
+    ("pg_trigger", 2620),
+    ("pg_sequence", 2224),
+    ("pg_extension", 3079),
+    ("pg_collation", 3456),
+];
+
+/// The oid of a catalog table named `pg_x` or `pg_catalog.pg_x`.
+pub fn catalog_table_oid(name: &str) -> Option<i64> {
+    let n = name.trim().to_lowercase();
+    let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
+    CATALOG_TABLE_OIDS.iter().find(|(t, _)| *t == n).map(|(_, o)| *o)
 }
 
-fn udt_name(t: DataType) -> &'static str {
+/// A role's oid: the bootstrap admin is the owner of everything; others are numbered in name order.
+fn role_oid(i: usize, name: &str) -> i64 {
+    if name == "admin" {
+        OWNER_OID
+    } else {
+        16_000 + i as i64
+    }
+}
+
+/// Built-in types: oid, name, array type oid, length, category, and the vouchdb type that carries it.
+/// `oid`, `name`, `"char"` and the `reg*` types are listed for the catalog; their values are integers
+/// or text in vouchdb.
+/// (oid, typname, array oid, typlen, typcategory, vouchdb type)
+pub type TypeRow = (i64, &'static str, i64, i64, &'static str, Option<DataType>);
+
+pub const TYPES: &[TypeRow] = &[
+    (16, "bool", 1000, 1, "B", Some(DataType::Bool)),
+    (17, "bytea", 1001, -1, "U", Some(DataType::Bytea)),
+    (18, "char", 1002, 1, "Z", None),
+    (19, "name", 1003, 64, "S", None),
+    (20, "int8", 1016, 8, "N", Some(DataType::Int8)),
+    (21, "int2", 1005, 2, "N", Some(DataType::Int2)),
+    (22, "int2vector", 1006, -1, "A", None),
+    (23, "int4", 1007, 4, "N", Some(DataType::Int4)),
+    (24, "regproc", 1008, 4, "N", None),
+    (25, "text", 1009, -1, "S", Some(DataType::Text)),
+    (26, "oid", 1028, 4, "N", None),
+    (30, "oidvector", 1013, -1, "A", None),
+    (114, "json", 199, -1, "U", None),
+    (700, "float4", 1021, 4, "N", Some(DataType::Float4)),
+    (701, "float8", 1022, 8, "N", Some(DataType::Float8)),
+    (1042, "bpchar", 1014, -1, "S", None),
+    (1043, "varchar", 1015, -1, "S", Some(DataType::Varchar(None))),
+    (1082, "date", 1182, 4, "D", Some(DataType::Date)),
+    (1114, "timestamp", 1115, 8, "D", Some(DataType::Timestamp)),
+    (1184, "timestamptz", 1185, 8, "D", Some(DataType::Timestamptz)),
+    (1700, "numeric", 1231, -1, "N", Some(DataType::Numeric)),
+    (2205, "regclass", 2210, 4, "N", None),
+    (2206, "regtype", 2211, 4, "N", None),
+    (2950, "uuid", 2951, 16, "U", Some(DataType::Uuid)),
+    (3802, "jsonb", 3807, -1, "U", Some(DataType::Jsonb)),
+];
+
+/// The PostgreSQL type oid of a vouchdb type.
+pub fn type_oid(t: DataType) -> i64 {
+    let scalar = |t: DataType| match t {
+        DataType::Varchar(_) => DataType::Varchar(None),
+        t => t,
+    };
     match t {
-        DataType::Bool => "bool",
-        DataType::Int2 => "int2",
-        DataType::Int4 => "int4",
-        DataType::Int8 => "int8",
-        DataType::Float4 => "float4",
-        DataType::Float8 => "float8",
-        DataType::Numeric => "numeric",
-        DataType::Text => "text",
-        DataType::Varchar(_) => "varchar",
-        DataType::Bytea => "bytea",
-        DataType::Timestamp => "timestamp",
-        DataType::Timestamptz => "timestamptz",
-        DataType::Date => "date",
-        DataType::Uuid => "uuid",
-        DataType::Jsonb => "jsonb",
+        DataType::Array(e) => TYPES.iter().find(|r| r.5 == Some(scalar(*e))).map_or(1009, |r| r.2),
+        t => TYPES.iter().find(|r| r.5 == Some(scalar(t))).map_or(25, |r| r.0),
+    }
+}
+
+/// PostgreSQL's name for a type oid and type modifier, as `format_type` prints it.
+pub fn format_type(oid: i64, typmod: Option<i64>) -> Option<String> {
+    if let Some(r) = TYPES.iter().find(|r| r.0 == oid) {
+        return Some(match (r.5, typmod) {
+            (Some(DataType::Varchar(_)), Some(m)) if m >= 4 => format!("character varying({})", m - 4),
+            (Some(t), _) => t.name(),
+            (None, _) if r.1 == "char" => "\"char\"".into(),
+            (None, _) if r.1 == "bpchar" => "character".into(),
+            (None, _) => r.1.to_string(),
+        });
+    }
+    let r = TYPES.iter().find(|r| r.2 == oid)?;
+    Some(format!("{}[]", format_type(r.0, None)?))
+}
+
+/// The type oid and type modifier a column of type `t` reports (`atttypid`, `atttypmod`).
+pub fn type_oid_mod(t: DataType) -> (i64, i64) {
+    let m = match t {
+        DataType::Varchar(Some(n)) => n as i64 + 4,
+        _ => -1,
+    };
+    (type_oid(t), m)
+}
+
+fn udt_name(t: DataType) -> String {
+    match t {
+        DataType::Array(e) => format!("_{}", udt_name(*e)),
+        t => TYPES.iter().find(|r| r.0 == type_oid(t)).map_or("text", |r| r.1).to_string(),
     }
 }
 
@@ -217,7 +646,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         text(if c.not_null { "NO" } else { "YES" }),
                         text(&data_type),
                         max_len,
-                        text(udt_name(c.ty)),
+                        text(&udt_name(c.ty)),
                     ]);
                 }
             }
@@ -239,4 +668,268 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         }
         _ => return Ok(None),
     }))
+}
+
+/// Catalog tables that exist in PostgreSQL but have no rows in vouchdb.
+fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
+    use DataType::{Bool, Int2, Int4, Int8, Text};
+    let arr = DataType::array_of;
+    Some(match name {
+        "pg_policy" => vec![
+            ("oid", Int8),
+            ("polname", Text),
+            ("polrelid", Int8),
+            ("polcmd", Text),
+            ("polpermissive", Bool),
+            ("polroles", arr(Int8)),
+            ("polqual", Text),
+            ("polwithcheck", Text),
+        ],
+        "pg_statistic_ext" => vec![
+            ("oid", Int8),
+            ("stxrelid", Int8),
+            ("stxname", Text),
+            ("stxnamespace", Int8),
+            ("stxowner", Int8),
+            ("stxstattarget", Int4),
+            ("stxkeys", arr(Int2)),
+            ("stxkind", arr(Text)),
+            ("stxexprs", Text),
+        ],
+        "pg_publication" => vec![
+            ("oid", Int8),
+            ("pubname", Text),
+            ("pubowner", Int8),
+            ("puballtables", Bool),
+            ("pubinsert", Bool),
+            ("pubupdate", Bool),
+            ("pubdelete", Bool),
+            ("pubtruncate", Bool),
+            ("pubviaroot", Bool),
+        ],
+        "pg_publication_namespace" => vec![("oid", Int8), ("pnpubid", Int8), ("pnnspid", Int8)],
+        "pg_publication_rel" => vec![("oid", Int8), ("prpubid", Int8), ("prrelid", Int8), ("prqual", Text), ("prattrs", arr(Int2))],
+        "pg_inherits" => vec![("inhrelid", Int8), ("inhparent", Int8), ("inhseqno", Int4), ("inhdetachpending", Bool)],
+        "pg_trigger" => vec![
+            ("oid", Int8),
+            ("tgrelid", Int8),
+            ("tgparentid", Int8),
+            ("tgname", Text),
+            ("tgfoid", Int8),
+            ("tgtype", Int2),
+            ("tgenabled", Text),
+            ("tgisinternal", Bool),
+            ("tgconstrrelid", Int8),
+            ("tgconstrindid", Int8),
+            ("tgconstraint", Int8),
+            ("tgdeferrable", Bool),
+            ("tginitdeferred", Bool),
+            ("tgnargs", Int2),
+            ("tgattr", arr(Int2)),
+            ("tgqual", Text),
+        ],
+        "pg_rewrite" => {
+            vec![("oid", Int8), ("rulename", Text), ("ev_class", Int8), ("ev_type", Text), ("ev_enabled", Text), ("is_instead", Bool)]
+        }
+        "pg_description" => vec![("objoid", Int8), ("classoid", Int8), ("objsubid", Int4), ("description", Text)],
+        "pg_shdescription" => vec![("objoid", Int8), ("classoid", Int8), ("description", Text)],
+        "pg_extension" => vec![
+            ("oid", Int8),
+            ("extname", Text),
+            ("extowner", Int8),
+            ("extnamespace", Int8),
+            ("extrelocatable", Bool),
+            ("extversion", Text),
+        ],
+        "pg_foreign_table" => vec![("ftrelid", Int8), ("ftserver", Int8), ("ftoptions", arr(Text))],
+        "pg_partitioned_table" => vec![("partrelid", Int8), ("partstrat", Text), ("partnatts", Int2), ("partdefid", Int8)],
+        "pg_depend" => vec![
+            ("classid", Int8),
+            ("objid", Int8),
+            ("objsubid", Int4),
+            ("refclassid", Int8),
+            ("refobjid", Int8),
+            ("refobjsubid", Int4),
+            ("deptype", Text),
+        ],
+        "pg_sequence" => vec![
+            ("seqrelid", Int8),
+            ("seqtypid", Int8),
+            ("seqstart", Int8),
+            ("seqincrement", Int8),
+            ("seqmax", Int8),
+            ("seqmin", Int8),
+            ("seqcache", Int8),
+            ("seqcycle", Bool),
+        ],
+        "pg_views" => vec![("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
+        "pg_matviews" => vec![("schemaname", Text), ("matviewname", Text), ("matviewowner", Text), ("definition", Text)],
+        "pg_proc" => vec![
+            ("oid", Int8),
+            ("proname", Text),
+            ("pronamespace", Int8),
+            ("proowner", Int8),
+            ("prolang", Int8),
+            ("prokind", Text),
+            ("proretset", Bool),
+            ("prorettype", Int8),
+            ("pronargs", Int2),
+            ("proargtypes", arr(Int8)),
+        ],
+        "pg_enum" => vec![("oid", Int8), ("enumtypid", Int8), ("enumsortorder", DataType::Float4), ("enumlabel", Text)],
+        "pg_range" => vec![("rngtypid", Int8), ("rngsubtype", Int8), ("rngmultitypid", Int8)],
+        "pg_tablespace" => vec![("oid", Int8), ("spcname", Text), ("spcowner", Int8)],
+        "pg_event_trigger" => vec![("oid", Int8), ("evtname", Text), ("evtevent", Text), ("evtenabled", Text)],
+        "pg_stat_activity" => vec![
+            ("datid", Int8),
+            ("datname", Text),
+            ("pid", Int4),
+            ("usename", Text),
+            ("application_name", Text),
+            ("client_addr", Text),
+            ("state", Text),
+            ("query", Text),
+        ],
+        _ => return None,
+    })
+}
+
+const CONSTRAINT_OID_OFFSET: i64 = 1 << 29;
+const ATTRDEF_OID_OFFSET: i64 = 1 << 28;
+
+fn pkey_oid(t: &TableDef) -> i64 {
+    t.id as i64 + PKEY_OID_OFFSET
+}
+
+/// The oid of the constraint that an index implements.
+fn constraint_oid(index_oid: i64) -> i64 {
+    index_oid + CONSTRAINT_OID_OFFSET
+}
+
+fn attrdef_oid(t: &TableDef, attnum: usize) -> i64 {
+    ATTRDEF_OID_OFFSET + t.id as i64 * 1600 + attnum as i64
+}
+
+/// An identifier as PostgreSQL prints it: quoted unless it is lower-case letters, digits and `_`.
+pub fn quote_ident(s: &str) -> String {
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+fn column_list(t: &TableDef, cols: &[usize]) -> String {
+    cols.iter().map(|&c| quote_ident(&t.columns[c].name)).collect::<Vec<_>>().join(", ")
+}
+
+/// `pg_get_indexdef`'s text; `None` is the primary key.
+fn index_def(t: &TableDef, i: Option<&IndexDef>) -> String {
+    let (name, unique, cols) = match i {
+        None => (format!("{}_pkey", t.name), true, &t.primary_key),
+        Some(i) => (i.name.clone(), i.unique, &i.columns),
+    };
+    format!(
+        "CREATE {}INDEX {} ON public.{} USING btree ({})",
+        if unique { "UNIQUE " } else { "" },
+        quote_ident(&name),
+        quote_ident(&t.name),
+        column_list(t, cols)
+    )
+}
+
+fn int2_array(cols: &[usize]) -> Value {
+    Value::Array(cols.iter().map(|&c| Value::Int(c as i64 + 1)).collect())
+}
+
+fn index_row(oid: i64, table: u32, cols: &[usize], unique: bool, primary: bool) -> Vec<Value> {
+    let n = Value::Int(cols.len() as i64);
+    let zeros = |v: i64| Value::Array(cols.iter().map(|_| Value::Int(v)).collect());
+    vec![
+        Value::Int(oid),
+        Value::Int(table as i64),
+        n.clone(),
+        n,
+        Value::Bool(unique),
+        Value::Bool(primary),
+        Value::Bool(false),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Bool(true),
+        Value::Bool(false),
+        int2_array(cols),
+        zeros(0),
+        zeros(0),
+        zeros(0),
+        Value::Null,
+        Value::Null,
+    ]
+}
+
+fn attribute_row(rel: i64, attnum: usize, c: &ColumnDef, has_default: bool) -> Vec<Value> {
+    let (oid, typmod) = type_oid_mod(c.ty);
+    let len = TYPES.iter().find(|r| r.0 == oid).map_or(-1, |r| r.3);
+    vec![
+        Value::Int(rel),
+        text(&c.name),
+        Value::Int(oid),
+        Value::Int(len),
+        Value::Int(attnum as i64),
+        Value::Int(typmod),
+        Value::Int(c.ty.elem().is_some() as i64),
+        Value::Bool(c.not_null),
+        Value::Bool(has_default),
+        Value::Bool(c.missing.is_some()),
+        text(""),
+        text(""),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Int(0),
+        Value::Int(if c.ty.is_text() { 100 } else { 0 }),
+        Value::Int(-1),
+        Value::Null,
+        Value::Null,
+        text(if len == -1 { "x" } else { "p" }),
+        text(""),
+        text(match len {
+            1 => "c",
+            2 => "s",
+            4 => "i",
+            _ => "d",
+        }),
+        Value::Bool(len > 0 && len <= 8),
+        Value::Null,
+    ]
+}
+
+fn constraint_row(t: &TableDef, index_oid: i64, name: &str, kind: &str, cols: &[usize]) -> Vec<Value> {
+    vec![
+        Value::Int(constraint_oid(index_oid)),
+        text(name),
+        Value::Int(NAMESPACE_PUBLIC),
+        text(kind),
+        Value::Bool(false),
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::Int(t.id as i64),
+        Value::Int(0),
+        Value::Int(index_oid),
+        Value::Int(0),
+        Value::Int(0),
+        text(" "),
+        text(" "),
+        text(" "),
+        Value::Bool(true),
+        Value::Int(0),
+        Value::Bool(true),
+        int2_array(cols),
+        Value::Null,
+        Value::Null,
+    ]
 }

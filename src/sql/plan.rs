@@ -22,11 +22,12 @@ impl SubqueryPlanner for Engine {
     fn plan_subquery(&self, q: &ast::Query, outer: &[ScopeCol], params: &mut Vec<Option<DataType>>) -> SqlResult<(QueryPlan, bool)> {
         match &*q.body {
             ast::SetExpr::Select(select) if q.with.is_none() => {
-                let (source, mut scope) = self.plan_from(&select.from, &Ctes::new(), params)?;
+                let (source, mut scope) = self.plan_from(&select.from, &Ctes::new(), outer, params)?;
                 let inner = scope.len();
                 scope.extend(outer.iter().cloned());
+                let series_correlated = source.reads_outer();
                 let mut plan = self.plan_core(source, scope, Some(select), q, params)?;
-                let correlated = plan.references_beyond(inner);
+                let correlated = series_correlated || plan.references_beyond(inner);
                 if correlated {
                     plan.outer_width = outer.len();
                 }
@@ -38,6 +39,23 @@ impl SubqueryPlanner for Engine {
 }
 
 pub(crate) type Ctes = HashMap<String, Arc<QueryPlan>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeriesFunc {
+    GenerateSeries,
+    Unnest,
+}
+
+impl Source {
+    /// Whether a set-returning function's arguments read the outer query's row.
+    fn reads_outer(&self) -> bool {
+        match self {
+            Source::Series { correlated, .. } => *correlated,
+            Source::Join { left, right, .. } => left.reads_outer() || right.reads_outer(),
+            _ => false,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JoinKind {
@@ -57,6 +75,13 @@ pub(crate) enum Source {
     Values(Vec<Vec<Expr>>),
     /// Rows computed at plan time (the `pg_catalog` emulation).
     Rows(Vec<Vec<Value>>),
+    /// A set-returning function in FROM (`generate_series`, `unnest`); its arguments are evaluated
+    /// over the outer query's row (they may be correlated).
+    Series {
+        func: SeriesFunc,
+        args: Vec<Expr>,
+        correlated: bool,
+    },
     /// Nested-loop join; rows are the left row followed by the right row (`right_width` values).
     Join {
         left: Box<Source>,
@@ -122,6 +147,9 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
         Source::History { table, .. } => format!("Function Scan on history ({}, primary key lookup)", table.name),
         Source::Values(rows) => format!("Values Scan ({} rows)", rows.len()),
         Source::Rows(rows) => format!("Catalog Scan ({} rows)", rows.len()),
+        Source::Series { func, .. } => {
+            format!("Function Scan on {}", if *func == SeriesFunc::Unnest { "unnest" } else { "generate_series" })
+        }
         Source::Table { table, pk, index, pk_range, as_of, .. } => {
             let at = if as_of.is_some() { " (as of a past snapshot)" } else { "" };
             match (pk, index) {
@@ -260,6 +288,30 @@ fn history_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
         ("_deleted", DataType::Bool),
     ];
     scope_with(t, qualifier, &extra, false)
+}
+
+/// The rows of a set-returning function for evaluated arguments.
+fn series_rows(func: SeriesFunc, vals: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
+    const MAX_ROWS: i64 = 100_000_000;
+    match (func, vals) {
+        (SeriesFunc::Unnest, [Value::Array(items)]) => Ok(items.iter().map(|v| vec![v.clone()]).collect()),
+        (SeriesFunc::GenerateSeries, [Value::Int(a), Value::Int(b), rest @ ..]) => {
+            let step = match rest {
+                [Value::Int(s)] => *s,
+                [] => 1,
+                _ => return Ok(vec![]),
+            };
+            if step == 0 {
+                return Err(SqlError::new("22023", "step size cannot equal zero"));
+            }
+            let n = if step > 0 { (b - a).div_euclid(step) + 1 } else { (a - b).div_euclid(-step) + 1 };
+            if n > MAX_ROWS {
+                return Err(SqlError::new("54000", format!("generate_series would return {n} rows; the limit is {MAX_ROWS}")));
+            }
+            Ok((0..n.max(0)).map(|i| vec![Value::Int(a + i * step)]).collect())
+        }
+        _ => Ok(vec![]),
+    }
 }
 
 fn function_args(args: &[ast::FunctionArg]) -> SqlResult<Vec<&ast::Expr>> {
@@ -483,7 +535,7 @@ impl Engine {
         }
         match &*q.body {
             ast::SetExpr::Select(select) => {
-                let (source, scope) = self.plan_from(&select.from, &ctes, params)?;
+                let (source, scope) = self.plan_from(&select.from, &ctes, &[], params)?;
                 self.plan_core(source, scope, Some(select), q, params)
             }
             ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => self.plan_query_with(inner, &ctes, params),
@@ -500,7 +552,7 @@ impl Engine {
     fn plan_set_expr(&self, body: &ast::SetExpr, ctes: &Ctes, params: &mut Vec<Option<DataType>>) -> SqlResult<(Source, Vec<Column>)> {
         match body {
             ast::SetExpr::Select(select) => {
-                let (source, scope) = self.plan_from(&select.from, ctes, params)?;
+                let (source, scope) = self.plan_from(&select.from, ctes, &[], params)?;
                 let plan = self.plan_core(source, scope, Some(select), &bare_query(body), params)?;
                 let cols = plan.columns();
                 Ok((Source::Derived(Arc::new(plan)), cols))
@@ -572,13 +624,14 @@ impl Engine {
         &self,
         from: &[ast::TableWithJoins],
         ctes: &Ctes,
+        outer: &[ScopeCol],
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
         let mut acc: Option<(Source, Vec<ScopeCol>)> = None;
         for twj in from {
-            let (mut source, mut scope) = self.plan_relation(&twj.relation, ctes, params)?;
+            let (mut source, mut scope) = self.plan_relation(&twj.relation, ctes, outer, params)?;
             for j in &twj.joins {
-                let (right, rscope) = self.plan_relation(&j.relation, ctes, params)?;
+                let (right, rscope) = self.plan_relation(&j.relation, ctes, outer, params)?;
                 let (kind, constraint) = match &j.join_operator {
                     ast::JoinOperator::Join(c) | ast::JoinOperator::Inner(c) => (JoinKind::Inner, Some(c)),
                     ast::JoinOperator::Left(c) | ast::JoinOperator::LeftOuter(c) => (JoinKind::Left, Some(c)),
@@ -590,7 +643,7 @@ impl Engine {
                 let on = match constraint {
                     None | Some(ast::JoinConstraint::None) => None,
                     Some(ast::JoinConstraint::On(e)) => {
-                        Some(Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(e, DataType::Bool)?.expr)
+                        Some(Ctx { scope: &scope, params, aggs: None, planner: Some(self) }.compile_as(e, DataType::Bool)?.expr)
                     }
                     Some(_) => return Err(SqlError::unsupported("JOIN … USING / NATURAL JOIN are not supported yet")),
                 };
@@ -612,6 +665,7 @@ impl Engine {
         &self,
         relation: &ast::TableFactor,
         ctes: &Ctes,
+        outer: &[ScopeCol],
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
         Ok(match relation {
@@ -654,7 +708,7 @@ impl Engine {
                 (Source::Derived(Arc::new(plan)), scope)
             }
             ast::TableFactor::NestedJoin { table_with_joins, alias: None } => {
-                self.plan_from(std::slice::from_ref(&**table_with_joins), ctes, params)?
+                self.plan_from(std::slice::from_ref(&**table_with_joins), ctes, outer, params)?
             }
             ast::TableFactor::Table { name, alias, args, .. } => {
                 let alias_name = alias.as_ref().map(|a| normalize_ident(&a.name));
@@ -706,6 +760,7 @@ impl Engine {
                                 let scope = history_scope(&t, &alias_name.unwrap_or_else(|| "history".into()));
                                 (Source::History { table: t, key }, scope)
                             }
+                            "generate_series" | "unnest" => self.plan_series(&f, args, alias.as_ref(), outer, params)?,
                             _ => return Err(SqlError::new("42883", format!("function {f}() does not exist"))),
                         }
                     }
@@ -716,8 +771,39 @@ impl Engine {
                     }
                 }
             }
+            ast::TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_ordinality: false, .. } if array_exprs.len() == 1 => {
+                self.plan_series("unnest", &[&array_exprs[0]], alias.as_ref(), outer, params)?
+            }
             other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
         })
+    }
+
+    /// A set-returning function in FROM. Its arguments may read the outer query's columns.
+    fn plan_series(
+        &self,
+        f: &str,
+        args: &[&ast::Expr],
+        alias: Option<&ast::TableAlias>,
+        outer: &[ScopeCol],
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<(Source, Vec<ScopeCol>)> {
+        let mut c = Ctx { scope: outer, params, aggs: None, planner: None };
+        let typed = args.iter().map(|a| c.compile(a)).collect::<SqlResult<Vec<_>>>()?;
+        let (func, ty) = match (f, typed.as_slice()) {
+            ("unnest", [a]) => match a.ty.elem() {
+                Some(e) => (SeriesFunc::Unnest, e),
+                None => return Err(SqlError::new("42883", format!("function unnest({}) does not exist", a.ty.name()))),
+            },
+            ("generate_series", [a, b] | [a, b, _]) if a.ty.is_integer() && b.ty.is_integer() => {
+                (SeriesFunc::GenerateSeries, crate::sql::expr::wider(a.ty, b.ty))
+            }
+            _ => return Err(SqlError::new("42883", format!("function {f} with these arguments does not exist"))),
+        };
+        let correlated = typed.iter().any(|t| (0..outer.len()).any(|c| t.expr.references(c)));
+        let args = typed.into_iter().map(|t| t.expr).collect();
+        let q = alias.map(|a| normalize_ident(&a.name)).unwrap_or(f.to_string());
+        let col = alias.and_then(|a| a.columns.first()).map(|c| normalize_ident(&c.name)).unwrap_or(q.clone());
+        Ok((Source::Series { func, args, correlated }, vec![ScopeCol { qualifier: Some(q), name: col, ty, hidden: false }]))
     }
 
     /// The part of a query after FROM: WHERE, grouping, projection, DISTINCT, ORDER BY, LIMIT.
@@ -881,6 +967,10 @@ impl Engine {
             Source::Unit => vec![vec![]],
             Source::Derived(plan) => self.run_query(plan, txn, env)?,
             Source::Rows(rows) => rows.clone(),
+            Source::Series { func, args, .. } => {
+                let vals = args.iter().map(|a| a.eval(env.outer, env)).collect::<SqlResult<Vec<_>>>()?;
+                series_rows(*func, &vals)?
+            }
             Source::Values(rows) => {
                 rows.iter().map(|r| r.iter().map(|e| e.eval(&[], env)).collect::<SqlResult<Vec<_>>>()).collect::<SqlResult<_>>()?
             }
@@ -1609,6 +1699,35 @@ fn project(outputs: &[(String, Expr, DataType)], rows: &[Vec<Value>], env: &Env)
 }
 
 fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
+    if a.func == AggFunc::ArrayAgg || a.func == AggFunc::StringAgg {
+        // These keep row order and (array_agg) NULLs; string_agg puts each value's separator before it.
+        let mut items: Vec<(Value, Value)> = Vec::with_capacity(rows.len());
+        for r in rows {
+            let v = a.arg.as_ref().map(|e| e.eval(r, env)).transpose()?.unwrap_or(Value::Null);
+            let sep = a.extra.as_ref().map(|e| e.eval(r, env)).transpose()?.unwrap_or(Value::Null);
+            if a.func == AggFunc::StringAgg && v.is_null() {
+                continue;
+            }
+            if a.distinct && items.iter().any(|(x, _)| x.sort_cmp(&v).is_eq()) {
+                continue;
+            }
+            items.push((v, sep));
+        }
+        if items.is_empty() {
+            return Ok(Value::Null);
+        }
+        if a.func == AggFunc::ArrayAgg {
+            return Ok(Value::Array(items.into_iter().map(|(v, _)| v).collect()));
+        }
+        let mut out = String::new();
+        for (i, (v, sep)) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(&sep.to_text(DataType::Text).unwrap_or_default());
+            }
+            out.push_str(&v.to_text(v.natural_type()).unwrap_or_default());
+        }
+        return Ok(Value::Text(out));
+    }
     let mut vals = Vec::with_capacity(rows.len());
     for r in rows {
         match &a.arg {
@@ -1630,6 +1749,9 @@ fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
         _ if vals.is_empty() => Value::Null,
         AggFunc::Min => vals.into_iter().min_by(|x, y| x.sort_cmp(y)).expect("non-empty"),
         AggFunc::Max => vals.into_iter().max_by(|x, y| x.sort_cmp(y)).expect("non-empty"),
+        AggFunc::BoolAnd => Value::Bool(vals.iter().all(|v| *v == Value::Bool(true))),
+        AggFunc::BoolOr => Value::Bool(vals.contains(&Value::Bool(true))),
+        AggFunc::ArrayAgg | AggFunc::StringAgg => unreachable!("handled above"),
         AggFunc::Sum | AggFunc::Avg => {
             let n = vals.len();
             let sum = if a.ty == DataType::Float8 {

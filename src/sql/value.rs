@@ -24,9 +24,51 @@ pub enum DataType {
     Date,
     Uuid,
     Jsonb,
+    /// A one-dimensional array of the element type (PostgreSQL's `elem[]`). Element types are the
+    /// scalar types above; `array_of` gives the `'static` element for a runtime type.
+    #[serde(skip)]
+    Array(&'static DataType),
 }
 
+/// The scalar types arrays can hold, as `'static` values for `DataType::Array`.
+static ARRAY_ELEMS: [DataType; 15] = [
+    DataType::Bool,
+    DataType::Int2,
+    DataType::Int4,
+    DataType::Int8,
+    DataType::Float4,
+    DataType::Float8,
+    DataType::Numeric,
+    DataType::Text,
+    DataType::Varchar(None),
+    DataType::Bytea,
+    DataType::Timestamp,
+    DataType::Timestamptz,
+    DataType::Date,
+    DataType::Uuid,
+    DataType::Jsonb,
+];
+
 impl DataType {
+    /// The array type with elements of `elem` (varchar lengths are dropped; arrays of arrays are
+    /// one-dimensional arrays of the inner element, as PostgreSQL's `int[][]` is `int[]`).
+    pub fn array_of(elem: DataType) -> DataType {
+        let elem = match elem {
+            DataType::Array(e) => *e,
+            DataType::Varchar(_) => DataType::Varchar(None),
+            e => e,
+        };
+        DataType::Array(ARRAY_ELEMS.iter().find(|e| **e == elem).unwrap_or(&ARRAY_ELEMS[7]))
+    }
+
+    /// The element type of an array type.
+    pub fn elem(&self) -> Option<DataType> {
+        match self {
+            DataType::Array(e) => Some(**e),
+            _ => None,
+        }
+    }
+
     /// The name PostgreSQL prints for the type.
     pub fn name(&self) -> String {
         match self {
@@ -46,6 +88,7 @@ impl DataType {
             DataType::Date => "date".into(),
             DataType::Uuid => "uuid".into(),
             DataType::Jsonb => "jsonb".into(),
+            DataType::Array(e) => format!("{}[]", e.name()),
         }
     }
 
@@ -63,7 +106,7 @@ impl DataType {
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
     pub fn keyable(&self) -> bool {
-        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Numeric | DataType::Jsonb)
+        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Numeric | DataType::Jsonb | DataType::Array(_))
     }
 
     pub fn from_ast(t: &sqlparser::ast::DataType) -> SqlResult<DataType> {
@@ -93,14 +136,36 @@ impl DataType {
             A::Date => DataType::Date,
             A::Uuid => DataType::Uuid,
             A::JSONB | A::JSON => DataType::Jsonb,
-            A::Custom(name, _) => match name.to_string().to_ascii_lowercase().as_str() {
+            A::Array(sqlparser::ast::ArrayElemTypeDef::SquareBracket(inner, _) | sqlparser::ast::ArrayElemTypeDef::AngleBracket(inner)) => {
+                DataType::array_of(DataType::from_ast(inner)?)
+            }
+            A::Char(_) | A::Character(_) => DataType::Text,
+            A::Regclass => DataType::Int8,
+            A::Custom(name, _) => match name.to_string().to_ascii_lowercase().replace("pg_catalog.", "").as_str() {
                 "timestamptz" => DataType::Timestamptz,
                 "int2" => DataType::Int2,
                 "int4" => DataType::Int4,
                 "int8" => DataType::Int8,
                 "float4" => DataType::Float4,
                 "float8" => DataType::Float8,
-                "bool" => DataType::Bool,
+                "bool" | "boolean" => DataType::Bool,
+                "text" => DataType::Text,
+                "varchar" => DataType::Varchar(None),
+                "numeric" | "decimal" => DataType::Numeric,
+                "bytea" => DataType::Bytea,
+                "date" => DataType::Date,
+                "uuid" => DataType::Uuid,
+                "jsonb" | "json" => DataType::Jsonb,
+                "timestamp" => DataType::Timestamp,
+                "smallint" => DataType::Int2,
+                "integer" | "int" => DataType::Int4,
+                "bigint" => DataType::Int8,
+                "real" => DataType::Float4,
+                // Catalog types: object ids are integers here; `name` and `"char"` are text.
+                "oid" | "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "xid" | "cid" => DataType::Int8,
+                "name" | "\"char\"" | "char" | "bpchar" => DataType::Text,
+                "int2vector" => DataType::array_of(DataType::Int2),
+                "oidvector" => DataType::array_of(DataType::Int8),
                 "serial" | "bigserial" | "smallserial" => return Err(SqlError::unsupported("SERIAL columns are not supported yet")),
                 other => return Err(SqlError::new("42704", format!("type \"{other}\" does not exist"))),
             },
@@ -127,6 +192,8 @@ pub enum Value {
     Date(i32),
     Uuid([u8; 16]),
     Jsonb(serde_json::Value),
+    /// A one-dimensional array (lower bound 1).
+    Array(Vec<Value>),
 }
 
 const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
@@ -214,6 +281,17 @@ impl Value {
             Value::Date(d) => (UNIX_EPOCH_DATE + chrono::Duration::days(*d as i64)).format("%Y-%m-%d").to_string(),
             Value::Uuid(u) => format_uuid(u),
             Value::Jsonb(j) => jsonb_text(j),
+            Value::Array(items) => {
+                let elem = ty.elem().unwrap_or(DataType::Text);
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|v| match v.to_text(elem) {
+                        None => "NULL".to_string(),
+                        Some(s) => array_quote(&s),
+                    })
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            }
         })
     }
 
@@ -256,6 +334,10 @@ impl Value {
             DataType::Uuid => Value::Uuid(parse_uuid(t).ok_or_else(bad)?),
             DataType::Jsonb => {
                 Value::Jsonb(serde_json::from_str(t).map_err(|_| SqlError::new("22P02", "invalid input syntax for type json"))?)
+            }
+            DataType::Array(elem) => {
+                let items = parse_array_text(t).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{text}\"")))?;
+                Value::Array(items.into_iter().map(|i| i.map_or(Ok(Value::Null), |s| Value::parse(&s, *elem))).collect::<SqlResult<_>>()?)
             }
         };
         Ok(v)
@@ -328,6 +410,7 @@ impl Value {
             (Value::Bytea(b), T::Bytea) => Value::Bytea(b),
             (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
             (Value::Jsonb(j), T::Jsonb) => Value::Jsonb(j),
+            (Value::Array(items), T::Array(elem)) => Value::Array(items.into_iter().map(|v| v.cast(*elem)).collect::<SqlResult<_>>()?),
             (v, ty) => {
                 return Err(SqlError::new("42846", format!("cannot cast type {} to {}", v.natural_type().name(), ty.name())));
             }
@@ -348,6 +431,7 @@ impl Value {
             Value::Date(_) => DataType::Date,
             Value::Uuid(_) => DataType::Uuid,
             Value::Jsonb(_) => DataType::Jsonb,
+            Value::Array(items) => DataType::array_of(items.iter().find(|v| !v.is_null()).map_or(DataType::Text, Value::natural_type)),
         }
     }
 
@@ -372,6 +456,15 @@ impl Value {
             (Date(a), Date(b)) => a.cmp(b),
             (Uuid(a), Uuid(b)) => a.cmp(b),
             (Jsonb(a), Jsonb(b)) => a.to_string().cmp(&b.to_string()),
+            (Array(a), Array(b)) => {
+                for (x, y) in a.iter().zip(b) {
+                    match x.sort_cmp(y) {
+                        Ordering::Equal => {}
+                        o => return Some(o),
+                    }
+                }
+                a.len().cmp(&b.len())
+            }
             (a, b) => a.natural_type().name().cmp(&b.natural_type().name()),
         })
     }
@@ -398,6 +491,13 @@ pub fn encode_row(schema_version: u32, row: &[Value]) -> Vec<u8> {
     out.extend_from_slice(&schema_version.to_be_bytes());
     out.extend_from_slice(&(row.len() as u16).to_be_bytes());
     for v in row {
+        encode_value(&mut out, v);
+    }
+    out
+}
+
+fn encode_value(out: &mut Vec<u8>, v: &Value) {
+    {
         let put_bytes = |out: &mut Vec<u8>, tag: u8, b: &[u8]| {
             out.push(tag);
             out.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -414,9 +514,9 @@ pub fn encode_row(schema_version: u32, row: &[Value]) -> Vec<u8> {
                 out.push(3);
                 out.extend_from_slice(&f.to_bits().to_be_bytes());
             }
-            Value::Numeric(d) => put_bytes(&mut out, 4, d.to_string().as_bytes()),
-            Value::Text(s) => put_bytes(&mut out, 5, s.as_bytes()),
-            Value::Bytea(b) => put_bytes(&mut out, 6, b),
+            Value::Numeric(d) => put_bytes(out, 4, d.to_string().as_bytes()),
+            Value::Text(s) => put_bytes(out, 5, s.as_bytes()),
+            Value::Bytea(b) => put_bytes(out, 6, b),
             Value::Timestamp(t) => {
                 out.push(7);
                 out.extend_from_slice(&t.to_be_bytes());
@@ -433,10 +533,16 @@ pub fn encode_row(schema_version: u32, row: &[Value]) -> Vec<u8> {
                 out.push(10);
                 out.extend_from_slice(u);
             }
-            Value::Jsonb(j) => put_bytes(&mut out, 11, j.to_string().as_bytes()),
+            Value::Jsonb(j) => put_bytes(out, 11, j.to_string().as_bytes()),
+            Value::Array(items) => {
+                out.push(12);
+                out.extend_from_slice(&(items.len() as u32).to_be_bytes());
+                for i in items {
+                    encode_value(out, i);
+                }
+            }
         }
     }
-    out
 }
 
 /// Decode a row; returns the schema version it was written under and its values.
@@ -450,9 +556,17 @@ pub fn decode_row(bytes: &[u8]) -> Result<(u32, Vec<Value>), String> {
     let n = u16::from_be_bytes([r.u8()?, r.u8()?]) as usize;
     let mut row = Vec::with_capacity(n);
     for _ in 0..n {
+        row.push(decode_value(&mut r, 0)?);
+    }
+    r.finish()?;
+    Ok((schema, row))
+}
+
+fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Value, String> {
+    {
         let tag = r.u8()?;
         let utf8 = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "text value is not UTF-8".to_string());
-        row.push(match tag {
+        Ok(match tag {
             0 => Value::Null,
             1 => Value::Bool(r.u8()? != 0),
             2 => Value::Int(r.u64()? as i64),
@@ -465,11 +579,92 @@ pub fn decode_row(bytes: &[u8]) -> Result<(u32, Vec<Value>), String> {
             9 => Value::Date(r.u32()? as i32),
             10 => Value::Uuid(r.hash16()?),
             11 => Value::Jsonb(serde_json::from_str(&utf8(r.bytes()?)?).map_err(|e| e.to_string())?),
+            12 if depth == 0 => {
+                let n = r.u32()? as usize;
+                let mut items = Vec::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    items.push(decode_value(r, depth + 1)?);
+                }
+                Value::Array(items)
+            }
             t => return Err(format!("unknown value tag {t}")),
-        });
+        })
     }
-    r.finish()?;
-    Ok((schema, row))
+}
+
+/// Quote an array element's text as PostgreSQL's array output does.
+fn array_quote(s: &str) -> String {
+    let needs =
+        s.is_empty() || s.eq_ignore_ascii_case("null") || s.chars().any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+    if !needs {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Parse PostgreSQL's one-dimensional array text (`{a,"b c",NULL}`); None when malformed.
+pub fn parse_array_text(t: &str) -> Option<Vec<Option<String>>> {
+    let inner = t.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = Vec::new();
+    let mut chars = inner.chars().peekable();
+    if inner.trim().is_empty() {
+        return Some(items);
+    }
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut s = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => s.push(chars.next()?),
+                    c => s.push(c),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if matches!(c, '{' | '}' | '"') {
+                    return None;
+                }
+                if c == '\\' {
+                    chars.next();
+                    s.push(chars.next()?);
+                    continue;
+                }
+                s.push(c);
+                chars.next();
+            }
+            s = s.trim_end().to_string();
+            if s.is_empty() {
+                return None;
+            }
+        }
+        items.push(if !quoted && s.eq_ignore_ascii_case("null") { None } else { Some(s) });
+        match chars.next() {
+            None => return Some(items),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
 }
 
 /// jsonb's text form as PostgreSQL prints it: object keys ordered by length then bytes, `": "` and `", "`.
