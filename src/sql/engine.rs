@@ -42,10 +42,52 @@ pub struct Shape {
 
 type WriteKey = (u32, Vec<u8>);
 
+/// Transaction isolation, as PostgreSQL names it (READ UNCOMMITTED behaves as READ COMMITTED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Isolation {
+    fn parse(s: &str) -> Option<Isolation> {
+        match s.trim().to_lowercase().replace(['_', '-'], " ").as_str() {
+            "read committed" | "read uncommitted" => Some(Isolation::ReadCommitted),
+            "repeatable read" => Some(Isolation::RepeatableRead),
+            "serializable" => Some(Isolation::Serializable),
+            _ => None,
+        }
+    }
+
+    fn from_ast(l: &ast::TransactionIsolationLevel) -> Isolation {
+        match l {
+            ast::TransactionIsolationLevel::RepeatableRead | ast::TransactionIsolationLevel::Snapshot => Isolation::RepeatableRead,
+            ast::TransactionIsolationLevel::Serializable => Isolation::Serializable,
+            _ => Isolation::ReadCommitted,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "read committed",
+            Isolation::RepeatableRead => "repeatable read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+}
+
 /// How a committed DDL statement changes the in-memory catalog.
 type CatalogChange = Box<dyn FnOnce(&mut Catalog) + Send>;
 
 pub(crate) struct Txn {
+    isolation: Isolation,
+    /// Row locks held until the transaction ends (after its commit is durable).
+    locks: super::locks::LockSet,
+    /// The snapshot each statement read (recorded in the provenance, for replay).
+    snapshots: Vec<u64>,
+    /// Tables read by a SERIALIZABLE transaction, validated at commit.
+    read_tables: Mutex<HashSet<u32>>,
     snapshot: u64,
     /// The oldest snapshot any writing statement read: commit-time conflicts are checked against it.
     write_snapshot: u64,
@@ -54,6 +96,15 @@ pub(crate) struct Txn {
     failed: bool,
     writes: BTreeMap<WriteKey, Option<Vec<u8>>>,
     statements: Vec<String>,
+}
+
+impl Txn {
+    /// Record a table read (SERIALIZABLE validates its read set at commit).
+    pub(crate) fn note_read(&self, table: u32) {
+        if self.isolation == Isolation::Serializable {
+            self.read_tables.lock().expect("read set lock is never poisoned").insert(table);
+        }
+    }
 }
 
 /// Per-connection state.
@@ -83,6 +134,8 @@ pub struct Engine {
     in_flight: Mutex<HashSet<WriteKey>>,
     /// Serialises DDL (table id allocation and catalog updates).
     ddl: tokio::sync::Mutex<()>,
+    locks: Arc<super::locks::LockManager>,
+    next_txn_id: std::sync::atomic::AtomicU64,
 }
 
 fn now_us() -> i64 {
@@ -104,6 +157,8 @@ impl Engine {
             catalog: RwLock::new(catalog),
             in_flight: Mutex::new(HashSet::new()),
             ddl: tokio::sync::Mutex::new(()),
+            locks: Arc::new(super::locks::LockManager::default()),
+            next_txn_id: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -112,7 +167,16 @@ impl Engine {
     }
 
     pub(crate) fn begin_txn(&self, explicit: bool) -> Txn {
+        self.begin_txn_with(explicit, Isolation::ReadCommitted)
+    }
+
+    fn begin_txn_with(&self, explicit: bool, isolation: Isolation) -> Txn {
+        let id = self.next_txn_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Txn {
+            isolation,
+            locks: super::locks::LockSet::new(self.locks.clone(), id),
+            snapshots: Vec::new(),
+            read_tables: Mutex::new(HashSet::new()),
             snapshot: self.ledger.head().size,
             write_snapshot: u64::MAX,
             start_us: now_us(),
@@ -126,9 +190,15 @@ impl Engine {
     /// Run one parsed statement. `sql` is its text (recorded in the provenance of the transaction).
     pub async fn execute(&self, s: &mut Session, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Outcome> {
         match stmt {
-            Statement::StartTransaction { .. } => {
+            Statement::StartTransaction { modes, .. } => {
                 if s.txn.is_none() {
-                    s.txn = Some(self.begin_txn(true));
+                    let mut isolation = session_isolation(&s.settings);
+                    for m in modes {
+                        if let ast::TransactionMode::IsolationLevel(l) = m {
+                            isolation = Isolation::from_ast(l);
+                        }
+                    }
+                    s.txn = Some(self.begin_txn_with(true, isolation));
                 }
                 return Ok(Outcome::Begin);
             }
@@ -183,12 +253,16 @@ impl Engine {
             _ => {}
         }
         let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, stmt, sql, params).await };
-        // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot.
-        txn.snapshot = self.ledger.head().size;
+        // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot;
+        // REPEATABLE READ and SERIALIZABLE keep the one their first statement took.
+        if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
+            txn.snapshot = self.ledger.head().size;
+        }
         let writes_before = txn.writes.len();
-        match self.run(&s.user, &s.settings, &mut txn, stmt, params) {
+        match self.run_locked(&s.user, &s.settings, &mut txn, stmt, params).await {
             Ok(out) => {
                 txn.statements.push(sql.to_string());
+                txn.snapshots.push(txn.snapshot);
                 if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
                     txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
                 }
@@ -217,10 +291,11 @@ impl Engine {
         const RETRIES: u32 = 1000;
         let mut attempt = 0;
         loop {
-            let mut txn = self.begin_txn(false);
+            let mut txn = self.begin_txn_with(false, session_isolation(settings));
+            let out = self.run_locked(user, settings, &mut txn, stmt, params).await?;
             txn.write_snapshot = txn.snapshot;
-            let out = self.run(user, settings, &mut txn, stmt, params)?;
             txn.statements.push(sql.to_string());
+            txn.snapshots.push(txn.snapshot);
             match self.commit(user, txn).await {
                 Err(e) if e.code == "40001" && attempt < RETRIES => {
                     attempt += 1;
@@ -297,17 +372,106 @@ impl Engine {
         }
     }
 
+    /// Run a statement, then lock what it writes. A writer that had to wait for a lock, or whose rows
+    /// changed after its snapshot, runs again: under READ COMMITTED on a fresh snapshot (PostgreSQL
+    /// re-checks the row it waited for against the newest committed version); under REPEATABLE READ
+    /// and SERIALIZABLE a row changed since the transaction's snapshot is a serialization failure.
+    async fn run_locked(
+        &self,
+        user: &str,
+        settings: &BTreeMap<String, String>,
+        txn: &mut Txn,
+        stmt: &Statement,
+        params: &[Value],
+    ) -> SqlResult<Outcome> {
+        if !matches!(stmt, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)) {
+            return self.run(user, settings, txn, stmt, params);
+        }
+        let deadline = lock_deadline(settings);
+        loop {
+            let before = txn.writes.clone();
+            let out = self.run(user, settings, txn, stmt, params)?;
+            let keys = self.lock_keys(txn, &before)?;
+            if keys.is_empty() {
+                return Ok(out);
+            }
+            let waited = txn.locks.acquire(&keys, deadline).await?;
+            let changed = keys.iter().try_fold(false, |acc, (table, key)| -> SqlResult<bool> {
+                Ok(acc
+                    || (self.catalog().table_by_id(*table).is_some()
+                        && self.ledger.get_latest(*table, key)?.is_some_and(|v| v.tx > txn.snapshot)))
+            })?;
+            if !waited && !changed {
+                return Ok(out);
+            }
+            if changed && txn.isolation != Isolation::ReadCommitted {
+                return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
+            }
+            txn.writes = before;
+            if txn.isolation == Isolation::ReadCommitted {
+                txn.snapshot = self.ledger.head().size;
+            }
+        }
+    }
+
+    /// The locks a statement needs and does not hold yet: every key it wrote, and for each row it
+    /// wrote the values of the table's unique indexes (so concurrent inserts of one value serialise).
+    fn lock_keys(&self, txn: &Txn, before: &BTreeMap<WriteKey, Option<Vec<u8>>>) -> SqlResult<Vec<super::locks::LockKey>> {
+        let mut keys = Vec::new();
+        let catalog = self.catalog();
+        for ((table, key), new) in &txn.writes {
+            if before.get(&(*table, key.clone())) == Some(new) {
+                continue;
+            }
+            if !txn.locks.holds(&(*table, key.clone())) {
+                keys.push((*table, key.clone()));
+            }
+            let Some(def) = catalog.table_by_id(*table).filter(|d| d.indexes.iter().any(|i| i.unique)) else { continue };
+            let Some(bytes) = new else { continue };
+            let row = self.decode(def, bytes, 0)?;
+            for index in def.indexes.iter().filter(|i| i.unique) {
+                let vals = super::index::values_of(index, &row);
+                if vals.iter().any(Value::is_null) {
+                    continue;
+                }
+                let k = (index.id, encode_key(&vals)?);
+                if !txn.locks.holds(&k) && !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Tables written by transactions committed after `snapshot` or queued now (for SERIALIZABLE).
+    fn tables_written_since(&self, snapshot: u64, in_flight: &HashSet<WriteKey>) -> SqlResult<HashSet<u32>> {
+        let mut tables: HashSet<u32> = in_flight.iter().map(|(t, _)| *t).collect();
+        for tx in snapshot + 1..=self.ledger.head().size {
+            tables.extend(self.ledger.get_tx(tx)?.entries.iter().map(|e| e.table));
+        }
+        Ok(tables)
+    }
+
     async fn commit(&self, user: &str, txn: Txn) -> SqlResult<()> {
         if txn.writes.is_empty() {
             return Ok(());
         }
         let keys: Vec<WriteKey> = txn.writes.keys().cloned().collect();
-        let snapshot = txn.write_snapshot.min(txn.snapshot);
+        // Under READ COMMITTED every written key is locked and was re-read under the lock; the
+        // other levels validate against the transaction's snapshot.
+        let snapshot = if txn.isolation == Isolation::ReadCommitted { u64::MAX } else { txn.write_snapshot.min(txn.snapshot) };
+        let Txn { writes, statements, snapshots, locks, isolation, read_tables, .. } = txn;
         let pending = {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
+            if isolation == Isolation::Serializable {
+                let read = read_tables.into_inner().expect("read set lock is never poisoned");
+                if !read.is_empty() && self.tables_written_since(snapshot, &in_flight)?.iter().any(|t| read.contains(t)) {
+                    return Err(SqlError::new("40001", "could not serialize access due to read/write dependencies among transactions"));
+                }
+            }
             let mut index_entries = Vec::new();
             let catalog = self.catalog();
-            for ((table, key), new) in &txn.writes {
+            for ((table, key), new) in &writes {
                 let latest = self.ledger.get_latest(*table, key)?;
                 if in_flight.contains(&(*table, key.clone())) || latest.as_ref().is_some_and(|v| v.tx > snapshot) {
                     return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
@@ -324,21 +488,29 @@ impl Engine {
             }
             drop(catalog);
             in_flight.extend(keys.iter().cloned());
-            let entries = txn
-                .writes
+            let entries = writes
                 .into_iter()
                 .map(|((table, key), row)| match row {
                     Some(bytes) => Entry::put(table, key, bytes),
                     None => Entry::delete(table, key),
                 })
                 .collect();
-            let provenance = serde_json::to_vec(&serde_json::json!({ "user": user, "statements": txn.statements }))
-                .expect("provenance always serialises");
+            let provenance = serde_json::to_vec(&serde_json::json!({
+                "user": user,
+                "statements": statements,
+                "snapshots": snapshots,
+                "isolation": isolation.name(),
+            }))
+            .expect("provenance always serialises");
             self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries })
         };
         // Release the keys however this future ends, also when a cancel request drops it.
-        let _release = InFlight { set: &self.in_flight, keys };
-        pending.await.map(|_| ()).map_err(SqlError::from)
+        let release = InFlight { set: &self.in_flight, keys };
+        let result = pending.await.map(|_| ()).map_err(SqlError::from);
+        // Row locks go only now that the commit is durable (or failed), after the in-flight keys.
+        drop(release);
+        drop(locks);
+        result
     }
 
     // ---- DDL ------------------------------------------------------------------------------------
@@ -712,13 +884,35 @@ impl Engine {
                 s.settings.insert(name, value);
                 Ok(Outcome::Command("SET".into()))
             }
+            ast::Set::SetTransaction { modes, session, .. } => {
+                for m in modes {
+                    let ast::TransactionMode::IsolationLevel(l) = m else { continue };
+                    let level = Isolation::from_ast(l);
+                    match s.txn.as_mut() {
+                        _ if *session => {
+                            s.settings.insert("default_transaction_isolation".into(), level.name().into());
+                        }
+                        Some(t) if t.explicit && t.snapshots.is_empty() => t.isolation = level,
+                        Some(t) if t.explicit => {
+                            return Err(SqlError::new("25001", "SET TRANSACTION ISOLATION LEVEL must be called before any query"))
+                        }
+                        // Outside a transaction block PostgreSQL warns and does nothing.
+                        _ => {}
+                    }
+                }
+                Ok(Outcome::Command("SET".into()))
+            }
             _ => Ok(Outcome::Command("SET".into())),
         }
     }
 
     fn show(&self, s: &Session, variable: &[ast::Ident]) -> Outcome {
         let name = show_name(variable);
-        let value = s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string());
+        let value = match (&s.txn, name.as_str()) {
+            (Some(t), "transaction_isolation") => t.isolation.name().to_string(),
+            (None, "transaction_isolation") => session_isolation(&s.settings).name().to_string(),
+            _ => s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string()),
+        };
         Outcome::Rows { columns: vec![Column { name, ty: DataType::Text }], rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
     }
 
@@ -833,6 +1027,36 @@ pub(crate) const SETTINGS: &[(&str, &str)] = &[
     ("lc_ctype", "C"),
     ("application_name", ""),
 ];
+
+/// The isolation level new transactions of a session get (`SET default_transaction_isolation`).
+fn session_isolation(settings: &BTreeMap<String, String>) -> Isolation {
+    settings.get("default_transaction_isolation").and_then(|v| Isolation::parse(v)).unwrap_or(Isolation::ReadCommitted)
+}
+
+/// The deadline of a lock wait: `lock_timeout` (55P03) or `statement_timeout` (57014), in ms, 0 = none.
+fn lock_deadline(settings: &BTreeMap<String, String>) -> Option<(std::time::Instant, &'static str)> {
+    let ms = |name: &str| -> Option<u64> {
+        let v = settings.get(name)?.trim().to_lowercase();
+        let (num, scale) = match v.strip_suffix("ms") {
+            Some(n) => (n.trim().to_string(), 1),
+            None => match v.strip_suffix('s') {
+                Some(n) => (n.trim().to_string(), 1000),
+                None => match v.strip_suffix("min") {
+                    Some(n) => (n.trim().to_string(), 60_000),
+                    None => (v.clone(), 1),
+                },
+            },
+        };
+        num.parse::<u64>().ok().map(|n| n * scale).filter(|n| *n > 0)
+    };
+    let now = std::time::Instant::now();
+    match (ms("lock_timeout"), ms("statement_timeout")) {
+        (Some(l), Some(s)) if s < l => Some((now + std::time::Duration::from_millis(s), "57014")),
+        (Some(l), _) => Some((now + std::time::Duration::from_millis(l), "55P03")),
+        (None, Some(s)) => Some((now + std::time::Duration::from_millis(s), "57014")),
+        (None, None) => None,
+    }
+}
 
 pub(crate) fn default_setting(name: &str) -> &'static str {
     SETTINGS.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod index;
+pub mod locks;
 pub mod pg_catalog;
 pub mod value;
 

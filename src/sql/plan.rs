@@ -1023,6 +1023,9 @@ impl Engine {
                 ]]
             }
             Source::Table { table, pk, index, pk_range, as_of, commit_ts } => {
+                if as_of.is_none() {
+                    txn.note_read(table.id);
+                }
                 let key = self.pk_key(table, pk.as_ref(), env)?;
                 if pk.is_some() && key.is_none() {
                     return Ok(vec![]);
@@ -1605,6 +1608,7 @@ impl Engine {
             return Ok(vec![]);
         }
         let mut out = Vec::new();
+        txn.note_read(plan.table.id);
         for s in self.scan(&plan.table, txn, key)? {
             if match &plan.filter {
                 Some(f) => f.eval(&s.row, env)? == Value::Bool(true),

@@ -1,0 +1,140 @@
+//! PostgreSQL's concurrency over the wire: row locks under READ COMMITTED (writers of one row wait and
+//! all succeed), deadlock detection, lock_timeout, and the anomalies REPEATABLE READ and SERIALIZABLE
+//! prevent. Each test drives real connections (tokio-postgres) against the real server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {e}"))
+}
+
+async fn value(c: &tokio_postgres::Client, sql: &str) -> i32 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_connections_incrementing_one_row_lose_nothing_and_fail_nothing() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE counter (id INT PRIMARY KEY, n INT NOT NULL); INSERT INTO counter VALUES (1, 0)").await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let c = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                // An explicit transaction: the read-modify-write is one statement, and the second
+                // statement reads the row again after the lock is held.
+                c.batch_execute("BEGIN; UPDATE counter SET n = n + 1 WHERE id = 1; SELECT n FROM counter WHERE id = 1; COMMIT").await?;
+                c.execute("UPDATE counter SET n = n + 1 WHERE id = 1", &[]).await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("no transaction fails under READ COMMITTED");
+    }
+    assert_eq!(value(&c, "SELECT n FROM counter WHERE id = 1").await, 16 * 25 * 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_writer_rechecks_its_where_clause_against_the_newest_version() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("CREATE TABLE acct (id INT PRIMARY KEY, bal INT NOT NULL); INSERT INTO acct VALUES (1, 0)").await.unwrap();
+    a.batch_execute("BEGIN; UPDATE acct SET bal = 10 WHERE id = 1").await.unwrap();
+    let waiter = tokio::spawn(async move { b.execute("UPDATE acct SET bal = bal + 1 WHERE bal = 0", &[]).await.map_err(|e| code(&e)) });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "the second writer waits for the row lock");
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Ok(0), "bal is 10 now, so WHERE bal = 0 no longer matches");
+    assert_eq!(value(&a, "SELECT bal FROM acct WHERE id = 1").await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_ends_one_transaction_with_40p01_within_a_second() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("CREATE TABLE pair (id INT PRIMARY KEY, v INT); INSERT INTO pair VALUES (1, 0), (2, 0)").await.unwrap();
+    a.batch_execute("BEGIN; UPDATE pair SET v = 1 WHERE id = 1").await.unwrap();
+    b.batch_execute("BEGIN; UPDATE pair SET v = 2 WHERE id = 2").await.unwrap();
+    let a_task = tokio::spawn(async move {
+        let r = a.execute("UPDATE pair SET v = 1 WHERE id = 2", &[]).await.map_err(|e| code(&e));
+        (r, a)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let rb = b.execute("UPDATE pair SET v = 2 WHERE id = 1", &[]).await.map_err(|e| code(&e));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(rb, Err("40P01".to_string()));
+    b.batch_execute("ROLLBACK").await.unwrap();
+    let (ra, a) = a_task.await.unwrap();
+    assert_eq!(ra, Ok(1), "the survivor gets the row once the victim rolls back");
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(value(&a, "SELECT v FROM pair WHERE id = 2").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_timeout_and_concurrent_inserts_of_one_key() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("CREATE TABLE k (id INT PRIMARY KEY, email TEXT UNIQUE); INSERT INTO k VALUES (1, 'a@x')").await.unwrap();
+    a.batch_execute("BEGIN; UPDATE k SET email = 'b@x' WHERE id = 1").await.unwrap();
+    b.batch_execute("SET lock_timeout = '150ms'").await.unwrap();
+    let e = b.execute("DELETE FROM k WHERE id = 1", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "55P03");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    b.batch_execute("SET lock_timeout = 0").await.unwrap();
+    // Two inserts of one new key (and one unique value): the second waits, then sees the first.
+    a.batch_execute("BEGIN; INSERT INTO k VALUES (2, 'c@x')").await.unwrap();
+    let waiter = tokio::spawn(async move { b.execute("INSERT INTO k VALUES (3, 'c@x')", &[]).await.map_err(|e| code(&e)) });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "the unique value is locked by the first insert");
+    a.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Err("23505".to_string()));
+    assert_eq!(value(&a, "SELECT count(*)::int FROM k").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeatable_read_prevents_lost_updates() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("CREATE TABLE stock (id INT PRIMARY KEY, qty INT); INSERT INTO stock VALUES (1, 10)").await.unwrap();
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+    b.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+    assert_eq!(value(&a, "SELECT qty FROM stock WHERE id = 1").await, 10);
+    assert_eq!(value(&b, "SELECT qty FROM stock WHERE id = 1").await, 10);
+    a.batch_execute("UPDATE stock SET qty = 9 WHERE id = 1; COMMIT").await.unwrap();
+    // b still sees its snapshot, and may not overwrite a's update.
+    assert_eq!(value(&b, "SELECT qty FROM stock WHERE id = 1").await, 10);
+    let e = b.execute("UPDATE stock SET qty = 9 WHERE id = 1", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "40001");
+    b.batch_execute("ROLLBACK").await.unwrap();
+    let show: String = b.query_one("SHOW transaction_isolation", &[]).await.unwrap().get(0);
+    assert_eq!(show, "read committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serializable_prevents_write_skew() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("CREATE TABLE oncall (id INT PRIMARY KEY, on_duty BOOLEAN); INSERT INTO oncall VALUES (1, true), (2, true)")
+        .await
+        .unwrap();
+    for c in [&a, &b] {
+        c.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE").await.unwrap();
+        assert_eq!(value(c, "SELECT count(*)::int FROM oncall WHERE on_duty").await, 2);
+    }
+    a.batch_execute("UPDATE oncall SET on_duty = false WHERE id = 1").await.unwrap();
+    b.batch_execute("UPDATE oncall SET on_duty = false WHERE id = 2").await.unwrap();
+    a.batch_execute("COMMIT").await.unwrap();
+    let e = b.batch_execute("COMMIT").await.unwrap_err();
+    assert_eq!(code(&e), "40001");
+    assert_eq!(value(&a, "SELECT count(*)::int FROM oncall WHERE on_duty").await, 1, "someone stays on call");
+}
