@@ -138,3 +138,26 @@ async fn serializable_prevents_write_skew() {
     assert_eq!(code(&e), "40001");
     assert_eq!(value(&a, "SELECT count(*)::int FROM oncall WHERE on_duty").await, 1, "someone stays on call");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_for_update_locks_the_rows_it_returns() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("CREATE TABLE jobs (id INT PRIMARY KEY, state TEXT); INSERT INTO jobs VALUES (1, 'new'), (2, 'new')").await.unwrap();
+    a.batch_execute("BEGIN").await.unwrap();
+    let got = a.query("SELECT id FROM jobs WHERE state = 'new' ORDER BY id LIMIT 1 FOR UPDATE", &[]).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let e = b.query("SELECT id FROM jobs WHERE id = 1 FOR UPDATE NOWAIT", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "55P03");
+    // Row 2 is not locked.
+    b.batch_execute("BEGIN; SELECT id FROM jobs WHERE id = 2 FOR UPDATE; COMMIT").await.unwrap();
+    let waiter = tokio::spawn(async move {
+        let r = b.query("SELECT state FROM jobs WHERE id = 1 FOR SHARE", &[]).await.map_err(|e| code(&e));
+        r.map(|rows| rows[0].get::<_, String>(0))
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "FOR SHARE waits for the FOR UPDATE lock");
+    a.batch_execute("UPDATE jobs SET state = 'taken' WHERE id = 1; COMMIT").await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Ok("taken".to_string()), "the waiter reads the newest committed version");
+}

@@ -250,6 +250,9 @@ impl Engine {
             Statement::Close { .. } => return Ok(Outcome::Command("CLOSE CURSOR ALL".into())),
             Statement::UNLISTEN { .. } => return Ok(Outcome::Command("UNLISTEN".into())),
             Statement::ShowVariable { variable } => return Ok(self.show(s, variable)),
+            // Storage is an append-only log: there is nothing to vacuum, and no statistics to gather.
+            Statement::Vacuum(_) => return Ok(Outcome::Command("VACUUM".into())),
+            Statement::Analyze(_) => return Ok(Outcome::Command("ANALYZE".into())),
             _ => {}
         }
         let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, stmt, sql, params).await };
@@ -356,6 +359,7 @@ impl Engine {
                 let plan = self.plan_delete(d, &mut types)?;
                 self.run_delete(plan, txn, &env)
             }
+            Statement::Truncate(t) => self.run_truncate(t, txn),
             Statement::Explain { statement, analyze: false, .. } => {
                 let mut types = vec![];
                 let lines = match &**statement {
@@ -384,14 +388,27 @@ impl Engine {
         stmt: &Statement,
         params: &[Value],
     ) -> SqlResult<Outcome> {
-        if !matches!(stmt, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)) {
-            return self.run(user, settings, txn, stmt, params);
+        let for_update = match stmt {
+            Statement::Query(q) if !q.locks.is_empty() => Some(q),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Truncate(_) => None,
+            _ => return self.run(user, settings, txn, stmt, params),
+        };
+        let mut deadline = lock_deadline(settings);
+        if let Some(q) = for_update {
+            if q.locks.iter().any(|l| l.nonblock == Some(ast::NonBlock::SkipLocked)) {
+                return Err(SqlError::unsupported("SKIP LOCKED is not supported yet"));
+            }
+            if q.locks.iter().any(|l| l.nonblock == Some(ast::NonBlock::Nowait)) {
+                deadline = Some((std::time::Instant::now(), "55P03"));
+            }
         }
-        let deadline = lock_deadline(settings);
         loop {
             let before = txn.writes.clone();
             let out = self.run(user, settings, txn, stmt, params)?;
-            let keys = self.lock_keys(txn, &before)?;
+            let keys = match for_update {
+                Some(q) => self.for_update_keys(user, settings, txn, q, params)?,
+                None => self.lock_keys(txn, &before)?,
+            };
             if keys.is_empty() {
                 return Ok(out);
             }
@@ -412,6 +429,78 @@ impl Engine {
                 txn.snapshot = self.ledger.head().size;
             }
         }
+    }
+
+    /// `SELECT … FOR UPDATE / FOR SHARE` locks the rows it returns: their primary keys, found by the
+    /// same query projecting the key columns. Both lock modes are exclusive here (stricter than
+    /// PostgreSQL's shared FOR SHARE, never weaker). One table per locking query.
+    fn for_update_keys(
+        &self,
+        user: &str,
+        settings: &BTreeMap<String, String>,
+        txn: &Txn,
+        q: &ast::Query,
+        params: &[Value],
+    ) -> SqlResult<Vec<super::locks::LockKey>> {
+        let one_table = || SqlError::unsupported("FOR UPDATE/FOR SHARE is supported on a query over one table");
+        let mut kq = q.clone();
+        kq.locks.clear();
+        let ast::SetExpr::Select(sel) = &mut *kq.body else { return Err(one_table()) };
+        if sel.from.len() != 1 || !sel.from[0].joins.is_empty() {
+            return Err(one_table());
+        }
+        if !matches!(sel.group_by, ast::GroupByExpr::Expressions(ref e, _) if e.is_empty())
+            || sel.having.is_some()
+            || sel.distinct.is_some()
+        {
+            return Err(SqlError::unsupported("FOR UPDATE is not allowed with GROUP BY, HAVING or DISTINCT"));
+        }
+        let ast::TableFactor::Table { name, alias, args: None, .. } = &sel.from[0].relation else { return Err(one_table()) };
+        let def = self.catalog().table(&object_name(name))?.clone();
+        let qualifier = alias.as_ref().map(|a| a.name.clone()).unwrap_or_else(|| ast::Ident::new(def.name.clone()));
+        sel.projection = def
+            .primary_key
+            .iter()
+            .map(|&c| {
+                ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(vec![
+                    qualifier.clone(),
+                    ast::Ident::with_quote('"', def.columns[c].name.clone()),
+                ]))
+            })
+            .collect();
+        let plan = self.plan_query(&kq, &mut vec![])?;
+        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
+        let runner = plan::Runner { engine: self, txn };
+        let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in rows {
+            let k = (def.id, encode_key(&r[..def.primary_key.len()])?);
+            if !txn.locks.holds(&k) {
+                keys.push(k);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// TRUNCATE: a tombstone for every row the transaction sees, so history stays in the log and every
+    /// deleted version stays provable.
+    fn run_truncate(&self, t: &ast::Truncate, txn: &mut Txn) -> SqlResult<Outcome> {
+        let mut tables = Vec::new();
+        for target in &t.table_names {
+            let name = object_name(&target.name);
+            match self.catalog().tables.get(&name) {
+                Some(def) => tables.push(def.clone()),
+                None if t.if_exists => {}
+                None => return Err(SqlError::undefined_table(&name)),
+            }
+        }
+        for def in &tables {
+            txn.note_read(def.id);
+            for row in self.scan(def, txn, None)? {
+                txn.writes.insert((def.id, row.key), None);
+            }
+        }
+        Ok(Outcome::Command("TRUNCATE TABLE".into()))
     }
 
     /// The locks a statement needs and does not hold yet: every key it wrote, and for each row it

@@ -599,6 +599,7 @@ impl Ctx<'_> {
             ("current_setting", [_] | [_, _]) | ("set_config", [_, _, _]) => DataType::Text,
             ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => DataType::Bool,
             ("format_type", [_, _]) => DataType::Text,
+            ("pg_sleep", [_]) => DataType::Text,
             ("obj_description" | "col_description" | "shobj_description", [_, _]) => DataType::Text,
             ("pg_get_viewdef" | "pg_get_triggerdef" | "pg_get_functiondef" | "pg_get_statisticsobjdef_columns", [_, ..]) => DataType::Text,
             ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", [_]) => DataType::Int8,
@@ -1128,6 +1129,19 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             crate::sql::pg_catalog::format_type(*oid, m).map_or(Value::Text("???".into()), Value::Text)
         }
         ("obj_description" | "col_description" | "shobj_description", _) => Value::Null,
+        ("pg_sleep", [secs]) => {
+            let Value::Float(s) = secs.clone().cast(DataType::Float8)? else { return Ok(Value::Null) };
+            // At most a minute per call; the wait does not hold a runtime thread hostage.
+            let d = std::time::Duration::from_secs_f64(s.clamp(0.0, 60.0));
+            let multi =
+                tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if multi {
+                tokio::task::block_in_place(|| std::thread::sleep(d));
+            } else {
+                std::thread::sleep(d);
+            }
+            Value::Text(String::new())
+        }
         (
             "pg_get_viewdef"
             | "pg_get_triggerdef"
