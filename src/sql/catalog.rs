@@ -39,6 +39,62 @@ pub struct TableDef {
     /// Secondary indexes.
     #[serde(default)]
     pub indexes: Vec<IndexDef>,
+    #[serde(default)]
+    pub checks: Vec<CheckDef>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKeyDef>,
+}
+
+/// A CHECK constraint: its name and its expression's SQL text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckDef {
+    pub name: String,
+    pub expr: String,
+}
+
+/// What happens to referencing rows when the referenced row is deleted or its key updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FkAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    /// The letter pg_constraint uses (`confdeltype`, `confupdtype`).
+    pub fn code(self) -> &'static str {
+        match self {
+            FkAction::NoAction => "a",
+            FkAction::Restrict => "r",
+            FkAction::Cascade => "c",
+            FkAction::SetNull => "n",
+            FkAction::SetDefault => "d",
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            FkAction::NoAction => "NO ACTION",
+            FkAction::Restrict => "RESTRICT",
+            FkAction::Cascade => "CASCADE",
+            FkAction::SetNull => "SET NULL",
+            FkAction::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// A FOREIGN KEY constraint: `columns` of this table reference `ref_columns` of table `ref_table`
+/// (its primary key or a unique index), matched as MATCH SIMPLE (a NULL in the key skips the check).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForeignKeyDef {
+    pub name: String,
+    pub columns: Vec<usize>,
+    pub ref_table: u32,
+    pub ref_columns: Vec<usize>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
 }
 
 /// A secondary index: derived entries in the ledger's `sec` column family, written with each commit.

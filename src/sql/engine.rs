@@ -7,7 +7,7 @@
 //! the lock (so queue order is commit order) and waits for durability without it, so concurrent
 //! commits share one group-commit fsync.
 
-use super::catalog::{Catalog, ColumnDef, TableDef, SYS_TABLES};
+use super::catalog::{Catalog, CheckDef, ColumnDef, FkAction, ForeignKeyDef, TableDef, SYS_TABLES};
 use super::error::{SqlError, SqlResult};
 use super::expr::{normalize_ident, object_name, AggCall, AggFunc, Ctx, Env, Expr, ScopeCol};
 use super::value::{decode_row, encode_key, encode_row, DataType, Value};
@@ -405,6 +405,10 @@ impl Engine {
         loop {
             let before = txn.writes.clone();
             let out = self.run(user, settings, txn, stmt, params)?;
+            if for_update.is_none() {
+                let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
+                self.enforce_constraints(txn, &before, &env)?;
+            }
             let keys = match for_update {
                 Some(q) => self.for_update_keys(user, settings, txn, q, params)?,
                 None => self.lock_keys(txn, &before)?,
@@ -515,9 +519,20 @@ impl Engine {
             if !txn.locks.holds(&(*table, key.clone())) {
                 keys.push((*table, key.clone()));
             }
-            let Some(def) = catalog.table_by_id(*table).filter(|d| d.indexes.iter().any(|i| i.unique)) else { continue };
+            let Some(def) = catalog.table_by_id(*table).filter(|d| d.indexes.iter().any(|i| i.unique) || !d.foreign_keys.is_empty()) else {
+                continue;
+            };
             let Some(bytes) = new else { continue };
             let row = self.decode(def, bytes, 0)?;
+            if !def.foreign_keys.is_empty() {
+                let mut parents = Vec::new();
+                Self::parent_lock_keys(&catalog, def, &row, &mut parents)?;
+                for k in parents {
+                    if !txn.locks.holds(&k) && !keys.contains(&k) {
+                        keys.push(k);
+                    }
+                }
+            }
             for index in def.indexes.iter().filter(|i| i.unique) {
                 let vals = super::index::values_of(index, &row);
                 if vals.iter().any(Value::is_null) {
@@ -630,14 +645,16 @@ impl Engine {
                     }),
                 )
             }
-            Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, .. } => {
+            Statement::Drop { object_type: ast::ObjectType::Table, if_exists, names, cascade, .. } => {
                 let mut entries = Vec::new();
                 let mut dropped = Vec::new();
+                let mut dropped_ids = Vec::new();
                 for n in names {
                     let name = object_name(n);
                     match self.catalog().tables.get(&name) {
                         Some(t) => {
                             entries.push(Entry::delete(SYS_TABLES, t.id.to_be_bytes().to_vec()));
+                            dropped_ids.push(t.id);
                             dropped.push(name);
                         }
                         None if *if_exists => {}
@@ -647,12 +664,35 @@ impl Engine {
                 if entries.is_empty() {
                     return Ok(Outcome::Command("DROP TABLE".into()));
                 }
+                // Foreign keys of other tables that reference a dropped table: refused, or with
+                // CASCADE dropped from those tables (their rows stay).
+                let mut changed: Vec<TableDef> = Vec::new();
+                for other in self.catalog().tables.values().filter(|o| !dropped_ids.contains(&o.id)) {
+                    let Some(fk) = other.foreign_keys.iter().find(|f| dropped_ids.contains(&f.ref_table)) else { continue };
+                    if !*cascade {
+                        return Err(SqlError::new(
+                            "2BP01",
+                            format!(
+                                "cannot drop table because other objects depend on it: constraint {} on table {} depends on it (use DROP … CASCADE)",
+                                fk.name, other.name
+                            ),
+                        ));
+                    }
+                    let mut o = other.clone();
+                    o.foreign_keys.retain(|f| !dropped_ids.contains(&f.ref_table));
+                    o.version += 1;
+                    entries.push(o.entry());
+                    changed.push(o);
+                }
                 (
                     entries,
                     "DROP TABLE",
                     Box::new(move |c: &mut Catalog| {
                         for n in dropped {
                             c.tables.remove(&n);
+                        }
+                        for o in changed {
+                            c.tables.insert(o.name.clone(), o);
                         }
                     }),
                 )
@@ -710,6 +750,103 @@ impl Engine {
                             col.missing = missing.to_text(col.ty);
                             t.columns.push(col);
                         }
+                        ast::AlterTableOperation::AddConstraint { constraint, .. } => {
+                            let c = match constraint {
+                                ast::TableConstraint::Check(ck) => NewConstraint::Check {
+                                    name: ck.name.as_ref().map(normalize_ident),
+                                    expr: ck.expr.to_string(),
+                                    column: None,
+                                },
+                                ast::TableConstraint::ForeignKey(fk) => {
+                                    NewConstraint::foreign_key(fk.name.as_ref(), fk.columns.iter().map(normalize_ident).collect(), fk)
+                                }
+                                other => {
+                                    return Err(SqlError::unsupported(format!(
+                                        "ALTER TABLE ADD {} is not supported yet (use CREATE UNIQUE INDEX for a unique constraint)",
+                                        first_words(&other.to_string())
+                                    )))
+                                }
+                            };
+                            self.add_constraint(&mut t, c)?;
+                            self.validate_existing_rows(&t, user)?;
+                        }
+                        ast::AlterTableOperation::DropConstraint { if_exists, name: cname, .. } => {
+                            let cname = normalize_ident(cname);
+                            let before = (t.checks.len(), t.foreign_keys.len(), t.indexes.len());
+                            t.checks.retain(|c| c.name != cname);
+                            t.foreign_keys.retain(|f| f.name != cname);
+                            t.indexes.retain(|i| !(i.constraint && i.name == cname));
+                            if before == (t.checks.len(), t.foreign_keys.len(), t.indexes.len()) {
+                                if cname == format!("{name}_pkey") {
+                                    return Err(SqlError::unsupported("dropping a primary key is not supported"));
+                                }
+                                if !*if_exists {
+                                    return Err(SqlError::new(
+                                        "42704",
+                                        format!("constraint \"{cname}\" of relation \"{name}\" does not exist"),
+                                    ));
+                                }
+                            }
+                        }
+                        ast::AlterTableOperation::AlterColumn { column_name, op } => {
+                            let cname = normalize_ident(column_name);
+                            let i = t.column(&cname).ok_or_else(|| {
+                                SqlError::new("42703", format!("column \"{cname}\" of relation \"{name}\" does not exist"))
+                            })?;
+                            match op {
+                                ast::AlterColumnOperation::SetNotNull => {
+                                    let probe = self.begin_txn(false);
+                                    if self.scan(&t, &probe, None)?.iter().any(|r| r.row[i].is_null()) {
+                                        return Err(SqlError::new(
+                                            "23502",
+                                            format!("column \"{cname}\" of relation \"{name}\" contains null values"),
+                                        ));
+                                    }
+                                    t.columns[i].not_null = true;
+                                }
+                                ast::AlterColumnOperation::DropNotNull => {
+                                    if t.primary_key.contains(&i) {
+                                        return Err(SqlError::new("42P16", format!("column \"{cname}\" is in a primary key")));
+                                    }
+                                    t.columns[i].not_null = false;
+                                }
+                                ast::AlterColumnOperation::SetDefault { value } => {
+                                    Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
+                                        .compile_as(value, t.columns[i].ty)?;
+                                    t.columns[i].default = Some(value.to_string());
+                                }
+                                ast::AlterColumnOperation::DropDefault => t.columns[i].default = None,
+                                other => {
+                                    return Err(SqlError::unsupported(format!(
+                                        "ALTER COLUMN {} is not supported yet",
+                                        first_words(&other.to_string())
+                                    )))
+                                }
+                            }
+                        }
+                        ast::AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
+                            let (old, new) = (normalize_ident(old_column_name), normalize_ident(new_column_name));
+                            let i = t
+                                .column(&old)
+                                .ok_or_else(|| SqlError::new("42703", format!("column \"{old}\" of relation \"{name}\" does not exist")))?;
+                            if t.column(&new).is_some() {
+                                return Err(SqlError::new("42701", format!("column \"{new}\" of relation \"{name}\" already exists")));
+                            }
+                            // Rows are stored by position, so old rows read under the new name.
+                            for c in &mut t.checks {
+                                c.expr = crate::sql::rename_ident(&c.expr, &old, &new);
+                            }
+                            t.columns[i].name = new;
+                        }
+                        ast::AlterTableOperation::RenameTable { table_name } => {
+                            let new = match table_name {
+                                ast::RenameTableNameKind::As(n) | ast::RenameTableNameKind::To(n) => object_name(n),
+                            };
+                            if self.catalog().tables.contains_key(&new) {
+                                return Err(SqlError::new("42P07", format!("relation \"{new}\" already exists")));
+                            }
+                            t.name = new;
+                        }
                         other => {
                             return Err(SqlError::unsupported(format!(
                                 "ALTER TABLE {} is not supported yet",
@@ -720,10 +857,12 @@ impl Engine {
                 }
                 t.version += 1;
                 let entry = t.entry();
+                let old_name = name.clone();
                 (
                     vec![entry],
                     "ALTER TABLE",
                     Box::new(move |c: &mut Catalog| {
+                        c.tables.remove(&old_name);
                         c.tables.insert(t.name.clone(), t);
                     }),
                 )
@@ -851,6 +990,130 @@ impl Engine {
         Ok(Outcome::Command("CREATE INDEX".into()))
     }
 
+    /// Resolve a CHECK or FOREIGN KEY constraint against the table and catalog, and add it to `t`.
+    fn add_constraint(&self, t: &mut TableDef, c: NewConstraint) -> SqlResult<()> {
+        let column = |t: &TableDef, n: &str| t.column(n).ok_or_else(|| SqlError::new("42703", format!("column \"{n}\" does not exist")));
+        let duplicate = |t: &TableDef, n: &str| {
+            if constraint_names(t).iter().any(|x| x == n) {
+                Err(SqlError::new("42710", format!("constraint \"{n}\" for relation \"{}\" already exists", t.name)))
+            } else {
+                Ok(())
+            }
+        };
+        match c {
+            NewConstraint::Check { name, expr, column: col } => {
+                constraints::compile_check(t, &expr)?;
+                let name = match name {
+                    Some(n) => {
+                        duplicate(t, &n)?;
+                        n
+                    }
+                    None => {
+                        // PostgreSQL names a check after the first column its expression mentions.
+                        let first = col.or_else(|| {
+                            let words: Vec<String> =
+                                expr.split(|c: char| !(c.is_alphanumeric() || c == '_')).map(|w| w.to_lowercase()).collect();
+                            words.into_iter().find(|w| t.column(w).is_some())
+                        });
+                        choose_constraint_name(t, &first.into_iter().collect::<Vec<_>>(), "check")
+                    }
+                };
+                t.checks.push(CheckDef { name, expr });
+            }
+            NewConstraint::ForeignKey { name, columns, table, ref_columns, on_delete, on_update } => {
+                let cols = columns.iter().map(|c| column(t, c)).collect::<SqlResult<Vec<_>>>()?;
+                let parent = if table == t.name { t.clone() } else { self.catalog().table(&table)?.clone() };
+                let refs = if ref_columns.is_empty() {
+                    parent.primary_key.clone()
+                } else {
+                    ref_columns.iter().map(|c| column(&parent, c)).collect::<SqlResult<Vec<_>>>()?
+                };
+                if refs.len() != cols.len() {
+                    return Err(SqlError::new("42830", "number of referencing and referenced columns for foreign key disagree"));
+                }
+                let mut sorted = refs.clone();
+                sorted.sort();
+                let keyed = |k: &[usize]| {
+                    let mut k = k.to_vec();
+                    k.sort();
+                    k == sorted
+                };
+                if !keyed(&parent.primary_key) && !parent.indexes.iter().any(|i| i.unique && keyed(&i.columns)) {
+                    return Err(SqlError::new(
+                        "42830",
+                        format!("there is no unique constraint matching given keys for referenced table \"{}\"", parent.name),
+                    ));
+                }
+                for (&c, &p) in cols.iter().zip(&refs) {
+                    let (a, b) = (t.columns[c].ty, parent.columns[p].ty);
+                    if !(a == b || (a.is_numeric() && b.is_numeric()) || (a.is_text() && b.is_text())) {
+                        return Err(SqlError::new(
+                            "42804",
+                            format!(
+                                "foreign key constraint cannot be implemented: key columns \"{}\" and \"{}\" are of incompatible types: {} and {}",
+                                t.columns[c].name,
+                                parent.columns[p].name,
+                                a.name(),
+                                b.name()
+                            ),
+                        ));
+                    }
+                }
+                let name = match name {
+                    Some(n) => {
+                        duplicate(t, &n)?;
+                        n
+                    }
+                    None => choose_constraint_name(t, &columns, "fkey"),
+                };
+                t.foreign_keys.push(ForeignKeyDef { name, columns: cols, ref_table: parent.id, ref_columns: refs, on_delete, on_update });
+            }
+        }
+        Ok(())
+    }
+
+    /// After ADD CONSTRAINT: every live row must satisfy the table's CHECK and FOREIGN KEY constraints.
+    fn validate_existing_rows(&self, t: &TableDef, user: &str) -> SqlResult<()> {
+        let mut probe = self.begin_txn(false);
+        for r in self.scan(t, &probe, None)? {
+            probe.writes.insert((t.id, r.key), Some(encode_row(t.version, &r.row[..t.columns.len()])));
+        }
+        let env = Env { params: &[], aggs: &[], now_us: probe.start_us, user, sub: None, outer: &[], settings: None };
+        // Checked against the new definition (enforce_constraints reads the committed catalog).
+        let checks =
+            t.checks.iter().map(|c| Ok((c.name.clone(), constraints::compile_check(t, &c.expr)?))).collect::<SqlResult<Vec<_>>>()?;
+        for ((_, _), bytes) in &probe.writes {
+            let Some(b) = bytes else { continue };
+            let row = self.decode(t, b, 0)?;
+            for (name, e) in &checks {
+                if e.eval(&row, &env)? == Value::Bool(false) {
+                    return Err(SqlError::new(
+                        "23514",
+                        format!("check constraint \"{name}\" of relation \"{}\" is violated by some row", t.name),
+                    ));
+                }
+            }
+            for fk in &t.foreign_keys {
+                let vals: Vec<Value> = fk.columns.iter().map(|&c| row[c].clone()).collect();
+                if vals.iter().any(Value::is_null) {
+                    continue;
+                }
+                let parent = if fk.ref_table == t.id {
+                    t.clone()
+                } else {
+                    self.catalog().table_by_id(fk.ref_table).cloned().ok_or_else(|| SqlError::undefined_table("(dropped)"))?
+                };
+                if !self.referenced_row_exists(&parent, fk, &vals, &probe)? {
+                    return Err(SqlError::new(
+                        "23503",
+                        format!("insert or update on table \"{}\" violates foreign key constraint \"{}\"", t.name, fk.name),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn table_def(&self, ct: &ast::CreateTable, name: &str) -> SqlResult<TableDef> {
         if ct.query.is_some() || ct.like.is_some() {
             return Err(SqlError::unsupported("CREATE TABLE AS / LIKE is not supported yet"));
@@ -858,6 +1121,7 @@ impl Engine {
         let mut columns = Vec::new();
         let mut pk: Vec<String> = Vec::new();
         let mut unique: Vec<Vec<String>> = Vec::new();
+        let mut constraints: Vec<NewConstraint> = Vec::new();
         for c in &ct.columns {
             let cname = normalize_ident(&c.name);
             if columns.iter().any(|x: &ColumnDef| x.name == cname) {
@@ -878,6 +1142,14 @@ impl Engine {
                         col.not_null = true;
                     }
                     ast::ColumnOption::Unique(_) => unique.push(vec![cname.clone()]),
+                    ast::ColumnOption::Check(ck) => constraints.push(NewConstraint::Check {
+                        name: o.name.as_ref().or(ck.name.as_ref()).map(normalize_ident),
+                        expr: ck.expr.to_string(),
+                        column: Some(cname.clone()),
+                    }),
+                    ast::ColumnOption::ForeignKey(fk) => {
+                        constraints.push(NewConstraint::foreign_key(o.name.as_ref().or(fk.name.as_ref()), vec![cname.clone()], fk))
+                    }
                     other => return Err(SqlError::unsupported(format!("column option not supported yet: {other}"))),
                 }
             }
@@ -905,6 +1177,14 @@ impl Engine {
                         }
                     }
                     unique.push(cols);
+                }
+                ast::TableConstraint::Check(ck) => constraints.push(NewConstraint::Check {
+                    name: ck.name.as_ref().map(normalize_ident),
+                    expr: ck.expr.to_string(),
+                    column: None,
+                }),
+                ast::TableConstraint::ForeignKey(fk) => {
+                    constraints.push(NewConstraint::foreign_key(fk.name.as_ref(), fk.columns.iter().map(normalize_ident).collect(), fk))
                 }
                 other => return Err(SqlError::unsupported(format!("table constraint not supported yet: {other}"))),
             }
@@ -950,7 +1230,12 @@ impl Engine {
                 constraint: true,
             });
         }
-        Ok(TableDef { id, name: name.to_string(), version: 1, columns, primary_key, indexes })
+        let mut def =
+            TableDef { id, name: name.to_string(), version: 1, columns, primary_key, indexes, checks: vec![], foreign_keys: vec![] };
+        for c in constraints {
+            self.add_constraint(&mut def, c)?;
+        }
+        Ok(def)
     }
 
     // ---- SET / SHOW -----------------------------------------------------------------------------
@@ -1118,6 +1403,62 @@ pub(crate) const SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// The isolation level new transactions of a session get (`SET default_transaction_isolation`).
+/// A CHECK or FOREIGN KEY constraint as written, before it is resolved against the catalog.
+enum NewConstraint {
+    Check {
+        name: Option<String>,
+        expr: String,
+        column: Option<String>,
+    },
+    ForeignKey {
+        name: Option<String>,
+        columns: Vec<String>,
+        table: String,
+        ref_columns: Vec<String>,
+        on_delete: FkAction,
+        on_update: FkAction,
+    },
+}
+
+impl NewConstraint {
+    fn foreign_key(name: Option<&ast::Ident>, columns: Vec<String>, fk: &ast::ForeignKeyConstraint) -> NewConstraint {
+        let action = |a: &Option<ast::ReferentialAction>| match a {
+            Some(ast::ReferentialAction::Cascade) => FkAction::Cascade,
+            Some(ast::ReferentialAction::Restrict) => FkAction::Restrict,
+            Some(ast::ReferentialAction::SetNull) => FkAction::SetNull,
+            Some(ast::ReferentialAction::SetDefault) => FkAction::SetDefault,
+            Some(ast::ReferentialAction::NoAction) | None => FkAction::NoAction,
+        };
+        NewConstraint::ForeignKey {
+            name: name.map(normalize_ident),
+            columns,
+            table: object_name(&fk.foreign_table),
+            ref_columns: fk.referred_columns.iter().map(normalize_ident).collect(),
+            on_delete: action(&fk.on_delete),
+            on_update: action(&fk.on_update),
+        }
+    }
+}
+
+/// Every constraint name a table uses (PostgreSQL keeps them unique per table).
+fn constraint_names(t: &TableDef) -> Vec<String> {
+    let mut names = vec![format!("{}_pkey", t.name)];
+    names.extend(t.indexes.iter().filter(|i| i.constraint).map(|i| i.name.clone()));
+    names.extend(t.checks.iter().map(|c| c.name.clone()));
+    names.extend(t.foreign_keys.iter().map(|f| f.name.clone()));
+    names
+}
+
+/// PostgreSQL's choice of a constraint name: `<table>_<columns>_<suffix>`, numbered if taken.
+fn choose_constraint_name(t: &TableDef, cols: &[String], suffix: &str) -> String {
+    let base = if cols.is_empty() { format!("{}_{suffix}", t.name) } else { format!("{}_{}_{suffix}", t.name, cols.join("_")) };
+    let taken = constraint_names(t);
+    if !taken.contains(&base) {
+        return base;
+    }
+    (1..).map(|n| format!("{base}{n}")).find(|n| !taken.contains(n)).expect("some name is free")
+}
+
 fn session_isolation(settings: &BTreeMap<String, String>) -> Isolation {
     settings.get("default_transaction_isolation").and_then(|v| Isolation::parse(v)).unwrap_or(Isolation::ReadCommitted)
 }
@@ -1150,6 +1491,10 @@ fn lock_deadline(settings: &BTreeMap<String, String>) -> Option<(std::time::Inst
 pub(crate) fn default_setting(name: &str) -> &'static str {
     SETTINGS.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
 }
+
+// CHECK and FOREIGN KEY enforcement.
+#[path = "constraints.rs"]
+mod constraints;
 
 // Query planning and DML live in their own file.
 #[path = "plan.rs"]

@@ -600,6 +600,8 @@ impl Ctx<'_> {
             ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => DataType::Bool,
             ("format_type", [_, _]) => DataType::Text,
             ("pg_sleep", [_]) => DataType::Text,
+            // vouchdb has no partitions: a table's only ancestor is itself.
+            ("pg_partition_ancestors" | "pg_partition_root", [a]) => a.ty,
             ("obj_description" | "col_description" | "shobj_description", [_, _]) => DataType::Text,
             ("pg_get_viewdef" | "pg_get_triggerdef" | "pg_get_functiondef" | "pg_get_statisticsobjdef_columns", [_, ..]) => DataType::Text,
             ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", [_]) => DataType::Int8,
@@ -677,6 +679,7 @@ fn reg_cast(kind: &str, e: &ast::Expr) -> Option<String> {
     };
     let by_oid = |k: &str| format!("COALESCE({}, CAST(({e}) AS text))", lookup(k, &format!("({e})"), "0"));
     match (kind, lit) {
+        (_, Some(digits)) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(digits),
         ("regclass", Some(name)) if crate::sql::pg_catalog::catalog_table_oid(&name).is_some() => {
             crate::sql::pg_catalog::catalog_table_oid(&name).map(|o| o.to_string())
         }
@@ -1129,6 +1132,7 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             crate::sql::pg_catalog::format_type(*oid, m).map_or(Value::Text("???".into()), Value::Text)
         }
         ("obj_description" | "col_description" | "shobj_description", _) => Value::Null,
+        ("pg_partition_ancestors" | "pg_partition_root", [v]) => v.clone(),
         ("pg_sleep", [secs]) => {
             let Value::Float(s) = secs.clone().cast(DataType::Float8)? else { return Ok(Value::Null) };
             // At most a minute per call; the wait does not hold a runtime thread hostage.

@@ -135,6 +135,21 @@ fn rewrite_alter_user(sql: &str) -> Option<String> {
 }
 
 /// Parse one expression (column DEFAULTs are stored as SQL text).
+/// Rename an identifier (a column) everywhere it appears as a word in an expression's SQL text.
+pub fn rename_ident(sql: &str, old: &str, new: &str) -> String {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else { return sql.to_string() };
+    tokens
+        .into_iter()
+        .map(|t| match t {
+            Token::Word(w) if (w.quote_style.is_none() && w.value.to_lowercase() == old) || (w.quote_style.is_some() && w.value == old) => {
+                crate::sql::pg_catalog::quote_ident(new)
+            }
+            other => other.to_string(),
+        })
+        .collect()
+}
+
 /// Parse a type name (`integer`, `character varying(3)`, `int4[]`).
 pub fn parse_data_type(sql: &str) -> SqlResult<sqlparser::ast::DataType> {
     Parser::new(&PostgreSqlDialect {})

@@ -2,7 +2,7 @@
 //! read, built from vouchdb's own catalog at plan time. Object ids are vouchdb's table and index ids;
 //! a table's primary-key index gets the table id plus 2^30.
 
-use super::catalog::{Catalog, ColumnDef, IndexDef, TableDef};
+use super::catalog::{Catalog, ColumnDef, FkAction, IndexDef, TableDef};
 use super::error::SqlResult;
 use super::value::{DataType, Value};
 
@@ -73,6 +73,13 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     ]
                 };
                 rows.push(class(t.id as i64, &t.name, "r", AM_HEAP, true, t.columns.len()));
+                if let Some(r) = rows.last_mut() {
+                    r[7] = Value::Int(t.checks.len() as i64);
+                    // Foreign keys are triggers in PostgreSQL; psql looks for them only then.
+                    let fk =
+                        !t.foreign_keys.is_empty() || catalog.tables.values().any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id));
+                    r[18] = Value::Bool(fk);
+                }
                 rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));
                 for i in &t.indexes {
                     rows.push(class(i.id as i64, &i.name, "i", AM_BTREE, false, i.columns.len()));
@@ -210,6 +217,26 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 rows.push(constraint_row(t, pkey_oid(t), &format!("{}_pkey", t.name), "p", &t.primary_key));
                 for i in t.indexes.iter().filter(|i| i.constraint) {
                     rows.push(constraint_row(t, i.id as i64, &i.name, "u", &i.columns));
+                }
+                for (n, c) in t.checks.iter().enumerate() {
+                    let mut row = constraint_row(t, 0, &c.name, "c", &[]);
+                    row[0] = Value::Int(check_oid(t, n));
+                    row[9] = Value::Int(0);
+                    row[18] = Value::Null;
+                    row[20] = text(&c.expr);
+                    rows.push(row);
+                }
+                for (n, f) in t.foreign_keys.iter().enumerate() {
+                    let parent = catalog.table_by_id(f.ref_table);
+                    let mut row = constraint_row(t, 0, &f.name, "f", &f.columns);
+                    row[0] = Value::Int(fk_oid(t, n));
+                    row[9] = Value::Int(parent.map_or(0, |p| referenced_index_oid(p, &f.ref_columns)));
+                    row[11] = Value::Int(f.ref_table as i64);
+                    row[12] = text(f.on_update.code());
+                    row[13] = text(f.on_delete.code());
+                    row[14] = text("s");
+                    row[19] = int2_array(&f.ref_columns);
+                    rows.push(row);
                 }
             }
             let b = |n: &'static str| (n, Bool);
@@ -385,6 +412,25 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     for kind in ["def", "pdef"] {
                         add(kind, pkey_oid(t), n as i64 + 1, quote_ident(&t.columns[c].name));
                     }
+                }
+                for (n, c) in t.checks.iter().enumerate() {
+                    add("def", check_oid(t, n), 0, format!("CHECK (({}))", c.expr));
+                }
+                for (n, f) in t.foreign_keys.iter().enumerate() {
+                    let Some(parent) = catalog.table_by_id(f.ref_table) else { continue };
+                    let mut def = format!(
+                        "FOREIGN KEY ({}) REFERENCES {}({})",
+                        column_list(t, &f.columns),
+                        quote_ident(&parent.name),
+                        column_list(parent, &f.ref_columns)
+                    );
+                    if f.on_update != FkAction::NoAction {
+                        def.push_str(&format!(" ON UPDATE {}", f.on_update.sql()));
+                    }
+                    if f.on_delete != FkAction::NoAction {
+                        def.push_str(&format!(" ON DELETE {}", f.on_delete.sql()));
+                    }
+                    add("def", fk_oid(t, n), 0, def);
                 }
                 for i in &t.indexes {
                     add("class", i.id as i64, 0, i.name.clone());
@@ -804,6 +850,25 @@ fn pkey_oid(t: &TableDef) -> i64 {
 /// The oid of the constraint that an index implements.
 fn constraint_oid(index_oid: i64) -> i64 {
     index_oid + CONSTRAINT_OID_OFFSET
+}
+
+const CHECK_OID_OFFSET: i64 = 1 << 27;
+
+/// Oids of a table's CHECK (n < 128) and FOREIGN KEY constraints.
+fn check_oid(t: &TableDef, n: usize) -> i64 {
+    CHECK_OID_OFFSET + t.id as i64 * 256 + n as i64
+}
+
+fn fk_oid(t: &TableDef, n: usize) -> i64 {
+    CHECK_OID_OFFSET + t.id as i64 * 256 + 128 + n as i64
+}
+
+/// The index that a foreign key's referenced columns use (the primary key or a unique index).
+fn referenced_index_oid(parent: &TableDef, cols: &[usize]) -> i64 {
+    if cols == parent.primary_key.as_slice() {
+        return pkey_oid(parent);
+    }
+    parent.indexes.iter().find(|i| i.unique && i.columns == cols).map_or(pkey_oid(parent), |i| i.id as i64)
 }
 
 fn attrdef_oid(t: &TableDef, attnum: usize) -> i64 {
