@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 pub const SYS_TABLES: u32 = 1;
 /// System table holding users: key = user name, value = JSON `UserDef`.
 pub const SYS_USERS: u32 = 2;
+/// System table holding sequence definitions: key = sequence id (u32, big-endian), value = JSON `SequenceDef`.
+pub const SYS_SEQUENCES: u32 = 3;
+/// System table holding sequence states (high-water marks): key = sequence id, value = JSON
+/// `{"last_value": n, "is_called": b}`.
+pub const SYS_SEQUENCE_VALUES: u32 = 4;
 /// First id given to a user table.
 pub const FIRST_USER_TABLE: u32 = 1000;
 
@@ -121,6 +126,28 @@ impl TableDef {
     }
 }
 
+/// A sequence (CREATE SEQUENCE, or the one a SERIAL or identity column owns). Its id is a relation id,
+/// from the same counter as tables and indexes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SequenceDef {
+    pub id: u32,
+    pub name: String,
+    /// smallint, integer or bigint.
+    pub ty: DataType,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub start: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// The column that owns it (table id, column name): dropped with its table.
+    #[serde(default)]
+    pub owned_by: Option<(u32, String)>,
+    /// For an identity column's sequence: `"a"` (GENERATED ALWAYS) or `"d"` (BY DEFAULT).
+    #[serde(default)]
+    pub identity: Option<String>,
+}
+
 /// A login role with its SCRAM-SHA-256 verifier (never the password).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UserDef {
@@ -142,6 +169,7 @@ impl UserDef {
 pub struct Catalog {
     pub tables: BTreeMap<String, TableDef>,
     pub users: BTreeMap<String, UserDef>,
+    pub sequences: BTreeMap<String, SequenceDef>,
     pub next_table_id: u32,
 }
 
@@ -163,6 +191,16 @@ impl Catalog {
             let u: UserDef =
                 serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("user entry in tx {}: {e}", v.tx)))?;
             c.users.insert(u.name.clone(), u);
+        }
+        for (_, v) in ledger.scan_table(SYS_SEQUENCES, snapshot, None)? {
+            let s: SequenceDef = serde_json::from_slice(&v.entry.value)
+                .map_err(|e| SqlError::new("XX001", format!("sequence entry in tx {}: {e}", v.tx)))?;
+            c.sequences.insert(s.name.clone(), s);
+        }
+        for (k, _) in ledger.scan_table_all_keys(SYS_SEQUENCES)? {
+            if let Ok(id) = <[u8; 4]>::try_from(k.as_slice()) {
+                c.next_table_id = c.next_table_id.max(u32::from_be_bytes(id) + 1);
+            }
         }
         // Ids are never reused: every version of every definition, dropped tables and indexes included,
         // keeps its ids reserved (index entries of a dropped index stay in the store).
@@ -187,6 +225,16 @@ impl Catalog {
     /// The table that has an index of this name.
     pub fn index(&self, name: &str) -> Option<(&TableDef, &IndexDef)> {
         self.tables.values().find_map(|t| t.indexes.iter().find(|i| i.name == name).map(|i| (t, i)))
+    }
+
+    /// The sequence owned by a column (SERIAL, identity or OWNED BY).
+    pub fn owned_sequence(&self, table: u32, column: &str) -> Option<&SequenceDef> {
+        self.sequences.values().find(|s| s.owned_by.as_ref().is_some_and(|(t, c)| *t == table && c == column))
+    }
+
+    /// The identity sequence of a column, if it is an identity column.
+    pub fn identity(&self, table: u32, column: &str) -> Option<&SequenceDef> {
+        self.owned_sequence(table, column).filter(|s| s.identity.is_some())
     }
 
     pub fn table(&self, name: &str) -> SqlResult<&TableDef> {

@@ -96,6 +96,9 @@ pub(crate) struct Txn {
     failed: bool,
     writes: BTreeMap<WriteKey, Option<Vec<u8>>>,
     statements: Vec<String>,
+    /// The session's currval/lastval state, and what this transaction's statements drew (provenance).
+    seq_session: sequence::SessionSeqs,
+    drawn: sequence::Drawn,
 }
 
 impl Txn {
@@ -112,11 +115,12 @@ pub struct Session {
     pub user: String,
     txn: Option<Txn>,
     pub settings: BTreeMap<String, String>,
+    seq: sequence::SessionSeqs,
 }
 
 impl Session {
     pub fn new(user: &str) -> Session {
-        Session { user: user.to_string(), txn: None, settings: BTreeMap::new() }
+        Session { user: user.to_string(), txn: None, settings: BTreeMap::new(), seq: Default::default() }
     }
     pub fn in_transaction(&self) -> bool {
         self.txn.as_ref().is_some_and(|t| t.explicit)
@@ -136,6 +140,7 @@ pub struct Engine {
     ddl: tokio::sync::Mutex<()>,
     locks: Arc<super::locks::LockManager>,
     next_txn_id: std::sync::atomic::AtomicU64,
+    sequences: sequence::Sequences,
 }
 
 fn now_us() -> i64 {
@@ -159,6 +164,7 @@ impl Engine {
             ddl: tokio::sync::Mutex::new(()),
             locks: Arc::new(super::locks::LockManager::default()),
             next_txn_id: std::sync::atomic::AtomicU64::new(1),
+            sequences: Default::default(),
         })
     }
 
@@ -184,6 +190,8 @@ impl Engine {
             failed: false,
             writes: BTreeMap::new(),
             statements: Vec::new(),
+            seq_session: Default::default(),
+            drawn: Default::default(),
         }
     }
 
@@ -198,7 +206,9 @@ impl Engine {
                             isolation = Isolation::from_ast(l);
                         }
                     }
-                    s.txn = Some(self.begin_txn_with(true, isolation));
+                    let mut txn = self.begin_txn_with(true, isolation);
+                    txn.seq_session = s.seq.clone();
+                    s.txn = Some(txn);
                 }
                 return Ok(Outcome::Begin);
             }
@@ -223,7 +233,9 @@ impl Engine {
             Statement::CreateTable(_)
             | Statement::Drop { object_type: ast::ObjectType::Table | ast::ObjectType::Index, .. }
             | Statement::CreateIndex(_)
-            | Statement::AlterTable(_) => {
+            | Statement::AlterTable(_)
+            | Statement::CreateSequence { .. }
+            | Statement::Drop { object_type: ast::ObjectType::Sequence, .. } => {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
                 }
@@ -241,6 +253,7 @@ impl Engine {
             // Connection-pool hygiene that drivers send (asyncpg sends all four on release).
             Statement::Discard { .. } => {
                 s.settings.clear();
+                *s.seq.lock().expect("session sequence lock is never poisoned") = Default::default();
                 return Ok(Outcome::Command("DISCARD ALL".into()));
             }
             Statement::Reset(_) => {
@@ -255,7 +268,7 @@ impl Engine {
             Statement::Analyze(_) => return Ok(Outcome::Command("ANALYZE".into())),
             _ => {}
         }
-        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, stmt, sql, params).await };
+        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, &s.seq, stmt, sql, params).await };
         // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot;
         // REPEATABLE READ and SERIALIZABLE keep the one their first statement took.
         if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
@@ -287,6 +300,7 @@ impl Engine {
         &self,
         user: &str,
         settings: &BTreeMap<String, String>,
+        seq: &sequence::SessionSeqs,
         stmt: &Statement,
         sql: &str,
         params: &[Value],
@@ -295,6 +309,7 @@ impl Engine {
         let mut attempt = 0;
         loop {
             let mut txn = self.begin_txn_with(false, session_isolation(settings));
+            txn.seq_session = seq.clone();
             let out = self.run_locked(user, settings, &mut txn, stmt, params).await?;
             txn.write_snapshot = txn.snapshot;
             txn.statements.push(sql.to_string());
@@ -333,7 +348,24 @@ impl Engine {
         stmt: &Statement,
         params: &[Value],
     ) -> SqlResult<Outcome> {
-        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
+        let gen = sequence::Generated::new(self, txn.seq_session.clone(), user);
+        let out = self.run_statement(user, settings, txn, stmt, params, &gen);
+        let drawn = gen.into_drawn();
+        txn.drawn.sequence_values.extend(drawn.sequence_values);
+        txn.drawn.random_uuids.extend(drawn.random_uuids);
+        out
+    }
+
+    fn run_statement(
+        &self,
+        user: &str,
+        settings: &BTreeMap<String, String>,
+        txn: &mut Txn,
+        stmt: &Statement,
+        params: &[Value],
+        gen: &sequence::Generated,
+    ) -> SqlResult<Outcome> {
+        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings), gen: Some(gen) };
         match stmt {
             Statement::Query(q) => {
                 let mut types = vec![];
@@ -404,6 +436,7 @@ impl Engine {
         }
         loop {
             let before = txn.writes.clone();
+            let drawn_before = txn.drawn.len();
             let out = self.run(user, settings, txn, stmt, params)?;
             if for_update.is_none() {
                 let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
@@ -429,6 +462,8 @@ impl Engine {
                 return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
             }
             txn.writes = before;
+            // The statement runs again and draws again: only the values of the run that counts are recorded.
+            txn.drawn.truncate(drawn_before);
             if txn.isolation == Isolation::ReadCommitted {
                 txn.snapshot = self.ledger.head().size;
             }
@@ -564,7 +599,7 @@ impl Engine {
         // Under READ COMMITTED every written key is locked and was re-read under the lock; the
         // other levels validate against the transaction's snapshot.
         let snapshot = if txn.isolation == Isolation::ReadCommitted { u64::MAX } else { txn.write_snapshot.min(txn.snapshot) };
-        let Txn { writes, statements, snapshots, locks, isolation, read_tables, .. } = txn;
+        let Txn { writes, statements, snapshots, locks, isolation, read_tables, start_us, drawn, .. } = txn;
         let pending = {
             let mut in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
             if isolation == Isolation::Serializable {
@@ -599,13 +634,21 @@ impl Engine {
                     None => Entry::delete(table, key),
                 })
                 .collect();
-            let provenance = serde_json::to_vec(&serde_json::json!({
+            let mut provenance = serde_json::json!({
                 "user": user,
                 "statements": statements,
                 "snapshots": snapshots,
                 "isolation": isolation.name(),
-            }))
-            .expect("provenance always serialises");
+                "now_us": start_us,
+            });
+            // Inputs drawn from outside the SQL text, for replay (docs/FORMAT.md).
+            if !drawn.sequence_values.is_empty() {
+                provenance["sequence_values"] = serde_json::json!(drawn.sequence_values);
+            }
+            if !drawn.random_uuids.is_empty() {
+                provenance["random_uuids"] = serde_json::json!(drawn.random_uuids);
+            }
+            let provenance = serde_json::to_vec(&provenance).expect("provenance always serialises");
             self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries })
         };
         // Release the keys however this future ends, also when a cancel request drops it.
@@ -624,24 +667,48 @@ impl Engine {
         if let Statement::CreateIndex(ci) = stmt {
             return self.create_index(user, ci, sql).await;
         }
+        if matches!(stmt, Statement::CreateSequence { .. } | Statement::Drop { object_type: ast::ObjectType::Sequence, .. }) {
+            return self.sequence_ddl(user, stmt, sql);
+        }
         let (entries, tag, apply): (Vec<Entry>, &str, CatalogChange) = match stmt {
             Statement::CreateTable(ct) => {
                 let name = object_name(&ct.name);
-                if self.catalog().tables.contains_key(&name) {
+                let exists = {
+                    let c = self.catalog();
+                    c.tables.contains_key(&name) || c.sequences.contains_key(&name)
+                };
+                if exists {
                     if ct.if_not_exists {
                         return Ok(Outcome::Command("CREATE TABLE".into()));
                     }
                     return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
                 }
-                let def = self.table_def(ct, &name)?;
-                let entry = def.entry();
+                // SERIAL and identity columns become integer columns owning a sequence each.
+                let (ct, serials) = self.serial_columns(ct, &name)?;
+                let mut def = self.table_def(&ct, &name)?;
+                for (col, s) in serials.iter().filter(|(_, s)| s.identity.is_none()) {
+                    if let Some(c) = def.columns.iter_mut().find(|c| &c.name == col) {
+                        c.default = Some(format!("nextval('{}'::regclass)", super::pg_catalog::quote_ident(&s.name).replace('\'', "''")));
+                    }
+                }
+                let mut next = def.indexes.iter().map(|i| i.id).chain([def.id]).max().unwrap_or(def.id) + 1;
+                let mut seqs = Vec::new();
+                for (col, mut s) in serials {
+                    s.id = next;
+                    s.owned_by = Some((def.id, col));
+                    next += 1;
+                    seqs.push(s);
+                }
+                let entries = std::iter::once(def.entry()).chain(seqs.iter().map(|s| s.entry())).collect();
                 (
-                    vec![entry],
+                    entries,
                     "CREATE TABLE",
                     Box::new(move |c: &mut Catalog| {
-                        let last = def.indexes.iter().map(|i| i.id).chain([def.id]).max().unwrap_or(def.id);
-                        c.next_table_id = c.next_table_id.max(last + 1);
+                        c.next_table_id = c.next_table_id.max(next);
                         c.tables.insert(def.name.clone(), def);
+                        for s in seqs {
+                            c.sequences.insert(s.name.clone(), s);
+                        }
                     }),
                 )
             }
@@ -660,6 +727,11 @@ impl Engine {
                         None if *if_exists => {}
                         None => return Err(SqlError::undefined_table(&name)),
                     }
+                }
+                // Sequences owned by their columns go with them.
+                for s in self.catalog().sequences.values().filter(|s| s.owned_by.as_ref().is_some_and(|o| dropped_ids.contains(&o.0))) {
+                    entries.push(Entry::delete(super::catalog::SYS_SEQUENCES, s.id.to_be_bytes().to_vec()));
+                    dropped.push(s.name.clone());
                 }
                 if entries.is_empty() {
                     return Ok(Outcome::Command("DROP TABLE".into()));
@@ -690,6 +762,7 @@ impl Engine {
                     Box::new(move |c: &mut Catalog| {
                         for n in dropped {
                             c.tables.remove(&n);
+                            c.sequences.remove(&n);
                         }
                         for o in changed {
                             c.tables.insert(o.name.clone(), o);
@@ -736,7 +809,16 @@ impl Engine {
                                 Some(d) => {
                                     let e = Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
                                         .compile_as(&crate::sql::parse_expr(d)?, col.ty)?;
-                                    let env = Env { params: &[], aggs: &[], now_us: now_us(), user, sub: None, outer: &[], settings: None };
+                                    let env = Env {
+                                        params: &[],
+                                        aggs: &[],
+                                        now_us: now_us(),
+                                        user,
+                                        sub: None,
+                                        outer: &[],
+                                        settings: None,
+                                        gen: None,
+                                    };
                                     e.expr.eval(&[], &env)?.cast(col.ty)?
                                 }
                                 None => Value::Null,
@@ -923,7 +1005,8 @@ impl Engine {
                 ci.columns.iter().map(|c| c.column.expr.to_string().to_lowercase()).collect::<Vec<_>>().join("_")
             ),
         };
-        if self.catalog().index(&name).is_some() || self.catalog().tables.contains_key(&name) {
+        let taken_by_sequence = self.catalog().sequences.contains_key(&name);
+        if self.catalog().index(&name).is_some() || self.catalog().tables.contains_key(&name) || taken_by_sequence {
             if ci.if_not_exists {
                 return Ok(Outcome::Command("CREATE INDEX".into()));
             }
@@ -1499,6 +1582,10 @@ mod constraints;
 // Query planning and DML live in their own file.
 #[path = "plan.rs"]
 pub(crate) mod plan;
+
+// Sequences, SERIAL and identity columns, and the values statements draw for replay.
+#[path = "sequence.rs"]
+pub(crate) mod sequence;
 
 impl Engine {
     fn password_text(p: &ast::Password) -> SqlResult<Option<String>> {

@@ -576,7 +576,30 @@ impl Ctx<'_> {
         if let Some(sql) = catalog_function(&name, &args) {
             return self.compile(&crate::sql::parse_expr(&sql)?);
         }
-        let compiled = args.iter().map(|a| self.compile(a)).collect::<SqlResult<Vec<_>>>()?;
+        // A sequence named by a literal (`'s'` or `'s'::regclass`) is kept as its name.
+        let seq_name = |e: &ast::Expr| -> Option<String> {
+            let e = match e {
+                ast::Expr::Cast { expr, data_type, .. } if reg_type(data_type) == Some("regclass") => expr,
+                e => e,
+            };
+            match e {
+                ast::Expr::Value(v) => match &v.value {
+                    ast::Value::SingleQuotedString(s) => Some(s.clone()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let compiled = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match seq_name(a) {
+                Some(n) if i == 0 && matches!(name.as_str(), "nextval" | "currval" | "setval") => {
+                    Ok(Typed { expr: Expr::Const(Value::Text(n)), ty: DataType::Text })
+                }
+                _ => self.compile(a),
+            })
+            .collect::<SqlResult<Vec<_>>>()?;
         let ty = match (name.as_str(), compiled.as_slice()) {
             ("lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "md5" | "concat" | "substr" | "substring" | "replace", _) => DataType::Text,
             ("version" | "current_database" | "current_schema" | "current_user" | "session_user" | "user", []) => DataType::Text,
@@ -593,6 +616,9 @@ impl Ctx<'_> {
                 DataType::Timestamptz
             }
             ("pg_encoding_to_char" | "array_to_string", _) => DataType::Text,
+            ("nextval" | "currval", [_]) | ("setval", [_, _] | [_, _, _]) | ("lastval", []) => DataType::Int8,
+            ("gen_random_uuid", []) => DataType::Uuid,
+            ("pg_get_serial_sequence", [_, _]) => DataType::Text,
             ("array_length" | "array_upper" | "array_lower" | "array_position", [a, _]) if a.ty.elem().is_some() => DataType::Int4,
             ("cardinality", [a]) if a.ty.elem().is_some() => DataType::Int4,
             ("string_to_array", [_, _]) => DataType::array_of(DataType::Text),
@@ -749,6 +775,19 @@ pub struct Env<'a> {
     pub outer: &'a [Value],
     /// The session's SET values, for current_setting().
     pub settings: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// Sequences and random values (recorded for replay); `None` where they cannot be used.
+    pub gen: Option<&'a dyn Generator>,
+}
+
+/// What nextval(), currval(), setval(), lastval(), gen_random_uuid() and pg_get_serial_sequence()
+/// need from the engine and the session (implemented in `engine/sequence.rs`).
+pub trait Generator {
+    fn nextval(&self, name: &str) -> SqlResult<i64>;
+    fn currval(&self, name: &str) -> SqlResult<i64>;
+    fn setval(&self, name: &str, value: i64, called: bool) -> SqlResult<i64>;
+    fn lastval(&self) -> SqlResult<i64>;
+    fn random_uuid(&self) -> [u8; 16];
+    fn serial_sequence(&self, table: &str, column: &str) -> SqlResult<Option<String>>;
 }
 
 fn truth(v: &Value) -> Option<bool> {
@@ -1046,7 +1085,25 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("least", _) => args.into_iter().filter(|v| !v.is_null()).min_by(|a, b| a.sort_cmp(b)).unwrap_or(Value::Null),
         ("concat", _) => Value::Text(args.iter().filter_map(text).collect()),
         ("__array", _) => Value::Array(args),
+        ("gen_random_uuid", []) => Value::Uuid(env.gen.map_or_else(crate::sql::engine::sequence::random_uuid, |g| g.random_uuid())),
+        ("lastval", []) => Value::Int(generator(env)?.lastval()?),
         (_, [Value::Null, ..]) => Value::Null,
+        ("nextval", [n]) => Value::Int(generator(env)?.nextval(&text(n).unwrap_or_default())?),
+        ("currval", [n]) => Value::Int(generator(env)?.currval(&text(n).unwrap_or_default())?),
+        ("setval", [n, v, rest @ ..]) => {
+            let called = match rest.first() {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Ok(Value::Null),
+            };
+            match v.clone().cast(DataType::Int8)? {
+                Value::Int(v) => Value::Int(generator(env)?.setval(&text(n).unwrap_or_default(), v, called)?),
+                _ => Value::Null,
+            }
+        }
+        ("pg_get_serial_sequence", [t, c]) => {
+            generator(env)?.serial_sequence(&text(t).unwrap_or_default(), &text(c).unwrap_or_default())?.map_or(Value::Null, Value::Text)
+        }
         ("__subscript", [Value::Array(items), i]) => match i {
             Value::Int(i) if *i >= 1 => items.get(*i as usize - 1).cloned().unwrap_or(Value::Null),
             _ => Value::Null,
@@ -1196,6 +1253,10 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("current_user" | "session_user" | "user", []) => Value::Text(env.user.to_string()),
         _ => return Err(SqlError::new("42883", format!("function {name} does not exist for these argument types"))),
     })
+}
+
+fn generator<'a>(env: &Env<'a>) -> SqlResult<&'a dyn Generator> {
+    env.gen.ok_or_else(|| SqlError::unsupported("sequence functions are not supported here"))
 }
 
 /// `pg_size_pretty`: bytes, kB, MB, GB, TB with PostgreSQL's rounding (switch at 10 × the next unit).

@@ -20,6 +20,21 @@ use sqlparser::parser::Parser;
 
 /// Parse a query string into statements with the text of each (for provenance and errors).
 pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
+    // sqlparser has no ALTER SEQUENCE: such strings are parsed one statement at a time.
+    let upper = sql.to_ascii_uppercase();
+    if upper.contains("ALTER") && upper.contains("SEQUENCE") {
+        let texts = split_statements(sql);
+        if texts.iter().any(|t| parse_alter_sequence(t).is_some()) {
+            let mut out = Vec::new();
+            for t in texts {
+                match parse_alter_sequence(&t) {
+                    Some(s) => out.push((s?, t)),
+                    None => out.extend(parse(&t)?),
+                }
+            }
+            return Ok(out);
+        }
+    }
     let rewritten = rewrite_as_of(sql)?;
     let rewritten = match rewrite_alter_user(rewritten.as_deref().unwrap_or(sql)) {
         Some(r) => Some(r),
@@ -42,6 +57,68 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
             (s, text)
         })
         .collect())
+}
+
+/// `ALTER SEQUENCE [IF EXISTS] name option…`, or None if `text` is not one. It is returned as a
+/// `CREATE TEMPORARY SEQUENCE` (vouchdb has no temporary sequences, so `temporary` marks ALTER and
+/// `if_not_exists` carries IF EXISTS), with `RESTART [[WITH] n]` as the marker type option
+/// `engine::sequence::RESTART_MARKER`.
+fn parse_alter_sequence(text: &str) -> Option<SqlResult<Statement>> {
+    use sqlparser::ast::{DataType, Ident, ObjectName, SequenceOptions as O, TypeModifier};
+    use sqlparser::keywords::Keyword as K;
+    use sqlparser::tokenizer::Token;
+    let mut p = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).ok()?;
+    if !p.parse_keywords(&[K::ALTER, K::SEQUENCE]) {
+        return None;
+    }
+    let parsed = (|| -> Result<Statement, sqlparser::parser::ParserError> {
+        let if_exists = p.parse_keywords(&[K::IF, K::EXISTS]);
+        let name = p.parse_object_name(false)?;
+        let mut opts = Vec::new();
+        loop {
+            let o = if p.parse_keyword(K::RESTART) {
+                let with = p.parse_keyword(K::WITH);
+                let n =
+                    if with || matches!(p.peek_token().token, Token::Number(..) | Token::Minus) { Some(p.parse_number()?) } else { None };
+                let mods = n.map(|n| vec![TypeModifier::Number(n.to_string().replace(' ', ""), false)]).unwrap_or_default();
+                O::DataType(DataType::Custom(ObjectName::from(vec![Ident::new(engine::sequence::RESTART_MARKER)]), mods))
+            } else if p.parse_keyword(K::INCREMENT) {
+                let by = p.parse_keyword(K::BY);
+                O::IncrementBy(p.parse_number()?, by)
+            } else if p.parse_keyword(K::MINVALUE) {
+                O::MinValue(Some(p.parse_number()?))
+            } else if p.parse_keywords(&[K::NO, K::MINVALUE]) {
+                O::MinValue(None)
+            } else if p.parse_keyword(K::MAXVALUE) {
+                O::MaxValue(Some(p.parse_number()?))
+            } else if p.parse_keywords(&[K::NO, K::MAXVALUE]) {
+                O::MaxValue(None)
+            } else if p.parse_keyword(K::START) {
+                let with = p.parse_keyword(K::WITH);
+                O::StartWith(p.parse_number()?, with)
+            } else if p.parse_keyword(K::CACHE) {
+                O::Cache(p.parse_number()?)
+            } else if p.parse_keywords(&[K::NO, K::CYCLE]) {
+                O::Cycle(true)
+            } else if p.parse_keyword(K::CYCLE) {
+                O::Cycle(false)
+            } else if p.parse_keyword(K::AS) {
+                O::DataType(p.parse_data_type()?)
+            } else if p.parse_keywords(&[K::OWNED, K::BY]) {
+                let owner = p.parse_object_name(false)?;
+                let none = owner.to_string().eq_ignore_ascii_case("none");
+                O::OwnedBy((!none).then_some(owner))
+            } else {
+                break;
+            };
+            opts.push(o);
+        }
+        if p.peek_token().token != Token::EOF {
+            return p.expected("an ALTER SEQUENCE option", p.peek_token());
+        }
+        Ok(Statement::CreateSequence { temporary: true, if_not_exists: if_exists, name, sequence_options: opts })
+    })();
+    Some(parsed.map_err(|e| SqlError::syntax(parser_message(&e))))
 }
 
 fn parser_message(e: &sqlparser::parser::ParserError) -> String {

@@ -10,6 +10,7 @@ const NAMESPACE_PUBLIC: i64 = 2200;
 const NAMESPACE_PG_CATALOG: i64 = 11;
 const NAMESPACE_INFORMATION_SCHEMA: i64 = 13_000;
 const AM_HEAP: i64 = 2;
+const PG_CLASS_OID: i64 = 1259;
 const AM_BTREE: i64 = 403;
 const PKEY_OID_OFFSET: i64 = 1 << 30;
 /// The owner every object reports (the first superuser).
@@ -85,6 +86,18 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     rows.push(class(i.id as i64, &i.name, "i", AM_BTREE, false, i.columns.len()));
                 }
             }
+            for sq in catalog.sequences.values() {
+                let oid = Value::Int(sq.id as i64);
+                let (f, t) = (Value::Bool(false), Value::Bool(true));
+                let (zero, null) = (Value::Int(0), Value::Null);
+                #[rustfmt::skip]
+                rows.push(vec![
+                    oid.clone(), text(&sq.name), Value::Int(NAMESPACE_PUBLIC), text("S"), Value::Int(OWNER_OID), zero.clone(),
+                    f.clone(), zero.clone(), text("p"), f.clone(), Value::Int(3), zero.clone(), zero.clone(), zero.clone(), oid,
+                    zero, Value::Float(-1.0), f.clone(), f.clone(), f.clone(), f.clone(), f.clone(), t, text("n"), f,
+                    null.clone(), null.clone(), null,
+                ]);
+            }
             (
                 vec![
                     ("oid", Int8),
@@ -159,7 +172,11 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
                 for (i, c) in t.columns.iter().enumerate() {
-                    rows.push(attribute_row(t.id as i64, i + 1, c, c.default.is_some()));
+                    let mut row = attribute_row(t.id as i64, i + 1, c, c.default.is_some());
+                    if let Some(kind) = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref()) {
+                        row[10] = text(kind);
+                    }
+                    rows.push(row);
                 }
                 for (n, &ci) in t.primary_key.iter().enumerate() {
                     rows.push(attribute_row(pkey_oid(t), n + 1, &t.columns[ci], false));
@@ -446,6 +463,9 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     }
                 }
             }
+            for sq in catalog.sequences.values() {
+                add("class", sq.id as i64, 0, sq.name.clone());
+            }
             for (oid, name) in
                 [(NAMESPACE_PG_CATALOG, "pg_catalog"), (NAMESPACE_PUBLIC, "public"), (NAMESPACE_INFORMATION_SCHEMA, "information_schema")]
             {
@@ -533,6 +553,64 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 rows,
             )
         }
+        "pg_sequence" => (
+            vec![
+                ("seqrelid", Int8),
+                ("seqtypid", Int8),
+                ("seqstart", Int8),
+                ("seqincrement", Int8),
+                ("seqmax", Int8),
+                ("seqmin", Int8),
+                ("seqcache", Int8),
+                ("seqcycle", Bool),
+            ],
+            catalog
+                .sequences
+                .values()
+                .map(|s| {
+                    vec![
+                        Value::Int(s.id as i64),
+                        Value::Int(type_oid(s.ty)),
+                        Value::Int(s.start),
+                        Value::Int(s.increment),
+                        Value::Int(s.max),
+                        Value::Int(s.min),
+                        Value::Int(s.cache),
+                        Value::Bool(s.cycle),
+                    ]
+                })
+                .collect(),
+        ),
+        // A sequence owned by a column depends on it: 'a' (SERIAL, OWNED BY) or 'i' (identity).
+        "pg_depend" => (
+            vec![
+                ("classid", Int8),
+                ("objid", Int8),
+                ("objsubid", Int4),
+                ("refclassid", Int8),
+                ("refobjid", Int8),
+                ("refobjsubid", Int4),
+                ("deptype", Text),
+            ],
+            catalog
+                .sequences
+                .values()
+                .filter_map(|s| {
+                    let (table, col) = s.owned_by.as_ref()?;
+                    let attnum = catalog.table_by_id(*table)?.column(col)? as i64 + 1;
+                    let kind = if s.identity.is_some() { "i" } else { "a" };
+                    Some(vec![
+                        Value::Int(PG_CLASS_OID),
+                        Value::Int(s.id as i64),
+                        Value::Int(0),
+                        Value::Int(PG_CLASS_OID),
+                        Value::Int(*table as i64),
+                        Value::Int(attnum),
+                        text(kind),
+                    ])
+                })
+                .collect(),
+        ),
         "pg_auth_members" => (vec![("roleid", Int8), ("member", Int8), ("grantor", Int8), ("admin_option", Bool)], vec![]),
         // Catalogs of features vouchdb does not have: present, so that clients' queries run, and empty.
         _ => match empty_table(name) {
@@ -682,6 +760,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         DataType::Varchar(Some(n)) => Value::Int(n as i64),
                         _ => Value::Null,
                     };
+                    let identity = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref());
                     rows.push(vec![
                         text("vouchdb"),
                         text("public"),
@@ -693,6 +772,12 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         text(&data_type),
                         max_len,
                         text(&udt_name(c.ty)),
+                        text(if identity.is_some() { "YES" } else { "NO" }),
+                        match identity {
+                            Some("a") => text("ALWAYS"),
+                            Some(_) => text("BY DEFAULT"),
+                            None => Value::Null,
+                        },
                     ]);
                 }
             }
@@ -708,10 +793,55 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                     ("data_type", Text),
                     ("character_maximum_length", Int4),
                     ("udt_name", Text),
+                    ("is_identity", Text),
+                    ("identity_generation", Text),
                 ],
                 rows,
             )
         }
+        // Identity columns' sequences are not listed (as in PostgreSQL).
+        "sequences" => (
+            vec![
+                ("sequence_catalog", Text),
+                ("sequence_schema", Text),
+                ("sequence_name", Text),
+                ("data_type", Text),
+                ("numeric_precision", Int4),
+                ("numeric_precision_radix", Int4),
+                ("numeric_scale", Int4),
+                ("start_value", Text),
+                ("minimum_value", Text),
+                ("maximum_value", Text),
+                ("increment", Text),
+                ("cycle_option", Text),
+            ],
+            catalog
+                .sequences
+                .values()
+                .filter(|s| s.identity.is_none())
+                .map(|s| {
+                    let bits = match s.ty {
+                        DataType::Int2 => 16,
+                        DataType::Int4 => 32,
+                        _ => 64,
+                    };
+                    vec![
+                        text("vouchdb"),
+                        text("public"),
+                        text(&s.name),
+                        text(&s.ty.name()),
+                        Value::Int(bits),
+                        Value::Int(2),
+                        Value::Int(0),
+                        text(&s.start.to_string()),
+                        text(&s.min.to_string()),
+                        text(&s.max.to_string()),
+                        text(&s.increment.to_string()),
+                        text(if s.cycle { "YES" } else { "NO" }),
+                    ]
+                })
+                .collect(),
+        ),
         _ => return Ok(None),
     }))
 }
@@ -789,25 +919,6 @@ fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
         ],
         "pg_foreign_table" => vec![("ftrelid", Int8), ("ftserver", Int8), ("ftoptions", arr(Text))],
         "pg_partitioned_table" => vec![("partrelid", Int8), ("partstrat", Text), ("partnatts", Int2), ("partdefid", Int8)],
-        "pg_depend" => vec![
-            ("classid", Int8),
-            ("objid", Int8),
-            ("objsubid", Int4),
-            ("refclassid", Int8),
-            ("refobjid", Int8),
-            ("refobjsubid", Int4),
-            ("deptype", Text),
-        ],
-        "pg_sequence" => vec![
-            ("seqrelid", Int8),
-            ("seqtypid", Int8),
-            ("seqstart", Int8),
-            ("seqincrement", Int8),
-            ("seqmax", Int8),
-            ("seqmin", Int8),
-            ("seqcache", Int8),
-            ("seqcycle", Bool),
-        ],
         "pg_views" => vec![("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
         "pg_matviews" => vec![("schemaname", Text), ("matviewname", Text), ("matviewowner", Text), ("definition", Text)],
         "pg_proc" => vec![

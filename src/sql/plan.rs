@@ -1337,6 +1337,16 @@ impl Engine {
         let ast::SetExpr::Values(values) = &*source.body else {
             return Err(SqlError::unsupported("INSERT … SELECT is not supported yet"));
         };
+        // Identity columns: GENERATED ALWAYS takes a value only with OVERRIDING SYSTEM VALUE;
+        // OVERRIDING USER VALUE ignores the given values.
+        let identity: Vec<Option<(bool, String)>> = {
+            let catalog = self.catalog();
+            table
+                .columns
+                .iter()
+                .map(|c| catalog.identity(table.id, &c.name).map(|s| (s.identity.as_deref() == Some("a"), s.name.clone())))
+                .collect()
+        };
         let mut rows = Vec::new();
         for r in &values.rows {
             if r.len() != targets.len() {
@@ -1354,6 +1364,17 @@ impl Engine {
                     ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none() => {
                         Ok(Expr::Const(Value::Text("\u{0}DEFAULT".into())))
                     }
+                    _ if identity[col].is_some() && ins.overriding == Some(ast::InsertOverriding::User) => {
+                        Ok(Expr::Const(Value::Text("\u{0}DEFAULT".into())))
+                    }
+                    _ if identity[col].as_ref().is_some_and(|(always, _)| *always)
+                        && ins.overriding != Some(ast::InsertOverriding::System) =>
+                    {
+                        Err(SqlError::new(
+                            "428C9",
+                            format!("cannot insert a non-DEFAULT value into column \"{}\"", table.columns[col].name),
+                        ))
+                    }
                     e => c.compile_as(e, table.columns[col].ty).map(|t| t.expr),
                 })
                 .collect::<SqlResult<Vec<_>>>()?;
@@ -1362,11 +1383,13 @@ impl Engine {
         let defaults = table
             .columns
             .iter()
-            .map(|c| {
+            .zip(&identity)
+            .map(|(c, id)| {
                 c.default
-                    .as_ref()
+                    .clone()
+                    .or_else(|| id.as_ref().map(|(_, seq)| format!("nextval('{}')", seq.replace('\'', "''"))))
                     .map(|d| {
-                        let e = crate::sql::parse_expr(d)?;
+                        let e = crate::sql::parse_expr(&d)?;
                         Ok(Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }.compile_as(&e, c.ty)?.expr)
                     })
                     .transpose()
@@ -1566,17 +1589,23 @@ impl Engine {
             let col = table
                 .column(&cname)
                 .ok_or_else(|| SqlError::new("42703", format!("column \"{cname}\" of relation \"{}\" does not exist", table.name)))?;
+            let identity = self.catalog().identity(table.id, &cname).map(|s| (s.identity.as_deref() == Some("a"), s.name.clone()));
+            let is_default =
+                matches!(&a.value, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none());
+            if identity.as_ref().is_some_and(|(always, _)| *always) && !is_default {
+                return Err(SqlError::new("428C9", format!("column \"{cname}\" can only be updated to DEFAULT")));
+            }
+            let default =
+                table.columns[col].default.clone().or_else(|| identity.map(|(_, seq)| format!("nextval('{}')", seq.replace('\'', "''"))));
             let e = match &a.value {
-                ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none() => {
-                    match &table.columns[col].default {
-                        Some(d) => {
-                            Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
-                                .compile_as(&crate::sql::parse_expr(d)?, table.columns[col].ty)?
-                                .expr
-                        }
-                        None => Expr::Const(Value::Null),
+                ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none() => match &default {
+                    Some(d) => {
+                        Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }
+                            .compile_as(&crate::sql::parse_expr(d)?, table.columns[col].ty)?
+                            .expr
                     }
-                }
+                    None => Expr::Const(Value::Null),
+                },
                 v => Ctx { scope: &scope, params, aggs: None, planner: None }.compile_as(v, table.columns[col].ty)?.expr,
             };
             assigns.push((col, e));

@@ -1,0 +1,684 @@
+//! Sequences (CREATE SEQUENCE, SERIAL, identity columns) and the values a statement draws from outside
+//! its SQL text (nextval, gen_random_uuid), which are recorded for replay.
+//!
+//! A sequence's definition is an entry of system table 3, like a table's. Its state is an entry of
+//! system table 4: `{"last_value": n, "is_called": b}`, a high-water mark. `nextval` hands values out of
+//! a block reserved in memory; the nextval that needs a new block first appends a small ledger
+//! transaction recording the state after the whole block (PostgreSQL WAL-logs 32 values ahead the same
+//! way), so after a crash the sequence continues past every value it could have handed out: values are
+//! never repeated, gaps are allowed. Like PostgreSQL, nextval is not undone by ROLLBACK.
+
+use super::*;
+use crate::sql::catalog::{SequenceDef, SYS_SEQUENCES, SYS_SEQUENCE_VALUES};
+
+/// Values reserved by one high-water-mark record (PostgreSQL's SEQ_LOG_VALS).
+const RESERVE: i64 = 32;
+
+/// The durable state of a sequence, as PostgreSQL's `last_value` and `is_called`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeqValue {
+    pub last_value: i64,
+    pub is_called: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SeqState {
+    last: i64,
+    called: bool,
+    /// nextval calls still covered by the last durable record.
+    left: i64,
+}
+
+/// The in-memory state of every sequence used since start (loaded from the ledger on first use).
+#[derive(Default)]
+pub struct Sequences {
+    state: Mutex<HashMap<u32, SeqState>>,
+}
+
+/// What `currval` and `lastval` return: per session, as in PostgreSQL.
+#[derive(Debug, Default)]
+pub struct SessionSeq {
+    currval: HashMap<u32, i64>,
+    last: Option<u32>,
+}
+
+pub type SessionSeqs = Arc<Mutex<SessionSeq>>;
+
+fn value_entry(id: u32, v: SeqValue) -> Entry {
+    Entry::put(SYS_SEQUENCE_VALUES, id.to_be_bytes().to_vec(), serde_json::to_vec(&v).expect("a sequence value always serialises"))
+}
+
+impl SequenceDef {
+    pub fn entry(&self) -> Entry {
+        Entry::put(SYS_SEQUENCES, self.id.to_be_bytes().to_vec(), serde_json::to_vec(self).expect("a sequence always serialises"))
+    }
+
+    /// The value after `last` (or `last` itself when it was not handed out yet).
+    fn step(&self, last: i64, called: bool) -> SqlResult<i64> {
+        if !called {
+            return Ok(last);
+        }
+        let next = last.checked_add(self.increment);
+        if self.increment > 0 {
+            match next {
+                Some(n) if n <= self.max => Ok(n),
+                _ if self.cycle => Ok(self.min),
+                _ => Err(SqlError::new("2200H", format!("nextval: reached maximum value of sequence \"{}\" ({})", self.name, self.max))),
+            }
+        } else {
+            match next {
+                Some(n) if n >= self.min => Ok(n),
+                _ if self.cycle => Ok(self.max),
+                _ => Err(SqlError::new("2200H", format!("nextval: reached minimum value of sequence \"{}\" ({})", self.name, self.min))),
+            }
+        }
+    }
+}
+
+fn type_bounds(ty: DataType) -> (i64, i64) {
+    match ty {
+        DataType::Int2 => (i16::MIN as i64, i16::MAX as i64),
+        DataType::Int4 => (i32::MIN as i64, i32::MAX as i64),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+fn int_of(e: &ast::Expr) -> SqlResult<i64> {
+    let bad = || SqlError::syntax(format!("expected an integer, found {e}"));
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => n.parse().map_err(|_| bad()),
+            _ => Err(bad()),
+        },
+        ast::Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => int_of(expr)?.checked_neg().ok_or_else(bad),
+        ast::Expr::UnaryOp { op: ast::UnaryOperator::Plus, expr } => int_of(expr),
+        ast::Expr::Nested(e) => int_of(e),
+        _ => Err(bad()),
+    }
+}
+
+/// The marker type name `mod.rs` uses to carry `ALTER SEQUENCE … RESTART [WITH n]` (sqlparser has no
+/// ALTER SEQUENCE); its one modifier, if any, is the restart value.
+pub const RESTART_MARKER: &str = "__vouch_restart";
+
+/// What a CREATE or ALTER SEQUENCE's options ask for.
+#[derive(Default)]
+pub struct SeqOptions {
+    pub ty: Option<DataType>,
+    pub increment: Option<i64>,
+    pub min: Option<Option<i64>>,
+    pub max: Option<Option<i64>>,
+    pub start: Option<i64>,
+    pub cache: Option<i64>,
+    pub cycle: Option<bool>,
+    pub owned_by: Option<Option<ast::ObjectName>>,
+    /// `RESTART` (None inside: to the start value) or `RESTART WITH n`.
+    pub restart: Option<Option<i64>>,
+}
+
+impl SeqOptions {
+    pub fn parse(opts: &[ast::SequenceOptions]) -> SqlResult<SeqOptions> {
+        let mut o = SeqOptions::default();
+        for opt in opts {
+            match opt {
+                ast::SequenceOptions::DataType(ast::DataType::Custom(name, mods)) if name.to_string() == RESTART_MARKER => {
+                    o.restart = Some(
+                        mods.first()
+                            .map(|m| m.to_string().parse().map_err(|_| SqlError::syntax("RESTART WITH takes an integer")))
+                            .transpose()?,
+                    );
+                }
+                ast::SequenceOptions::DataType(t) => {
+                    let ty = DataType::from_ast(t)?;
+                    if !ty.is_integer() {
+                        return Err(SqlError::new("22023", "sequence type must be smallint, integer, or bigint"));
+                    }
+                    o.ty = Some(ty);
+                }
+                ast::SequenceOptions::IncrementBy(e, _) => o.increment = Some(int_of(e)?),
+                ast::SequenceOptions::MinValue(e) => o.min = Some(e.as_ref().map(int_of).transpose()?),
+                ast::SequenceOptions::MaxValue(e) => o.max = Some(e.as_ref().map(int_of).transpose()?),
+                ast::SequenceOptions::StartWith(e, _) => o.start = Some(int_of(e)?),
+                ast::SequenceOptions::Cache(e) => o.cache = Some(int_of(e)?),
+                // sqlparser's flag is "NO": `Cycle(true)` is NO CYCLE.
+                ast::SequenceOptions::Cycle(no) => o.cycle = Some(!no),
+                ast::SequenceOptions::OwnedBy(n) => o.owned_by = Some(n.clone()),
+            }
+        }
+        Ok(o)
+    }
+
+    /// A new definition (`base` None) or the changed one, checked as PostgreSQL's init_params does.
+    pub fn apply(&self, id: u32, name: &str, base: Option<&SequenceDef>) -> SqlResult<SequenceDef> {
+        let bad = |m: String| SqlError::new("22023", m);
+        let ty = self.ty.or(base.map(|b| b.ty)).unwrap_or(DataType::Int8);
+        let increment = self.increment.or(base.map(|b| b.increment)).unwrap_or(1);
+        if increment == 0 {
+            return Err(bad("INCREMENT must not be zero".into()));
+        }
+        let (tmin, tmax) = type_bounds(ty);
+        let max = match self.max {
+            Some(Some(m)) => m,
+            Some(None) => {
+                if increment > 0 {
+                    tmax
+                } else {
+                    -1
+                }
+            }
+            None => base.map(|b| b.max).unwrap_or(if increment > 0 { tmax } else { -1 }),
+        };
+        let min = match self.min {
+            Some(Some(m)) => m,
+            Some(None) => {
+                if increment > 0 {
+                    1
+                } else {
+                    tmin
+                }
+            }
+            None => base.map(|b| b.min).unwrap_or(if increment > 0 { 1 } else { tmin }),
+        };
+        if max < tmin || max > tmax {
+            return Err(bad(format!("MAXVALUE ({max}) is out of range for sequence data type {}", ty.name())));
+        }
+        if min < tmin || min > tmax {
+            return Err(bad(format!("MINVALUE ({min}) is out of range for sequence data type {}", ty.name())));
+        }
+        if min >= max {
+            return Err(bad(format!("MINVALUE ({min}) must be less than MAXVALUE ({max})")));
+        }
+        let start = self.start.or(base.map(|b| b.start)).unwrap_or(if increment > 0 { min } else { max });
+        if start < min {
+            return Err(bad(format!("START value ({start}) cannot be less than MINVALUE ({min})")));
+        }
+        if start > max {
+            return Err(bad(format!("START value ({start}) cannot be greater than MAXVALUE ({max})")));
+        }
+        if let Some(Some(r)) = self.restart {
+            if r < min {
+                return Err(bad(format!("RESTART value ({r}) cannot be less than MINVALUE ({min})")));
+            }
+            if r > max {
+                return Err(bad(format!("RESTART value ({r}) cannot be greater than MAXVALUE ({max})")));
+            }
+        }
+        let cache = self.cache.or(base.map(|b| b.cache)).unwrap_or(1);
+        if cache <= 0 {
+            return Err(bad(format!("CACHE ({cache}) must be greater than zero")));
+        }
+        Ok(SequenceDef {
+            id,
+            name: name.to_string(),
+            ty,
+            increment,
+            min,
+            max,
+            start,
+            cache,
+            cycle: self.cycle.or(base.map(|b| b.cycle)).unwrap_or(false),
+            owned_by: base.and_then(|b| b.owned_by.clone()),
+            identity: base.and_then(|b| b.identity.clone()),
+        })
+    }
+}
+
+/// `name` as a relation name: an optional `public.` prefix, folded to lower case unless quoted.
+pub fn relation_name(name: &str) -> String {
+    let n = name.trim();
+    let n = n.strip_prefix("public.").or_else(|| n.strip_prefix("\"public\".")).unwrap_or(n);
+    if n.starts_with('"') && n.ends_with('"') && n.len() >= 2 {
+        n[1..n.len() - 1].replace("\"\"", "\"")
+    } else {
+        n.to_lowercase()
+    }
+}
+
+impl Sequences {
+    fn load(&self, ledger: &Ledger, def: &SequenceDef) -> SqlResult<SeqState> {
+        let stored = match ledger.get_latest(SYS_SEQUENCE_VALUES, &def.id.to_be_bytes())? {
+            Some(v) if !v.entry.is_delete() => Some(
+                serde_json::from_slice::<SeqValue>(&v.entry.value)
+                    .map_err(|e| SqlError::new("XX001", format!("sequence value in tx {}: {e}", v.tx)))?,
+            ),
+            _ => None,
+        };
+        let v = stored.unwrap_or(SeqValue { last_value: def.start, is_called: false });
+        Ok(SeqState { last: v.last_value, called: v.is_called, left: 0 })
+    }
+
+    /// Record a sequence state durably, as a ledger transaction of its own.
+    fn record(ledger: &Ledger, def: &SequenceDef, v: SeqValue, user: &str, why: &str) -> SqlResult<()> {
+        let provenance = serde_json::to_vec(&serde_json::json!({
+            "user": user,
+            "statements": [],
+            "sequence_state": { "sequence": def.name, "reason": why, "last_value": v.last_value, "is_called": v.is_called },
+        }))
+        .expect("provenance always serialises");
+        ledger.append_blocking(NewTx { entries: vec![value_entry(def.id, v)], provenance, ..Default::default() })?;
+        Ok(())
+    }
+
+    pub fn nextval(&self, ledger: &Ledger, def: &SequenceDef, user: &str) -> SqlResult<i64> {
+        let mut all = self.state.lock().expect("sequence lock is never poisoned");
+        let st = match all.get(&def.id) {
+            Some(s) => *s,
+            None => self.load(ledger, def)?,
+        };
+        let v = def.step(st.last, st.called)?;
+        let mut left = st.left;
+        if left == 0 {
+            // Reserve a block: record the state after its last value before handing any out.
+            let n = RESERVE.max(def.cache);
+            let mut high = v;
+            for _ in 1..n {
+                match def.step(high, true) {
+                    Ok(x) if !(def.cycle && x == if def.increment > 0 { def.min } else { def.max }) => high = x,
+                    _ => break,
+                }
+            }
+            Self::record(ledger, def, SeqValue { last_value: high, is_called: true }, user, "reserve")?;
+            left = n;
+        }
+        all.insert(def.id, SeqState { last: v, called: true, left: left - 1 });
+        Ok(v)
+    }
+
+    /// setval and ALTER SEQUENCE RESTART: the new state is durable before it is used.
+    pub fn set(&self, ledger: &Ledger, def: &SequenceDef, v: SeqValue, user: &str, why: &str, extra: Vec<Entry>) -> SqlResult<()> {
+        let mut all = self.state.lock().expect("sequence lock is never poisoned");
+        if extra.is_empty() {
+            Self::record(ledger, def, v, user, why)?;
+        } else {
+            let provenance =
+                serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [why] })).expect("provenance always serialises");
+            let mut entries = extra;
+            entries.push(value_entry(def.id, v));
+            ledger.append_blocking(NewTx { entries, provenance, ..Default::default() })?;
+        }
+        all.insert(def.id, SeqState { last: v.last_value, called: v.is_called, left: 0 });
+        Ok(())
+    }
+
+    /// The state of a sequence (for the catalog views), without changing it.
+    pub fn peek(&self, ledger: &Ledger, def: &SequenceDef) -> SqlResult<SeqValue> {
+        let all = self.state.lock().expect("sequence lock is never poisoned");
+        let st = match all.get(&def.id) {
+            Some(s) => *s,
+            None => self.load(ledger, def)?,
+        };
+        Ok(SeqValue { last_value: st.last, is_called: st.called })
+    }
+
+    pub fn forget(&self, id: u32) {
+        self.state.lock().expect("sequence lock is never poisoned").remove(&id);
+    }
+}
+
+/// What one statement drew: sequence values and random UUIDs, in the order handed out.
+#[derive(Debug, Default, Clone)]
+pub struct Drawn {
+    pub sequence_values: Vec<(String, i64)>,
+    pub random_uuids: Vec<String>,
+}
+
+impl Drawn {
+    pub fn truncate(&mut self, to: (usize, usize)) {
+        self.sequence_values.truncate(to.0);
+        self.random_uuids.truncate(to.1);
+    }
+    pub fn len(&self) -> (usize, usize) {
+        (self.sequence_values.len(), self.random_uuids.len())
+    }
+}
+
+/// The generator a statement's expressions call (`Env::gen`).
+pub struct Generated<'a> {
+    pub engine: &'a Engine,
+    pub session: SessionSeqs,
+    pub user: &'a str,
+    pub drawn: Mutex<Drawn>,
+}
+
+impl<'a> Generated<'a> {
+    pub fn new(engine: &'a Engine, session: SessionSeqs, user: &'a str) -> Self {
+        Generated { engine, session, user, drawn: Mutex::new(Drawn::default()) }
+    }
+
+    pub fn into_drawn(self) -> Drawn {
+        self.drawn.into_inner().expect("drawn lock is never poisoned")
+    }
+
+    fn sequence(&self, name: &str) -> SqlResult<SequenceDef> {
+        let n = relation_name(name);
+        let catalog = self.engine.catalog();
+        match catalog.sequences.get(&n) {
+            Some(s) => Ok(s.clone()),
+            None if catalog.tables.contains_key(&n) || catalog.index(&n).is_some() => {
+                Err(SqlError::new("42809", format!("\"{n}\" is not a sequence")))
+            }
+            None => Err(SqlError::undefined_table(&n)),
+        }
+    }
+
+    fn note(&self, seq: &SequenceDef, v: i64) {
+        self.drawn.lock().expect("drawn lock is never poisoned").sequence_values.push((seq.name.clone(), v));
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, SessionSeq> {
+        self.session.lock().expect("session sequence lock is never poisoned")
+    }
+}
+
+impl super::super::expr::Generator for Generated<'_> {
+    fn nextval(&self, name: &str) -> SqlResult<i64> {
+        let def = self.sequence(name)?;
+        let v = self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?;
+        let mut s = self.session();
+        s.currval.insert(def.id, v);
+        s.last = Some(def.id);
+        drop(s);
+        self.note(&def, v);
+        Ok(v)
+    }
+
+    fn currval(&self, name: &str) -> SqlResult<i64> {
+        let def = self.sequence(name)?;
+        let v =
+            self.session().currval.get(&def.id).copied().ok_or_else(|| {
+                SqlError::new("55000", format!("currval of sequence \"{}\" is not yet defined in this session", def.name))
+            })?;
+        self.note(&def, v);
+        Ok(v)
+    }
+
+    fn lastval(&self) -> SqlResult<i64> {
+        let none = || SqlError::new("55000", "lastval is not yet defined in this session");
+        let (id, v) = {
+            let s = self.session();
+            let id = s.last.ok_or_else(none)?;
+            (id, *s.currval.get(&id).ok_or_else(none)?)
+        };
+        let catalog = self.engine.catalog();
+        let def = catalog.sequences.values().find(|d| d.id == id).cloned().ok_or_else(none)?;
+        drop(catalog);
+        self.note(&def, v);
+        Ok(v)
+    }
+
+    fn setval(&self, name: &str, value: i64, called: bool) -> SqlResult<i64> {
+        let def = self.sequence(name)?;
+        if value < def.min || value > def.max {
+            return Err(SqlError::new(
+                "22003",
+                format!("setval: value {value} is out of bounds for sequence \"{}\" ({}..{})", def.name, def.min, def.max),
+            ));
+        }
+        self.engine.sequences.set(
+            &self.engine.ledger,
+            &def,
+            SeqValue { last_value: value, is_called: called },
+            self.user,
+            "setval",
+            vec![],
+        )?;
+        if called {
+            self.session().currval.insert(def.id, value);
+        }
+        Ok(value)
+    }
+
+    fn random_uuid(&self) -> [u8; 16] {
+        let u = random_uuid();
+        self.drawn
+            .lock()
+            .expect("drawn lock is never poisoned")
+            .random_uuids
+            .push(Value::Uuid(u).to_text(DataType::Uuid).unwrap_or_default());
+        u
+    }
+
+    fn serial_sequence(&self, table: &str, column: &str) -> SqlResult<Option<String>> {
+        let t = relation_name(table);
+        let catalog = self.engine.catalog();
+        let def = catalog.table(&t)?;
+        // The column name is taken literally (PostgreSQL does not fold its case).
+        let c = column.to_string();
+        if def.column(&c).is_none() {
+            return Err(SqlError::new("42703", format!("column \"{c}\" of relation \"{t}\" does not exist")));
+        }
+        Ok(catalog.owned_sequence(def.id, &c).map(|s| format!("public.{}", super::super::pg_catalog::quote_ident(&s.name))))
+    }
+}
+
+/// A version 4 (random) UUID.
+pub fn random_uuid() -> [u8; 16] {
+    let mut u = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut u);
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    u
+}
+
+// ---- DDL ------------------------------------------------------------------------------------------
+
+impl Engine {
+    /// CREATE TABLE with SERIAL or identity columns: rewrite each into a plain integer column with a
+    /// `nextval` default (SERIAL) or an identity flag, and define its owned sequence. Returns the
+    /// rewritten statement and the sequences (ids assigned later), with their column names.
+    pub(crate) fn serial_columns(&self, ct: &ast::CreateTable, table: &str) -> SqlResult<(ast::CreateTable, Vec<(String, SequenceDef)>)> {
+        let mut ct = ct.clone();
+        let mut seqs = Vec::new();
+        let catalog = self.catalog();
+        let taken = |n: &str, seqs: &Vec<(String, SequenceDef)>| {
+            catalog.tables.contains_key(n)
+                || catalog.sequences.contains_key(n)
+                || catalog.index(n).is_some()
+                || n == table
+                || seqs.iter().any(|(_, s)| s.name == n)
+        };
+        for c in &mut ct.columns {
+            let cname = normalize_ident(&c.name);
+            let serial = match &c.data_type {
+                ast::DataType::Custom(name, _) => match name.to_string().to_ascii_lowercase().as_str() {
+                    "serial" | "serial4" => Some(DataType::Int4),
+                    "bigserial" | "serial8" => Some(DataType::Int8),
+                    "smallserial" | "serial2" => Some(DataType::Int2),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let identity = c.options.iter().position(|o| {
+                matches!(
+                    &o.option,
+                    ast::ColumnOption::Generated {
+                        generated_as: ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault,
+                        generation_expr: None,
+                        ..
+                    }
+                )
+            });
+            if serial.is_none() && identity.is_none() {
+                continue;
+            }
+            let base = format!("{table}_{cname}_seq");
+            let mut name = base.clone();
+            let mut n = 0;
+            while taken(&name, &seqs) {
+                n += 1;
+                name = format!("{base}{n}");
+            }
+            let mut opts = SeqOptions::default();
+            if let Some(ty) = serial {
+                if identity.is_some() {
+                    return Err(SqlError::syntax(format!(
+                        "both default and identity specified for column \"{cname}\" of table \"{table}\""
+                    )));
+                }
+                c.data_type = match ty {
+                    DataType::Int2 => ast::DataType::SmallInt(None),
+                    DataType::Int4 => ast::DataType::Integer(None),
+                    _ => ast::DataType::BigInt(None),
+                };
+                opts.ty = Some(ty);
+                c.options.push(ast::ColumnOptionDef { name: None, option: ast::ColumnOption::NotNull });
+                let default = crate::sql::parse_expr(&format!("nextval('{}'::regclass)", name.replace('\'', "''")))?;
+                c.options.push(ast::ColumnOptionDef { name: None, option: ast::ColumnOption::Default(default) });
+                let mut def = opts.apply(0, &name, None)?;
+                def.owned_by = Some((0, cname.clone()));
+                seqs.push((cname, def));
+            } else if let Some(i) = identity {
+                let ty = DataType::from_ast(&c.data_type)?;
+                if !ty.is_integer() {
+                    return Err(SqlError::new("22023", "identity column type must be smallint, integer, or bigint"));
+                }
+                let ast::ColumnOption::Generated { generated_as, sequence_options, .. } = c.options.remove(i).option else {
+                    unreachable!("found above")
+                };
+                let mut o = SeqOptions::parse(sequence_options.as_deref().unwrap_or(&[]))?;
+                o.ty = Some(ty);
+                c.options.push(ast::ColumnOptionDef { name: None, option: ast::ColumnOption::NotNull });
+                let mut def = o.apply(0, &name, None)?;
+                def.owned_by = Some((0, cname.clone()));
+                def.identity = Some(if generated_as == ast::GeneratedAs::Always { "a" } else { "d" }.to_string());
+                seqs.push((cname, def));
+            }
+        }
+        Ok((ct, seqs))
+    }
+
+    /// CREATE SEQUENCE, ALTER SEQUENCE, DROP SEQUENCE (the caller holds the DDL lock).
+    pub(crate) fn sequence_ddl(&self, user: &str, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+        match stmt {
+            Statement::CreateSequence { temporary: false, if_not_exists, name, sequence_options } => {
+                let name = object_name(name);
+                let exists = {
+                    let c = self.catalog();
+                    c.sequences.contains_key(&name) || c.tables.contains_key(&name) || c.index(&name).is_some()
+                };
+                if exists {
+                    if *if_not_exists {
+                        return Ok(Outcome::Command("CREATE SEQUENCE".into()));
+                    }
+                    return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+                }
+                let opts = SeqOptions::parse(sequence_options)?;
+                if opts.restart.is_some() {
+                    return Err(SqlError::syntax("RESTART is an option of ALTER SEQUENCE"));
+                }
+                let id = self.catalog().next_table_id;
+                let mut def = opts.apply(id, &name, None)?;
+                def.owned_by = self.owner_of(opts.owned_by.as_ref())?;
+                self.append_sequence_ddl(user, sql, vec![def.entry()])?;
+                let mut c = self.catalog.write().expect("catalog lock is never poisoned");
+                c.next_table_id = c.next_table_id.max(id + 1);
+                c.sequences.insert(name, def);
+                Ok(Outcome::Command("CREATE SEQUENCE".into()))
+            }
+            // ALTER SEQUENCE, carried as a temporary CREATE SEQUENCE (see `mod.rs`); `if_not_exists`
+            // is its IF EXISTS.
+            Statement::CreateSequence { temporary: true, if_not_exists: if_exists, name, sequence_options } => {
+                let name = object_name(name);
+                let Some(old) = self.catalog().sequences.get(&name).cloned() else {
+                    if *if_exists {
+                        return Ok(Outcome::Command("ALTER SEQUENCE".into()));
+                    }
+                    return Err(SqlError::undefined_table(&name));
+                };
+                let opts = SeqOptions::parse(sequence_options)?;
+                let mut def = opts.apply(old.id, &name, Some(&old))?;
+                if opts.owned_by.is_some() {
+                    def.owned_by = self.owner_of(opts.owned_by.as_ref())?;
+                }
+                let entries = if def != old { vec![def.entry()] } else { vec![] };
+                match opts.restart {
+                    Some(r) => {
+                        let v = SeqValue { last_value: r.unwrap_or(def.start), is_called: false };
+                        if entries.is_empty() {
+                            self.sequences.set(&self.ledger, &def, v, user, "restart", vec![])?;
+                        } else {
+                            self.sequences.set(&self.ledger, &def, v, user, sql, entries)?;
+                        }
+                    }
+                    None if !entries.is_empty() => {
+                        self.append_sequence_ddl(user, sql, entries)?;
+                        // The reserved block was computed under the old definition.
+                        let v = self.sequences.peek(&self.ledger, &old)?;
+                        self.sequences.forget(old.id);
+                        if def.increment != old.increment || def.max != old.max || def.min != old.min {
+                            self.sequences.set(&self.ledger, &def, v, user, "alter", vec![])?;
+                        }
+                    }
+                    None => {}
+                }
+                self.catalog.write().expect("catalog lock is never poisoned").sequences.insert(name, def);
+                Ok(Outcome::Command("ALTER SEQUENCE".into()))
+            }
+            Statement::Drop { object_type: ast::ObjectType::Sequence, if_exists, names, .. } => {
+                let mut entries = Vec::new();
+                let mut dropped = Vec::new();
+                for n in names {
+                    let name = object_name(n);
+                    let catalog = self.catalog();
+                    let Some(def) = catalog.sequences.get(&name) else {
+                        if *if_exists {
+                            continue;
+                        }
+                        return Err(SqlError::new("42P01", format!("sequence \"{name}\" does not exist")));
+                    };
+                    if let (Some((table, col)), Some(_)) = (&def.owned_by, &def.identity) {
+                        let t = catalog.table_by_id(*table).map(|t| t.name.clone()).unwrap_or_default();
+                        return Err(SqlError::new(
+                            "2BP01",
+                            format!("cannot drop sequence {name} because column {col} of table {t} requires it"),
+                        ));
+                    }
+                    let needle = format!("nextval('{}'", name.replace('\'', "''"));
+                    for t in catalog.tables.values() {
+                        if let Some(c) = t.columns.iter().find(|c| c.default.as_ref().is_some_and(|d| d.contains(&needle))) {
+                            return Err(SqlError::new(
+                                "2BP01",
+                                format!("cannot drop sequence {name} because other objects depend on it (default value for column {} of table {} depends on it)", c.name, t.name),
+                            ));
+                        }
+                    }
+                    entries.push(Entry::delete(SYS_SEQUENCES, def.id.to_be_bytes().to_vec()));
+                    dropped.push(name);
+                }
+                if !entries.is_empty() {
+                    self.append_sequence_ddl(user, sql, entries)?;
+                    let mut c = self.catalog.write().expect("catalog lock is never poisoned");
+                    for n in dropped {
+                        if let Some(d) = c.sequences.remove(&n) {
+                            self.sequences.forget(d.id);
+                        }
+                    }
+                }
+                Ok(Outcome::Command("DROP SEQUENCE".into()))
+            }
+            _ => unreachable!("sequence_ddl is called for sequence statements only"),
+        }
+    }
+
+    fn append_sequence_ddl(&self, user: &str, sql: &str, entries: Vec<Entry>) -> SqlResult<()> {
+        let provenance =
+            serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
+        self.ledger.append_blocking(NewTx { entries, provenance, ..Default::default() })?;
+        Ok(())
+    }
+
+    /// `OWNED BY t.c` (None: `OWNED BY NONE` or no clause).
+    fn owner_of(&self, owner: Option<&Option<ast::ObjectName>>) -> SqlResult<Option<(u32, String)>> {
+        let Some(Some(n)) = owner else { return Ok(None) };
+        let parts: Vec<String> = n.0.iter().filter_map(|p| p.as_ident().map(normalize_ident)).collect();
+        let [.., t, c] = parts.as_slice() else {
+            return Err(SqlError::new("42601", "invalid OWNED BY option: specify OWNED BY table.column or OWNED BY NONE"));
+        };
+        let catalog = self.catalog();
+        let def = catalog.table(t)?;
+        if def.column(c).is_none() {
+            return Err(SqlError::new("42703", format!("column \"{c}\" of relation \"{t}\" does not exist")));
+        }
+        Ok(Some((def.id, c.clone())))
+    }
+}
