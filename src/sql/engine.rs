@@ -439,8 +439,15 @@ impl Engine {
             let drawn_before = txn.drawn.len();
             let out = self.run(user, settings, txn, stmt, params)?;
             if for_update.is_none() {
-                let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
-                self.enforce_constraints(txn, &before, &env)?;
+                // Referential actions may evaluate defaults (SET DEFAULT), which may draw sequence values.
+                let gen = sequence::Generated::new(self, txn.seq_session.clone(), user);
+                let env =
+                    Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings), gen: Some(&gen) };
+                let enforced = self.enforce_constraints(txn, &before, &env);
+                let drawn = gen.into_drawn();
+                txn.drawn.sequence_values.extend(drawn.sequence_values);
+                txn.drawn.random_uuids.extend(drawn.random_uuids);
+                enforced?;
             }
             let keys = match for_update {
                 Some(q) => self.for_update_keys(user, settings, txn, q, params)?,
@@ -508,7 +515,7 @@ impl Engine {
             })
             .collect();
         let plan = self.plan_query(&kq, &mut vec![])?;
-        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
+        let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings), gen: None };
         let runner = plan::Runner { engine: self, txn };
         let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
         let mut keys = Vec::with_capacity(rows.len());
@@ -1161,7 +1168,7 @@ impl Engine {
         for r in self.scan(t, &probe, None)? {
             probe.writes.insert((t.id, r.key), Some(encode_row(t.version, &r.row[..t.columns.len()])));
         }
-        let env = Env { params: &[], aggs: &[], now_us: probe.start_us, user, sub: None, outer: &[], settings: None };
+        let env = Env { params: &[], aggs: &[], now_us: probe.start_us, user, sub: None, outer: &[], settings: None, gen: None };
         // Checked against the new definition (enforce_constraints reads the committed catalog).
         let checks =
             t.checks.iter().map(|c| Ok((c.name.clone(), constraints::compile_check(t, &c.expr)?))).collect::<SqlResult<Vec<_>>>()?;
