@@ -16,6 +16,23 @@ pub const SYS_SEQUENCES: u32 = 3;
 /// System table holding sequence states (high-water marks): key = sequence id, value = JSON
 /// `{"last_value": n, "is_called": b}`.
 pub const SYS_SEQUENCE_VALUES: u32 = 4;
+/// System table 5: view definitions (JSON `ViewDef`), keyed by the view's id (4 bytes, big-endian).
+pub const SYS_VIEWS: u32 = 5;
+
+/// A view: its query's SQL text and the columns it had when it was created.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ViewDef {
+    pub id: u32,
+    pub name: String,
+    pub sql: String,
+    pub columns: Vec<(String, DataType)>,
+}
+
+impl ViewDef {
+    pub fn entry(&self) -> Entry {
+        Entry::put(SYS_VIEWS, self.id.to_be_bytes().to_vec(), serde_json::to_vec(self).expect("a view definition always serialises"))
+    }
+}
 /// First id given to a user table.
 pub const FIRST_USER_TABLE: u32 = 1000;
 
@@ -170,6 +187,7 @@ pub struct Catalog {
     pub tables: BTreeMap<String, TableDef>,
     pub users: BTreeMap<String, UserDef>,
     pub sequences: BTreeMap<String, SequenceDef>,
+    pub views: BTreeMap<String, ViewDef>,
     pub next_table_id: u32,
 }
 
@@ -196,6 +214,16 @@ impl Catalog {
             let s: SequenceDef = serde_json::from_slice(&v.entry.value)
                 .map_err(|e| SqlError::new("XX001", format!("sequence entry in tx {}: {e}", v.tx)))?;
             c.sequences.insert(s.name.clone(), s);
+        }
+        for (_, v) in ledger.scan_table(SYS_VIEWS, snapshot, None)? {
+            let d: ViewDef =
+                serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("view entry in tx {}: {e}", v.tx)))?;
+            c.views.insert(d.name.clone(), d);
+        }
+        for (k, _) in ledger.scan_table_all_keys(SYS_VIEWS)? {
+            if let Ok(id) = <[u8; 4]>::try_from(k.as_slice()) {
+                c.next_table_id = c.next_table_id.max(u32::from_be_bytes(id) + 1);
+            }
         }
         for (k, _) in ledger.scan_table_all_keys(SYS_SEQUENCES)? {
             if let Ok(id) = <[u8; 4]>::try_from(k.as_slice()) {

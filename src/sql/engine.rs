@@ -235,7 +235,8 @@ impl Engine {
             | Statement::CreateIndex(_)
             | Statement::AlterTable(_)
             | Statement::CreateSequence { .. }
-            | Statement::Drop { object_type: ast::ObjectType::Sequence, .. } => {
+            | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
+            | Statement::CreateView(_) => {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
                 }
@@ -953,6 +954,73 @@ impl Engine {
                     Box::new(move |c: &mut Catalog| {
                         c.tables.remove(&old_name);
                         c.tables.insert(t.name.clone(), t);
+                    }),
+                )
+            }
+            Statement::CreateView(cv) => {
+                if cv.materialized {
+                    return Err(SqlError::unsupported("materialized views are not supported"));
+                }
+                let name = object_name(&cv.name);
+                let existing = self.catalog().views.get(&name).cloned();
+                if self.catalog().tables.contains_key(&name) || (existing.is_some() && !cv.or_replace) {
+                    if cv.if_not_exists {
+                        return Ok(Outcome::Command("CREATE VIEW".into()));
+                    }
+                    return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+                }
+                let plan = self.plan_query(&cv.query, &mut vec![])?;
+                let mut columns: Vec<(String, DataType)> = plan.columns().into_iter().map(|c| (c.name, c.ty)).collect();
+                if cv.columns.len() > columns.len() {
+                    return Err(SqlError::new("42601", "CREATE VIEW specifies more column names than columns"));
+                }
+                for (c, n) in columns.iter_mut().zip(&cv.columns) {
+                    c.0 = normalize_ident(&n.name);
+                }
+                if let Some(old) = &existing {
+                    // PostgreSQL's OR REPLACE may only add columns at the end.
+                    if old.columns.len() > columns.len() || old.columns.iter().zip(&columns).any(|(a, b)| a != b) {
+                        return Err(SqlError::new(
+                            "42P16",
+                            format!("cannot change the columns of view \"{name}\" (drop it and create it again)"),
+                        ));
+                    }
+                }
+                let id = existing.as_ref().map_or(self.catalog().next_table_id, |v| v.id);
+                let view = super::catalog::ViewDef { id, name: name.clone(), sql: cv.query.to_string(), columns };
+                (
+                    vec![view.entry()],
+                    "CREATE VIEW",
+                    Box::new(move |c: &mut Catalog| {
+                        c.next_table_id = c.next_table_id.max(view.id + 1);
+                        c.views.insert(view.name.clone(), view);
+                    }),
+                )
+            }
+            Statement::Drop { object_type: ast::ObjectType::View, if_exists, names, .. } => {
+                let mut entries = Vec::new();
+                let mut dropped = Vec::new();
+                for n in names {
+                    let name = object_name(n);
+                    match self.catalog().views.get(&name) {
+                        Some(v) => {
+                            entries.push(Entry::delete(super::catalog::SYS_VIEWS, v.id.to_be_bytes().to_vec()));
+                            dropped.push(name);
+                        }
+                        None if *if_exists => {}
+                        None => return Err(SqlError::undefined_table(&name)),
+                    }
+                }
+                if entries.is_empty() {
+                    return Ok(Outcome::Command("DROP VIEW".into()));
+                }
+                (
+                    entries,
+                    "DROP VIEW",
+                    Box::new(move |c: &mut Catalog| {
+                        for n in dropped {
+                            c.views.remove(&n);
+                        }
                     }),
                 )
             }

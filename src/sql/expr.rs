@@ -664,6 +664,7 @@ fn catalog_function(name: &str, args: &[ast::Expr]) -> Option<String> {
             format!("CASE WHEN {} THEN {} ELSE {} END", arg(2), lookup("pdef", &arg(0), &arg(1)), lookup("def", &arg(0), &arg(1)))
         }
         ("pg_get_constraintdef", 1 | 2) => lookup("def", &arg(0), "0"),
+        ("pg_get_viewdef", 1 | 2) => lookup("def", &arg(0), "0"),
         // Defaults and predicates are stored as expression text, which is what this returns.
         ("pg_get_expr", 2 | 3) => format!("CAST({} AS text)", arg(0)),
         _ => return None,

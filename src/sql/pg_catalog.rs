@@ -82,6 +82,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     r[18] = Value::Bool(fk);
                 }
                 rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));
+                // (views are added after this loop)
                 for i in &t.indexes {
                     rows.push(class(i.id as i64, &i.name, "i", AM_BTREE, false, i.columns.len()));
                 }
@@ -97,6 +98,22 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     zero, Value::Float(-1.0), f.clone(), f.clone(), f.clone(), f.clone(), f.clone(), t, text("n"), f,
                     null.clone(), null.clone(), null,
                 ]);
+            }
+            for v in catalog.views.values() {
+                let mut row = rows.first().cloned().unwrap_or_default();
+                if row.is_empty() {
+                    continue;
+                }
+                row[0] = Value::Int(v.id as i64);
+                row[1] = text(&v.name);
+                row[3] = text("v");
+                row[5] = Value::Int(0);
+                row[6] = Value::Bool(false);
+                row[7] = Value::Int(0);
+                row[10] = Value::Int(v.columns.len() as i64);
+                row[14] = Value::Int(0);
+                row[18] = Value::Bool(false);
+                rows.push(row);
             }
             (
                 vec![
@@ -187,6 +204,12 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     }
                 }
             }
+            for v in catalog.views.values() {
+                for (n, (name, ty)) in v.columns.iter().enumerate() {
+                    let c = ColumnDef { name: name.clone(), ty: *ty, not_null: false, default: None, missing: None };
+                    rows.push(attribute_row(v.id as i64, n + 1, &c, false));
+                }
+            }
             (
                 vec![
                     ("attrelid", Int8),
@@ -217,6 +240,10 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 rows,
             )
         }
+        "pg_views" => (
+            vec![("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
+            catalog.views.values().map(|v| vec![text("public"), text(&v.name), text("admin"), text(&format!(" {};", v.sql))]).collect(),
+        ),
         "pg_attrdef" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
@@ -473,6 +500,10 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             }
             for (i, u) in catalog.users.values().enumerate() {
                 add("role", role_oid(i, &u.name), 0, u.name.clone());
+            }
+            for v in catalog.views.values() {
+                add("class", v.id as i64, 0, v.name.clone());
+                add("def", v.id as i64, 0, format!(" {};", v.sql));
             }
             (vec![("vouch_kind", Text), ("vouch_oid", Int8), ("vouch_sub", Int8), ("vouch_text", Text)], rows)
         }
@@ -746,7 +777,20 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         ),
         "tables" => (
             vec![("table_catalog", Text), ("table_schema", Text), ("table_name", Text), ("table_type", Text)],
-            catalog.tables.values().map(|t| vec![text("vouchdb"), text("public"), text(&t.name), text("BASE TABLE")]).collect(),
+            catalog
+                .tables
+                .values()
+                .map(|t| vec![text("vouchdb"), text("public"), text(&t.name), text("BASE TABLE")])
+                .chain(catalog.views.values().map(|v| vec![text("vouchdb"), text("public"), text(&v.name), text("VIEW")]))
+                .collect(),
+        ),
+        "views" => (
+            vec![("table_catalog", Text), ("table_schema", Text), ("table_name", Text), ("view_definition", Text), ("is_updatable", Text)],
+            catalog
+                .views
+                .values()
+                .map(|v| vec![text("vouchdb"), text("public"), text(&v.name), text(&format!(" {};", v.sql)), text("NO")])
+                .collect(),
         ),
         "columns" => {
             let mut rows = Vec::new();
@@ -919,7 +963,6 @@ fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
         ],
         "pg_foreign_table" => vec![("ftrelid", Int8), ("ftserver", Int8), ("ftoptions", arr(Text))],
         "pg_partitioned_table" => vec![("partrelid", Int8), ("partstrat", Text), ("partnatts", Int2), ("partdefid", Int8)],
-        "pg_views" => vec![("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
         "pg_matviews" => vec![("schemaname", Text), ("matviewname", Text), ("matviewowner", Text), ("definition", Text)],
         "pg_proc" => vec![
             ("oid", Int8),

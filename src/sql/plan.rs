@@ -685,6 +685,27 @@ impl Engine {
                     .collect();
                 (Source::Rows(rows), scope)
             }
+            ast::TableFactor::Table { name, alias, args: None, .. }
+                if name.0.len() == 1 && !ctes.contains_key(&object_name(name)) && self.catalog().views.contains_key(&object_name(name)) =>
+            {
+                let view = self.catalog().views[&object_name(name)].clone();
+                let q = match crate::sql::parse(&view.sql)?.into_iter().next() {
+                    Some((ast::Statement::Query(q), _)) => q,
+                    _ => return Err(SqlError::new("XX000", format!("view \"{}\" has an unreadable definition", view.name))),
+                };
+                let mut plan = self.plan_query_with(&q, &Ctes::new(), params)?;
+                // The view's column names (as created) over whatever its query names them.
+                for (o, (n, _)) in plan.outputs.iter_mut().zip(&view.columns) {
+                    o.0 = n.clone();
+                }
+                let qual = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| view.name.clone());
+                let scope = plan
+                    .columns()
+                    .into_iter()
+                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name, ty: c.ty, hidden: false })
+                    .collect();
+                (Source::Derived(Arc::new(plan)), scope)
+            }
             ast::TableFactor::Table { name, alias, args: None, .. } if name.0.len() == 1 && ctes.contains_key(&object_name(name)) => {
                 let plan = ctes[&object_name(name)].clone();
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| object_name(name));
