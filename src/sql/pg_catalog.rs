@@ -651,6 +651,15 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
     }))
 }
 
+/// A table's constraints with information_schema's type names.
+fn constraint_list(t: &TableDef) -> Vec<(String, &'static str)> {
+    let mut out = vec![(format!("{}_pkey", t.name), "PRIMARY KEY")];
+    out.extend(t.indexes.iter().filter(|i| i.constraint).map(|i| (i.name.clone(), "UNIQUE")));
+    out.extend(t.foreign_keys.iter().map(|f| (f.name.clone(), "FOREIGN KEY")));
+    out.extend(t.checks.iter().map(|c| (c.name.clone(), "CHECK")));
+    out
+}
+
 /// PostgreSQL's fixed oids of the catalog tables (for `'pg_catalog.pg_class'::regclass`).
 const CATALOG_TABLE_OIDS: &[(&str, i64)] = &[
     ("pg_type", 1247),
@@ -784,6 +793,168 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                 .chain(catalog.views.values().map(|v| vec![text("vouchdb"), text("public"), text(&v.name), text("VIEW")]))
                 .collect(),
         ),
+        "table_constraints" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for (name, kind) in constraint_list(t) {
+                    rows.push(vec![
+                        text("vouchdb"),
+                        text("public"),
+                        text(&name),
+                        text("vouchdb"),
+                        text("public"),
+                        text(&t.name),
+                        text(kind),
+                        text("NO"),
+                        text("NO"),
+                        text("YES"),
+                    ]);
+                }
+            }
+            (
+                vec![
+                    ("constraint_catalog", Text),
+                    ("constraint_schema", Text),
+                    ("constraint_name", Text),
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("constraint_type", Text),
+                    ("is_deferrable", Text),
+                    ("initially_deferred", Text),
+                    ("enforced", Text),
+                ],
+                rows,
+            )
+        }
+        "key_column_usage" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                let mut add = |name: &str, cols: &[usize], refs: Option<&[usize]>| {
+                    for (n, &c) in cols.iter().enumerate() {
+                        rows.push(vec![
+                            text("vouchdb"),
+                            text("public"),
+                            text(name),
+                            text("vouchdb"),
+                            text("public"),
+                            text(&t.name),
+                            text(&t.columns[c].name),
+                            Value::Int(n as i64 + 1),
+                            refs.map_or(Value::Null, |_| Value::Int(n as i64 + 1)),
+                        ]);
+                    }
+                };
+                add(&format!("{}_pkey", t.name), &t.primary_key, None);
+                for i in t.indexes.iter().filter(|i| i.constraint) {
+                    add(&i.name, &i.columns, None);
+                }
+                for f in &t.foreign_keys {
+                    add(&f.name, &f.columns, Some(&f.ref_columns));
+                }
+            }
+            (
+                vec![
+                    ("constraint_catalog", Text),
+                    ("constraint_schema", Text),
+                    ("constraint_name", Text),
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("column_name", Text),
+                    ("ordinal_position", Int4),
+                    ("position_in_unique_constraint", Int4),
+                ],
+                rows,
+            )
+        }
+        "referential_constraints" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for f in &t.foreign_keys {
+                    let Some(parent) = catalog.table_by_id(f.ref_table) else { continue };
+                    let unique_name = if f.ref_columns == parent.primary_key {
+                        format!("{}_pkey", parent.name)
+                    } else {
+                        parent.indexes.iter().find(|i| i.unique && i.columns == f.ref_columns).map_or_else(String::new, |i| i.name.clone())
+                    };
+                    rows.push(vec![
+                        text("vouchdb"),
+                        text("public"),
+                        text(&f.name),
+                        text("vouchdb"),
+                        text("public"),
+                        text(&unique_name),
+                        text("NONE"),
+                        text(f.on_update.sql()),
+                        text(f.on_delete.sql()),
+                    ]);
+                }
+            }
+            (
+                vec![
+                    ("constraint_catalog", Text),
+                    ("constraint_schema", Text),
+                    ("constraint_name", Text),
+                    ("unique_constraint_catalog", Text),
+                    ("unique_constraint_schema", Text),
+                    ("unique_constraint_name", Text),
+                    ("match_option", Text),
+                    ("update_rule", Text),
+                    ("delete_rule", Text),
+                ],
+                rows,
+            )
+        }
+        "constraint_column_usage" => {
+            // The columns a constraint uses: for a foreign key, the referenced columns.
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                let mut add = |owner: &TableDef, name: &str, cols: &[usize]| {
+                    for &c in cols {
+                        rows.push(vec![
+                            text("vouchdb"),
+                            text("public"),
+                            text(&owner.name),
+                            text(&owner.columns[c].name),
+                            text("vouchdb"),
+                            text("public"),
+                            text(name),
+                        ]);
+                    }
+                };
+                add(t, &format!("{}_pkey", t.name), &t.primary_key);
+                for i in t.indexes.iter().filter(|i| i.constraint) {
+                    add(t, &i.name, &i.columns);
+                }
+                for f in &t.foreign_keys {
+                    if let Some(parent) = catalog.table_by_id(f.ref_table) {
+                        add(parent, &f.name, &f.ref_columns);
+                    }
+                }
+            }
+            (
+                vec![
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("column_name", Text),
+                    ("constraint_catalog", Text),
+                    ("constraint_schema", Text),
+                    ("constraint_name", Text),
+                ],
+                rows,
+            )
+        }
+        "check_constraints" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for c in &t.checks {
+                    rows.push(vec![text("vouchdb"), text("public"), text(&c.name), text(&format!("(({}))", c.expr))]);
+                }
+            }
+            (vec![("constraint_catalog", Text), ("constraint_schema", Text), ("constraint_name", Text), ("check_clause", Text)], rows)
+        }
         "views" => (
             vec![("table_catalog", Text), ("table_schema", Text), ("table_name", Text), ("view_definition", Text), ("is_updatable", Text)],
             catalog
