@@ -236,6 +236,8 @@ pub(crate) struct InsertPlan {
     table: TableDef,
     targets: Vec<usize>,
     rows: Vec<Vec<Expr>>,
+    /// `INSERT … SELECT`: the query whose rows are inserted (instead of `rows`).
+    query: Option<QueryPlan>,
     defaults: Vec<Option<Expr>>,
     do_nothing: bool,
     /// ON CONFLICT … DO UPDATE: assignments and WHERE over (existing row ‖ `excluded` row).
@@ -1340,7 +1342,9 @@ impl Engine {
     pub(crate) fn plan_insert(&self, ins: &ast::Insert, params: &mut Vec<Option<DataType>>) -> SqlResult<InsertPlan> {
         let ast::TableObject::TableName(name) = &ins.table else { return Err(SqlError::unsupported("INSERT INTO a table function")) };
         let table = self.resolve_table(name)?;
-        let targets: Vec<usize> = if ins.columns.is_empty() {
+        let targets: Vec<usize> = if ins.source.is_none() {
+            vec![]
+        } else if ins.columns.is_empty() {
             (0..table.columns.len()).collect()
         } else {
             ins.columns
@@ -1353,10 +1357,28 @@ impl Engine {
                 })
                 .collect::<SqlResult<_>>()?
         };
-        let source =
-            ins.source.as_ref().ok_or_else(|| SqlError::unsupported("INSERT without VALUES (DEFAULT VALUES) is not supported yet"))?;
-        let ast::SetExpr::Values(values) = &*source.body else {
-            return Err(SqlError::unsupported("INSERT … SELECT is not supported yet"));
+        // DEFAULT VALUES: one row of defaults.
+        let mut query = None;
+        let value_rows: Vec<&[ast::Expr]> = match ins.source.as_deref() {
+            None => vec![&[]],
+            Some(source) => match &*source.body {
+                ast::SetExpr::Values(values) if source.order_by.is_none() && source.limit_clause.is_none() => {
+                    values.rows.iter().map(|r| r.content.as_slice()).collect()
+                }
+                _ => {
+                    let q = self.plan_query(source, params)?;
+                    let cols = q.columns();
+                    if cols.len() != targets.len() {
+                        return Err(SqlError::syntax(if cols.len() > targets.len() {
+                            "INSERT has more expressions than target columns"
+                        } else {
+                            "INSERT has more target columns than expressions"
+                        }));
+                    }
+                    query = Some(q);
+                    vec![]
+                }
+            },
         };
         // Identity columns: GENERATED ALWAYS takes a value only with OVERRIDING SYSTEM VALUE;
         // OVERRIDING USER VALUE ignores the given values.
@@ -1369,7 +1391,7 @@ impl Engine {
                 .collect()
         };
         let mut rows = Vec::new();
-        for r in &values.rows {
+        for r in value_rows {
             if r.len() != targets.len() {
                 return Err(SqlError::syntax(if r.len() > targets.len() {
                     "INSERT has more expressions than target columns"
@@ -1500,14 +1522,32 @@ impl Engine {
         let scope = table_scope(&table, &table.name);
         let returning = returning(&scope, &ins.returning, params)?;
         let returning_columns = returning.iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect();
-        Ok(InsertPlan { table, targets, rows, defaults, do_nothing, do_update, returning, returning_columns })
+        Ok(InsertPlan { table, targets, rows, query, defaults, do_nothing, do_update, returning, returning_columns })
     }
 
     pub(crate) fn run_insert(&self, plan: InsertPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
         let t = &plan.table;
         let mut count = 0;
         let mut returned = Vec::new();
-        for exprs in &plan.rows {
+        let selected;
+        let rows = match &plan.query {
+            None => &plan.rows,
+            Some(q) => {
+                let runner = Runner { engine: self, txn: &*txn };
+                let result = self.run_query(q, txn, &Env { sub: Some(&runner), ..*env })?;
+                selected = result
+                    .into_iter()
+                    .map(|r| {
+                        r.into_iter()
+                            .zip(&plan.targets)
+                            .map(|(v, &c)| Ok(Expr::Const(v.cast(t.columns[c].ty)?)))
+                            .collect::<SqlResult<Vec<_>>>()
+                    })
+                    .collect::<SqlResult<Vec<_>>>()?;
+                &selected
+            }
+        };
+        for exprs in rows {
             let mut row = vec![Value::Null; t.columns.len()];
             let mut given = vec![false; t.columns.len()];
             for (e, &col) in exprs.iter().zip(&plan.targets) {
