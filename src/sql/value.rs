@@ -26,8 +26,20 @@ pub enum DataType {
     Jsonb,
     /// A one-dimensional array of the element type (PostgreSQL's `elem[]`). Element types are the
     /// scalar types above; `array_of` gives the `'static` element for a runtime type.
-    #[serde(skip)]
+    #[serde(serialize_with = "serialize_elem", deserialize_with = "deserialize_elem")]
     Array(&'static DataType),
+}
+
+fn serialize_elem<S: serde::Serializer>(elem: &&'static DataType, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(*elem, s)
+}
+
+fn deserialize_elem<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static DataType, D::Error> {
+    let elem: DataType = serde::Deserialize::deserialize(d)?;
+    match DataType::array_of(elem) {
+        DataType::Array(e) => Ok(e),
+        _ => unreachable!("array_of returns an array type"),
+    }
 }
 
 /// The scalar types arrays can hold, as `'static` values for `DataType::Array`.
@@ -744,6 +756,15 @@ mod tests {
             let (v, back) = decode_row(&enc).unwrap();
             prop_assert_eq!(v, 7);
             prop_assert_eq!(encode_row(7, &back), enc);
+        }
+    }
+
+    #[test]
+    fn array_types_serialise_in_catalog_entries() {
+        for t in [DataType::array_of(DataType::Text), DataType::array_of(DataType::Varchar(Some(3))), DataType::Int4] {
+            let json = serde_json::to_string(&t).unwrap();
+            let back: DataType = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, t);
         }
     }
 
