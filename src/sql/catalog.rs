@@ -65,6 +65,9 @@ pub struct TableDef {
     pub checks: Vec<CheckDef>,
     #[serde(default)]
     pub foreign_keys: Vec<ForeignKeyDef>,
+    /// COMMENT ON TABLE (key "") and COMMENT ON COLUMN (key: the column name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub comments: BTreeMap<String, String>,
 }
 
 /// A CHECK constraint: its name and its expression's SQL text.

@@ -236,7 +236,8 @@ impl Engine {
             | Statement::AlterTable(_)
             | Statement::CreateSequence { .. }
             | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
-            | Statement::CreateView(_) => {
+            | Statement::CreateView(_)
+            | Statement::Comment { .. } => {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
                 }
@@ -957,6 +958,42 @@ impl Engine {
                     }),
                 )
             }
+            Statement::Comment { object_type, object_name: on, comment, if_exists } => {
+                let parts: Vec<String> = on.0.iter().filter_map(|p| p.as_ident()).map(normalize_ident).collect();
+                let (table, column) = match (object_type, parts.as_slice()) {
+                    (ast::CommentObject::Table, [.., t]) => (t.clone(), None),
+                    (ast::CommentObject::Column, [.., t, c]) => (t.clone(), Some(c.clone())),
+                    _ => return Err(SqlError::unsupported("COMMENT ON is supported for tables and columns")),
+                };
+                let Some(mut t) = self.catalog().tables.get(&table).cloned() else {
+                    if *if_exists {
+                        return Ok(Outcome::Command("COMMENT".into()));
+                    }
+                    return Err(SqlError::undefined_table(&table));
+                };
+                if let Some(c) = &column {
+                    if t.column(c).is_none() {
+                        return Err(SqlError::new("42703", format!("column \"{c}\" of relation \"{table}\" does not exist")));
+                    }
+                }
+                let key = column.unwrap_or_default();
+                match comment {
+                    Some(text) if !text.is_empty() => {
+                        t.comments.insert(key, text.clone());
+                    }
+                    _ => {
+                        t.comments.remove(&key);
+                    }
+                }
+                t.version += 1;
+                (
+                    vec![t.entry()],
+                    "COMMENT",
+                    Box::new(move |c: &mut Catalog| {
+                        c.tables.insert(t.name.clone(), t);
+                    }),
+                )
+            }
             Statement::CreateView(cv) => {
                 if cv.materialized {
                     return Err(SqlError::unsupported("materialized views are not supported"));
@@ -1388,8 +1425,17 @@ impl Engine {
                 constraint: true,
             });
         }
-        let mut def =
-            TableDef { id, name: name.to_string(), version: 1, columns, primary_key, indexes, checks: vec![], foreign_keys: vec![] };
+        let mut def = TableDef {
+            id,
+            name: name.to_string(),
+            version: 1,
+            columns,
+            primary_key,
+            indexes,
+            checks: vec![],
+            foreign_keys: vec![],
+            comments: Default::default(),
+        };
         for c in constraints {
             self.add_constraint(&mut def, c)?;
         }

@@ -628,7 +628,7 @@ impl Ctx<'_> {
             ("pg_sleep", [_]) => DataType::Text,
             // vouchdb has no partitions: a table's only ancestor is itself.
             ("pg_partition_ancestors" | "pg_partition_root", [a]) => a.ty,
-            ("obj_description" | "col_description" | "shobj_description", [_, _]) => DataType::Text,
+            ("shobj_description", [_, _]) => DataType::Text,
             ("pg_get_viewdef" | "pg_get_triggerdef" | "pg_get_functiondef" | "pg_get_statisticsobjdef_columns", [_, ..]) => DataType::Text,
             ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", [_]) => DataType::Int8,
             ("pg_size_pretty", [_]) => DataType::Text,
@@ -665,6 +665,8 @@ fn catalog_function(name: &str, args: &[ast::Expr]) -> Option<String> {
         }
         ("pg_get_constraintdef", 1 | 2) => lookup("def", &arg(0), "0"),
         ("pg_get_viewdef", 1 | 2) => lookup("def", &arg(0), "0"),
+        ("obj_description", 1 | 2) => lookup("comment", &arg(0), "0"),
+        ("col_description", 2) => lookup("comment", &arg(0), &arg(1)),
         // Defaults and predicates are stored as expression text, which is what this returns.
         ("pg_get_expr", 2 | 3) => format!("CAST({} AS text)", arg(0)),
         _ => return None,
@@ -1189,7 +1191,7 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             let m = if let Value::Int(m) = typmod { Some(*m) } else { None };
             crate::sql::pg_catalog::format_type(*oid, m).map_or(Value::Text("???".into()), Value::Text)
         }
-        ("obj_description" | "col_description" | "shobj_description", _) => Value::Null,
+        ("shobj_description", _) => Value::Null,
         ("pg_partition_ancestors" | "pg_partition_root", [v]) => v.clone(),
         ("pg_sleep", [secs]) => {
             let Value::Float(s) = secs.clone().cast(DataType::Float8)? else { return Ok(Value::Null) };

@@ -240,6 +240,16 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 rows,
             )
         }
+        "pg_description" => {
+            let mut rows = Vec::new();
+            for t in catalog.tables.values() {
+                for (k, text_) in &t.comments {
+                    let sub = if k.is_empty() { 0 } else { t.column(k).map_or(0, |i| i as i64 + 1) };
+                    rows.push(vec![Value::Int(t.id as i64), Value::Int(1259), Value::Int(sub), text(text_)]);
+                }
+            }
+            (vec![("objoid", Int8), ("classoid", Int8), ("objsubid", Int4), ("description", Text)], rows)
+        }
         "pg_views" => (
             vec![("schemaname", Text), ("viewname", Text), ("viewowner", Text), ("definition", Text)],
             catalog.views.values().map(|v| vec![text("public"), text(&v.name), text("admin"), text(&format!(" {};", v.sql))]).collect(),
@@ -500,6 +510,12 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             }
             for (i, u) in catalog.users.values().enumerate() {
                 add("role", role_oid(i, &u.name), 0, u.name.clone());
+            }
+            for t in catalog.tables.values() {
+                for (k, c) in &t.comments {
+                    let sub = if k.is_empty() { 0 } else { t.column(k).map_or(0, |i| i as i64 + 1) };
+                    add("comment", t.id as i64, sub, c.clone());
+                }
             }
             for v in catalog.views.values() {
                 add("class", v.id as i64, 0, v.name.clone());
@@ -1122,7 +1138,6 @@ fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
         "pg_rewrite" => {
             vec![("oid", Int8), ("rulename", Text), ("ev_class", Int8), ("ev_type", Text), ("ev_enabled", Text), ("is_instead", Bool)]
         }
-        "pg_description" => vec![("objoid", Int8), ("classoid", Int8), ("objsubid", Int4), ("description", Text)],
         "pg_shdescription" => vec![("objoid", Int8), ("classoid", Int8), ("description", Text)],
         "pg_extension" => vec![
             ("oid", Int8),
