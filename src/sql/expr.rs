@@ -626,6 +626,7 @@ impl Ctx<'_> {
             ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => DataType::Bool,
             ("format_type", [_, _]) => DataType::Text,
             ("pg_sleep", [_]) => DataType::Text,
+            ("__vouch_require_relation", [a, _]) => a.ty,
             // vouchdb has no partitions: a table's only ancestor is itself.
             ("pg_partition_ancestors" | "pg_partition_root", [a]) => a.ty,
             ("shobj_description", [_, _]) => DataType::Text,
@@ -715,7 +716,8 @@ fn reg_cast(kind: &str, e: &ast::Expr) -> Option<String> {
         ("regclass", Some(name)) => {
             let bare = name.rsplit('.').next().unwrap_or(&name);
             let bare = if bare.starts_with('"') { bare.trim_matches('"').to_string() } else { bare.to_lowercase() };
-            Some(by_name("class", &bare))
+            // PostgreSQL refuses a name that is not a relation (42P01).
+            Some(format!("__vouch_require_relation({}, '{}')", by_name("class", &bare), bare.replace('\'', "''")))
         }
         ("regclass", None) => Some(by_oid("class")),
         ("regtype", Some(name)) => {
@@ -1088,6 +1090,10 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("least", _) => args.into_iter().filter(|v| !v.is_null()).min_by(|a, b| a.sort_cmp(b)).unwrap_or(Value::Null),
         ("concat", _) => Value::Text(args.iter().filter_map(text).collect()),
         ("__array", _) => Value::Array(args),
+        ("__vouch_require_relation", [Value::Null, name]) => {
+            return Err(SqlError::undefined_table(&text(name).unwrap_or_default()));
+        }
+        ("__vouch_require_relation", [v, _]) => v.clone(),
         ("gen_random_uuid", []) => Value::Uuid(env.gen.map_or_else(crate::sql::engine::sequence::random_uuid, |g| g.random_uuid())),
         ("lastval", []) => Value::Int(generator(env)?.lastval()?),
         (_, [Value::Null, ..]) => Value::Null,
