@@ -70,6 +70,31 @@ async fn prepared_statements_with_binary_parameters_and_results() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_queries_on_one_connection_all_answer() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE q (id BIGINT PRIMARY KEY, v TEXT)").await.unwrap();
+    let put = c.prepare("INSERT INTO q VALUES ($1, $2)").await.unwrap();
+    let get = c.prepare("SELECT v FROM q WHERE id = $1").await.unwrap();
+    // tokio-postgres pipelines concurrent requests of one client: many messages arrive in one read.
+    let big = "x".repeat(10_000);
+    let writes = (0..200i64).map(|i| {
+        let (c, put, big) = (&c, &put, &big);
+        async move { c.execute(put, &[&i, &format!("{i}{big}")]).await }
+    });
+    for r in futures::future::join_all(writes).await {
+        assert_eq!(r.unwrap(), 1);
+    }
+    let reads = (0..200i64).map(|i| {
+        let (c, get) = (&c, &get);
+        async move { c.query_one(get, &[&i]).await }
+    });
+    for (i, r) in futures::future::join_all(reads).await.into_iter().enumerate() {
+        assert_eq!(r.unwrap().get::<_, String>(0), format!("{i}{big}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_sqlstate_and_the_connection_stays_usable() {
     let server = common::Server::start();
     let c = server.client().await;

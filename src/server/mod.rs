@@ -2,6 +2,7 @@
 //! No SQL logic lives here: messages become calls on `sql::Engine` with a per-connection `Session`,
 //! and outcomes become wire responses.
 
+mod conn;
 mod types;
 
 use crate::sql::{self, DataType, Engine, Outcome, Session, Shape, SqlError, Value};
@@ -9,14 +10,14 @@ use async_trait::async_trait;
 use futures::Sink;
 use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password};
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, NoopHandler, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
@@ -228,27 +229,6 @@ impl AuthSource for Users {
     }
 }
 
-struct Factory {
-    handler: Arc<Handler>,
-    startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
-    manager: Arc<ConnectionManager>,
-}
-
-impl PgWireServerHandlers for Factory {
-    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.handler.clone()
-    }
-    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.handler.clone()
-    }
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
-    }
-    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::new(DefaultCancelHandler::new(self.manager.clone()))
-    }
-}
-
 /// A TLS acceptor from PEM files: a certificate chain and its private key (PKCS#8, SEC1 or PKCS#1).
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgwire::tokio::TlsAcceptor, String> {
     use pgwire::tokio::tokio_rustls::rustls;
@@ -287,7 +267,8 @@ pub async fn serve(
     let scram = ScramAuth::new(Arc::new(Users { engine: engine.clone() }));
     let startup = Arc::new(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram).with_connection_manager(manager.clone()));
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
-    let factory = Arc::new(Factory { handler, startup, manager });
+    let cancel = Arc::new(DefaultCancelHandler::new(manager));
+    let copy = Arc::new(NoopHandler);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -296,10 +277,10 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
-                    let f = factory.clone();
+                    let h = conn::Handlers { startup: startup.clone(), query: handler.clone(), copy: copy.clone(), cancel: cancel.clone() };
                     let tls = tls.clone();
                     conns.spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(sock, tls, f).await {
+                        if let Err(e) = conn::process_socket(sock, tls, h).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
