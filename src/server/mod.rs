@@ -5,6 +5,7 @@
 mod conn;
 mod types;
 
+use crate::sql::engine::PlanCache;
 use crate::sql::{self, DataType, Engine, Outcome, Session, Shape, SqlError, Value};
 use async_trait::async_trait;
 use futures::Sink;
@@ -40,12 +41,14 @@ fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
     client.session_extensions().get_or_insert_with(|| SessionCell(tokio::sync::Mutex::new(Session::new(&user))))
 }
 
-/// A prepared statement: the parsed statement (None for an empty query) and its shape.
+/// A prepared statement: the parsed statement (None for an empty query), its shape and its plan,
+/// made at the first execution and kept while the catalog does not change.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     stmt: Option<Arc<sqlparser::ast::Statement>>,
     sql: String,
     shape: Shape,
+    plan: Arc<PlanCache>,
 }
 
 pub struct Handler {
@@ -139,11 +142,11 @@ impl QueryParser for Parser {
             return Err(pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement")));
         }
         let Some((stmt, text)) = stmts.pop() else {
-            return Ok(Some(Prepared { stmt: None, sql: String::new(), shape: Shape::default() }));
+            return Ok(Some(Prepared { stmt: None, sql: String::new(), shape: Shape::default(), plan: Arc::default() }));
         };
         let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
         let shape = self.engine.describe(&stmt, &given).map_err(pg_error)?;
-        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape }))
+        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default() }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -189,7 +192,7 @@ impl ExtendedQueryHandler for Handler {
         }
         let cell = session(client);
         let mut s = cell.0.lock().await;
-        let o = self.engine.execute(&mut s, stmt, &prepared.sql, &params).await.map_err(pg_error)?;
+        let o = self.engine.execute_prepared(&mut s, stmt, &prepared.sql, &params, Some(&prepared.plan)).await.map_err(pg_error)?;
         to_response(o, &portal.result_column_format)
     }
 }

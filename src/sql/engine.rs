@@ -15,6 +15,7 @@ use crate::ledger::{Entry, Ledger, NewTx};
 use crate::signing::CheckpointSigner;
 use sqlparser::ast::{self, Statement};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// A result column.
@@ -41,6 +42,37 @@ pub struct Shape {
 }
 
 type WriteKey = (u32, Vec<u8>);
+
+/// A planned statement (always held in an `Arc`, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Planned {
+    Query(plan::QueryPlan),
+    Insert(plan::InsertPlan),
+    Update(plan::ModifyPlan),
+    Delete(plan::ModifyPlan),
+}
+
+impl Planned {
+    /// Whether the plan carries a subquery, whose result is cached inside the plan for one execution.
+    fn has_subquery(&self) -> bool {
+        match self {
+            Planned::Query(p) => p.has_subquery(),
+            Planned::Insert(p) => p.has_subquery(),
+            Planned::Update(p) | Planned::Delete(p) => p.has_subquery(),
+        }
+    }
+}
+
+/// The plan of a prepared statement, kept between executions and used while the catalog is unchanged
+/// (the catalog generation it was planned under still current). Plans with subqueries are not kept.
+#[derive(Default)]
+pub struct PlanCache(Mutex<Option<(u64, Arc<Planned>)>>);
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanCache")
+    }
+}
 
 /// How a committed DDL statement changes the in-memory catalog.
 type CatalogChange = Box<dyn FnOnce(&mut Catalog) + Send>;
@@ -79,6 +111,8 @@ pub struct Engine {
     pub ledger: Arc<Ledger>,
     pub signer: Arc<CheckpointSigner>,
     catalog: RwLock<Catalog>,
+    /// Bumped whenever the catalog changes: cached plans of an older generation are stale.
+    catalog_generation: AtomicU64,
     /// Keys of commits queued but not yet durable.
     in_flight: Mutex<HashSet<WriteKey>>,
     /// Serialises DDL (table id allocation and catalog updates).
@@ -102,6 +136,7 @@ impl Engine {
             ledger,
             signer,
             catalog: RwLock::new(catalog),
+            catalog_generation: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
             ddl: tokio::sync::Mutex::new(()),
         })
@@ -109,6 +144,13 @@ impl Engine {
 
     pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
         self.catalog.read().expect("catalog lock is never poisoned")
+    }
+
+    /// The catalog, for a change: every cached plan becomes stale.
+    fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        let guard = self.catalog.write().expect("catalog lock is never poisoned");
+        self.catalog_generation.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 
     pub(crate) fn begin_txn(&self, explicit: bool) -> Txn {
@@ -125,6 +167,18 @@ impl Engine {
 
     /// Run one parsed statement. `sql` is its text (recorded in the provenance of the transaction).
     pub async fn execute(&self, s: &mut Session, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Outcome> {
+        self.execute_prepared(s, stmt, sql, params, None).await
+    }
+
+    /// `execute`, reusing (and filling) the plan cache of a prepared statement.
+    pub async fn execute_prepared(
+        &self,
+        s: &mut Session,
+        stmt: &Statement,
+        sql: &str,
+        params: &[Value],
+        cache: Option<&PlanCache>,
+    ) -> SqlResult<Outcome> {
         match stmt {
             Statement::StartTransaction { .. } => {
                 if s.txn.is_none() {
@@ -182,11 +236,11 @@ impl Engine {
             Statement::ShowVariable { variable } => return Ok(self.show(s, variable)),
             _ => {}
         }
-        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, stmt, sql, params).await };
+        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, stmt, sql, params, cache).await };
         // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot.
         txn.snapshot = self.ledger.head().size;
         let writes_before = txn.writes.len();
-        match self.run(&s.user, &s.settings, &mut txn, stmt, params) {
+        match self.run(&s.user, &s.settings, &mut txn, stmt, params, cache) {
             Ok(out) => {
                 txn.statements.push(sql.to_string());
                 if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
@@ -213,13 +267,18 @@ impl Engine {
         stmt: &Statement,
         sql: &str,
         params: &[Value],
+        cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
         const RETRIES: u32 = 1000;
         let mut attempt = 0;
         loop {
             let mut txn = self.begin_txn(false);
             txn.write_snapshot = txn.snapshot;
-            let out = self.run(user, settings, &mut txn, stmt, params)?;
+            let out = self.run(user, settings, &mut txn, stmt, params, cache)?;
+            if txn.writes.is_empty() {
+                // Nothing to commit (a read): no provenance to record.
+                return Ok(out);
+            }
             txn.statements.push(sql.to_string());
             match self.commit(user, txn).await {
                 Err(e) if e.code == "40001" && attempt < RETRIES => {
@@ -247,6 +306,36 @@ impl Engine {
         Ok(Shape { params: params.into_iter().map(|p| p.unwrap_or(DataType::Text)).collect(), columns })
     }
 
+    /// Plan a SELECT, INSERT, UPDATE or DELETE; None for other statements.
+    fn plan_statement(&self, stmt: &Statement) -> SqlResult<Option<Planned>> {
+        let mut types = vec![];
+        Ok(Some(match stmt {
+            Statement::Query(q) => Planned::Query(self.plan_query(q, &mut types)?),
+            Statement::Insert(ins) => Planned::Insert(self.plan_insert(ins, &mut types)?),
+            Statement::Update(u) => Planned::Update(self.plan_update(u, &mut types)?),
+            Statement::Delete(d) => Planned::Delete(self.plan_delete(d, &mut types)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The plan of a statement: from the cache when it was planned under the current catalog.
+    fn planned(&self, stmt: &Statement, cache: Option<&PlanCache>) -> SqlResult<Option<Arc<Planned>>> {
+        let Some(cache) = cache else { return Ok(self.plan_statement(stmt)?.map(Arc::new)) };
+        // Read before planning: a catalog change during planning leaves the plan tagged as stale.
+        let generation = self.catalog_generation.load(Ordering::Acquire);
+        if let Some((g, p)) = &*cache.0.lock().expect("plan cache lock is never poisoned") {
+            if *g == generation {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let Some(p) = self.plan_statement(stmt)? else { return Ok(None) };
+        let p = Arc::new(p);
+        if !p.has_subquery() {
+            *cache.0.lock().expect("plan cache lock is never poisoned") = Some((generation, p.clone()));
+        }
+        Ok(Some(p))
+    }
+
     fn run(
         &self,
         user: &str,
@@ -254,33 +343,24 @@ impl Engine {
         txn: &mut Txn,
         stmt: &Statement,
         params: &[Value],
+        cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
         let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
+        if let Some(planned) = self.planned(stmt, cache)? {
+            return match &*planned {
+                Planned::Query(plan) => {
+                    let columns = plan.columns();
+                    let runner = plan::Runner { engine: self, txn: &*txn };
+                    let rows = self.run_query(plan, txn, &Env { sub: Some(&runner), ..env })?;
+                    let tag = format!("SELECT {}", rows.len());
+                    Ok(Outcome::Rows { columns, rows, tag })
+                }
+                Planned::Insert(plan) => self.run_insert(plan, txn, &env),
+                Planned::Update(plan) => self.run_update(plan, txn, &env),
+                Planned::Delete(plan) => self.run_delete(plan, txn, &env),
+            };
+        }
         match stmt {
-            Statement::Query(q) => {
-                let mut types = vec![];
-                let plan = self.plan_query(q, &mut types)?;
-                let columns = plan.columns();
-                let runner = plan::Runner { engine: self, txn: &*txn };
-                let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
-                let tag = format!("SELECT {}", rows.len());
-                Ok(Outcome::Rows { columns, rows, tag })
-            }
-            Statement::Insert(ins) => {
-                let mut types = vec![];
-                let plan = self.plan_insert(ins, &mut types)?;
-                self.run_insert(plan, txn, &env)
-            }
-            Statement::Update(u) => {
-                let mut types = vec![];
-                let plan = self.plan_update(u, &mut types)?;
-                self.run_update(plan, txn, &env)
-            }
-            Statement::Delete(d) => {
-                let mut types = vec![];
-                let plan = self.plan_delete(d, &mut types)?;
-                self.run_delete(plan, txn, &env)
-            }
             Statement::Explain { statement, analyze: false, .. } => {
                 let mut types = vec![];
                 let lines = match &**statement {
@@ -506,7 +586,7 @@ impl Engine {
         let provenance =
             serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
         self.ledger.append(NewTx { entries, provenance, client_time_us: 0, ..Default::default() }).await?;
-        apply(&mut self.catalog.write().expect("catalog lock is never poisoned"));
+        apply(&mut self.catalog_mut());
         Ok(Outcome::Command(tag.into()))
     }
 
@@ -571,7 +651,7 @@ impl Engine {
                         .expect("provenance always serialises");
                     let fut =
                         self.ledger.append(NewTx { entries: vec![table.entry()], provenance, client_time_us: 0, index_entries: entries });
-                    let mut catalog = self.catalog.write().expect("catalog lock is never poisoned");
+                    let mut catalog = self.catalog_mut();
                     catalog.next_table_id = catalog.next_table_id.max(index.id + 1);
                     catalog.tables.insert(table.name.clone(), table.clone());
                     break fut;
@@ -581,7 +661,7 @@ impl Engine {
         };
         if let Err(e) = pending.await {
             // Not durable: take the index back out of the catalog.
-            let mut catalog = self.catalog.write().expect("catalog lock is never poisoned");
+            let mut catalog = self.catalog_mut();
             if let Some(t) = catalog.tables.get_mut(&table.name) {
                 t.indexes.retain(|i| i.id != index.id);
             }
@@ -917,7 +997,7 @@ impl Engine {
                     let _guard = self.ddl.lock().await;
                     let entry = Entry::delete(super::catalog::SYS_USERS, name.as_bytes().to_vec());
                     self.ledger.append(NewTx { entries: vec![entry], provenance, ..Default::default() }).await?;
-                    self.catalog.write().expect("catalog lock is never poisoned").users.remove(&name);
+                    self.catalog_mut().users.remove(&name);
                 }
                 Ok(Outcome::Command("DROP ROLE".into()))
             }
@@ -949,7 +1029,7 @@ impl Engine {
             .expect("provenance always serialises");
         let _guard = self.ddl.lock().await;
         self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0, ..Default::default() }).await?;
-        self.catalog.write().expect("catalog lock is never poisoned").users.insert(name.to_string(), user);
+        self.catalog_mut().users.insert(name.to_string(), user);
         Ok(())
     }
 }
