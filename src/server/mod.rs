@@ -3,6 +3,7 @@
 //! and outcomes become wire responses.
 
 mod conn;
+mod threads;
 mod types;
 
 use crate::sql::engine::PlanCache;
@@ -272,6 +273,7 @@ pub async fn serve(
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
     let cancel = Arc::new(DefaultCancelHandler::new(manager));
     let copy = Arc::new(NoopHandler);
+    let threads = threads::ConnThreads::start()?;
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -282,11 +284,14 @@ pub async fn serve(
                     let _ = sock.set_nodelay(true);
                     let h = conn::Handlers { startup: startup.clone(), query: handler.clone(), copy: copy.clone(), cancel: cancel.clone() };
                     let tls = tls.clone();
-                    conns.spawn(async move {
+                    let spawned = threads.spawn(&mut conns, sock, move |sock| async move {
                         if let Err(e) = conn::process_socket(sock, tls, h).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
+                    if let Err(e) = spawned {
+                        tracing::warn!(%peer, error = %e, "could not start a connection");
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
@@ -294,6 +299,8 @@ pub async fn serve(
         }
     }
     conns.shutdown().await;
+    // Stopping the threads joins them: off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(threads)).await;
     Ok(())
 }
 
