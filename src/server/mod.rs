@@ -38,8 +38,10 @@ fn pg_error(e: SqlError) -> PgWireError {
 struct SessionCell(tokio::sync::Mutex<Session>);
 
 fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
-    let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
-    client.session_extensions().get_or_insert_with(|| SessionCell(tokio::sync::Mutex::new(Session::new(&user))))
+    client.session_extensions().get_or_insert_with(|| {
+        let user = client.metadata().get(pgwire::api::METADATA_USER).map(String::as_str).unwrap_or_default();
+        SessionCell(tokio::sync::Mutex::new(Session::new(user)))
+    })
 }
 
 /// A prepared statement: the parsed statement (None for an empty query), its shape and its plan,
@@ -50,6 +52,15 @@ pub struct Prepared {
     sql: String,
     shape: Shape,
     plan: Arc<PlanCache>,
+    schemas: Arc<Schemas>,
+}
+
+/// A prepared statement's result description for all-text and for all-binary results, made at the
+/// first execution that needs it.
+#[derive(Debug, Default)]
+struct Schemas {
+    text: std::sync::OnceLock<Arc<Vec<FieldInfo>>>,
+    binary: std::sync::OnceLock<Arc<Vec<FieldInfo>>>,
 }
 
 pub struct Handler {
@@ -69,8 +80,14 @@ fn field_infos(columns: &[sql::Column], format: &Format) -> Vec<FieldInfo> {
         .collect()
 }
 
-fn rows_response(columns: &[sql::Column], rows: Vec<Vec<Value>>, tag: &str, format: &Format) -> PgWireResult<Response> {
-    let schema = Arc::new(field_infos(columns, format));
+fn rows_response(
+    columns: &[sql::Column],
+    rows: Vec<Vec<Value>>,
+    tag: &str,
+    format: &Format,
+    schema: Option<Arc<Vec<FieldInfo>>>,
+) -> PgWireResult<Response> {
+    let schema = schema.unwrap_or_else(|| Arc::new(field_infos(columns, format)));
     let mut encoder = DataRowEncoder::new(schema.clone());
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -86,9 +103,18 @@ fn rows_response(columns: &[sql::Column], rows: Vec<Vec<Value>>, tag: &str, form
     Ok(Response::Query(qr))
 }
 
-fn to_response(o: Outcome, format: &Format) -> PgWireResult<Response> {
+/// `schemas`: a prepared statement's result descriptions, used when the result has the columns it
+/// described.
+fn to_response(o: Outcome, format: &Format, prepared: Option<&Prepared>) -> PgWireResult<Response> {
     Ok(match o {
-        Outcome::Rows { columns, rows, tag } => rows_response(&columns, rows, &tag, format)?,
+        Outcome::Rows { columns, rows, tag } => {
+            let cached = prepared.filter(|p| *p.shape.columns == *columns).and_then(|p| match format {
+                Format::UnifiedText => Some(p.schemas.text.get_or_init(|| Arc::new(field_infos(&columns, format))).clone()),
+                Format::UnifiedBinary => Some(p.schemas.binary.get_or_init(|| Arc::new(field_infos(&columns, format))).clone()),
+                Format::Individual(_) => None,
+            });
+            rows_response(&columns, rows, &tag, format, cached)?
+        }
         Outcome::Command(tag) => Response::Execution(Tag::new(&tag)),
         Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::Commit(tag) => Response::TransactionEnd(Tag::new(&tag)),
@@ -116,7 +142,7 @@ impl SimpleQueryHandler for Handler {
         let mut out = Vec::with_capacity(stmts.len());
         for (stmt, text) in stmts {
             match self.engine.execute(&mut s, &stmt, &text, &[]).await {
-                Ok(o) => out.push(to_response(o, &Format::UnifiedText)?),
+                Ok(o) => out.push(to_response(o, &Format::UnifiedText, None)?),
                 Err(e) => {
                     if out.is_empty() {
                         return Err(pg_error(e));
@@ -143,11 +169,17 @@ impl QueryParser for Parser {
             return Err(pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement")));
         }
         let Some((stmt, text)) = stmts.pop() else {
-            return Ok(Some(Prepared { stmt: None, sql: String::new(), shape: Shape::default(), plan: Arc::default() }));
+            return Ok(Some(Prepared {
+                stmt: None,
+                sql: String::new(),
+                shape: Shape::default(),
+                plan: Arc::default(),
+                schemas: Arc::default(),
+            }));
         };
         let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
         let shape = self.engine.describe(&stmt, &given).map_err(pg_error)?;
-        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default() }))
+        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -194,7 +226,7 @@ impl ExtendedQueryHandler for Handler {
         let cell = session(client);
         let mut s = cell.0.lock().await;
         let o = self.engine.execute_prepared(&mut s, stmt, &prepared.sql, &params, Some(&prepared.plan)).await.map_err(pg_error)?;
-        to_response(o, &portal.result_column_format)
+        to_response(o, &portal.result_column_format, Some(prepared))
     }
 }
 

@@ -28,7 +28,7 @@ pub struct Column {
 /// What a statement produced.
 #[derive(Debug)]
 pub enum Outcome {
-    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>>, tag: String },
+    Rows { columns: Arc<[Column]>, rows: Vec<Vec<Value>>, tag: String },
     Command(String),
     Begin,
     Commit(String),
@@ -46,7 +46,8 @@ type WriteKey = (u32, Vec<u8>);
 /// A planned statement (always held in an `Arc`, so the variants' sizes do not matter).
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Planned {
-    Query(plan::QueryPlan),
+    /// A query and its result columns.
+    Query(plan::QueryPlan, Arc<[Column]>),
     Insert(plan::InsertPlan),
     Update(plan::ModifyPlan),
     Delete(plan::ModifyPlan),
@@ -56,7 +57,7 @@ impl Planned {
     /// Whether the plan carries a subquery, whose result is cached inside the plan for one execution.
     fn has_subquery(&self) -> bool {
         match self {
-            Planned::Query(p) => p.has_subquery(),
+            Planned::Query(p, _) => p.has_subquery(),
             Planned::Insert(p) => p.has_subquery(),
             Planned::Update(p) | Planned::Delete(p) => p.has_subquery(),
         }
@@ -296,9 +297,9 @@ impl Engine {
         let mut params: Vec<Option<DataType>> = given.to_vec();
         let columns = match stmt {
             Statement::Query(q) => self.plan_query(q, &mut params)?.columns(),
-            Statement::Insert(ins) => self.plan_insert(ins, &mut params)?.returning_columns,
-            Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns,
-            Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns,
+            Statement::Insert(ins) => self.plan_insert(ins, &mut params)?.returning_columns.to_vec(),
+            Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns.to_vec(),
+            Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns.to_vec(),
             Statement::ShowVariable { variable } => vec![Column { name: show_name(variable), ty: DataType::Text }],
             Statement::Explain { .. } => vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }],
             _ => vec![],
@@ -310,7 +311,11 @@ impl Engine {
     fn plan_statement(&self, stmt: &Statement) -> SqlResult<Option<Planned>> {
         let mut types = vec![];
         Ok(Some(match stmt {
-            Statement::Query(q) => Planned::Query(self.plan_query(q, &mut types)?),
+            Statement::Query(q) => {
+                let plan = self.plan_query(q, &mut types)?;
+                let columns = plan.columns().into();
+                Planned::Query(plan, columns)
+            }
             Statement::Insert(ins) => Planned::Insert(self.plan_insert(ins, &mut types)?),
             Statement::Update(u) => Planned::Update(self.plan_update(u, &mut types)?),
             Statement::Delete(d) => Planned::Delete(self.plan_delete(d, &mut types)?),
@@ -348,8 +353,8 @@ impl Engine {
         let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings) };
         if let Some(planned) = self.planned(stmt, cache)? {
             return match &*planned {
-                Planned::Query(plan) => {
-                    let columns = plan.columns();
+                Planned::Query(plan, columns) => {
+                    let columns = columns.clone();
                     let runner = plan::Runner { engine: self, txn: &*txn };
                     let rows = self.run_query(plan, txn, &Env { sub: Some(&runner), ..env })?;
                     let tag = format!("SELECT {}", rows.len());
@@ -371,7 +376,7 @@ impl Engine {
                 };
                 let rows = lines.into_iter().map(|l| vec![Value::Text(l)]).collect::<Vec<_>>();
                 let tag = format!("EXPLAIN {}", rows.len());
-                Ok(Outcome::Rows { columns: vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }], rows, tag })
+                Ok(Outcome::Rows { columns: Arc::new([Column { name: "QUERY PLAN".into(), ty: DataType::Text }]), rows, tag })
             }
             other => Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
         }
@@ -798,7 +803,7 @@ impl Engine {
     fn show(&self, s: &Session, variable: &[ast::Ident]) -> Outcome {
         let name = show_name(variable);
         let value = s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string());
-        Outcome::Rows { columns: vec![Column { name, ty: DataType::Text }], rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
+        Outcome::Rows { columns: Arc::new([Column { name, ty: DataType::Text }]), rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
     }
 
     // ---- reading --------------------------------------------------------------------------------
@@ -820,8 +825,10 @@ impl Engine {
 
     /// One row by primary key, as the transaction sees it.
     fn get_row(&self, t: &TableDef, txn: &Txn, key: &[u8]) -> SqlResult<Option<Vec<Value>>> {
-        if let Some(w) = txn.writes.get(&(t.id, key.to_vec())) {
-            return w.as_ref().map(|b| self.decode(t, b, 0)).transpose();
+        if !txn.writes.is_empty() {
+            if let Some(w) = txn.writes.get(&(t.id, key.to_vec())) {
+                return w.as_ref().map(|b| self.decode(t, b, 0)).transpose();
+            }
         }
         match self.ledger.get_as_of(t.id, key, txn.snapshot)? {
             Some(v) if !v.entry.is_delete() => Ok(Some(self.decode(t, &v.entry.value, v.tx)?)),

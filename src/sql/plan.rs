@@ -242,7 +242,7 @@ pub(crate) struct InsertPlan {
     /// ON CONFLICT … DO UPDATE: assignments and WHERE over (existing row ‖ `excluded` row).
     do_update: Option<DoUpdate>,
     returning: Vec<(String, Expr, DataType)>,
-    pub(crate) returning_columns: Vec<Column>,
+    pub(crate) returning_columns: Arc<[Column]>,
 }
 
 /// `SET col = expr, …` assignments and the optional `WHERE` of ON CONFLICT DO UPDATE.
@@ -272,7 +272,7 @@ pub struct ModifyPlan {
     pk: Option<Vec<Expr>>,
     assignments: Vec<(usize, Expr)>,
     returning: Vec<(String, Expr, DataType)>,
-    pub(crate) returning_columns: Vec<Column>,
+    pub(crate) returning_columns: Arc<[Column]>,
 }
 
 const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
