@@ -55,6 +55,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Coalesce<T> {
             self.written += n;
             self.unflushed = true;
         }
+        if !self.out.is_empty() {
+            super::threads::answered();
+        }
         self.out.clear();
         self.written = 0;
         if self.out.capacity() > 4 * HIGH_WATER {

@@ -288,11 +288,13 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgw
 }
 
 /// Accept PostgreSQL connections on `listener` until `shutdown` resolves. With `tls`, clients may
-/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined.
+/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined. After
+/// answering, a connection thread polls for the next request for `spin` before it sleeps.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     tls: Option<pgwire::tokio::TlsAcceptor>,
+    spin: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut params = DefaultServerParameterProvider::default();
@@ -305,7 +307,7 @@ pub async fn serve(
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
     let cancel = Arc::new(DefaultCancelHandler::new(manager));
     let copy = Arc::new(NoopHandler);
-    let threads = threads::ConnThreads::start()?;
+    let threads = threads::ConnThreads::start(spin)?;
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {

@@ -12,11 +12,20 @@
 //! The price: a connection stays on its thread, so a long statement delays the other connections of
 //! that thread (statements already ran on the async threads before; now nothing steals the waiting
 //! connections away).
+//!
+//! After a connection sends an answer, its thread keeps polling its sockets for a short while (`spin`,
+//! default 50 µs) before it sleeps, yielding the CPU to any other runnable thread at each turn. A
+//! client that sends its next request within that time finds the thread awake: on a virtual machine
+//! whose idle CPUs halt, waking a sleeping thread costs tens of microseconds, as much as the whole
+//! request. Measured on the 2-core machine, pgbench 1 client: 13k -> 22k tps; 16 clients: no loss.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
@@ -44,8 +53,9 @@ impl Drop for Counted {
 }
 
 impl ConnThreads {
-    /// One thread per CPU in the process's affinity mask (or per available core when it is unknown).
-    pub fn start() -> io::Result<ConnThreads> {
+    /// One thread per CPU in the process's affinity mask (or per available core when it is unknown),
+    /// each polling for `spin` after an answer before it sleeps.
+    pub fn start(spin: Duration) -> io::Result<ConnThreads> {
         let cpus = affinity::allowed_cpus();
         let n = if cpus.is_empty() { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { cpus.len() };
         let mut threads = Vec::with_capacity(n);
@@ -59,7 +69,10 @@ impl ConnThreads {
                     Ok(rt) => {
                         let _ = tx.send(Ok((rt.handle().clone(), pinned)));
                         rt.block_on(async {
-                            let _ = stopped.await;
+                            tokio::select! {
+                                _ = stopped => {}
+                                _ = spinner(spin) => {}
+                            }
                         });
                     }
                     Err(e) => {
@@ -105,6 +118,36 @@ impl ConnThreads {
             &t.handle,
         );
         Ok(())
+    }
+}
+
+thread_local! {
+    /// When a connection of this thread last sent an answer.
+    static ANSWERED: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Wakes the thread's spinner.
+    static SPIN: Rc<tokio::sync::Notify> = Rc::new(tokio::sync::Notify::new());
+}
+
+/// A connection sent an answer: its thread polls for the next request a while before it sleeps.
+pub fn answered() {
+    ANSWERED.with(|a| a.set(Some(Instant::now())));
+    SPIN.with(|s| s.notify_one());
+}
+
+/// Keep the thread polling for `spin` after each answer. While this task is ready, the runtime polls
+/// its sockets without blocking (a yielded task runs again after the I/O driver was polled);
+/// `std::thread::yield_now` lets any other runnable thread on this CPU (a committer, a client) go first.
+async fn spinner(spin: Duration) {
+    if spin.is_zero() {
+        return std::future::pending().await;
+    }
+    let wake = SPIN.with(Rc::clone);
+    loop {
+        wake.notified().await;
+        while ANSWERED.with(Cell::get).is_some_and(|t| t.elapsed() < spin) {
+            std::thread::yield_now();
+            tokio::task::yield_now().await;
+        }
     }
 }
 
