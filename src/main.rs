@@ -71,6 +71,10 @@ struct ServeArgs {
     /// Password for the `admin` role created on first start (default: generated and printed once).
     #[arg(long, env = "VOUCHDB_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
+    /// Microseconds a connection thread keeps polling for the next request after an answer before
+    /// it sleeps (0: sleep at once). Cuts the latency of a waking thread; costs CPU while it polls.
+    #[arg(long, env = "VOUCHDB_SPIN_US", default_value_t = 50)]
+    spin_us: u64,
 }
 
 #[derive(Args)]
@@ -184,7 +188,8 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
             (Some(c), Some(k)) => Some(vouchdb::server::tls_acceptor(c, k).map_err(vouchdb::Error::InvalidInput)?),
             _ => None,
         };
-        vouchdb::server::serve(engine.clone(), listener, tls, shutdown).await.map_err(io)
+        let spin = std::time::Duration::from_micros(args.spin_us);
+        vouchdb::server::serve(engine.clone(), listener, tls, spin, shutdown).await.map_err(io)
     })?;
     tracing::info!("shutting down: finishing queued commits");
     ledger.close();

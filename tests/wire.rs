@@ -70,6 +70,57 @@ async fn prepared_statements_with_binary_parameters_and_results() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_see_schema_changes_and_fresh_subquery_results() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE p (id BIGINT PRIMARY KEY, v TEXT); INSERT INTO p VALUES (1, 'old')").await.unwrap();
+    let get = c.prepare("SELECT v FROM p WHERE id = $1").await.unwrap();
+    let count = c.prepare("SELECT (SELECT count(*) FROM p) AS n, v FROM p WHERE id = $1").await.unwrap();
+    let put = c.prepare("INSERT INTO p (id, v) VALUES ($1, $2)").await.unwrap();
+    assert_eq!(c.query_one(&get, &[&1i64]).await.unwrap().get::<_, String>(0), "old");
+    assert_eq!(c.query_one(&count, &[&1i64]).await.unwrap().get::<_, i64>(0), 1);
+    c.execute(&put, &[&2i64, &"two"]).await.unwrap();
+    // The subquery runs again at every execution.
+    assert_eq!(c.query_one(&count, &[&1i64]).await.unwrap().get::<_, i64>(0), 2);
+    // A new table of the same name (a new table id): the kept plans must not read the dropped one.
+    c.batch_execute("DROP TABLE p; CREATE TABLE p (id BIGINT PRIMARY KEY, v TEXT); INSERT INTO p VALUES (1, 'new')").await.unwrap();
+    assert_eq!(c.query_one(&get, &[&1i64]).await.unwrap().get::<_, String>(0), "new");
+    assert!(c.query_opt(&get, &[&2i64]).await.unwrap().is_none());
+    c.execute(&put, &[&3i64, &"three"]).await.unwrap();
+    assert_eq!(c.query_one(&get, &[&3i64]).await.unwrap().get::<_, String>(0), "three");
+    // A dropped table fails the statement, and it works again once the table is back.
+    c.batch_execute("DROP TABLE p").await.unwrap();
+    assert!(c.query_opt(&get, &[&1i64]).await.is_err());
+    c.batch_execute("CREATE TABLE p (id BIGINT PRIMARY KEY, v TEXT); INSERT INTO p VALUES (1, 'again')").await.unwrap();
+    assert_eq!(c.query_one(&get, &[&1i64]).await.unwrap().get::<_, String>(0), "again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_queries_on_one_connection_all_answer() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE q (id BIGINT PRIMARY KEY, v TEXT)").await.unwrap();
+    let put = c.prepare("INSERT INTO q VALUES ($1, $2)").await.unwrap();
+    let get = c.prepare("SELECT v FROM q WHERE id = $1").await.unwrap();
+    // tokio-postgres pipelines concurrent requests of one client: many messages arrive in one read.
+    let big = "x".repeat(10_000);
+    let writes = (0..200i64).map(|i| {
+        let (c, put, big) = (&c, &put, &big);
+        async move { c.execute(put, &[&i, &format!("{i}{big}")]).await }
+    });
+    for r in futures::future::join_all(writes).await {
+        assert_eq!(r.unwrap(), 1);
+    }
+    let reads = (0..200i64).map(|i| {
+        let (c, get) = (&c, &get);
+        async move { c.query_one(get, &[&i]).await }
+    });
+    for (i, r) in futures::future::join_all(reads).await.into_iter().enumerate() {
+        assert_eq!(r.unwrap().get::<_, String>(0), format!("{i}{big}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_sqlstate_and_the_connection_stays_usable() {
     let server = common::Server::start();
     let c = server.client().await;

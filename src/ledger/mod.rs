@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::merkle;
 use crate::verify::Hash;
 use futures::channel::oneshot;
-use rocksdb::{Direction, IteratorMode, ReadOptions, DB};
+use rocksdb::{IteratorMode, ReadOptions, DB};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -236,21 +236,30 @@ impl Ledger {
         Ok((e, bytes))
     }
 
+    /// One entry of a committed transaction, decoded straight from RocksDB's buffer.
+    fn entry_pinned(&self, tx: u64, index: u32) -> Result<Entry> {
+        self.check_tx(tx)?;
+        let bytes = self
+            .shared
+            .db
+            .get_pinned_cf(self.cf(keys::CF_ENTRIES), keys::entry_key(tx, index))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| Error::NotFound(format!("entry {index} of tx {tx}")))?;
+        Entry::decode(&bytes).map_err(|e| self.corrupt(format!("entry {index} of tx {tx}: {e}")))
+    }
+
     /// The version of `(table, key)` current as of tx `at` (inclusive), deletes included: one seek.
     pub fn get_as_of(&self, table: u32, key: &[u8], at: u64) -> Result<Option<Version>> {
         let at = at.min(self.head().size);
-        let prefix = keys::pk_prefix(table, key);
         let start = keys::pk_key(table, key, at);
-        let mut it = self.shared.db.iterator_cf(self.cf(keys::CF_PK), IteratorMode::From(&start, Direction::Forward));
-        match it.next() {
-            Some(item) => {
-                let (k, v) = item.map_err(|e| self.storage(e))?;
-                if !k.starts_with(&prefix) {
-                    return Ok(None);
-                }
-                Ok(Some(self.version_at(&k, &v)?))
-            }
-            None => Ok(None),
+        let prefix = &start[..start.len() - 8];
+        // A raw iterator reads the key and value in place (the iterator API copies both out).
+        let mut it = self.shared.db.raw_iterator_cf(self.cf(keys::CF_PK));
+        it.seek(&start);
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.starts_with(prefix) => Ok(Some(self.version_at(k, v)?)),
+            (Some(_), Some(_)) => Ok(None),
+            _ => it.status().map(|()| None).map_err(|e| self.storage(e)),
         }
     }
 
@@ -281,7 +290,7 @@ impl Ledger {
         let index: [u8; 4] =
             v.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| self.corrupt(format!("pk index value for tx {tx} is truncated")))?;
         let index = u32::from_be_bytes(index);
-        let (entry, _) = self.entry(tx, index).map_err(|e| match e {
+        let entry = self.entry_pinned(tx, index).map_err(|e| match e {
             Error::NotFound(m) => self.corrupt(format!("pk index points at a missing {m}")),
             e => e,
         })?;

@@ -2,21 +2,24 @@
 //! No SQL logic lives here: messages become calls on `sql::Engine` with a per-connection `Session`,
 //! and outcomes become wire responses.
 
+mod conn;
+mod threads;
 mod types;
 
+use crate::sql::engine::PlanCache;
 use crate::sql::{self, DataType, Engine, Outcome, Session, Shape, SqlError, Value};
 use async_trait::async_trait;
 use futures::Sink;
 use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
 use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password};
+use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, NoopHandler, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
@@ -35,16 +38,29 @@ fn pg_error(e: SqlError) -> PgWireError {
 struct SessionCell(tokio::sync::Mutex<Session>);
 
 fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
-    let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
-    client.session_extensions().get_or_insert_with(|| SessionCell(tokio::sync::Mutex::new(Session::new(&user))))
+    client.session_extensions().get_or_insert_with(|| {
+        let user = client.metadata().get(pgwire::api::METADATA_USER).map(String::as_str).unwrap_or_default();
+        SessionCell(tokio::sync::Mutex::new(Session::new(user)))
+    })
 }
 
-/// A prepared statement: the parsed statement (None for an empty query) and its shape.
+/// A prepared statement: the parsed statement (None for an empty query), its shape and its plan,
+/// made at the first execution and kept while the catalog does not change.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     stmt: Option<Arc<sqlparser::ast::Statement>>,
     sql: String,
     shape: Shape,
+    plan: Arc<PlanCache>,
+    schemas: Arc<Schemas>,
+}
+
+/// A prepared statement's result description for all-text and for all-binary results, made at the
+/// first execution that needs it.
+#[derive(Debug, Default)]
+struct Schemas {
+    text: std::sync::OnceLock<Arc<Vec<FieldInfo>>>,
+    binary: std::sync::OnceLock<Arc<Vec<FieldInfo>>>,
 }
 
 pub struct Handler {
@@ -64,8 +80,14 @@ fn field_infos(columns: &[sql::Column], format: &Format) -> Vec<FieldInfo> {
         .collect()
 }
 
-fn rows_response(columns: &[sql::Column], rows: Vec<Vec<Value>>, tag: &str, format: &Format) -> PgWireResult<Response> {
-    let schema = Arc::new(field_infos(columns, format));
+fn rows_response(
+    columns: &[sql::Column],
+    rows: Vec<Vec<Value>>,
+    tag: &str,
+    format: &Format,
+    schema: Option<Arc<Vec<FieldInfo>>>,
+) -> PgWireResult<Response> {
+    let schema = schema.unwrap_or_else(|| Arc::new(field_infos(columns, format)));
     let mut encoder = DataRowEncoder::new(schema.clone());
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -81,9 +103,18 @@ fn rows_response(columns: &[sql::Column], rows: Vec<Vec<Value>>, tag: &str, form
     Ok(Response::Query(qr))
 }
 
-fn to_response(o: Outcome, format: &Format) -> PgWireResult<Response> {
+/// `schemas`: a prepared statement's result descriptions, used when the result has the columns it
+/// described.
+fn to_response(o: Outcome, format: &Format, prepared: Option<&Prepared>) -> PgWireResult<Response> {
     Ok(match o {
-        Outcome::Rows { columns, rows, tag } => rows_response(&columns, rows, &tag, format)?,
+        Outcome::Rows { columns, rows, tag } => {
+            let cached = prepared.filter(|p| *p.shape.columns == *columns).and_then(|p| match format {
+                Format::UnifiedText => Some(p.schemas.text.get_or_init(|| Arc::new(field_infos(&columns, format))).clone()),
+                Format::UnifiedBinary => Some(p.schemas.binary.get_or_init(|| Arc::new(field_infos(&columns, format))).clone()),
+                Format::Individual(_) => None,
+            });
+            rows_response(&columns, rows, &tag, format, cached)?
+        }
         Outcome::Command(tag) => Response::Execution(Tag::new(&tag)),
         Outcome::Begin => Response::TransactionStart(Tag::new("BEGIN")),
         Outcome::Commit(tag) => Response::TransactionEnd(Tag::new(&tag)),
@@ -111,7 +142,7 @@ impl SimpleQueryHandler for Handler {
         let mut out = Vec::with_capacity(stmts.len());
         for (stmt, text) in stmts {
             match self.engine.execute(&mut s, &stmt, &text, &[]).await {
-                Ok(o) => out.push(to_response(o, &Format::UnifiedText)?),
+                Ok(o) => out.push(to_response(o, &Format::UnifiedText, None)?),
                 Err(e) => {
                     if out.is_empty() {
                         return Err(pg_error(e));
@@ -138,11 +169,17 @@ impl QueryParser for Parser {
             return Err(pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement")));
         }
         let Some((stmt, text)) = stmts.pop() else {
-            return Ok(Some(Prepared { stmt: None, sql: String::new(), shape: Shape::default() }));
+            return Ok(Some(Prepared {
+                stmt: None,
+                sql: String::new(),
+                shape: Shape::default(),
+                plan: Arc::default(),
+                schemas: Arc::default(),
+            }));
         };
         let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
         let shape = self.engine.describe(&stmt, &given).map_err(pg_error)?;
-        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape }))
+        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -188,8 +225,8 @@ impl ExtendedQueryHandler for Handler {
         }
         let cell = session(client);
         let mut s = cell.0.lock().await;
-        let o = self.engine.execute(&mut s, stmt, &prepared.sql, &params).await.map_err(pg_error)?;
-        to_response(o, &portal.result_column_format)
+        let o = self.engine.execute_prepared(&mut s, stmt, &prepared.sql, &params, Some(&prepared.plan)).await.map_err(pg_error)?;
+        to_response(o, &portal.result_column_format, Some(prepared))
     }
 }
 
@@ -228,27 +265,6 @@ impl AuthSource for Users {
     }
 }
 
-struct Factory {
-    handler: Arc<Handler>,
-    startup: Arc<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
-    manager: Arc<ConnectionManager>,
-}
-
-impl PgWireServerHandlers for Factory {
-    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.handler.clone()
-    }
-    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.handler.clone()
-    }
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
-    }
-    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::new(DefaultCancelHandler::new(self.manager.clone()))
-    }
-}
-
 /// A TLS acceptor from PEM files: a certificate chain and its private key (PKCS#8, SEC1 or PKCS#1).
 pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgwire::tokio::TlsAcceptor, String> {
     use pgwire::tokio::tokio_rustls::rustls;
@@ -272,11 +288,13 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgw
 }
 
 /// Accept PostgreSQL connections on `listener` until `shutdown` resolves. With `tls`, clients may
-/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined.
+/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined. After
+/// answering, a connection thread polls for the next request for `spin` before it sleeps.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     tls: Option<pgwire::tokio::TlsAcceptor>,
+    spin: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut params = DefaultServerParameterProvider::default();
@@ -287,7 +305,9 @@ pub async fn serve(
     let scram = ScramAuth::new(Arc::new(Users { engine: engine.clone() }));
     let startup = Arc::new(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram).with_connection_manager(manager.clone()));
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
-    let factory = Arc::new(Factory { handler, startup, manager });
+    let cancel = Arc::new(DefaultCancelHandler::new(manager));
+    let copy = Arc::new(NoopHandler);
+    let threads = threads::ConnThreads::start(spin)?;
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -296,13 +316,16 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((sock, peer)) => {
                     let _ = sock.set_nodelay(true);
-                    let f = factory.clone();
+                    let h = conn::Handlers { startup: startup.clone(), query: handler.clone(), copy: copy.clone(), cancel: cancel.clone() };
                     let tls = tls.clone();
-                    conns.spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(sock, tls, f).await {
+                    let spawned = threads.spawn(&mut conns, sock, move |sock| async move {
+                        if let Err(e) = conn::process_socket(sock, tls, h).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
+                    if let Err(e) = spawned {
+                        tracing::warn!(%peer, error = %e, "could not start a connection");
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "accept failed"),
             },
@@ -310,6 +333,8 @@ pub async fn serve(
         }
     }
     conns.shutdown().await;
+    // Stopping the threads joins them: off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(threads)).await;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use crate::ledger::{Entry, Ledger, NewTx};
 use crate::signing::CheckpointSigner;
 use sqlparser::ast::{self, Statement};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// A result column.
@@ -27,7 +28,7 @@ pub struct Column {
 /// What a statement produced.
 #[derive(Debug)]
 pub enum Outcome {
-    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>>, tag: String },
+    Rows { columns: Arc<[Column]>, rows: Vec<Vec<Value>>, tag: String },
     Command(String),
     Begin,
     Commit(String),
@@ -74,6 +75,38 @@ impl Isolation {
             Isolation::RepeatableRead => "repeatable read",
             Isolation::Serializable => "serializable",
         }
+    }
+}
+
+/// A planned statement (always held in an `Arc`, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Planned {
+    /// A query and its result columns.
+    Query(plan::QueryPlan, Arc<[Column]>),
+    Insert(plan::InsertPlan),
+    Update(plan::ModifyPlan),
+    Delete(plan::ModifyPlan),
+}
+
+impl Planned {
+    /// Whether the plan carries a subquery, whose result is cached inside the plan for one execution.
+    fn has_subquery(&self) -> bool {
+        match self {
+            Planned::Query(p, _) => p.has_subquery(),
+            Planned::Insert(p) => p.has_subquery(),
+            Planned::Update(p) | Planned::Delete(p) => p.has_subquery(),
+        }
+    }
+}
+
+/// The plan of a prepared statement, kept between executions and used while the catalog is unchanged
+/// (the catalog generation it was planned under still current). Plans with subqueries are not kept.
+#[derive(Default)]
+pub struct PlanCache(Mutex<Option<(u64, Arc<Planned>)>>);
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanCache")
     }
 }
 
@@ -134,6 +167,8 @@ pub struct Engine {
     pub ledger: Arc<Ledger>,
     pub signer: Arc<CheckpointSigner>,
     catalog: RwLock<Catalog>,
+    /// Bumped whenever the catalog changes: cached plans of an older generation are stale.
+    catalog_generation: AtomicU64,
     /// Keys of commits queued but not yet durable.
     in_flight: Mutex<HashSet<WriteKey>>,
     /// Serialises DDL (table id allocation and catalog updates).
@@ -160,6 +195,7 @@ impl Engine {
             ledger,
             signer,
             catalog: RwLock::new(catalog),
+            catalog_generation: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
             ddl: tokio::sync::Mutex::new(()),
             locks: Arc::new(super::locks::LockManager::default()),
@@ -170,6 +206,13 @@ impl Engine {
 
     pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
         self.catalog.read().expect("catalog lock is never poisoned")
+    }
+
+    /// The catalog, for a change: every cached plan becomes stale.
+    pub(crate) fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        let guard = self.catalog.write().expect("catalog lock is never poisoned");
+        self.catalog_generation.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 
     pub(crate) fn begin_txn(&self, explicit: bool) -> Txn {
@@ -197,6 +240,18 @@ impl Engine {
 
     /// Run one parsed statement. `sql` is its text (recorded in the provenance of the transaction).
     pub async fn execute(&self, s: &mut Session, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Outcome> {
+        self.execute_prepared(s, stmt, sql, params, None).await
+    }
+
+    /// `execute`, reusing (and filling) the plan cache of a prepared statement.
+    pub async fn execute_prepared(
+        &self,
+        s: &mut Session,
+        stmt: &Statement,
+        sql: &str,
+        params: &[Value],
+        cache: Option<&PlanCache>,
+    ) -> SqlResult<Outcome> {
         match stmt {
             Statement::StartTransaction { modes, .. } => {
                 if s.txn.is_none() {
@@ -270,14 +325,14 @@ impl Engine {
             Statement::Analyze(_) => return Ok(Outcome::Command("ANALYZE".into())),
             _ => {}
         }
-        let Some(mut txn) = s.txn.take() else { return self.autocommit(&s.user, &s.settings, &s.seq, stmt, sql, params).await };
+        let Some(mut txn) = s.txn.take() else { return self.autocommit(s, stmt, sql, params, cache).await };
         // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot;
         // REPEATABLE READ and SERIALIZABLE keep the one their first statement took.
         if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
             txn.snapshot = self.ledger.head().size;
         }
         let writes_before = txn.writes.len();
-        match self.run_locked(&s.user, &s.settings, &mut txn, stmt, params).await {
+        match self.run_locked(&s.user, &s.settings, &mut txn, stmt, params, cache).await {
             Ok(out) => {
                 txn.statements.push(sql.to_string());
                 txn.snapshots.push(txn.snapshot);
@@ -300,20 +355,24 @@ impl Engine {
     /// for, so single-statement writers of a hot row do not see serialization failures.
     async fn autocommit(
         &self,
-        user: &str,
-        settings: &BTreeMap<String, String>,
-        seq: &sequence::SessionSeqs,
+        s: &Session,
         stmt: &Statement,
         sql: &str,
         params: &[Value],
+        cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
+        let (user, settings, seq) = (s.user.as_str(), &s.settings, &s.seq);
         const RETRIES: u32 = 1000;
         let mut attempt = 0;
         loop {
             let mut txn = self.begin_txn_with(false, session_isolation(settings));
             txn.seq_session = seq.clone();
-            let out = self.run_locked(user, settings, &mut txn, stmt, params).await?;
+            let out = self.run_locked(user, settings, &mut txn, stmt, params, cache).await?;
             txn.write_snapshot = txn.snapshot;
+            if txn.writes.is_empty() {
+                // Nothing to commit (a read): no provenance to record.
+                return Ok(out);
+            }
             txn.statements.push(sql.to_string());
             txn.snapshots.push(txn.snapshot);
             match self.commit(user, txn).await {
@@ -332,14 +391,48 @@ impl Engine {
         let mut params: Vec<Option<DataType>> = given.to_vec();
         let columns = match stmt {
             Statement::Query(q) => self.plan_query(q, &mut params)?.columns(),
-            Statement::Insert(ins) => self.plan_insert(ins, &mut params)?.returning_columns,
-            Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns,
-            Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns,
+            Statement::Insert(ins) => self.plan_insert(ins, &mut params)?.returning_columns.to_vec(),
+            Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns.to_vec(),
+            Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns.to_vec(),
             Statement::ShowVariable { variable } => vec![Column { name: show_name(variable), ty: DataType::Text }],
             Statement::Explain { .. } => vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }],
             _ => vec![],
         };
         Ok(Shape { params: params.into_iter().map(|p| p.unwrap_or(DataType::Text)).collect(), columns })
+    }
+
+    /// Plan a SELECT, INSERT, UPDATE or DELETE; None for other statements.
+    fn plan_statement(&self, stmt: &Statement) -> SqlResult<Option<Planned>> {
+        let mut types = vec![];
+        Ok(Some(match stmt {
+            Statement::Query(q) => {
+                let plan = self.plan_query(q, &mut types)?;
+                let columns = plan.columns().into();
+                Planned::Query(plan, columns)
+            }
+            Statement::Insert(ins) => Planned::Insert(self.plan_insert(ins, &mut types)?),
+            Statement::Update(u) => Planned::Update(self.plan_update(u, &mut types)?),
+            Statement::Delete(d) => Planned::Delete(self.plan_delete(d, &mut types)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The plan of a statement: from the cache when it was planned under the current catalog.
+    fn planned(&self, stmt: &Statement, cache: Option<&PlanCache>) -> SqlResult<Option<Arc<Planned>>> {
+        let Some(cache) = cache else { return Ok(self.plan_statement(stmt)?.map(Arc::new)) };
+        // Read before planning: a catalog change during planning leaves the plan tagged as stale.
+        let generation = self.catalog_generation.load(Ordering::Acquire);
+        if let Some((g, p)) = &*cache.0.lock().expect("plan cache lock is never poisoned") {
+            if *g == generation {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let Some(p) = self.plan_statement(stmt)? else { return Ok(None) };
+        let p = Arc::new(p);
+        if !p.has_subquery() {
+            *cache.0.lock().expect("plan cache lock is never poisoned") = Some((generation, p.clone()));
+        }
+        Ok(Some(p))
     }
 
     fn run(
@@ -349,15 +442,18 @@ impl Engine {
         txn: &mut Txn,
         stmt: &Statement,
         params: &[Value],
+        cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
         let gen = sequence::Generated::new(self, txn.seq_session.clone(), user);
-        let out = self.run_statement(user, settings, txn, stmt, params, &gen);
+        let out = self.run_statement(user, settings, txn, stmt, params, &gen, cache);
         let drawn = gen.into_drawn();
         txn.drawn.sequence_values.extend(drawn.sequence_values);
         txn.drawn.random_uuids.extend(drawn.random_uuids);
         out
     }
 
+    // The statement's inputs plus the two per-run collaborators (value generator, plan cache).
+    #[allow(clippy::too_many_arguments)]
     fn run_statement(
         &self,
         user: &str,
@@ -366,33 +462,24 @@ impl Engine {
         stmt: &Statement,
         params: &[Value],
         gen: &sequence::Generated,
+        cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
         let env = Env { params, aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: Some(settings), gen: Some(gen) };
+        if let Some(planned) = self.planned(stmt, cache)? {
+            return match &*planned {
+                Planned::Query(plan, columns) => {
+                    let columns = columns.clone();
+                    let runner = plan::Runner { engine: self, txn: &*txn };
+                    let rows = self.run_query(plan, txn, &Env { sub: Some(&runner), ..env })?;
+                    let tag = format!("SELECT {}", rows.len());
+                    Ok(Outcome::Rows { columns, rows, tag })
+                }
+                Planned::Insert(plan) => self.run_insert(plan, txn, &env),
+                Planned::Update(plan) => self.run_update(plan, txn, &env),
+                Planned::Delete(plan) => self.run_delete(plan, txn, &env),
+            };
+        }
         match stmt {
-            Statement::Query(q) => {
-                let mut types = vec![];
-                let plan = self.plan_query(q, &mut types)?;
-                let columns = plan.columns();
-                let runner = plan::Runner { engine: self, txn: &*txn };
-                let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
-                let tag = format!("SELECT {}", rows.len());
-                Ok(Outcome::Rows { columns, rows, tag })
-            }
-            Statement::Insert(ins) => {
-                let mut types = vec![];
-                let plan = self.plan_insert(ins, &mut types)?;
-                self.run_insert(plan, txn, &env)
-            }
-            Statement::Update(u) => {
-                let mut types = vec![];
-                let plan = self.plan_update(u, &mut types)?;
-                self.run_update(plan, txn, &env)
-            }
-            Statement::Delete(d) => {
-                let mut types = vec![];
-                let plan = self.plan_delete(d, &mut types)?;
-                self.run_delete(plan, txn, &env)
-            }
             Statement::Truncate(t) => self.run_truncate(t, txn),
             Statement::Explain { statement, analyze: false, .. } => {
                 let mut types = vec![];
@@ -404,7 +491,7 @@ impl Engine {
                 };
                 let rows = lines.into_iter().map(|l| vec![Value::Text(l)]).collect::<Vec<_>>();
                 let tag = format!("EXPLAIN {}", rows.len());
-                Ok(Outcome::Rows { columns: vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }], rows, tag })
+                Ok(Outcome::Rows { columns: Arc::new([Column { name: "QUERY PLAN".into(), ty: DataType::Text }]), rows, tag })
             }
             other => Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
         }
@@ -421,11 +508,12 @@ impl Engine {
         txn: &mut Txn,
         stmt: &Statement,
         params: &[Value],
+        cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
         let for_update = match stmt {
             Statement::Query(q) if !q.locks.is_empty() => Some(q),
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Truncate(_) => None,
-            _ => return self.run(user, settings, txn, stmt, params),
+            _ => return self.run(user, settings, txn, stmt, params, cache),
         };
         let mut deadline = lock_deadline(settings);
         if let Some(q) = for_update {
@@ -439,7 +527,7 @@ impl Engine {
         loop {
             let before = txn.writes.clone();
             let drawn_before = txn.drawn.len();
-            let out = self.run(user, settings, txn, stmt, params)?;
+            let out = self.run(user, settings, txn, stmt, params, cache)?;
             if for_update.is_none() {
                 // Referential actions may evaluate defaults (SET DEFAULT), which may draw sequence values.
                 let gen = sequence::Generated::new(self, txn.seq_session.clone(), user);
@@ -1100,7 +1188,7 @@ impl Engine {
         let provenance =
             serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
         self.ledger.append(NewTx { entries, provenance, client_time_us: 0, ..Default::default() }).await?;
-        apply(&mut self.catalog.write().expect("catalog lock is never poisoned"));
+        apply(&mut self.catalog_mut());
         Ok(Outcome::Command(tag.into()))
     }
 
@@ -1166,7 +1254,7 @@ impl Engine {
                         .expect("provenance always serialises");
                     let fut =
                         self.ledger.append(NewTx { entries: vec![table.entry()], provenance, client_time_us: 0, index_entries: entries });
-                    let mut catalog = self.catalog.write().expect("catalog lock is never poisoned");
+                    let mut catalog = self.catalog_mut();
                     catalog.next_table_id = catalog.next_table_id.max(index.id + 1);
                     catalog.tables.insert(table.name.clone(), table.clone());
                     break fut;
@@ -1176,7 +1264,7 @@ impl Engine {
         };
         if let Err(e) = pending.await {
             // Not durable: take the index back out of the catalog.
-            let mut catalog = self.catalog.write().expect("catalog lock is never poisoned");
+            let mut catalog = self.catalog_mut();
             if let Some(t) = catalog.tables.get_mut(&table.name) {
                 t.indexes.retain(|i| i.id != index.id);
             }
@@ -1491,7 +1579,7 @@ impl Engine {
             (None, "transaction_isolation") => session_isolation(&s.settings).name().to_string(),
             _ => s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string()),
         };
-        Outcome::Rows { columns: vec![Column { name, ty: DataType::Text }], rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
+        Outcome::Rows { columns: Arc::new([Column { name, ty: DataType::Text }]), rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
     }
 
     // ---- reading --------------------------------------------------------------------------------
@@ -1513,8 +1601,10 @@ impl Engine {
 
     /// One row by primary key, as the transaction sees it.
     fn get_row(&self, t: &TableDef, txn: &Txn, key: &[u8]) -> SqlResult<Option<Vec<Value>>> {
-        if let Some(w) = txn.writes.get(&(t.id, key.to_vec())) {
-            return w.as_ref().map(|b| self.decode(t, b, 0)).transpose();
+        if !txn.writes.is_empty() {
+            if let Some(w) = txn.writes.get(&(t.id, key.to_vec())) {
+                return w.as_ref().map(|b| self.decode(t, b, 0)).transpose();
+            }
         }
         match self.ledger.get_as_of(t.id, key, txn.snapshot)? {
             Some(v) if !v.entry.is_delete() => Ok(Some(self.decode(t, &v.entry.value, v.tx)?)),
@@ -1793,7 +1883,7 @@ impl Engine {
                     let _guard = self.ddl.lock().await;
                     let entry = Entry::delete(super::catalog::SYS_USERS, name.as_bytes().to_vec());
                     self.ledger.append(NewTx { entries: vec![entry], provenance, ..Default::default() }).await?;
-                    self.catalog.write().expect("catalog lock is never poisoned").users.remove(&name);
+                    self.catalog_mut().users.remove(&name);
                 }
                 Ok(Outcome::Command("DROP ROLE".into()))
             }
@@ -1825,7 +1915,7 @@ impl Engine {
             .expect("provenance always serialises");
         let _guard = self.ddl.lock().await;
         self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0, ..Default::default() }).await?;
-        self.catalog.write().expect("catalog lock is never poisoned").users.insert(name.to_string(), user);
+        self.catalog_mut().users.insert(name.to_string(), user);
         Ok(())
     }
 }

@@ -803,6 +803,25 @@ fn truth(v: &Value) -> Option<bool> {
 }
 
 impl Expr {
+    /// Whether a subquery occurs anywhere in this expression.
+    pub fn has_subquery(&self) -> bool {
+        match self {
+            Expr::Sub(..) => true,
+            Expr::Const(_) | Expr::Column(_) | Expr::Param(_) | Expr::Agg(_) => false,
+            Expr::Not(x) | Expr::Neg(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => x.has_subquery(),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, _, a, b) | Expr::Like(a, b, _, _) | Expr::Quantified(_, _, a, b) => {
+                a.has_subquery() || b.has_subquery()
+            }
+            Expr::InList(x, items, _) => x.has_subquery() || items.iter().any(Expr::has_subquery),
+            Expr::Case(op, arms, el) => {
+                op.as_ref().is_some_and(|o| o.has_subquery())
+                    || arms.iter().any(|(c, r)| c.has_subquery() || r.has_subquery())
+                    || el.as_ref().is_some_and(|e| e.has_subquery())
+            }
+            Expr::Func(_, args) => args.iter().any(Expr::has_subquery),
+        }
+    }
+
     /// Whether the expression reads column `col` of its row.
     pub fn references(&self, col: usize) -> bool {
         match self {

@@ -230,6 +230,36 @@ impl QueryPlan {
     pub(crate) fn columns(&self) -> Vec<Column> {
         self.outputs[..self.visible].iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect()
     }
+
+    /// Whether a subquery occurs anywhere in the plan.
+    pub(crate) fn has_subquery(&self) -> bool {
+        let exprs = self.filter.iter().chain(&self.group_by).chain(&self.having).chain(self.outputs.iter().map(|o| &o.1));
+        let mut exprs = exprs.chain(self.aggs.iter().filter_map(|a| a.arg.as_ref())).chain(&self.limit).chain(&self.offset);
+        exprs.any(Expr::has_subquery) || self.source.has_subquery()
+    }
+}
+
+impl Source {
+    fn has_subquery(&self) -> bool {
+        let any = |v: &[Expr]| v.iter().any(Expr::has_subquery);
+        match self {
+            Source::Unit | Source::Rows(_) | Source::Checkpoint => false,
+            Source::Derived(p) => p.has_subquery(),
+            Source::Union { parts, .. } => parts.iter().any(Source::has_subquery),
+            Source::Values(rows) => rows.iter().any(|r| any(r)),
+            Source::Join { left, right, on, .. } => left.has_subquery() || right.has_subquery() || on.iter().any(Expr::has_subquery),
+            Source::Table { pk, index, pk_range, as_of, .. } => {
+                pk.as_deref().is_some_and(any)
+                    || index.as_ref().is_some_and(|i| any(&i.eq) || i.lo.iter().chain(&i.hi).any(Expr::has_subquery))
+                    || pk_range.as_ref().is_some_and(|r| r.0.iter().chain(&r.1).any(Expr::has_subquery))
+                    || as_of.as_ref().is_some_and(|a| match a {
+                        AsOf::Tx(e) | AsOf::Timestamp(e) => e.has_subquery(),
+                    })
+            }
+            Source::History { key, .. } => any(key),
+            Source::Series { args, .. } => any(args),
+        }
+    }
 }
 
 pub(crate) struct InsertPlan {
@@ -243,11 +273,29 @@ pub(crate) struct InsertPlan {
     /// ON CONFLICT … DO UPDATE: assignments and WHERE over (existing row ‖ `excluded` row).
     do_update: Option<DoUpdate>,
     returning: Vec<(String, Expr, DataType)>,
-    pub(crate) returning_columns: Vec<Column>,
+    pub(crate) returning_columns: Arc<[Column]>,
 }
 
 /// `SET col = expr, …` assignments and the optional `WHERE` of ON CONFLICT DO UPDATE.
 type DoUpdate = (Vec<(usize, Expr)>, Option<Expr>);
+
+impl InsertPlan {
+    /// Whether a subquery occurs anywhere in the plan.
+    pub(crate) fn has_subquery(&self) -> bool {
+        let rows = self.rows.iter().flatten().chain(self.defaults.iter().flatten());
+        let update = self.do_update.iter().flat_map(|(sets, cond)| sets.iter().map(|s| &s.1).chain(cond));
+        let mut all = rows.chain(update).chain(self.returning.iter().map(|r| &r.1));
+        all.any(Expr::has_subquery)
+    }
+}
+
+impl ModifyPlan {
+    /// Whether a subquery occurs anywhere in the plan.
+    pub(crate) fn has_subquery(&self) -> bool {
+        let mut all = self.filter.iter().chain(self.pk.iter().flatten()).chain(self.assignments.iter().map(|a| &a.1));
+        all.any(Expr::has_subquery) || self.returning.iter().any(|r| r.1.has_subquery())
+    }
+}
 
 pub struct ModifyPlan {
     table: TableDef,
@@ -255,7 +303,7 @@ pub struct ModifyPlan {
     pk: Option<Vec<Expr>>,
     assignments: Vec<(usize, Expr)>,
     returning: Vec<(String, Expr, DataType)>,
-    pub(crate) returning_columns: Vec<Column>,
+    pub(crate) returning_columns: Arc<[Column]>,
 }
 
 const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
@@ -1525,7 +1573,7 @@ impl Engine {
         Ok(InsertPlan { table, targets, rows, query, defaults, do_nothing, do_update, returning, returning_columns })
     }
 
-    pub(crate) fn run_insert(&self, plan: InsertPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+    pub(crate) fn run_insert(&self, plan: &InsertPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
         let t = &plan.table;
         let mut count = 0;
         let mut returned = Vec::new();
@@ -1602,7 +1650,7 @@ impl Engine {
         if plan.returning.is_empty() {
             Ok(Outcome::Command(tag))
         } else {
-            Ok(Outcome::Rows { columns: plan.returning_columns, rows: returned, tag })
+            Ok(Outcome::Rows { columns: plan.returning_columns.clone(), rows: returned, tag })
         }
     }
 
@@ -1710,9 +1758,9 @@ impl Engine {
         Ok(out)
     }
 
-    pub(crate) fn run_update(&self, plan: ModifyPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+    pub(crate) fn run_update(&self, plan: &ModifyPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
         let t = &plan.table;
-        let targets = self.matching(&plan, txn, env)?;
+        let targets = self.matching(plan, txn, env)?;
         let mut returned = Vec::new();
         let mut new_rows = Vec::new();
         for s in &targets {
@@ -1751,12 +1799,12 @@ impl Engine {
         if plan.returning.is_empty() {
             Ok(Outcome::Command(tag))
         } else {
-            Ok(Outcome::Rows { columns: plan.returning_columns, rows: returned, tag })
+            Ok(Outcome::Rows { columns: plan.returning_columns.clone(), rows: returned, tag })
         }
     }
 
-    pub(crate) fn run_delete(&self, plan: ModifyPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
-        let targets = self.matching(&plan, txn, env)?;
+    pub(crate) fn run_delete(&self, plan: &ModifyPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+        let targets = self.matching(plan, txn, env)?;
         let returned = if plan.returning.is_empty() {
             vec![]
         } else {
@@ -1769,7 +1817,7 @@ impl Engine {
         if plan.returning.is_empty() {
             Ok(Outcome::Command(tag))
         } else {
-            Ok(Outcome::Rows { columns: plan.returning_columns, rows: returned, tag })
+            Ok(Outcome::Rows { columns: plan.returning_columns.clone(), rows: returned, tag })
         }
     }
 }

@@ -570,7 +570,7 @@ impl Engine {
                 let mut def = opts.apply(id, &name, None)?;
                 def.owned_by = self.owner_of(opts.owned_by.as_ref())?;
                 self.append_sequence_ddl(user, sql, vec![def.entry()])?;
-                let mut c = self.catalog.write().expect("catalog lock is never poisoned");
+                let mut c = self.catalog_mut();
                 c.next_table_id = c.next_table_id.max(id + 1);
                 c.sequences.insert(name, def);
                 Ok(Outcome::Command("CREATE SEQUENCE".into()))
@@ -611,7 +611,7 @@ impl Engine {
                     }
                     None => {}
                 }
-                self.catalog.write().expect("catalog lock is never poisoned").sequences.insert(name, def);
+                self.catalog_mut().sequences.insert(name, def);
                 Ok(Outcome::Command("ALTER SEQUENCE".into()))
             }
             Statement::Drop { object_type: ast::ObjectType::Sequence, if_exists, names, .. } => {
@@ -647,7 +647,7 @@ impl Engine {
                 }
                 if !entries.is_empty() {
                     self.append_sequence_ddl(user, sql, entries)?;
-                    let mut c = self.catalog.write().expect("catalog lock is never poisoned");
+                    let mut c = self.catalog_mut();
                     for n in dropped {
                         if let Some(d) = c.sequences.remove(&n) {
                             self.sequences.forget(d.id);
