@@ -165,7 +165,7 @@ fn random_statements_never_panic() {
                     let mut s = session.take().expect("the session is put back after every case");
                     for (stmt, text) in stmts {
                         parsed.set(parsed.get() + 1);
-                        let _ = engine.describe(&stmt, &[]);
+                        let _ = engine.describe(&s, &stmt, &[]);
                         if engine.execute(&mut s, &stmt, &text, &[]).await.is_ok() {
                             succeeded.set(succeeded.get() + 1);
                         }

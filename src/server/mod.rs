@@ -160,7 +160,7 @@ impl SimpleQueryHandler for Handler {
 impl QueryParser for Parser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -178,7 +178,12 @@ impl QueryParser for Parser {
             }));
         };
         let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
-        let shape = self.engine.describe(&stmt, &given).map_err(pg_error)?;
+        // Described under the session's transaction, which may have created the tables it names.
+        let cell = session(client);
+        let shape = {
+            let s = cell.0.lock().await;
+            self.engine.describe(&s, &stmt, &given).map_err(pg_error)?
+        };
         Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() }))
     }
 

@@ -47,6 +47,20 @@ pub struct ColumnDef {
     /// PostgreSQL's "missing value". Old rows are never rewritten.
     #[serde(default)]
     pub missing: Option<String>,
+    /// Not visible to SQL by position or `*`: the implicit `_rowid` key of a table created without a
+    /// primary key (named, so it can be selected), or a dropped column (renamed to PostgreSQL's
+    /// `........pg.dropped.N........`, so nothing can name it). Rows keep a value in its position.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+}
+
+/// The implicit key column of a table created without a primary key.
+pub const ROWID: &str = "_rowid";
+
+impl ColumnDef {
+    pub fn new(name: String, ty: DataType) -> ColumnDef {
+        ColumnDef { name, ty, not_null: false, default: None, missing: None, hidden: false }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -137,6 +151,11 @@ pub struct IndexDef {
 }
 
 impl TableDef {
+    /// Created without a primary key: rows are keyed by the hidden `_rowid`.
+    pub fn keyless(&self) -> bool {
+        self.primary_key.iter().any(|&i| self.columns[i].hidden)
+    }
+
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }

@@ -113,8 +113,57 @@ impl std::fmt::Debug for PlanCache {
 /// How a committed DDL statement changes the in-memory catalog.
 type CatalogChange = Box<dyn FnOnce(&mut Catalog) + Send>;
 
+thread_local! {
+    /// The catalog of the transaction whose statement runs on this thread right now, when that
+    /// transaction changed the catalog (DDL inside a transaction block). See `TxnCatalog`.
+    static TXN_CATALOG: std::cell::RefCell<Option<Arc<Catalog>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// While alive, `Engine::catalog` (and `update_catalog`) on this thread use a transaction's own
+/// catalog. Only ever held around synchronous code, never across an `.await`: connection tasks share
+/// their thread. Dropping it restores the previous state (so a failed DDL statement's changes vanish);
+/// `leave` hands back the catalog as the statement left it.
+pub(crate) struct TxnCatalog {
+    prev: Option<Option<Arc<Catalog>>>,
+}
+
+impl TxnCatalog {
+    pub(crate) fn enter(c: Option<&Arc<Catalog>>) -> TxnCatalog {
+        match c {
+            None => TxnCatalog { prev: None },
+            Some(c) => TxnCatalog { prev: Some(TXN_CATALOG.with(|o| o.borrow_mut().replace(c.clone()))) },
+        }
+    }
+
+    /// Whether a transaction's own catalog is in scope on this thread (plans made under it are
+    /// never cached).
+    fn active() -> bool {
+        TXN_CATALOG.with(|o| o.borrow().is_some())
+    }
+
+    fn leave(mut self) -> Option<Arc<Catalog>> {
+        let prev = self.prev.take()?;
+        TXN_CATALOG.with(|o| std::mem::replace(&mut *o.borrow_mut(), prev))
+    }
+}
+
+impl Drop for TxnCatalog {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            TXN_CATALOG.with(|o| *o.borrow_mut() = prev);
+        }
+    }
+}
+
 pub(crate) struct Txn {
     isolation: Isolation,
+    /// After DDL: the transaction's own catalog (installed when it commits) and the DDL lock, held to
+    /// the end of the transaction so that no other catalog change interleaves.
+    catalog: Option<Arc<Catalog>>,
+    ddl_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Indexes created by this transaction: (table id, index id). Their entries for committed rows
+    /// are built at commit, when no other commit is in flight.
+    new_indexes: Vec<(u32, u32)>,
     /// Row locks held until the transaction ends (after its commit is durable).
     locks: super::locks::LockSet,
     /// The snapshot each statement read (recorded in the provenance, for replay).
@@ -166,13 +215,13 @@ impl Session {
 pub struct Engine {
     pub ledger: Arc<Ledger>,
     pub signer: Arc<CheckpointSigner>,
-    catalog: RwLock<Catalog>,
+    catalog: RwLock<Arc<Catalog>>,
     /// Bumped whenever the catalog changes: cached plans of an older generation are stale.
     catalog_generation: AtomicU64,
     /// Keys of commits queued but not yet durable.
     in_flight: Mutex<HashSet<WriteKey>>,
     /// Serialises DDL (table id allocation and catalog updates).
-    ddl: tokio::sync::Mutex<()>,
+    ddl: Arc<tokio::sync::Mutex<()>>,
     locks: Arc<super::locks::LockManager>,
     next_txn_id: std::sync::atomic::AtomicU64,
     sequences: sequence::Sequences,
@@ -194,25 +243,48 @@ impl Engine {
         Ok(Engine {
             ledger,
             signer,
-            catalog: RwLock::new(catalog),
+            catalog: RwLock::new(Arc::new(catalog)),
             catalog_generation: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
-            ddl: tokio::sync::Mutex::new(()),
+            ddl: Arc::new(tokio::sync::Mutex::new(())),
             locks: Arc::new(super::locks::LockManager::default()),
             next_txn_id: std::sync::atomic::AtomicU64::new(1),
             sequences: Default::default(),
         })
     }
 
-    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
-        self.catalog.read().expect("catalog lock is never poisoned")
+    /// The catalog a statement sees: its transaction's own (after DDL in that transaction, see
+    /// `TxnCatalog`), or else the committed one.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        if let Some(c) = TXN_CATALOG.with(|o| o.borrow().clone()) {
+            return c;
+        }
+        self.committed_catalog()
     }
 
-    /// The catalog, for a change: every cached plan becomes stale.
-    pub(crate) fn catalog_mut(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
-        let guard = self.catalog.write().expect("catalog lock is never poisoned");
+    /// The committed catalog, whatever transaction is running.
+    pub fn committed_catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock is never poisoned").clone()
+    }
+
+    /// Change the catalog: the running transaction's own copy while one is in scope (`TxnCatalog`),
+    /// else the committed one, which makes every cached plan stale.
+    pub(crate) fn update_catalog<R>(&self, f: impl FnOnce(&mut Catalog) -> R) -> R {
+        if let Some(mut c) = TXN_CATALOG.with(|o| o.borrow_mut().take()) {
+            let r = f(Arc::make_mut(&mut c));
+            TXN_CATALOG.with(|o| *o.borrow_mut() = Some(c));
+            return r;
+        }
+        let mut guard = self.catalog.write().expect("catalog lock is never poisoned");
         self.catalog_generation.fetch_add(1, Ordering::AcqRel);
-        guard
+        f(Arc::make_mut(&mut guard))
+    }
+
+    /// Replace the committed catalog (a transaction that changed it commits, or its commit failed).
+    fn install_catalog(&self, c: Arc<Catalog>) {
+        let mut guard = self.catalog.write().expect("catalog lock is never poisoned");
+        self.catalog_generation.fetch_add(1, Ordering::AcqRel);
+        *guard = c;
     }
 
     pub(crate) fn begin_txn(&self, explicit: bool) -> Txn {
@@ -223,6 +295,9 @@ impl Engine {
         let id = self.next_txn_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Txn {
             isolation,
+            catalog: None,
+            ddl_guard: None,
+            new_indexes: Vec::new(),
             locks: super::locks::LockSet::new(self.locks.clone(), id),
             snapshots: Vec::new(),
             read_tables: Mutex::new(HashSet::new()),
@@ -270,13 +345,16 @@ impl Engine {
             Statement::Commit { .. } => {
                 let Some(txn) = s.txn.take() else { return Ok(Outcome::Commit("COMMIT".into())) };
                 if txn.failed {
+                    self.abandon(txn);
                     return Ok(Outcome::Commit("ROLLBACK".into()));
                 }
                 self.commit(&s.user, txn).await?;
                 return Ok(Outcome::Commit("COMMIT".into()));
             }
             Statement::Rollback { .. } => {
-                s.txn = None;
+                if let Some(txn) = s.txn.take() {
+                    self.abandon(txn);
+                }
                 return Ok(Outcome::Commit("ROLLBACK".into()));
             }
             _ => {}
@@ -293,10 +371,18 @@ impl Engine {
             | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
             | Statement::CreateView(_)
             | Statement::Comment { .. } => {
-                if s.in_transaction() {
-                    return Err(SqlError::unsupported("DDL inside a transaction block is not supported yet; run it on its own"));
-                }
-                return self.ddl(&s.user, stmt, sql).await;
+                // DDL is transactional, as in PostgreSQL: outside a block it is a transaction of its own.
+                let Some(mut txn) = s.txn.take() else {
+                    let mut txn = self.begin_txn_with(false, session_isolation(&s.settings));
+                    txn.seq_session = s.seq.clone();
+                    let out = self.ddl_in(&s.user, &mut txn, stmt, sql).await?;
+                    self.commit(&s.user, txn).await?;
+                    return Ok(out);
+                };
+                let out = self.ddl_in(&s.user, &mut txn, stmt, sql).await;
+                txn.failed |= out.is_err();
+                s.txn = Some(txn);
+                return out;
             }
             Statement::CreateRole(_)
             | Statement::AlterRole { .. }
@@ -387,7 +473,8 @@ impl Engine {
     }
 
     /// The parameter types and result columns of a statement, without running it.
-    pub fn describe(&self, stmt: &Statement, given: &[Option<DataType>]) -> SqlResult<Shape> {
+    pub fn describe(&self, s: &Session, stmt: &Statement, given: &[Option<DataType>]) -> SqlResult<Shape> {
+        let _scope = TxnCatalog::enter(s.txn.as_ref().and_then(|t| t.catalog.as_ref()));
         let mut params: Vec<Option<DataType>> = given.to_vec();
         let columns = match stmt {
             Statement::Query(q) => self.plan_query(q, &mut params)?.columns(),
@@ -419,7 +506,7 @@ impl Engine {
 
     /// The plan of a statement: from the cache when it was planned under the current catalog.
     fn planned(&self, stmt: &Statement, cache: Option<&PlanCache>) -> SqlResult<Option<Arc<Planned>>> {
-        let Some(cache) = cache else { return Ok(self.plan_statement(stmt)?.map(Arc::new)) };
+        let Some(cache) = cache.filter(|_| !TxnCatalog::active()) else { return Ok(self.plan_statement(stmt)?.map(Arc::new)) };
         // Read before planning: a catalog change during planning leaves the plan tagged as stale.
         let generation = self.catalog_generation.load(Ordering::Acquire);
         if let Some((g, p)) = &*cache.0.lock().expect("plan cache lock is never poisoned") {
@@ -444,6 +531,7 @@ impl Engine {
         params: &[Value],
         cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
+        let _scope = TxnCatalog::enter(txn.catalog.as_ref());
         let gen = sequence::Generated::new(self, txn.seq_session.clone(), user);
         let out = self.run_statement(user, settings, txn, stmt, params, &gen, cache);
         let drawn = gen.into_drawn();
@@ -528,6 +616,7 @@ impl Engine {
             let before = txn.writes.clone();
             let drawn_before = txn.drawn.len();
             let out = self.run(user, settings, txn, stmt, params, cache)?;
+            let scope = TxnCatalog::enter(txn.catalog.clone().as_ref());
             if for_update.is_none() {
                 // Referential actions may evaluate defaults (SET DEFAULT), which may draw sequence values.
                 let gen = sequence::Generated::new(self, txn.seq_session.clone(), user);
@@ -543,6 +632,7 @@ impl Engine {
                 Some(q) => self.for_update_keys(user, settings, txn, q, params)?,
                 None => self.lock_keys(txn, &before)?,
             };
+            drop(scope);
             if keys.is_empty() {
                 return Ok(out);
             }
@@ -690,23 +780,49 @@ impl Engine {
 
     async fn commit(&self, user: &str, txn: Txn) -> SqlResult<()> {
         if txn.writes.is_empty() {
+            if let Some(c) = txn.catalog {
+                self.install_catalog(c);
+            }
             return Ok(());
         }
         let keys: Vec<WriteKey> = txn.writes.keys().cloned().collect();
         // Under READ COMMITTED every written key is locked and was re-read under the lock; the
         // other levels validate against the transaction's snapshot.
         let snapshot = if txn.isolation == Isolation::ReadCommitted { u64::MAX } else { txn.write_snapshot.min(txn.snapshot) };
-        let Txn { writes, statements, snapshots, locks, isolation, read_tables, start_us, drawn, .. } = txn;
-        let pending = {
+        let Txn {
+            writes,
+            statements,
+            snapshots,
+            locks,
+            isolation,
+            read_tables,
+            start_us,
+            drawn,
+            catalog: txn_catalog,
+            ddl_guard,
+            new_indexes,
+            ..
+        } = txn;
+        let mut previous_catalog = None;
+        let pending = loop {
+            // A new index is built from the committed rows: wait until none is in flight.
+            let busy = || !self.in_flight.lock().expect("in-flight lock is never poisoned").is_empty();
+            if !new_indexes.is_empty() && busy() {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                continue;
+            }
             let mut in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
+            if !new_indexes.is_empty() && !in_flight.is_empty() {
+                continue;
+            }
             if isolation == Isolation::Serializable {
                 let read = read_tables.into_inner().expect("read set lock is never poisoned");
                 if !read.is_empty() && self.tables_written_since(snapshot, &in_flight)?.iter().any(|t| read.contains(t)) {
                     return Err(SqlError::new("40001", "could not serialize access due to read/write dependencies among transactions"));
                 }
             }
-            let mut index_entries = Vec::new();
-            let catalog = self.catalog();
+            let catalog = txn_catalog.clone().unwrap_or_else(|| self.committed_catalog());
+            let mut index_entries = self.index_backfill(&catalog, &new_indexes, &writes)?;
             for ((table, key), new) in &writes {
                 let latest = self.ledger.get_latest(*table, key)?;
                 if in_flight.contains(&(*table, key.clone())) || latest.as_ref().is_some_and(|v| v.tx > snapshot) {
@@ -746,26 +862,75 @@ impl Engine {
                 provenance["random_uuids"] = serde_json::json!(drawn.random_uuids);
             }
             let provenance = serde_json::to_vec(&provenance).expect("provenance always serialises");
-            self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries })
+            let pending = self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries });
+            // A changed catalog is installed before the next commit can start (it is queued behind
+            // this one), so that commit already maintains this one's new indexes.
+            if let Some(c) = &txn_catalog {
+                previous_catalog = Some(self.committed_catalog());
+                self.install_catalog(c.clone());
+            }
+            break pending;
         };
         // Release the keys however this future ends, also when a cancel request drops it.
         let release = InFlight { set: &self.in_flight, keys };
         let result = pending.await.map(|_| ()).map_err(SqlError::from);
+        if let (Err(_), Some(prev)) = (&result, previous_catalog) {
+            // Not durable: the catalog changes did not happen.
+            self.install_catalog(prev);
+        }
         // Row locks go only now that the commit is durable (or failed), after the in-flight keys.
         drop(release);
         drop(locks);
+        drop(ddl_guard);
         result
     }
 
     // ---- DDL ------------------------------------------------------------------------------------
 
-    async fn ddl(&self, user: &str, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
-        let _guard = self.ddl.lock().await;
+    /// Run a DDL statement inside a transaction: the first one takes the DDL lock (held to the end of
+    /// the transaction) and a private copy of the catalog, which the statements change and the commit
+    /// installs. Its catalog entries are ordinary writes of the transaction.
+    async fn ddl_in(&self, user: &str, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+        if txn.ddl_guard.is_none() {
+            txn.ddl_guard = Some(self.ddl.clone().lock_owned().await);
+            txn.catalog = Some(self.committed_catalog());
+        }
+        if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
+            txn.snapshot = self.ledger.head().size;
+        }
+        let scope = TxnCatalog::enter(txn.catalog.as_ref());
+        let out = self.ddl(user, txn, stmt, sql)?;
+        txn.catalog = scope.leave();
+        txn.statements.push(sql.to_string());
+        txn.snapshots.push(txn.snapshot);
+        Ok(out)
+    }
+
+    /// A transaction ends without committing. Object ids it handed out stay used (a sequence it
+    /// created may have recorded a high-water mark under its id).
+    fn abandon(&self, txn: Txn) {
+        if let Some(c) = &txn.catalog {
+            if c.next_table_id > self.committed_catalog().next_table_id {
+                self.update_catalog(|cc| cc.next_table_id = cc.next_table_id.max(c.next_table_id));
+            }
+        }
+    }
+
+    /// Add catalog (or row) entries to a transaction's writes.
+    pub(crate) fn write_entries(txn: &mut Txn, entries: Vec<Entry>) {
+        for e in entries {
+            let value = if e.is_delete() { None } else { Some(e.value) };
+            txn.writes.insert((e.table, e.key), value);
+        }
+    }
+
+    /// One DDL statement, with the transaction's catalog in scope (`TxnCatalog`).
+    fn ddl(&self, user: &str, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
         if let Statement::CreateIndex(ci) = stmt {
-            return self.create_index(user, ci, sql).await;
+            return self.create_index(txn, ci);
         }
         if matches!(stmt, Statement::CreateSequence { .. } | Statement::Drop { object_type: ast::ObjectType::Sequence, .. }) {
-            return self.sequence_ddl(user, stmt, sql);
+            return self.sequence_ddl(user, txn, stmt, sql);
         }
         let (entries, tag, apply): (Vec<Entry>, &str, CatalogChange) = match stmt {
             Statement::CreateTable(ct) => {
@@ -885,13 +1050,7 @@ impl Engine {
                                 }
                                 return Err(SqlError::new("42701", format!("column \"{cname}\" of relation \"{name}\" already exists")));
                             }
-                            let mut col = ColumnDef {
-                                name: cname.clone(),
-                                ty: DataType::from_ast(&column_def.data_type)?,
-                                not_null: false,
-                                default: None,
-                                missing: None,
-                            };
+                            let mut col = ColumnDef::new(cname.clone(), DataType::from_ast(&column_def.data_type)?);
                             for o in &column_def.options {
                                 match &o.option {
                                     ast::ColumnOption::NotNull => col.not_null = true,
@@ -939,15 +1098,33 @@ impl Engine {
                                 ast::TableConstraint::ForeignKey(fk) => {
                                     NewConstraint::foreign_key(fk.name.as_ref(), fk.columns.iter().map(normalize_ident).collect(), fk)
                                 }
+                                ast::TableConstraint::PrimaryKey(p) => {
+                                    let cols = constraint_columns(&t, p.columns.iter().map(|c| &c.column.expr))?;
+                                    self.add_primary_key(&mut t, txn, cols)?;
+                                    continue;
+                                }
+                                ast::TableConstraint::Unique(u) => {
+                                    let cols = constraint_columns(&t, u.columns.iter().map(|c| &c.column.expr))?;
+                                    let cname = match &u.name {
+                                        Some(n) => normalize_ident(n),
+                                        None => format!(
+                                            "{}_{}_key",
+                                            t.name,
+                                            cols.iter().map(|&c| t.columns[c].name.as_str()).collect::<Vec<_>>().join("_")
+                                        ),
+                                    };
+                                    self.add_unique(&mut t, txn, cname, cols)?;
+                                    continue;
+                                }
                                 other => {
                                     return Err(SqlError::unsupported(format!(
-                                        "ALTER TABLE ADD {} is not supported yet (use CREATE UNIQUE INDEX for a unique constraint)",
+                                        "ALTER TABLE ADD {} is not supported yet",
                                         first_words(&other.to_string())
                                     )))
                                 }
                             };
                             self.add_constraint(&mut t, c)?;
-                            self.validate_existing_rows(&t, user)?;
+                            self.validate_existing_rows(&t, user, txn)?;
                         }
                         ast::AlterTableOperation::DropConstraint { if_exists, name: cname, .. } => {
                             let cname = normalize_ident(cname);
@@ -995,12 +1172,22 @@ impl Engine {
                                     t.columns[i].default = Some(value.to_string());
                                 }
                                 ast::AlterColumnOperation::DropDefault => t.columns[i].default = None,
+                                ast::AlterColumnOperation::SetDataType { data_type, using, .. } => {
+                                    let ty = DataType::from_ast(data_type)?;
+                                    self.alter_column_type(&mut t, txn, i, ty, using.as_ref(), user)?;
+                                }
                                 other => {
                                     return Err(SqlError::unsupported(format!(
                                         "ALTER COLUMN {} is not supported yet",
                                         first_words(&other.to_string())
                                     )))
                                 }
+                            }
+                        }
+                        ast::AlterTableOperation::DropColumn { column_names, if_exists, drop_behavior, .. } => {
+                            let cascade = matches!(drop_behavior, Some(ast::DropBehavior::Cascade));
+                            for cn in column_names {
+                                self.drop_column(&mut t, txn, &normalize_ident(cn), *if_exists, cascade)?;
                             }
                         }
                         ast::AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
@@ -1042,6 +1229,7 @@ impl Engine {
                     "ALTER TABLE",
                     Box::new(move |c: &mut Catalog| {
                         c.tables.remove(&old_name);
+                        c.next_table_id = c.next_table_id.max(t.indexes.iter().map(|i| i.id + 1).max().unwrap_or(0));
                         c.tables.insert(t.name.clone(), t);
                     }),
                 )
@@ -1185,17 +1373,15 @@ impl Engine {
             }
             other => return Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
         };
-        let provenance =
-            serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
-        self.ledger.append(NewTx { entries, provenance, client_time_us: 0, ..Default::default() }).await?;
-        apply(&mut self.catalog_mut());
+        Self::write_entries(txn, entries);
+        self.update_catalog(apply);
         Ok(Outcome::Command(tag.into()))
     }
 
-    /// CREATE [UNIQUE] INDEX: one ledger transaction carrying the new table definition and an index
-    /// entry for every existing row. Commits are held off (the in-flight lock) from the moment the
-    /// existing rows are read until the new definition is in the catalog, so no row escapes the index.
-    async fn create_index(&self, user: &str, ci: &ast::CreateIndex, sql: &str) -> SqlResult<Outcome> {
+    /// CREATE [UNIQUE] INDEX: the new table definition, in the transaction's catalog. The commit adds
+    /// an index entry for every existing row while no other commit is in flight, and installs the new
+    /// catalog before it lets the next commit in, so no row escapes the index.
+    fn create_index(&self, txn: &mut Txn, ci: &ast::CreateIndex) -> SqlResult<Outcome> {
         let mut table = self.catalog().table(&object_name(&ci.table_name))?.clone();
         let name = match &ci.name {
             Some(n) => object_name(n),
@@ -1228,49 +1414,273 @@ impl Engine {
             columns.push(col);
         }
         let index = super::catalog::IndexDef { id: self.catalog().next_table_id, name, columns, unique: ci.unique, constraint: false };
-        let pending = loop {
-            {
-                let in_flight = self.in_flight.lock().expect("in-flight lock is never poisoned");
-                if in_flight.is_empty() {
-                    let head = self.ledger.head().size;
-                    let mut entries = Vec::new();
-                    let mut seen: HashMap<Vec<u8>, ()> = HashMap::new();
-                    for (key, v) in self.ledger.scan_table(table.id, head, None)? {
-                        let row = self.decode(&table, &v.entry.value, v.tx)?;
-                        let vals = super::index::values_of(&index, &row);
-                        if index.unique
-                            && !vals.iter().any(Value::is_null)
-                            && seen.insert(super::index::encode_values(&vals)?, ()).is_some()
-                        {
-                            return Err(super::index::unique_violation(&table, &index, &vals));
-                        }
-                        let mut one = table.clone();
-                        one.indexes = vec![index.clone()];
-                        entries.extend(super::index::maintain(&one, &key, None, Some(&row))?);
-                    }
-                    table.indexes.push(index.clone());
-                    table.version += 1;
-                    let provenance = serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] }))
-                        .expect("provenance always serialises");
-                    let fut =
-                        self.ledger.append(NewTx { entries: vec![table.entry()], provenance, client_time_us: 0, index_entries: entries });
-                    let mut catalog = self.catalog_mut();
-                    catalog.next_table_id = catalog.next_table_id.max(index.id + 1);
-                    catalog.tables.insert(table.name.clone(), table.clone());
-                    break fut;
+        // Checked now against the rows this transaction sees (an early error); the entries for committed
+        // rows are built, and uniqueness checked again, at commit (`index_backfill`).
+        if index.unique {
+            let mut seen = HashSet::new();
+            for r in self.scan(&table, txn, None)? {
+                let vals = super::index::values_of(&index, &r.row);
+                if !vals.iter().any(Value::is_null) && !seen.insert(super::index::encode_values(&vals)?) {
+                    return Err(super::index::unique_violation(&table, &index, &vals));
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        };
-        if let Err(e) = pending.await {
-            // Not durable: take the index back out of the catalog.
-            let mut catalog = self.catalog_mut();
-            if let Some(t) = catalog.tables.get_mut(&table.name) {
-                t.indexes.retain(|i| i.id != index.id);
-            }
-            return Err(e.into());
         }
+        txn.new_indexes.push((table.id, index.id));
+        table.indexes.push(index.clone());
+        table.version += 1;
+        Self::write_entries(txn, vec![table.entry()]);
+        self.update_catalog(|c| {
+            c.next_table_id = c.next_table_id.max(index.id + 1);
+            c.tables.insert(table.name.clone(), table);
+        });
         Ok(Outcome::Command("CREATE INDEX".into()))
+    }
+
+    /// At commit, with no other commit in flight: index entries of the indexes this transaction
+    /// created, for the committed rows it did not write (the rows it wrote get theirs from the
+    /// ordinary commit path), with a final uniqueness check over all rows.
+    fn index_backfill(
+        &self,
+        txn_catalog: &Catalog,
+        new_indexes: &[(u32, u32)],
+        writes: &BTreeMap<WriteKey, Option<Vec<u8>>>,
+    ) -> SqlResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let head = self.ledger.head().size;
+        let mut entries = Vec::new();
+        for (table_id, index_id) in new_indexes {
+            let Some(table) = txn_catalog.table_by_id(*table_id) else { continue };
+            let Some(index) = table.indexes.iter().find(|i| i.id == *index_id) else { continue };
+            let mut one = table.clone();
+            one.indexes = vec![index.clone()];
+            let mut seen = HashSet::new();
+            let mut check = |row: &[Value]| -> SqlResult<()> {
+                let vals = super::index::values_of(index, row);
+                if index.unique && !vals.iter().any(Value::is_null) && !seen.insert(super::index::encode_values(&vals)?) {
+                    return Err(super::index::unique_violation(table, index, &vals));
+                }
+                Ok(())
+            };
+            for (key, v) in self.ledger.scan_table(table.id, head, None)? {
+                if writes.contains_key(&(table.id, key.clone())) {
+                    continue;
+                }
+                let row = self.decode(table, &v.entry.value, v.tx)?;
+                check(&row)?;
+                entries.extend(super::index::maintain(&one, &key, None, Some(&row))?);
+            }
+            for ((t, _), w) in writes.range((table.id, Vec::new())..) {
+                if *t != table.id {
+                    break;
+                }
+                if let Some(b) = w {
+                    check(&self.decode(table, b, 0)?)?;
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// ALTER TABLE … ADD PRIMARY KEY on a table created without one: every row moves from its
+    /// `_rowid` key to its new key (a tombstone for the old entry, a put of the new one, in this
+    /// transaction), and `_rowid` becomes a dropped column. Rows stay in the log under both keys.
+    fn add_primary_key(&self, t: &mut TableDef, txn: &mut Txn, cols: Vec<usize>) -> SqlResult<()> {
+        if !t.keyless() {
+            return Err(SqlError::new("42P16", format!("multiple primary keys for table \"{}\" are not allowed", t.name)));
+        }
+        if let Some(&bad) = cols.iter().find(|&&c| !t.columns[c].ty.keyable()) {
+            return Err(SqlError::unsupported(format!("a {} column cannot be part of a primary key", t.columns[bad].ty.name())));
+        }
+        let old = t.clone();
+        let rowid = t.primary_key[0];
+        drop_column_def(t, rowid);
+        for &c in &cols {
+            t.columns[c].not_null = true;
+        }
+        t.primary_key = cols.clone();
+        let mut moved = BTreeMap::new();
+        for r in self.scan(&old, txn, None)? {
+            let mut row = r.row[..old.columns.len()].to_vec();
+            let key_vals: Vec<Value> = cols.iter().map(|&c| row[c].clone()).collect();
+            if let Some(&c) = cols.iter().find(|&&c| row[c].is_null()) {
+                return Err(SqlError::new(
+                    "23502",
+                    format!("column \"{}\" of relation \"{}\" contains null values", t.columns[c].name, t.name),
+                ));
+            }
+            row[rowid] = Value::Null;
+            let key = encode_key(&key_vals)?;
+            if moved.insert(key, encode_row(t.version + 1, &row)).is_some() {
+                let pk = super::catalog::IndexDef {
+                    id: 0,
+                    name: format!("{}_pkey", t.name),
+                    columns: cols.clone(),
+                    unique: true,
+                    constraint: true,
+                };
+                let e = super::index::unique_violation(t, &pk, &key_vals);
+                return Err(SqlError::new("23505", format!("could not create unique index \"{}_pkey\": {}", t.name, e.message)));
+            }
+            txn.writes.insert((t.id, r.key), None);
+        }
+        for (key, row) in moved {
+            txn.writes.insert((t.id, key), Some(row));
+        }
+        // Rewritten rows are checked against the snapshot they were read at when the transaction commits.
+        txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
+        Ok(())
+    }
+
+    /// ALTER TABLE … DROP COLUMN: the column becomes a dropped column (rows keep their values in the
+    /// log; time travel to before the drop still shows it); indexes and constraints on it go with it.
+    fn drop_column(&self, t: &mut TableDef, txn: &mut Txn, cname: &str, if_exists: bool, cascade: bool) -> SqlResult<()> {
+        let Some(i) = t.column(cname).filter(|&i| !t.columns[i].hidden) else {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(SqlError::new("42703", format!("column \"{cname}\" of relation \"{}\" does not exist", t.name)));
+        };
+        if t.primary_key.contains(&i) {
+            return Err(SqlError::unsupported(format!(
+                "cannot drop column \"{cname}\": it is part of the primary key of \"{}\", by which every row is stored",
+                t.name
+            )));
+        }
+        // Foreign keys of other tables that reference the column: refused, or dropped with CASCADE.
+        let catalog = self.catalog();
+        for other in catalog.tables.values().filter(|o| o.id != t.id) {
+            let refs: Vec<&ForeignKeyDef> =
+                other.foreign_keys.iter().filter(|f| f.ref_table == t.id && f.ref_columns.contains(&i)).collect();
+            if refs.is_empty() {
+                continue;
+            }
+            if !cascade {
+                return Err(SqlError::new(
+                    "2BP01",
+                    format!(
+                        "cannot drop column {cname} of table {} because other objects depend on it: constraint {} on table {} depends on it (use DROP … CASCADE)",
+                        t.name, refs[0].name, other.name
+                    ),
+                ));
+            }
+            let mut o = other.clone();
+            o.foreign_keys.retain(|f| !(f.ref_table == t.id && f.ref_columns.contains(&i)));
+            o.version += 1;
+            Self::write_entries(txn, vec![o.entry()]);
+            self.update_catalog(|c| c.tables.insert(o.name.clone(), o));
+        }
+        // As in PostgreSQL, indexes and constraints that involve the column are dropped with it.
+        t.indexes.retain(|x| !x.columns.contains(&i));
+        t.foreign_keys.retain(|f| !(f.columns.contains(&i) || (f.ref_table == t.id && f.ref_columns.contains(&i))));
+        // (A CHECK mentions the column when renaming it changes the text; both sides re-tokenised.)
+        t.checks.retain(|c| crate::sql::rename_ident(&c.expr, cname, "\u{1}") == crate::sql::rename_ident(&c.expr, "\u{2}", "\u{1}"));
+        t.comments.remove(cname);
+        drop_column_def(t, i);
+        Ok(())
+    }
+
+    /// ALTER TABLE … ALTER COLUMN … TYPE: every row is written again with the converted value (its
+    /// old versions stay in the log, readable by time travel under the old type). Without USING, only
+    /// conversions PostgreSQL makes implicitly (assignment casts) are accepted.
+    fn alter_column_type(
+        &self,
+        t: &mut TableDef,
+        txn: &mut Txn,
+        i: usize,
+        ty: DataType,
+        using: Option<&ast::Expr>,
+        user: &str,
+    ) -> SqlResult<()> {
+        let from = t.columns[i].ty;
+        let textual = |d: DataType| matches!(d, DataType::Text | DataType::Varchar(_));
+        let numeric = |d: DataType| d.is_integer() || matches!(d, DataType::Numeric | DataType::Float4 | DataType::Float8);
+        let temporal = |d: DataType| matches!(d, DataType::Timestamp | DataType::Timestamptz | DataType::Date);
+        let implicit = from == ty
+            || textual(ty)
+            || (numeric(from) && numeric(ty))
+            || (temporal(from) && matches!(ty, DataType::Timestamp | DataType::Timestamptz));
+        if using.is_none() && !implicit {
+            return Err(SqlError::new(
+                "42804",
+                format!(
+                    "column \"{}\" cannot be cast automatically to type {} (add USING {}::{})",
+                    t.columns[i].name,
+                    ty.name(),
+                    t.columns[i].name,
+                    ty.name()
+                ),
+            ));
+        }
+        let keyed = t.primary_key.contains(&i) || t.indexes.iter().any(|x| x.columns.contains(&i));
+        if keyed && !ty.keyable() {
+            return Err(SqlError::unsupported(format!("a key or index on a {} column is not supported yet", ty.name())));
+        }
+        let old = t.clone();
+        let scope = table_columns_scope(&old);
+        let conv = match using {
+            Some(e) => Ctx { scope: &scope, params: &mut vec![], aggs: None, planner: None }.compile_as(e, ty)?.expr,
+            None => Expr::Column(i),
+        };
+        t.columns[i].ty = ty;
+        let env = Env { params: &[], aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: None, gen: None };
+        if let Some(m) = t.columns[i].missing.clone() {
+            t.columns[i].missing = Value::parse(&m, from)?.cast(ty)?.to_text(ty);
+        }
+        let mut moved = BTreeMap::new();
+        for r in self.scan(&old, txn, None)? {
+            let mut row = r.row[..old.columns.len()].to_vec();
+            row[i] = conv.eval(&r.row, &env)?.cast(ty)?;
+            if row[i].is_null() && t.columns[i].not_null {
+                return Err(SqlError::new(
+                    "23502",
+                    format!("column \"{}\" of relation \"{}\" contains null values", t.columns[i].name, t.name),
+                ));
+            }
+            let key = encode_key(&t.primary_key.iter().map(|&c| row[c].clone()).collect::<Vec<_>>())?;
+            if key != r.key {
+                txn.writes.insert((t.id, r.key), None);
+            }
+            if moved.insert(key, encode_row(t.version + 1, &row)).is_some() {
+                return Err(SqlError::new(
+                    "23505",
+                    format!("could not create unique index \"{}_pkey\": the converted keys collide", t.name),
+                ));
+            }
+        }
+        for (key, row) in moved {
+            txn.writes.insert((t.id, key), Some(row));
+        }
+        txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
+        Ok(())
+    }
+
+    /// ALTER TABLE … ADD [CONSTRAINT name] UNIQUE (cols): a unique index, built as CREATE UNIQUE INDEX.
+    fn add_unique(&self, t: &mut TableDef, txn: &mut Txn, name: String, cols: Vec<usize>) -> SqlResult<()> {
+        let catalog = self.catalog();
+        if constraint_names(t).contains(&name)
+            || catalog.index(&name).is_some()
+            || catalog.tables.contains_key(&name)
+            || catalog.sequences.contains_key(&name)
+        {
+            return Err(SqlError::new("42P07", format!("relation \"{name}\" already exists")));
+        }
+        if let Some(&bad) = cols.iter().find(|&&c| !t.columns[c].ty.keyable()) {
+            return Err(SqlError::unsupported(format!(
+                "a UNIQUE constraint on a {} column is not supported yet",
+                t.columns[bad].ty.name()
+            )));
+        }
+        let id = t.indexes.iter().map(|i| i.id + 1).max().unwrap_or(0).max(catalog.next_table_id);
+        let index = super::catalog::IndexDef { id, name, columns: cols, unique: true, constraint: true };
+        let mut seen = HashSet::new();
+        for r in self.scan(t, txn, None)? {
+            let vals = super::index::values_of(&index, &r.row);
+            if !vals.iter().any(Value::is_null) && !seen.insert(super::index::encode_values(&vals)?) {
+                return Err(super::index::unique_violation(t, &index, &vals));
+            }
+        }
+        txn.new_indexes.push((t.id, index.id));
+        t.indexes.push(index);
+        Ok(())
     }
 
     /// Resolve a CHECK or FOREIGN KEY constraint against the table and catalog, and add it to `t`.
@@ -1356,16 +1766,20 @@ impl Engine {
     }
 
     /// After ADD CONSTRAINT: every live row must satisfy the table's CHECK and FOREIGN KEY constraints.
-    fn validate_existing_rows(&self, t: &TableDef, user: &str) -> SqlResult<()> {
+    fn validate_existing_rows(&self, t: &TableDef, user: &str, txn: &Txn) -> SqlResult<()> {
+        // The rows as the transaction sees them (its own writes included).
         let mut probe = self.begin_txn(false);
+        probe.snapshot = txn.snapshot;
+        probe.writes = txn.writes.clone();
+        let mut rows = BTreeMap::new();
         for r in self.scan(t, &probe, None)? {
-            probe.writes.insert((t.id, r.key), Some(encode_row(t.version, &r.row[..t.columns.len()])));
+            rows.insert((t.id, r.key), Some(encode_row(t.version, &r.row[..t.columns.len()])));
         }
         let env = Env { params: &[], aggs: &[], now_us: probe.start_us, user, sub: None, outer: &[], settings: None, gen: None };
         // Checked against the new definition (enforce_constraints reads the committed catalog).
         let checks =
             t.checks.iter().map(|c| Ok((c.name.clone(), constraints::compile_check(t, &c.expr)?))).collect::<SqlResult<Vec<_>>>()?;
-        for ((_, _), bytes) in &probe.writes {
+        for bytes in rows.values() {
             let Some(b) = bytes else { continue };
             let row = self.decode(t, b, 0)?;
             for (name, e) in &checks {
@@ -1410,8 +1824,7 @@ impl Engine {
             if columns.iter().any(|x: &ColumnDef| x.name == cname) {
                 return Err(SqlError::new("42701", format!("column \"{cname}\" specified more than once")));
             }
-            let mut col =
-                ColumnDef { name: cname.clone(), ty: DataType::from_ast(&c.data_type)?, not_null: false, default: None, missing: None };
+            let mut col = ColumnDef::new(cname.clone(), DataType::from_ast(&c.data_type)?);
             for o in &c.options {
                 match &o.option {
                     ast::ColumnOption::NotNull => col.not_null = true,
@@ -1472,8 +1885,21 @@ impl Engine {
                 other => return Err(SqlError::unsupported(format!("table constraint not supported yet: {other}"))),
             }
         }
+        let id = self.catalog().next_table_id;
         if pk.is_empty() {
-            return Err(SqlError::unsupported(format!("table \"{name}\" needs a PRIMARY KEY (tables without one are not supported yet)")));
+            // No primary key: rows are keyed by an implicit `_rowid`, drawn from a per-table counter
+            // (durable high-water marks, like a sequence's; the values are in the provenance).
+            if columns.iter().any(|c| c.name == super::catalog::ROWID) {
+                return Err(SqlError::new(
+                    "42701",
+                    format!("column name \"{}\" conflicts with a system column name", super::catalog::ROWID),
+                ));
+            }
+            let mut rowid = ColumnDef::new(super::catalog::ROWID.into(), DataType::Int8);
+            rowid.hidden = true;
+            rowid.default = Some(format!("__vouch_rowid({id})"));
+            columns.insert(0, rowid);
+            pk.push(super::catalog::ROWID.into());
         }
         let mut primary_key = Vec::new();
         for k in &pk {
@@ -1487,7 +1913,6 @@ impl Engine {
             columns[i].not_null = true;
             primary_key.push(i);
         }
-        let id = self.catalog().next_table_id;
         let mut indexes = Vec::new();
         for (n, cols) in unique.into_iter().enumerate() {
             let idx = cols
@@ -1744,6 +2169,37 @@ fn constraint_names(t: &TableDef) -> Vec<String> {
 }
 
 /// PostgreSQL's choice of a constraint name: `<table>_<columns>_<suffix>`, numbered if taken.
+/// A table's stored columns (hidden ones too, by position) as an expression scope.
+fn table_columns_scope(t: &TableDef) -> Vec<ScopeCol> {
+    t.columns.iter().map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: c.hidden }).collect()
+}
+
+/// The columns a PRIMARY KEY or UNIQUE constraint names.
+fn constraint_columns<'a>(t: &TableDef, exprs: impl Iterator<Item = &'a ast::Expr>) -> SqlResult<Vec<usize>> {
+    exprs
+        .map(|e| match e {
+            ast::Expr::Identifier(i) => {
+                let n = normalize_ident(i);
+                t.column(&n)
+                    .filter(|&c| !t.columns[c].hidden)
+                    .ok_or_else(|| SqlError::new("42703", format!("column \"{n}\" named in key does not exist")))
+            }
+            other => Err(SqlError::unsupported(format!("a key on the expression {other} is not supported"))),
+        })
+        .collect()
+}
+
+/// Turn column `i` into a dropped column, as PostgreSQL keeps one: rows keep a (NULL) value in its
+/// position, and nothing can name it.
+fn drop_column_def(t: &mut TableDef, i: usize) {
+    let c = &mut t.columns[i];
+    c.name = format!("........pg.dropped.{}........", i + 1);
+    c.hidden = true;
+    c.not_null = false;
+    c.default = None;
+    c.missing = None;
+}
+
 fn choose_constraint_name(t: &TableDef, cols: &[String], suffix: &str) -> String {
     let base = if cols.is_empty() { format!("{}_{suffix}", t.name) } else { format!("{}_{}_{suffix}", t.name, cols.join("_")) };
     let taken = constraint_names(t);
@@ -1883,7 +2339,7 @@ impl Engine {
                     let _guard = self.ddl.lock().await;
                     let entry = Entry::delete(super::catalog::SYS_USERS, name.as_bytes().to_vec());
                     self.ledger.append(NewTx { entries: vec![entry], provenance, ..Default::default() }).await?;
-                    self.catalog_mut().users.remove(&name);
+                    self.update_catalog(|c| c.users.remove(&name));
                 }
                 Ok(Outcome::Command("DROP ROLE".into()))
             }
@@ -1915,7 +2371,7 @@ impl Engine {
             .expect("provenance always serialises");
         let _guard = self.ddl.lock().await;
         self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0, ..Default::default() }).await?;
-        self.catalog_mut().users.insert(name.to_string(), user);
+        self.update_catalog(|c| c.users.insert(name.to_string(), user));
         Ok(())
     }
 }

@@ -618,6 +618,7 @@ impl Ctx<'_> {
             ("pg_encoding_to_char" | "array_to_string", _) => DataType::Text,
             ("nextval" | "currval", [_]) | ("setval", [_, _] | [_, _, _]) | ("lastval", []) => DataType::Int8,
             ("gen_random_uuid", []) => DataType::Uuid,
+            ("__vouch_rowid", [_]) => DataType::Int8,
             ("pg_get_serial_sequence", [_, _]) => DataType::Text,
             ("array_length" | "array_upper" | "array_lower" | "array_position", [a, _]) if a.ty.elem().is_some() => DataType::Int4,
             ("cardinality", [a]) if a.ty.elem().is_some() => DataType::Int4,
@@ -786,6 +787,13 @@ pub struct Env<'a> {
 
 /// What nextval(), currval(), setval(), lastval(), gen_random_uuid() and pg_get_serial_sequence()
 /// need from the engine and the session (implemented in `engine/sequence.rs`).
+impl Env<'static> {
+    /// For constant expressions evaluated at plan time (no parameters, no session).
+    pub fn constant() -> Env<'static> {
+        Env { params: &[], aggs: &[], now_us: 0, user: "", sub: None, outer: &[], settings: None, gen: None }
+    }
+}
+
 pub trait Generator {
     fn nextval(&self, name: &str) -> SqlResult<i64>;
     fn currval(&self, name: &str) -> SqlResult<i64>;
@@ -793,6 +801,8 @@ pub trait Generator {
     fn lastval(&self) -> SqlResult<i64>;
     fn random_uuid(&self) -> [u8; 16];
     fn serial_sequence(&self, table: &str, column: &str) -> SqlResult<Option<String>>;
+    /// The next implicit `_rowid` of a table without a primary key.
+    fn rowid(&self, table: u32) -> SqlResult<i64>;
 }
 
 fn truth(v: &Value) -> Option<bool> {
@@ -1117,6 +1127,7 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("lastval", []) => Value::Int(generator(env)?.lastval()?),
         (_, [Value::Null, ..]) => Value::Null,
         ("nextval", [n]) => Value::Int(generator(env)?.nextval(&text(n).unwrap_or_default())?),
+        ("__vouch_rowid", [Value::Int(t)]) => Value::Int(generator(env)?.rowid(u32::try_from(*t).unwrap_or_default())?),
         ("currval", [n]) => Value::Int(generator(env)?.currval(&text(n).unwrap_or_default())?),
         ("setval", [n, v, rest @ ..]) => {
             let called = match rest.first() {

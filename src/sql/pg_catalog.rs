@@ -81,7 +81,9 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         !t.foreign_keys.is_empty() || catalog.tables.values().any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id));
                     r[18] = Value::Bool(fk);
                 }
-                rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));
+                if !t.keyless() {
+                    rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));
+                }
                 // (views are added after this loop)
                 for i in &t.indexes {
                     rows.push(class(i.id as i64, &i.name, "i", AM_BTREE, false, i.columns.len()));
@@ -152,7 +154,9 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_index" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                rows.push(index_row(pkey_oid(t), t.id, &t.primary_key, true, true));
+                if !t.keyless() {
+                    rows.push(index_row(pkey_oid(t), t.id, &t.primary_key, true, true));
+                }
                 for i in &t.indexes {
                     rows.push(index_row(i.id as i64, t.id, &i.columns, i.unique, false));
                 }
@@ -188,7 +192,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_attribute" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                for (i, c) in t.columns.iter().enumerate() {
+                for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     let mut row = attribute_row(t.id as i64, i + 1, c, c.default.is_some());
                     if let Some(kind) = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref()) {
                         row[10] = text(kind);
@@ -206,7 +210,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             }
             for v in catalog.views.values() {
                 for (n, (name, ty)) in v.columns.iter().enumerate() {
-                    let c = ColumnDef { name: name.clone(), ty: *ty, not_null: false, default: None, missing: None };
+                    let c = ColumnDef::new(name.clone(), *ty);
                     rows.push(attribute_row(v.id as i64, n + 1, &c, false));
                 }
             }
@@ -257,7 +261,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_attrdef" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                for (i, c) in t.columns.iter().enumerate() {
+                for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     if let Some(d) = &c.default {
                         rows.push(vec![Value::Int(attrdef_oid(t, i + 1)), Value::Int(t.id as i64), Value::Int(i as i64 + 1), text(d)]);
                     }
@@ -268,7 +272,9 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_constraint" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                rows.push(constraint_row(t, pkey_oid(t), &format!("{}_pkey", t.name), "p", &t.primary_key));
+                if !t.keyless() {
+                    rows.push(constraint_row(t, pkey_oid(t), &format!("{}_pkey", t.name), "p", &t.primary_key));
+                }
                 for i in t.indexes.iter().filter(|i| i.constraint) {
                     rows.push(constraint_row(t, i.id as i64, &i.name, "u", &i.columns));
                 }
@@ -440,7 +446,15 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         "pg_indexes" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                rows.push(vec![text("public"), text(&t.name), text(&format!("{}_pkey", t.name)), Value::Null, text(&index_def(t, None))]);
+                if !t.keyless() {
+                    rows.push(vec![
+                        text("public"),
+                        text(&t.name),
+                        text(&format!("{}_pkey", t.name)),
+                        Value::Null,
+                        text(&index_def(t, None)),
+                    ]);
+                }
                 for i in &t.indexes {
                     rows.push(vec![text("public"), text(&t.name), text(&i.name), Value::Null, text(&index_def(t, Some(i)))]);
                 }
@@ -458,13 +472,15 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             };
             for t in catalog.tables.values() {
                 add("class", t.id as i64, 0, t.name.clone());
-                add("class", pkey_oid(t), 0, format!("{}_pkey", t.name));
-                add("def", pkey_oid(t), 0, index_def(t, None));
-                add("pdef", pkey_oid(t), 0, index_def(t, None).replacen(" ON public.", " ON ", 1));
-                add("def", constraint_oid(pkey_oid(t)), 0, format!("PRIMARY KEY ({})", column_list(t, &t.primary_key)));
-                for (n, &c) in t.primary_key.iter().enumerate() {
-                    for kind in ["def", "pdef"] {
-                        add(kind, pkey_oid(t), n as i64 + 1, quote_ident(&t.columns[c].name));
+                if !t.keyless() {
+                    add("class", pkey_oid(t), 0, format!("{}_pkey", t.name));
+                    add("def", pkey_oid(t), 0, index_def(t, None));
+                    add("pdef", pkey_oid(t), 0, index_def(t, None).replacen(" ON public.", " ON ", 1));
+                    add("def", constraint_oid(pkey_oid(t)), 0, format!("PRIMARY KEY ({})", column_list(t, &t.primary_key)));
+                    for (n, &c) in t.primary_key.iter().enumerate() {
+                        for kind in ["def", "pdef"] {
+                            add(kind, pkey_oid(t), n as i64 + 1, quote_ident(&t.columns[c].name));
+                        }
                     }
                 }
                 for (n, c) in t.checks.iter().enumerate() {
@@ -669,7 +685,7 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
 
 /// A table's constraints with information_schema's type names.
 fn constraint_list(t: &TableDef) -> Vec<(String, &'static str)> {
-    let mut out = vec![(format!("{}_pkey", t.name), "PRIMARY KEY")];
+    let mut out = if t.keyless() { vec![] } else { vec![(format!("{}_pkey", t.name), "PRIMARY KEY")] };
     out.extend(t.indexes.iter().filter(|i| i.constraint).map(|i| (i.name.clone(), "UNIQUE")));
     out.extend(t.foreign_keys.iter().map(|f| (f.name.clone(), "FOREIGN KEY")));
     out.extend(t.checks.iter().map(|c| (c.name.clone(), "CHECK")));
@@ -861,7 +877,9 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         ]);
                     }
                 };
-                add(&format!("{}_pkey", t.name), &t.primary_key, None);
+                if !t.keyless() {
+                    add(&format!("{}_pkey", t.name), &t.primary_key, None);
+                }
                 for i in t.indexes.iter().filter(|i| i.constraint) {
                     add(&i.name, &i.columns, None);
                 }
@@ -939,7 +957,9 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         ]);
                     }
                 };
-                add(t, &format!("{}_pkey", t.name), &t.primary_key);
+                if !t.keyless() {
+                    add(t, &format!("{}_pkey", t.name), &t.primary_key);
+                }
                 for i in t.indexes.iter().filter(|i| i.constraint) {
                     add(t, &i.name, &i.columns);
                 }
@@ -982,7 +1002,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         "columns" => {
             let mut rows = Vec::new();
             for t in catalog.tables.values() {
-                for (i, c) in t.columns.iter().enumerate() {
+                for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     let data_type = match c.ty {
                         DataType::Varchar(_) => "character varying".to_string(),
                         ty => ty.name(),

@@ -319,7 +319,7 @@ const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
 fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType)], hidden: bool) -> Vec<ScopeCol> {
     let col =
         |name: &str, ty: DataType, hidden: bool| ScopeCol { qualifier: Some(qualifier.to_string()), name: name.to_string(), ty, hidden };
-    let mut s: Vec<ScopeCol> = t.columns.iter().map(|c| col(&c.name, c.ty, false)).collect();
+    let mut s: Vec<ScopeCol> = t.columns.iter().map(|c| col(&c.name, c.ty, c.hidden)).collect();
     s.extend(extra.iter().map(|(n, ty)| col(n, *ty, hidden)));
     s
 }
@@ -794,6 +794,14 @@ impl Engine {
                         } else {
                             AsOf::Timestamp(c.compile_as(v, DataType::Timestamptz)?.expr)
                         };
+                        // A literal point in time reads under the schema the table had then (columns
+                        // dropped since, types changed since); otherwise under the current one.
+                        let literal = matches!(v, ast::Expr::Value(_) | ast::Expr::TypedString { .. })
+                            || matches!(v, ast::Expr::Cast { expr, .. } if matches!(**expr, ast::Expr::Value(_)));
+                        let t = match literal.then(|| self.as_of_snapshot(&as_of, &Env::constant())) {
+                            Some(Ok(snapshot)) => self.table_def_at(&t, snapshot)?.unwrap_or(t),
+                            _ => t,
+                        };
                         let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
                         (Source::Table { table: t, pk: None, index: None, pk_range: None, as_of: Some(as_of), commit_ts: false }, scope)
                     }
@@ -1254,6 +1262,14 @@ impl Engine {
     }
 
     /// The tree size a time-travel clause names.
+    /// A table's definition as of a snapshot (None if it did not exist then).
+    fn table_def_at(&self, t: &TableDef, snapshot: u64) -> SqlResult<Option<TableDef>> {
+        match self.ledger.get_as_of(crate::sql::catalog::SYS_TABLES, &t.id.to_be_bytes(), snapshot)? {
+            Some(v) if !v.entry.is_delete() => Ok(serde_json::from_slice(&v.entry.value).ok()),
+            _ => Ok(None),
+        }
+    }
+
     fn as_of_snapshot(&self, a: &AsOf, env: &Env) -> SqlResult<u64> {
         let head = self.ledger.head().size;
         match a {
@@ -1393,15 +1409,19 @@ impl Engine {
         let targets: Vec<usize> = if ins.source.is_none() {
             vec![]
         } else if ins.columns.is_empty() {
-            (0..table.columns.len()).collect()
+            (0..table.columns.len()).filter(|&i| !table.columns[i].hidden).collect()
         } else {
             ins.columns
                 .iter()
                 .map(|c| {
                     let n = object_name(c);
-                    table
-                        .column(&n)
-                        .ok_or_else(|| SqlError::new("42703", format!("column \"{n}\" of relation \"{}\" does not exist", table.name)))
+                    match table.column(&n) {
+                        Some(i) if table.columns[i].hidden => {
+                            Err(SqlError::new("428C9", format!("cannot assign to system column \"{n}\"")))
+                        }
+                        Some(i) => Ok(i),
+                        None => Err(SqlError::new("42703", format!("column \"{n}\" of relation \"{}\" does not exist", table.name))),
+                    }
                 })
                 .collect::<SqlResult<_>>()?
         };
@@ -1698,6 +1718,9 @@ impl Engine {
             let col = table
                 .column(&cname)
                 .ok_or_else(|| SqlError::new("42703", format!("column \"{cname}\" of relation \"{}\" does not exist", table.name)))?;
+            if table.columns[col].hidden {
+                return Err(SqlError::new("428C9", format!("cannot assign to system column \"{cname}\"")));
+            }
             let identity = self.catalog().identity(table.id, &cname).map(|s| (s.identity.as_deref() == Some("a"), s.name.clone()));
             let is_default =
                 matches!(&a.value, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case("default") && i.quote_style.is_none());

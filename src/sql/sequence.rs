@@ -438,6 +438,31 @@ impl super::super::expr::Generator for Generated<'_> {
         u
     }
 
+    fn rowid(&self, table: u32) -> SqlResult<i64> {
+        let name = match self.engine.catalog().table_by_id(table) {
+            Some(t) => format!("{}.{}", t.name, crate::sql::catalog::ROWID),
+            None => return Err(SqlError::new("XX000", format!("no table with id {table}"))),
+        };
+        // The counter's state shares the table's id (ids are never reused); blocks of 1024 values
+        // keep bulk loads from recording a high-water mark every 32 rows.
+        let def = SequenceDef {
+            id: table,
+            name,
+            ty: DataType::Int8,
+            increment: 1,
+            min: 1,
+            max: i64::MAX,
+            start: 1,
+            cache: 1024,
+            cycle: false,
+            owned_by: None,
+            identity: None,
+        };
+        let v = self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?;
+        self.note(&def, v);
+        Ok(v)
+    }
+
     fn serial_sequence(&self, table: &str, column: &str) -> SqlResult<Option<String>> {
         let t = relation_name(table);
         let catalog = self.engine.catalog();
@@ -548,7 +573,7 @@ impl Engine {
     }
 
     /// CREATE SEQUENCE, ALTER SEQUENCE, DROP SEQUENCE (the caller holds the DDL lock).
-    pub(crate) fn sequence_ddl(&self, user: &str, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+    pub(crate) fn sequence_ddl(&self, user: &str, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
         match stmt {
             Statement::CreateSequence { temporary: false, if_not_exists, name, sequence_options } => {
                 let name = object_name(name);
@@ -569,10 +594,11 @@ impl Engine {
                 let id = self.catalog().next_table_id;
                 let mut def = opts.apply(id, &name, None)?;
                 def.owned_by = self.owner_of(opts.owned_by.as_ref())?;
-                self.append_sequence_ddl(user, sql, vec![def.entry()])?;
-                let mut c = self.catalog_mut();
-                c.next_table_id = c.next_table_id.max(id + 1);
-                c.sequences.insert(name, def);
+                Self::write_entries(txn, vec![def.entry()]);
+                self.update_catalog(|c| {
+                    c.next_table_id = c.next_table_id.max(id + 1);
+                    c.sequences.insert(name, def);
+                });
                 Ok(Outcome::Command("CREATE SEQUENCE".into()))
             }
             // ALTER SEQUENCE, carried as a temporary CREATE SEQUENCE (see `mod.rs`); `if_not_exists`
@@ -585,6 +611,10 @@ impl Engine {
                     }
                     return Err(SqlError::undefined_table(&name));
                 };
+                // Its state changes are durable at once (as nextval's): not inside a transaction block.
+                if txn.explicit {
+                    return Err(SqlError::unsupported("ALTER SEQUENCE inside a transaction block is not supported yet; run it on its own"));
+                }
                 let opts = SeqOptions::parse(sequence_options)?;
                 let mut def = opts.apply(old.id, &name, Some(&old))?;
                 if opts.owned_by.is_some() {
@@ -611,7 +641,7 @@ impl Engine {
                     }
                     None => {}
                 }
-                self.catalog_mut().sequences.insert(name, def);
+                self.update_catalog(|c| c.sequences.insert(name, def));
                 Ok(Outcome::Command("ALTER SEQUENCE".into()))
             }
             Statement::Drop { object_type: ast::ObjectType::Sequence, if_exists, names, .. } => {
@@ -646,13 +676,12 @@ impl Engine {
                     dropped.push(name);
                 }
                 if !entries.is_empty() {
-                    self.append_sequence_ddl(user, sql, entries)?;
-                    let mut c = self.catalog_mut();
-                    for n in dropped {
-                        if let Some(d) = c.sequences.remove(&n) {
-                            self.sequences.forget(d.id);
+                    Self::write_entries(txn, entries);
+                    self.update_catalog(|c| {
+                        for n in dropped {
+                            c.sequences.remove(&n);
                         }
-                    }
+                    });
                 }
                 Ok(Outcome::Command("DROP SEQUENCE".into()))
             }
