@@ -21,13 +21,15 @@ use sqlparser::parser::Parser;
 /// Parse a query string into statements with the text of each (for provenance and errors).
 pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
     // sqlparser has no ALTER SEQUENCE: such strings are parsed one statement at a time.
+    // Neither has sqlparser's PostgreSQL VACUUM/ANALYZE all of PostgreSQL's forms (`vacuum analyze t`,
+    // as pgbench sends): both are no-ops here, parsed one statement at a time.
     let upper = sql.to_ascii_uppercase();
-    if upper.contains("ALTER") && upper.contains("SEQUENCE") {
+    if (upper.contains("ALTER") && upper.contains("SEQUENCE")) || upper.contains("VACUUM") || upper.contains("ANALYZE") {
         let texts = split_statements(sql);
-        if texts.iter().any(|t| parse_alter_sequence(t).is_some()) {
+        if texts.iter().any(|t| parse_special(t).is_some()) {
             let mut out = Vec::new();
             for t in texts {
-                match parse_alter_sequence(&t) {
+                match parse_special(&t) {
                     Some(s) => out.push((s?, t)),
                     None => out.extend(parse(&t)?),
                 }
@@ -57,6 +59,23 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
             (s, text)
         })
         .collect())
+}
+
+/// A statement sqlparser cannot parse as PostgreSQL writes it: ALTER SEQUENCE, VACUUM, ANALYZE.
+fn parse_special(text: &str) -> Option<SqlResult<Statement>> {
+    let first = text.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+    match first.as_str() {
+        "vacuum" | "analyze" | "analyse" => {
+            // A no-op: the tables it names are not looked up.
+            let word = if first == "vacuum" { "VACUUM" } else { "ANALYZE" };
+            Some(
+                Parser::parse_sql(&PostgreSqlDialect {}, word)
+                    .map_err(|e| SqlError::syntax(parser_message(&e)))
+                    .and_then(|mut v| v.pop().ok_or_else(|| SqlError::syntax(format!("{word} could not be parsed")))),
+            )
+        }
+        _ => parse_alter_sequence(text),
+    }
 }
 
 /// `ALTER SEQUENCE [IF EXISTS] name option…`, or None if `text` is not one. It is returned as a

@@ -1,0 +1,63 @@
+//! The real `pgbench` against the real server: its initialisation (tables without primary keys, data
+//! generated server-side, VACUUM, then ALTER TABLE … ADD PRIMARY KEY) and its built-in TPC-B-like
+//! workload at 8 clients for 30 s in all three query modes' worth of statements. Afterwards the books
+//! balance (every history delta is in the accounts, tellers and branches) and the ledger verifies.
+
+mod common;
+
+use std::process::Command;
+
+fn pgbench(server: &common::Server, args: &[&str]) -> String {
+    let out = Command::new("pgbench").args(args).arg(server.psql_url()).output().expect("pgbench is installed (scripts/setup)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "pgbench {args:?} failed:\n{text}");
+    text
+}
+
+async fn one(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbench_init_and_tpcb_like_at_8_clients_balance_the_books() {
+    let mut server = common::Server::start();
+    let init = pgbench(&server, &["-i", "-I", "dtGvp", "-s", "1"]);
+    assert!(init.contains("creating primary keys"), "{init}");
+    let c = server.client().await;
+    assert_eq!(one(&c, "SELECT count(*) FROM pgbench_accounts").await, 100_000);
+    assert_eq!(one(&c, "SELECT count(*) FROM pgbench_tellers").await, 10);
+    // ADD PRIMARY KEY moved the rows to their keys: a point lookup by aid finds the row.
+    assert_eq!(one(&c, "SELECT aid::bigint FROM pgbench_accounts WHERE aid = 77777").await, 77_777);
+    let pk: i64 = one(&c, "SELECT count(*) FROM pg_indexes WHERE indexname = 'pgbench_accounts_pkey'").await;
+    assert_eq!(pk, 1);
+
+    let run = pgbench(&server, &["-n", "-c", "8", "-j", "2", "-T", "30", "-M", "prepared"]);
+    let failed = run.lines().find(|l| l.starts_with("number of failed transactions")).unwrap_or_default().to_string();
+    assert!(failed.starts_with("number of failed transactions: 0 "), "{run}");
+    let tx = run
+        .lines()
+        .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+        .and_then(|n| n.split('/').next())
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no transaction count in:\n{run}"));
+    assert!(tx > 0, "{run}");
+    // Short runs in the two other query modes (simple and extended protocol without named statements).
+    for mode in ["simple", "extended"] {
+        let r = pgbench(&server, &["-n", "-c", "4", "-j", "2", "-t", "50", "-M", mode]);
+        assert!(r.contains("number of failed transactions: 0 "), "{r}");
+    }
+
+    // Every transaction of the script wrote one history row (a table without a primary key), and the
+    // deltas add up in every table, as they must when no update was lost.
+    let history = one(&c, "SELECT count(*) FROM pgbench_history").await;
+    assert_eq!(history, tx + 2 * 4 * 50);
+    let delta = one(&c, "SELECT coalesce(sum(delta), 0)::bigint FROM pgbench_history").await;
+    assert_eq!(one(&c, "SELECT sum(abalance)::bigint FROM pgbench_accounts").await, delta);
+    assert_eq!(one(&c, "SELECT sum(tbalance)::bigint FROM pgbench_tellers").await, delta);
+    assert_eq!(one(&c, "SELECT sum(bbalance)::bigint FROM pgbench_branches").await, delta);
+    drop(c);
+
+    server.stop();
+    let check = Command::new(env!("CARGO_BIN_EXE_vouchdb")).arg("check").arg("--data-dir").arg(server.data_dir()).output().unwrap();
+    assert!(check.status.success(), "vouchdb check: {}", String::from_utf8_lossy(&check.stderr));
+}
