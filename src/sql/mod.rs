@@ -2,6 +2,7 @@
 //! that turns statements into ledger transactions.
 
 pub mod catalog;
+pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod expr;
@@ -37,6 +38,10 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
     }
     let rewritten = rewrite_as_of(sql)?;
     let rewritten = match rewrite_alter_user(rewritten.as_deref().unwrap_or(sql)) {
+        Some(r) => Some(r),
+        None => rewritten,
+    };
+    let rewritten = match rewrite_force_quote_star(rewritten.as_deref().unwrap_or(sql)) {
         Some(r) => Some(r),
         None => rewritten,
     };
@@ -134,6 +139,42 @@ pub const AS_OF_TIMESTAMP: &str = "__vouch_as_of_timestamp";
 /// `t AS OF TX n` and `t AS OF TIMESTAMP '…'` are vouchdb syntax that PostgreSQL's grammar reads as an
 /// alias. Rewrite them, at the token level, into `t('__vouch_as_of_tx', n)`, which the parser keeps as
 /// table arguments and the planner turns back into a snapshot. Returns None when there is nothing to do.
+/// COPY's `FORCE_QUOTE *` and legacy `FORCE QUOTE *` (all columns): sqlparser takes only a column
+/// list, so `*` becomes the column list `("*")`, which `copy::CopyOptions` reads as "all columns".
+fn rewrite_force_quote_star(sql: &str) -> Option<String> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("COPY") || !upper.contains("FORCE") || !sql.contains('*') {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i], Token::Whitespace(_))).collect();
+    let mut stars: Vec<(usize, &str)> = Vec::new();
+    for (n, &i) in significant.iter().enumerate() {
+        if tokens[i] != Token::Mul || n == 0 {
+            continue;
+        }
+        let prev = significant[n - 1];
+        if word(&tokens[prev], "force_quote") {
+            stars.push((i, "(\"*\")"));
+        } else if n >= 2 && word(&tokens[prev], "quote") && word(&tokens[significant[n - 2]], "force") {
+            stars.push((i, "\"*\""));
+        }
+    }
+    if stars.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    for (i, t) in tokens.iter().enumerate() {
+        match stars.iter().find(|(at, _)| *at == i) {
+            Some((_, text)) => out.push_str(text),
+            None => out.push_str(&t.to_string()),
+        }
+    }
+    Some(out)
+}
+
 fn rewrite_as_of(sql: &str) -> SqlResult<Option<String>> {
     use sqlparser::tokenizer::{Token, Tokenizer};
     if !sql.to_ascii_uppercase().contains("OF") {
