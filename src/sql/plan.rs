@@ -1659,7 +1659,17 @@ impl Engine {
                         .map_err(|e| e.with_context(decoder.column_context(line.number, name, Some(text))))?;
                 }
             }
-            if self.insert_one(&plan, txn, env, row, given).map_err(|e| e.with_context(decoder.line_context(line.raw)))?.is_some() {
+            // PostgreSQL names the line of a unique violation without its text (the row is checked
+            // after the line was consumed), and shows the text for other row errors.
+            let inserted = self.insert_one(&plan, txn, env, row, given).map_err(|e| {
+                let ctx = if e.code == "23505" {
+                    format!("COPY {}, line {}", t.name, line.number)
+                } else {
+                    decoder.line_context(line.raw)
+                };
+                e.with_context(ctx)
+            })?;
+            if inserted.is_some() {
                 count += 1;
             }
         }
