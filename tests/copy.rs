@@ -124,10 +124,7 @@ fn psql_copy_to_and_from_in_text_and_csv() {
     let out = psql(&url, &["-f", "-"], script.as_bytes());
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     let rows = psql(&url, &["-A", "-t", "-c", "SELECT k, coalesce(v, '<null>'), coalesce(n::text, '<null>') FROM kv ORDER BY k"], b"");
-    assert_eq!(
-        String::from_utf8(rows).unwrap(),
-        "a|x;y'z\nw|1\nb||2\nc|<null>|<null>\nd|NULL|3\ne|tab\there|<null>\nf|<null>|<null>\n"
-    );
+    assert_eq!(String::from_utf8(rows).unwrap(), "a|x;y'z\nw|1\nb||2\nc|<null>|<null>\nd|NULL|3\ne|tab\there|<null>\nf|<null>|<null>\n");
     // psql reports the tag of COPY FROM (not of COPY TO STDOUT, whose output is the data).
     let (ok, out, _) = psql_status(&url, &["-c", "COPY kv (k) FROM STDIN"], b"g\nh\n");
     assert!(ok);
@@ -226,6 +223,9 @@ async fn tokio_postgres_copy_in_and_out_with_defaults() {
     c.query_one("SELECT 1", &[]).await.unwrap();
 }
 
+/// A failing COPY: statement, data, SQLSTATE, part of the message, CONTEXT.
+type ErrorCase = (&'static str, &'static [u8], &'static str, Option<&'static str>, Option<&'static str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_errors_have_postgres_sqlstates_and_write_nothing() {
     let server = common::Server::start();
@@ -237,11 +237,23 @@ async fn copy_errors_have_postgres_sqlstates_and_write_nothing() {
     )
     .await
     .unwrap();
-    let cases: &[(&str, &[u8], &str, Option<&str>, Option<&str>)] = &[
+    let cases: &[ErrorCase] = &[
         // (statement, data, SQLSTATE, message contains, CONTEXT)
-        ("COPY e (id, a) FROM STDIN", b"1\t1\n2\tx\n", "22P02", Some("invalid input syntax for type integer: \"x\""), Some("COPY e, line 2, column a: \"x\"")),
+        (
+            "COPY e (id, a) FROM STDIN",
+            b"1\t1\n2\tx\n",
+            "22P02",
+            Some("invalid input syntax for type integer: \"x\""),
+            Some("COPY e, line 2, column a: \"x\""),
+        ),
         ("COPY e (id, a) FROM STDIN", b"1\n", "22P04", Some("missing data for column \"a\""), Some("COPY e, line 1: \"1\"")),
-        ("COPY e (id, a) FROM STDIN", b"1\t2\t3\n", "22P04", Some("extra data after last expected column"), Some("COPY e, line 1: \"1\t2\t3\"")),
+        (
+            "COPY e (id, a) FROM STDIN",
+            b"1\t2\t3\n",
+            "22P04",
+            Some("extra data after last expected column"),
+            Some("COPY e, line 1: \"1\t2\t3\""),
+        ),
         ("COPY e (id, a) FROM STDIN (FORMAT csv)", b"1,\"2\n", "22P04", Some("unterminated CSV quoted field"), None),
         ("COPY e (id, a) FROM STDIN", b"1\t1\r\n2\t2\n", "22P04", Some("literal newline found in data"), None),
         ("COPY e (id, a) FROM STDIN", b"1\t1\\.\n", "22P04", Some("end-of-copy marker corrupt"), None),
@@ -270,11 +282,7 @@ async fn copy_errors_have_postgres_sqlstates_and_write_nothing() {
         // pipelines a Sync after Execute and a second one after CopyFail, so a refusal at Execute
         // gives two ReadyForQuery and desynchronises it, against PostgreSQL too
         // (rust-postgres/rust-postgres#1337).
-        let e = if data.is_empty() {
-            c.batch_execute(sql).await.expect_err(sql)
-        } else {
-            copy_in(&c, sql, data).await.expect_err(sql)
-        };
+        let e = if data.is_empty() { c.batch_execute(sql).await.expect_err(sql) } else { copy_in(&c, sql, data).await.expect_err(sql) };
         assert_eq!(code_of(&e), *want, "{sql}: {e}");
         if let Some(m) = msg {
             assert!(db(&e).message().contains(m), "{sql}: message {:?} lacks {m:?}", db(&e).message());
@@ -316,7 +324,10 @@ async fn copy_errors_have_postgres_sqlstates_and_write_nothing() {
     // Through psql: CopyFail's message and SQLSTATE, and the error output of a bad line.
     let (ok, _, err) = psql_status(&server.psql_url(), &["-c", "COPY e (id, a) FROM STDIN"], b"1\tbad\n");
     assert!(!ok);
-    assert!(err.contains("invalid input syntax for type integer: \"bad\"") && err.contains("CONTEXT:  COPY e, line 1, column a: \"bad\""), "{err}");
+    assert!(
+        err.contains("invalid input syntax for type integer: \"bad\"") && err.contains("CONTEXT:  COPY e, line 1, column a: \"bad\""),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,9 +176,9 @@ impl SimpleQueryHandler for Handler {
         let last = stmts.len() - 1;
         for (i, (stmt, text)) in stmts.into_iter().enumerate() {
             let result = match &stmt {
-                Statement::Copy { .. } if is_copy_from(&stmt) && i != last => Err(SqlError::unsupported(
-                    "COPY FROM STDIN must be the last statement of a multi-statement query string",
-                )),
+                Statement::Copy { .. } if is_copy_from(&stmt) && i != last => {
+                    Err(SqlError::unsupported("COPY FROM STDIN must be the last statement of a multi-statement query string"))
+                }
                 Statement::Copy { .. } if is_copy_from(&stmt) => start_copy_in(&self.engine, &cell, &mut s, &stmt, &text).await,
                 Statement::Copy { .. } => match self.engine.execute(&mut s, &stmt, &text, &[]).await {
                     Ok(Outcome::Rows { columns, rows, .. }) => match copy::copy_out_messages(&stmt, &columns, &rows) {

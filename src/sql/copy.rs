@@ -116,9 +116,7 @@ impl CopyOptions {
             None | Some("text") => Format::Text,
             Some("csv") => Format::Csv,
             Some("binary") => {
-                return Err(SqlError::unsupported(
-                    "COPY FORMAT binary is not supported by vouchdb; use FORMAT text or FORMAT csv",
-                ))
+                return Err(SqlError::unsupported("COPY FORMAT binary is not supported by vouchdb; use FORMAT text or FORMAT csv"))
             }
             Some(f) => return Err(SqlError::new("22023", format!("COPY format \"{f}\" not recognized"))),
         };
@@ -272,9 +270,10 @@ impl<'a> Decoder<'a> {
         let find = |list: &[String], what: &str| -> SqlResult<Vec<bool>> {
             let mut flags = vec![false; columns.len()];
             for n in list {
-                let i = columns.iter().position(|c| c == n).ok_or_else(|| {
-                    SqlError::new("42P10", format!("{what} column \"{n}\" not referenced by COPY"))
-                })?;
+                let i = columns
+                    .iter()
+                    .position(|c| c == n)
+                    .ok_or_else(|| SqlError::new("42P10", format!("{what} column \"{n}\" not referenced by COPY")))?;
                 flags[i] = true;
             }
             Ok(flags)
@@ -408,10 +407,8 @@ impl<'a> Decoder<'a> {
 
     /// The next row, or None after the last.
     pub fn next_row(&mut self) -> SqlResult<Option<Line<'a>>> {
-        if self.line == 0 && self.opts.header {
-            if self.read_line()?.is_none() {
-                return Ok(None);
-            }
+        if self.line == 0 && self.opts.header && self.read_line()?.is_none() {
+            return Ok(None);
         }
         let Some(raw) = self.read_line()? else { return Ok(None) };
         let fields = match self.opts.format {
@@ -438,7 +435,6 @@ impl<'a> Decoder<'a> {
         loop {
             let start = i;
             let mut out: Vec<u8> = Vec::new();
-            let mut escaped = false;
             while i < raw.len() && raw[i] != d {
                 let c = raw[i];
                 if c != b'\\' || i + 1 >= raw.len() {
@@ -446,7 +442,6 @@ impl<'a> Decoder<'a> {
                     i += 1;
                     continue;
                 }
-                escaped = true;
                 let n = raw[i + 1];
                 i += 2;
                 match n {
@@ -489,7 +484,6 @@ impl<'a> Decoder<'a> {
             if field == null {
                 fields.push(None);
             } else {
-                let _ = escaped;
                 fields.push(Some(String::from_utf8(out).map_err(|e| invalid_utf8(e.as_bytes()))?));
             }
             if i >= raw.len() {
@@ -596,9 +590,10 @@ impl Encoder {
             Some(list) => {
                 let mut flags = vec![false; columns.len()];
                 for n in list {
-                    let i = columns.iter().position(|c| c == n).ok_or_else(|| {
-                        SqlError::new("42P10", format!("FORCE_QUOTE column \"{n}\" not referenced by COPY"))
-                    })?;
+                    let i = columns
+                        .iter()
+                        .position(|c| c == n)
+                        .ok_or_else(|| SqlError::new("42P10", format!("FORCE_QUOTE column \"{n}\" not referenced by COPY")))?;
                     flags[i] = true;
                 }
                 flags
@@ -667,10 +662,8 @@ impl Encoder {
 
     fn csv_field(&self, out: &mut Vec<u8>, s: &str, force: bool, single: bool) {
         let (d, q, e) = (self.opts.delimiter, self.opts.quote, self.opts.escape);
-        let quote = force
-            || s == self.opts.null
-            || (single && s == "\\.")
-            || s.bytes().any(|c| c == d || c == q || c == b'\n' || c == b'\r');
+        let quote =
+            force || s == self.opts.null || (single && s == "\\.") || s.bytes().any(|c| c == d || c == q || c == b'\n' || c == b'\r');
         if !quote {
             out.extend_from_slice(s.as_bytes());
             return;

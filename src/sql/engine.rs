@@ -1743,11 +1743,8 @@ fn copy_query(source: &ast::CopySource) -> SqlResult<ast::Query> {
     match source {
         ast::CopySource::Query(q) => Ok((**q).clone()),
         ast::CopySource::Table { table_name, columns } => {
-            let cols = if columns.is_empty() {
-                "*".to_string()
-            } else {
-                columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
-            };
+            let cols =
+                if columns.is_empty() { "*".to_string() } else { columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ") };
             let mut parsed = super::parse(&format!("SELECT {cols} FROM {table_name}"))?;
             match parsed.pop() {
                 Some((Statement::Query(q), _)) => Ok(*q),

@@ -1662,11 +1662,7 @@ impl Engine {
             // PostgreSQL names the line of a unique violation without its text (the row is checked
             // after the line was consumed), and shows the text for other row errors.
             let inserted = self.insert_one(&plan, txn, env, row, given).map_err(|e| {
-                let ctx = if e.code == "23505" {
-                    format!("COPY {}, line {}", t.name, line.number)
-                } else {
-                    decoder.line_context(line.raw)
-                };
+                let ctx = if e.code == "23505" { format!("COPY {}, line {}", t.name, line.number) } else { decoder.line_context(line.raw) };
                 e.with_context(ctx)
             })?;
             if inserted.is_some() {
@@ -1725,7 +1721,14 @@ impl Engine {
 
     /// Insert one row (`given`: which columns the statement gave; the others get their defaults),
     /// with ON CONFLICT handling. The row as stored, or None when it was skipped.
-    fn insert_one(&self, plan: &InsertPlan, txn: &mut Txn, env: &Env, mut row: Vec<Value>, given: Vec<bool>) -> SqlResult<Option<Vec<Value>>> {
+    fn insert_one(
+        &self,
+        plan: &InsertPlan,
+        txn: &mut Txn,
+        env: &Env,
+        mut row: Vec<Value>,
+        given: Vec<bool>,
+    ) -> SqlResult<Option<Vec<Value>>> {
         let t = &plan.table;
         for (i, d) in plan.defaults.iter().enumerate() {
             if let (false, Some(d)) = (given[i], d) {
