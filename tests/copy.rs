@@ -299,6 +299,7 @@ async fn copy_errors_have_postgres_sqlstates_and_write_nothing() {
         ("COPY e TO STDOUT (FORMAT binary)", "0A000"),
         ("COPY e TO STDOUT (FORMAT csv, FORCE_NOT_NULL (a))", "0A000"),
         ("COPY (SELECT nope FROM e) TO STDOUT", "42703"),
+        ("COPY ev TO STDOUT", "42809"),
     ] {
         let e = c.copy_out(sql).await.err().unwrap_or_else(|| panic!("{sql} succeeded"));
         assert_eq!(code(e), want, "{sql}");
@@ -351,6 +352,11 @@ async fn copy_in_transaction_blocks() {
     assert_eq!(code(c.query_one("SELECT 1", &[]).await.unwrap_err()), "25P02");
     // Refused before copy mode (sent as a simple query: see copy_errors_have_postgres_sqlstates…).
     assert_eq!(code(c.batch_execute("COPY tb FROM STDIN").await.unwrap_err()), "25P02");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    // So does a COPY TO refused before it runs.
+    c.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(code(c.batch_execute("COPY tb TO '/tmp/x'").await.unwrap_err()), "42501");
+    assert_eq!(code(c.query_one("SELECT 1", &[]).await.unwrap_err()), "25P02");
     c.batch_execute("ROLLBACK").await.unwrap();
     // CopyFail inside a block aborts it too.
     c.batch_execute("BEGIN").await.unwrap();

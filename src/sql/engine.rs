@@ -293,7 +293,11 @@ impl Engine {
             return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
         }
         if let Statement::Copy { .. } = stmt {
-            self.check_copy(stmt)?;
+            if let Err(e) = self.check_copy(stmt) {
+                // A failed statement aborts the transaction block, as in PostgreSQL.
+                self.fail_statement(s);
+                return Err(e);
+            }
         }
         match stmt {
             Statement::CreateTable(_)
@@ -543,6 +547,13 @@ impl Engine {
             Statement::Truncate(t) => self.run_truncate(t, txn),
             Statement::Copy { to: false, .. } => self.run_copy_in(stmt, txn, &env),
             Statement::Copy { to: true, source, .. } => {
+                if let ast::CopySource::Table { table_name, .. } = source {
+                    let name = object_name(table_name);
+                    if self.catalog().views.contains_key(&name) {
+                        // PostgreSQL's answer, which suggests `COPY (SELECT …) TO`.
+                        return Err(SqlError::new("42809", format!("cannot copy from view \"{name}\"")));
+                    }
+                }
                 let q = copy_query(source)?;
                 let plan = self.plan_query(&q, &mut vec![])?;
                 let columns: Arc<[Column]> = plan.columns().into();
