@@ -1,5 +1,5 @@
 //! The real `pgbench` against the real server: its initialisation (tables without primary keys, data
-//! generated server-side, VACUUM, then ALTER TABLE … ADD PRIMARY KEY) and its built-in TPC-B-like
+//! generated server-side and client-side with COPY, VACUUM, then ALTER TABLE … ADD PRIMARY KEY) and its built-in TPC-B-like
 //! workload at 8 clients for 30 s in all three query modes' worth of statements. Afterwards the books
 //! balance (every history delta is in the accounts, tellers and branches) and the ledger verifies.
 
@@ -21,9 +21,13 @@ async fn one(c: &tokio_postgres::Client, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgbench_init_and_tpcb_like_at_8_clients_balance_the_books() {
     let mut server = common::Server::start();
+    // Server-side generation (INSERT … SELECT generate_series), then the default client-side one (COPY).
     let init = pgbench(&server, &["-i", "-I", "dtGvp", "-s", "1"]);
     assert!(init.contains("creating primary keys"), "{init}");
     let c = server.client().await;
+    assert_eq!(one(&c, "SELECT count(*) FROM pgbench_accounts").await, 100_000);
+    let init = pgbench(&server, &["-i", "-s", "1"]);
+    assert!(init.contains("client-side generate") && init.contains("creating primary keys"), "{init}");
     assert_eq!(one(&c, "SELECT count(*) FROM pgbench_accounts").await, 100_000);
     assert_eq!(one(&c, "SELECT count(*) FROM pgbench_tellers").await, 10);
     // ADD PRIMARY KEY moved the rows to their keys: a point lookup by aid finds the row.

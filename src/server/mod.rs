@@ -3,6 +3,7 @@
 //! and outcomes become wire responses.
 
 mod conn;
+mod copy;
 mod threads;
 mod types;
 
@@ -19,9 +20,10 @@ use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, NoopHandler, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use sqlparser::ast::Statement;
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,17 +33,48 @@ use tokio::net::TcpListener;
 pub const PG_VERSION: &str = "15.0";
 pub const PG_VERSION_NUM: &str = "150000";
 
-fn pg_error(e: SqlError) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message)))
+fn error_info(e: SqlError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".into(), e.code.into(), e.message);
+    info.where_context = e.context;
+    info
 }
 
-struct SessionCell(tokio::sync::Mutex<Session>);
+fn pg_error(e: SqlError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+struct SessionCell {
+    session: tokio::sync::Mutex<Session>,
+    /// The COPY FROM STDIN receiving data, between CopyInResponse and CopyDone/CopyFail.
+    copy: std::sync::Mutex<Option<copy::PendingCopy>>,
+}
 
 fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
     client.session_extensions().get_or_insert_with(|| {
         let user = client.metadata().get(pgwire::api::METADATA_USER).map(String::as_str).unwrap_or_default();
-        SessionCell(tokio::sync::Mutex::new(Session::new(user)))
+        SessionCell { session: tokio::sync::Mutex::new(Session::new(user)), copy: std::sync::Mutex::new(None) }
     })
+}
+
+/// Start a `COPY … FROM STDIN`: check it, then park it until its data has arrived.
+async fn start_copy_in(engine: &Engine, cell: &SessionCell, s: &mut Session, stmt: &Statement, sql: &str) -> Result<Response, SqlError> {
+    if s.in_failed_transaction() {
+        return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+    }
+    let ncols = match engine.check_copy(stmt) {
+        Ok(n) => n,
+        Err(e) => {
+            engine.fail_statement(s);
+            return Err(e);
+        }
+    };
+    *cell.copy.lock().expect("copy lock is never poisoned") =
+        Some(copy::PendingCopy { stmt: stmt.clone(), sql: sql.to_string(), data: Vec::new() });
+    Ok(Response::CopyIn(pgwire::api::results::CopyResponse::new(0, ncols, futures::stream::empty())))
+}
+
+fn is_copy_from(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Copy { to: false, .. })
 }
 
 /// A prepared statement: the parsed statement (None for an empty query), its shape and its plan,
@@ -131,7 +164,7 @@ impl SimpleQueryHandler for Handler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let cell = session(client);
-        let mut s = cell.0.lock().await;
+        let mut s = cell.session.lock().await;
         let stmts = match sql::parse(query) {
             Ok(v) => v,
             Err(e) => return Err(pg_error(e)),
@@ -140,14 +173,39 @@ impl SimpleQueryHandler for Handler {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut out = Vec::with_capacity(stmts.len());
-        for (stmt, text) in stmts {
-            match self.engine.execute(&mut s, &stmt, &text, &[]).await {
-                Ok(o) => out.push(to_response(o, &Format::UnifiedText, None)?),
+        let last = stmts.len() - 1;
+        for (i, (stmt, text)) in stmts.into_iter().enumerate() {
+            let result = match &stmt {
+                Statement::Copy { .. } if is_copy_from(&stmt) && i != last => {
+                    Err(SqlError::unsupported("COPY FROM STDIN must be the last statement of a multi-statement query string"))
+                }
+                Statement::Copy { .. } if is_copy_from(&stmt) => start_copy_in(&self.engine, &cell, &mut s, &stmt, &text).await,
+                Statement::Copy { .. } => match self.engine.execute(&mut s, &stmt, &text, &[]).await {
+                    Ok(Outcome::Rows { columns, rows, .. }) => match copy::copy_out_messages(&stmt, &columns, &rows) {
+                        // The first statement of the string: sent here, so that `COPY n` counts rows
+                        // even when the header is the only line.
+                        Ok(messages) if out.is_empty() => {
+                            copy::send_copy_out(client, columns.len(), messages, rows.len()).await?;
+                            continue;
+                        }
+                        Ok(messages) => Ok(Response::CopyOut(copy::copy_out_response(columns.len(), messages))),
+                        Err(e) => Err(e),
+                    },
+                    Ok(_) => Err(SqlError::new("XX000", "COPY TO produced no rows")),
+                    Err(e) => Err(e),
+                },
+                _ => match self.engine.execute(&mut s, &stmt, &text, &[]).await {
+                    Ok(o) => Ok(to_response(o, &Format::UnifiedText, None)?),
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(r) => out.push(r),
                 Err(e) => {
                     if out.is_empty() {
                         return Err(pg_error(e));
                     }
-                    out.push(Response::Error(Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message))));
+                    out.push(Response::Error(Box::new(error_info(e))));
                     break;
                 }
             }
@@ -181,7 +239,7 @@ impl QueryParser for Parser {
         // Described under the session's transaction, which may have created the tables it names.
         let cell = session(client);
         let shape = {
-            let s = cell.0.lock().await;
+            let s = cell.session.lock().await;
             self.engine.describe(&s, &stmt, &given).map_err(pg_error)?
         };
         Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() }))
@@ -229,8 +287,15 @@ impl ExtendedQueryHandler for Handler {
             params.push(v);
         }
         let cell = session(client);
-        let mut s = cell.0.lock().await;
+        let mut s = cell.session.lock().await;
+        if is_copy_from(stmt) {
+            return start_copy_in(&self.engine, &cell, &mut s, stmt, &prepared.sql).await.map_err(pg_error);
+        }
         let o = self.engine.execute_prepared(&mut s, stmt, &prepared.sql, &params, Some(&prepared.plan)).await.map_err(pg_error)?;
+        if let (Statement::Copy { .. }, Outcome::Rows { columns, rows, .. }) = (&**stmt, &o) {
+            let messages = copy::copy_out_messages(stmt, columns, rows).map_err(pg_error)?;
+            return Ok(Response::CopyOut(copy::copy_out_response(columns.len(), messages)));
+        }
         to_response(o, &portal.result_column_format, Some(prepared))
     }
 }
@@ -311,7 +376,7 @@ pub async fn serve(
     let startup = Arc::new(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram).with_connection_manager(manager.clone()));
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
     let cancel = Arc::new(DefaultCancelHandler::new(manager));
-    let copy = Arc::new(NoopHandler);
+    let copy = handler.clone();
     let threads = threads::ConnThreads::start(spin)?;
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);

@@ -181,6 +181,10 @@ pub(crate) struct Txn {
     /// The session's currval/lastval state, and what this transaction's statements drew (provenance).
     seq_session: sequence::SessionSeqs,
     drawn: sequence::Drawn,
+    /// The data of the COPY FROM STDIN statement running now.
+    copy_input: Option<Arc<Vec<u8>>>,
+    /// The data of each COPY FROM statement in `statements`, in order (provenance `copy_data`).
+    copy_data: Vec<Arc<Vec<u8>>>,
 }
 
 impl Txn {
@@ -198,11 +202,13 @@ pub struct Session {
     txn: Option<Txn>,
     pub settings: BTreeMap<String, String>,
     seq: sequence::SessionSeqs,
+    /// The data of the COPY FROM STDIN statement being executed (set by `copy_from`).
+    copy_input: Option<Arc<Vec<u8>>>,
 }
 
 impl Session {
     pub fn new(user: &str) -> Session {
-        Session { user: user.to_string(), txn: None, settings: BTreeMap::new(), seq: Default::default() }
+        Session { user: user.to_string(), txn: None, settings: BTreeMap::new(), seq: Default::default(), copy_input: None }
     }
     pub fn in_transaction(&self) -> bool {
         self.txn.as_ref().is_some_and(|t| t.explicit)
@@ -310,6 +316,8 @@ impl Engine {
             statements: Vec::new(),
             seq_session: Default::default(),
             drawn: Default::default(),
+            copy_input: None,
+            copy_data: Vec::new(),
         }
     }
 
@@ -361,6 +369,13 @@ impl Engine {
         }
         if s.in_failed_transaction() {
             return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        if let Statement::Copy { .. } = stmt {
+            if let Err(e) = self.check_copy(stmt) {
+                // A failed statement aborts the transaction block, as in PostgreSQL.
+                self.fail_statement(s);
+                return Err(e);
+            }
         }
         match stmt {
             Statement::CreateTable(_)
@@ -418,9 +433,13 @@ impl Engine {
             txn.snapshot = self.ledger.head().size;
         }
         let writes_before = txn.writes.len();
-        match self.run_locked(&s.user, &s.settings, &mut txn, stmt, params, cache).await {
+        txn.copy_input = s.copy_input.clone();
+        let result = self.run_locked(&s.user, &s.settings, &mut txn, stmt, params, cache).await;
+        let copy_input = txn.copy_input.take();
+        match result {
             Ok(out) => {
                 txn.statements.push(sql.to_string());
+                txn.copy_data.extend(copy_input);
                 txn.snapshots.push(txn.snapshot);
                 if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
                     txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
@@ -433,6 +452,48 @@ impl Engine {
                 s.txn = Some(txn);
                 Err(e)
             }
+        }
+    }
+
+    /// Check a COPY statement before any data moves: no server-side files or programs, no inline
+    /// data, valid options, and for COPY FROM an existing table and columns. Returns, for COPY FROM,
+    /// the number of columns the input fills (for CopyInResponse).
+    pub fn check_copy(&self, stmt: &Statement) -> SqlResult<usize> {
+        let Statement::Copy { source, to, target, payload, .. } = stmt else {
+            return Err(SqlError::new("XX000", "not a COPY statement"));
+        };
+        super::copy::refuse_server_side(target, *to)?;
+        if payload.is_some() {
+            return Err(SqlError::unsupported(
+                "COPY data inline in the query string is not supported; send it through the COPY protocol (as psql does)",
+            ));
+        }
+        let opts = super::copy::CopyOptions::from_statement(stmt)?;
+        match source {
+            ast::CopySource::Table { table_name, columns } if !*to => {
+                let plan = self.plan_copy_insert(table_name, columns)?;
+                let names = Self::copy_columns(&plan);
+                super::copy::Decoder::new(&[], &opts, table_name.to_string().as_str(), &names)?;
+                Ok(names.len())
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Run `COPY … FROM STDIN` with the data the client sent (everything between CopyInResponse and
+    /// CopyDone). Outside a transaction block it is one ledger transaction; inside one it joins it.
+    pub async fn copy_from(&self, s: &mut Session, stmt: &Statement, sql: &str, data: Vec<u8>) -> SqlResult<Outcome> {
+        s.copy_input = Some(Arc::new(data));
+        let out = self.execute(s, stmt, sql, &[]).await;
+        s.copy_input = None;
+        out
+    }
+
+    /// A COPY FROM that failed before its statement ran (bad data caught by the server, CopyFail):
+    /// inside a transaction block the transaction is aborted, as after any failed statement.
+    pub fn fail_statement(&self, s: &mut Session) {
+        if let Some(txn) = s.txn.as_mut() {
+            txn.failed = true;
         }
     }
 
@@ -453,6 +514,7 @@ impl Engine {
         loop {
             let mut txn = self.begin_txn_with(false, session_isolation(settings));
             txn.seq_session = seq.clone();
+            txn.copy_input = s.copy_input.clone();
             let out = self.run_locked(user, settings, &mut txn, stmt, params, cache).await?;
             txn.write_snapshot = txn.snapshot;
             if txn.writes.is_empty() {
@@ -460,6 +522,8 @@ impl Engine {
                 return Ok(out);
             }
             txn.statements.push(sql.to_string());
+            let copy_input = txn.copy_input.take();
+            txn.copy_data.extend(copy_input);
             txn.snapshots.push(txn.snapshot);
             match self.commit(user, txn).await {
                 Err(e) if e.code == "40001" && attempt < RETRIES => {
@@ -569,6 +633,23 @@ impl Engine {
         }
         match stmt {
             Statement::Truncate(t) => self.run_truncate(t, txn),
+            Statement::Copy { to: false, .. } => self.run_copy_in(stmt, txn, &env),
+            Statement::Copy { to: true, source, .. } => {
+                if let ast::CopySource::Table { table_name, .. } = source {
+                    let name = object_name(table_name);
+                    if self.catalog().views.contains_key(&name) {
+                        // PostgreSQL's answer, which suggests `COPY (SELECT …) TO`.
+                        return Err(SqlError::new("42809", format!("cannot copy from view \"{name}\"")));
+                    }
+                }
+                let q = copy_query(source)?;
+                let plan = self.plan_query(&q, &mut vec![])?;
+                let columns: Arc<[Column]> = plan.columns().into();
+                let runner = plan::Runner { engine: self, txn: &*txn };
+                let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
+                let tag = format!("COPY {}", rows.len());
+                Ok(Outcome::Rows { columns, rows, tag })
+            }
             Statement::Explain { statement, analyze: false, .. } => {
                 let mut types = vec![];
                 let lines = match &**statement {
@@ -600,7 +681,11 @@ impl Engine {
     ) -> SqlResult<Outcome> {
         let for_update = match stmt {
             Statement::Query(q) if !q.locks.is_empty() => Some(q),
-            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Truncate(_) => None,
+            Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Truncate(_)
+            | Statement::Copy { to: false, .. } => None,
             _ => return self.run(user, settings, txn, stmt, params, cache),
         };
         let mut deadline = lock_deadline(settings);
@@ -801,6 +886,7 @@ impl Engine {
             catalog: txn_catalog,
             ddl_guard,
             new_indexes,
+            copy_data,
             ..
         } = txn;
         let mut previous_catalog = None;
@@ -861,7 +947,10 @@ impl Engine {
             if !drawn.random_uuids.is_empty() {
                 provenance["random_uuids"] = serde_json::json!(drawn.random_uuids);
             }
-            let provenance = serde_json::to_vec(&provenance).expect("provenance always serialises");
+            let mut provenance = serde_json::to_vec(&provenance).expect("provenance always serialises");
+            if !copy_data.is_empty() {
+                append_copy_data(&mut provenance, &copy_data);
+            }
             let pending = self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries });
             // A changed catalog is installed before the next commit can start (it is queued behind
             // this one), so that commit already maintains this one's new indexes.
@@ -2084,6 +2173,48 @@ impl Drop for InFlight<'_> {
             set.remove(k);
         }
     }
+}
+
+/// The query a `COPY … TO` reads: the query itself, or `SELECT cols FROM table`.
+fn copy_query(source: &ast::CopySource) -> SqlResult<ast::Query> {
+    match source {
+        ast::CopySource::Query(q) => Ok((**q).clone()),
+        ast::CopySource::Table { table_name, columns } => {
+            let cols =
+                if columns.is_empty() { "*".to_string() } else { columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ") };
+            let mut parsed = super::parse(&format!("SELECT {cols} FROM {table_name}"))?;
+            match parsed.pop() {
+                Some((Statement::Query(q), _)) => Ok(*q),
+                _ => Err(SqlError::syntax("bad COPY source")),
+            }
+        }
+    }
+}
+
+/// Add `"copy_data": [...]` to a serialised provenance object (its last byte is `}`), writing each
+/// COPY input as a JSON string when it is UTF-8, else as `{"base64": "..."}`, without copying the
+/// (possibly large) inputs into a JSON value first.
+fn append_copy_data(provenance: &mut Vec<u8>, copy_data: &[Arc<Vec<u8>>]) {
+    debug_assert_eq!(provenance.last(), Some(&b'}'));
+    provenance.pop();
+    if provenance.len() > 1 {
+        provenance.push(b',');
+    }
+    provenance.extend_from_slice(b"\"copy_data\":[");
+    for (i, data) in copy_data.iter().enumerate() {
+        if i > 0 {
+            provenance.push(b',');
+        }
+        match std::str::from_utf8(data) {
+            Ok(text) => serde_json::to_writer(&mut *provenance, text).expect("writing to a Vec cannot fail"),
+            Err(_) => {
+                use base64::Engine as _;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&data[..]);
+                serde_json::to_writer(&mut *provenance, &serde_json::json!({ "base64": b64 })).expect("writing to a Vec cannot fail");
+            }
+        }
+    }
+    provenance.extend_from_slice(b"]}");
 }
 
 fn first_words(s: &str) -> String {

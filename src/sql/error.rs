@@ -6,13 +6,19 @@ use crate::error::Error;
 pub struct SqlError {
     pub code: &'static str,
     pub message: String,
+    /// PostgreSQL's CONTEXT (the error's `where` field), e.g. the COPY input line of a bad value.
+    pub context: Option<String>,
 }
 
 pub type SqlResult<T> = Result<T, SqlError>;
 
 impl SqlError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        SqlError { code, message: message.into() }
+        SqlError { code, message: message.into(), context: None }
+    }
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
     }
     pub fn syntax(m: impl Into<String>) -> Self {
         Self::new("42601", m)

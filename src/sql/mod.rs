@@ -2,6 +2,7 @@
 //! that turns statements into ledger transactions.
 
 pub mod catalog;
+pub mod copy;
 pub mod engine;
 pub mod error;
 pub mod expr;
@@ -39,6 +40,10 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
     }
     let rewritten = rewrite_as_of(sql)?;
     let rewritten = match rewrite_alter_user(rewritten.as_deref().unwrap_or(sql)) {
+        Some(r) => Some(r),
+        None => rewritten,
+    };
+    let rewritten = match rewrite_copy_options(rewritten.as_deref().unwrap_or(sql)) {
         Some(r) => Some(r),
         None => rewritten,
     };
@@ -153,6 +158,56 @@ pub const AS_OF_TIMESTAMP: &str = "__vouch_as_of_timestamp";
 /// `t AS OF TX n` and `t AS OF TIMESTAMP '…'` are vouchdb syntax that PostgreSQL's grammar reads as an
 /// alias. Rewrite them, at the token level, into `t('__vouch_as_of_tx', n)`, which the parser keeps as
 /// table arguments and the planner turns back into a snapshot. Returns None when there is nothing to do.
+/// COPY options sqlparser does not take as PostgreSQL writes them: `FORCE_QUOTE *` and legacy
+/// `FORCE QUOTE *` (all columns) become the column list `("*")`, which `copy::CopyOptions` reads as
+/// "all columns"; the booleans `ON`/`OFF`/`1`/`0` of `FREEZE` and `HEADER` (pgbench sends
+/// `FREEZE ON`) become `TRUE`/`FALSE`.
+fn rewrite_copy_options(sql: &str) -> Option<String> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("COPY") || !(upper.contains("FORCE") && sql.contains('*') || upper.contains("FREEZE") || upper.contains("HEADER")) {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let significant: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i], Token::Whitespace(_))).collect();
+    let mut replace: Vec<(usize, &str)> = Vec::new();
+    for (n, &i) in significant.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        if word(&tokens[significant[n - 1]], "freeze") || word(&tokens[significant[n - 1]], "header") {
+            let t = &tokens[i];
+            if word(t, "on") || matches!(t, Token::Number(v, _) if v == "1") {
+                replace.push((i, "TRUE"));
+            } else if word(t, "off") || matches!(t, Token::Number(v, _) if v == "0") {
+                replace.push((i, "FALSE"));
+            }
+            continue;
+        }
+        if tokens[i] != Token::Mul {
+            continue;
+        }
+        let prev = significant[n - 1];
+        if word(&tokens[prev], "force_quote") {
+            replace.push((i, "(\"*\")"));
+        } else if n >= 2 && word(&tokens[prev], "quote") && word(&tokens[significant[n - 2]], "force") {
+            replace.push((i, "\"*\""));
+        }
+    }
+    if replace.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 8);
+    for (i, t) in tokens.iter().enumerate() {
+        match replace.iter().find(|(at, _)| *at == i) {
+            Some((_, text)) => out.push_str(text),
+            None => out.push_str(&t.to_string()),
+        }
+    }
+    Some(out)
+}
+
 fn rewrite_as_of(sql: &str) -> SqlResult<Option<String>> {
     use sqlparser::tokenizer::{Token, Tokenizer};
     if !sql.to_ascii_uppercase().contains("OF") {

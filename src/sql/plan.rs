@@ -1450,14 +1450,7 @@ impl Engine {
         };
         // Identity columns: GENERATED ALWAYS takes a value only with OVERRIDING SYSTEM VALUE;
         // OVERRIDING USER VALUE ignores the given values.
-        let identity: Vec<Option<(bool, String)>> = {
-            let catalog = self.catalog();
-            table
-                .columns
-                .iter()
-                .map(|c| catalog.identity(table.id, &c.name).map(|s| (s.identity.as_deref() == Some("a"), s.name.clone())))
-                .collect()
-        };
+        let identity = self.identity_columns(&table);
         let mut rows = Vec::new();
         for r in value_rows {
             if r.len() != targets.len() {
@@ -1491,21 +1484,7 @@ impl Engine {
                 .collect::<SqlResult<Vec<_>>>()?;
             rows.push(exprs);
         }
-        let defaults = table
-            .columns
-            .iter()
-            .zip(&identity)
-            .map(|(c, id)| {
-                c.default
-                    .clone()
-                    .or_else(|| id.as_ref().map(|(_, seq)| format!("nextval('{}')", seq.replace('\'', "''"))))
-                    .map(|d| {
-                        let e = crate::sql::parse_expr(&d)?;
-                        Ok(Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }.compile_as(&e, c.ty)?.expr)
-                    })
-                    .transpose()
-            })
-            .collect::<SqlResult<Vec<_>>>()?;
+        let defaults = Self::column_defaults(&table, &identity)?;
         let mut do_update = None;
         if ins.or == Some(ast::SqliteOnConflict::Replace) {
             // UPSERT INTO: on a primary-key conflict, the given non-key columns replace the existing ones.
@@ -1593,6 +1572,130 @@ impl Engine {
         Ok(InsertPlan { table, targets, rows, query, defaults, do_nothing, do_update, returning, returning_columns })
     }
 
+    /// Per column: `Some((always, sequence))` for an identity column.
+    fn identity_columns(&self, table: &TableDef) -> Vec<Option<(bool, String)>> {
+        let catalog = self.catalog();
+        table
+            .columns
+            .iter()
+            .map(|c| catalog.identity(table.id, &c.name).map(|s| (s.identity.as_deref() == Some("a"), s.name.clone())))
+            .collect()
+    }
+
+    /// Per column: the expression that fills it when a row does not give it (DEFAULT, or nextval of
+    /// its identity sequence).
+    fn column_defaults(table: &TableDef, identity: &[Option<(bool, String)>]) -> SqlResult<Vec<Option<Expr>>> {
+        table
+            .columns
+            .iter()
+            .zip(identity)
+            .map(|(c, id)| {
+                c.default
+                    .clone()
+                    .or_else(|| id.as_ref().map(|(_, seq)| format!("nextval('{}')", seq.replace('\'', "''"))))
+                    .map(|d| {
+                        let e = crate::sql::parse_expr(&d)?;
+                        Ok(Ctx { scope: &[], params: &mut vec![], aggs: None, planner: None }.compile_as(&e, c.ty)?.expr)
+                    })
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// The INSERT plan a `COPY t [(cols)] FROM STDIN` inserts its rows with: the columns the input
+    /// fills, and the defaults of the others. Identity columns take the given values (PostgreSQL's COPY
+    /// behaves as OVERRIDING SYSTEM VALUE).
+    pub(crate) fn plan_copy_insert(&self, name: &ast::ObjectName, columns: &[ast::Ident]) -> SqlResult<InsertPlan> {
+        let table = match self.resolve_table(name) {
+            Err(e) if e.code == "42P01" && self.catalog().views.contains_key(&object_name(name)) => {
+                return Err(SqlError::new("42809", format!("cannot copy to view \"{}\"", object_name(name))));
+            }
+            r => r?,
+        };
+        let targets: Vec<usize> = if columns.is_empty() {
+            (0..table.columns.len()).filter(|&i| !table.columns[i].hidden).collect()
+        } else {
+            let mut targets = Vec::with_capacity(columns.len());
+            for c in columns {
+                let n = normalize_ident(c);
+                let col = match table.column(&n) {
+                    Some(i) if table.columns[i].hidden => {
+                        return Err(SqlError::new("428C9", format!("cannot assign to system column \"{n}\"")))
+                    }
+                    Some(i) => i,
+                    None => return Err(SqlError::new("42703", format!("column \"{n}\" of relation \"{}\" does not exist", table.name))),
+                };
+                if targets.contains(&col) {
+                    return Err(SqlError::new("42701", format!("column \"{n}\" specified more than once")));
+                }
+                targets.push(col);
+            }
+            targets
+        };
+        let identity = self.identity_columns(&table);
+        let defaults = Self::column_defaults(&table, &identity)?;
+        Ok(InsertPlan {
+            table,
+            targets,
+            rows: vec![],
+            query: None,
+            defaults,
+            do_nothing: false,
+            do_update: None,
+            returning: vec![],
+            returning_columns: Arc::new([]),
+        })
+    }
+
+    /// The names of the columns a COPY FROM plan fills, in input order.
+    pub(crate) fn copy_columns(plan: &InsertPlan) -> Vec<String> {
+        plan.targets.iter().map(|&c| plan.table.columns[c].name.clone()).collect()
+    }
+
+    /// `COPY … FROM STDIN`: decode the transaction's COPY input and insert its rows through the
+    /// INSERT path (defaults, NOT NULL, primary key and unique indexes; CHECK and FOREIGN KEY
+    /// constraints and row locks follow as for any writing statement).
+    pub(crate) fn run_copy_in(&self, stmt: &ast::Statement, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
+        let ast::Statement::Copy { source: ast::CopySource::Table { table_name, columns }, .. } = stmt else {
+            return Err(SqlError::syntax("COPY ... FROM does not support query as a source"));
+        };
+        let opts = super::super::copy::CopyOptions::from_statement(stmt)?;
+        let plan = self.plan_copy_insert(table_name, columns)?;
+        let Some(data) = txn.copy_input.clone() else {
+            return Err(SqlError::new("08P01", "COPY FROM STDIN needs its data through the COPY protocol"));
+        };
+        let names = Self::copy_columns(&plan);
+        let t = &plan.table;
+        let mut decoder = super::super::copy::Decoder::new(&data, &opts, &t.name, &names)?;
+        let mut count = 0u64;
+        loop {
+            let line = match decoder.next_row() {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => return Err(super::super::copy::name_missing_column(e, &names)),
+            };
+            let mut row = vec![Value::Null; t.columns.len()];
+            let mut given = vec![false; t.columns.len()];
+            for ((field, &col), name) in line.fields.iter().zip(&plan.targets).zip(&names) {
+                given[col] = true;
+                if let Some(text) = field {
+                    row[col] = Value::parse(text, t.columns[col].ty)
+                        .map_err(|e| e.with_context(decoder.column_context(line.number, name, Some(text))))?;
+                }
+            }
+            // PostgreSQL names the line of a unique violation without its text (the row is checked
+            // after the line was consumed), and shows the text for other row errors.
+            let inserted = self.insert_one(&plan, txn, env, row, given).map_err(|e| {
+                let ctx = if e.code == "23505" { format!("COPY {}, line {}", t.name, line.number) } else { decoder.line_context(line.raw) };
+                e.with_context(ctx)
+            })?;
+            if inserted.is_some() {
+                count += 1;
+            }
+        }
+        Ok(Outcome::Command(format!("COPY {count}")))
+    }
+
     pub(crate) fn run_insert(&self, plan: &InsertPlan, txn: &mut Txn, env: &Env) -> SqlResult<Outcome> {
         let t = &plan.table;
         let mut count = 0;
@@ -1624,41 +1727,7 @@ impl Engine {
                     given[col] = true;
                 }
             }
-            for (i, d) in plan.defaults.iter().enumerate() {
-                if let (false, Some(d)) = (given[i], d) {
-                    row[i] = d.eval(&[], env)?;
-                }
-            }
-            let row = self.check_row(t, row)?;
-            let key = encode_key(&t.primary_key.iter().map(|&i| row[i].clone()).collect::<Vec<_>>())?;
-            let mut row = row;
-            if let Some(existing) = self.get_row(t, txn, &key)? {
-                let Some((sets, cond)) = &plan.do_update else {
-                    if plan.do_nothing {
-                        continue;
-                    }
-                    return Err(duplicate_key(t, &row));
-                };
-                // ON CONFLICT DO UPDATE: the existing row, then the proposed one as `excluded`.
-                let mut both = existing.clone();
-                both.extend(row.iter().cloned());
-                both.extend([Value::Null, Value::Null]);
-                if let Some(c) = cond {
-                    if c.eval(&both, env)? != Value::Bool(true) {
-                        continue;
-                    }
-                }
-                let mut updated = existing[..t.columns.len()].to_vec();
-                for (col, e) in sets {
-                    updated[*col] = e.eval(&both, env)?;
-                }
-                row = self.check_row(t, updated)?;
-            }
-            match self.check_unique(t, txn, &key, &row) {
-                Err(e) if e.code == "23505" && plan.do_nothing => continue,
-                r => r?,
-            }
-            txn.writes.insert((t.id, key), Some(encode_row(t.version, &row)));
+            let Some(row) = self.insert_one(plan, txn, env, row, given)? else { continue };
             count += 1;
             if !plan.returning.is_empty() {
                 let mut full = row;
@@ -1672,6 +1741,55 @@ impl Engine {
         } else {
             Ok(Outcome::Rows { columns: plan.returning_columns.clone(), rows: returned, tag })
         }
+    }
+
+    /// Insert one row (`given`: which columns the statement gave; the others get their defaults),
+    /// with ON CONFLICT handling. The row as stored, or None when it was skipped.
+    fn insert_one(
+        &self,
+        plan: &InsertPlan,
+        txn: &mut Txn,
+        env: &Env,
+        mut row: Vec<Value>,
+        given: Vec<bool>,
+    ) -> SqlResult<Option<Vec<Value>>> {
+        let t = &plan.table;
+        for (i, d) in plan.defaults.iter().enumerate() {
+            if let (false, Some(d)) = (given[i], d) {
+                row[i] = d.eval(&[], env)?;
+            }
+        }
+        let row = self.check_row(t, row)?;
+        let key = encode_key(&t.primary_key.iter().map(|&i| row[i].clone()).collect::<Vec<_>>())?;
+        let mut row = row;
+        if let Some(existing) = self.get_row(t, txn, &key)? {
+            let Some((sets, cond)) = &plan.do_update else {
+                if plan.do_nothing {
+                    return Ok(None);
+                }
+                return Err(duplicate_key(t, &row));
+            };
+            // ON CONFLICT DO UPDATE: the existing row, then the proposed one as `excluded`.
+            let mut both = existing.clone();
+            both.extend(row.iter().cloned());
+            both.extend([Value::Null, Value::Null]);
+            if let Some(c) = cond {
+                if c.eval(&both, env)? != Value::Bool(true) {
+                    return Ok(None);
+                }
+            }
+            let mut updated = existing[..t.columns.len()].to_vec();
+            for (col, e) in sets {
+                updated[*col] = e.eval(&both, env)?;
+            }
+            row = self.check_row(t, updated)?;
+        }
+        match self.check_unique(t, txn, &key, &row) {
+            Err(e) if e.code == "23505" && plan.do_nothing => return Ok(None),
+            r => r?,
+        }
+        txn.writes.insert((t.id, key), Some(encode_row(t.version, &row)));
+        Ok(Some(row))
     }
 
     /// Cast every value to its column's type and enforce NOT NULL.
