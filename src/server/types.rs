@@ -164,12 +164,7 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             Value::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?))
         }
         DataType::Numeric => Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?),
-        DataType::Text | DataType::Varchar(_) => {
-            return Value::Text(
-                String::from_utf8(b.to_vec()).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?,
-            )
-            .cast(ty)
-        }
+        DataType::Text | DataType::Varchar(_) => return Value::Text(super::check_utf8(b)?.to_string()).cast(ty),
         DataType::Bytea => Value::Bytea(b.to_vec()),
         DataType::Timestamp | DataType::Timestamptz => {
             fixed(8)?;
