@@ -118,7 +118,7 @@ impl DataType {
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
     pub fn keyable(&self) -> bool {
-        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Numeric | DataType::Jsonb | DataType::Array(_))
+        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Jsonb | DataType::Array(_))
     }
 
     pub fn from_ast(t: &sqlparser::ast::DataType) -> SqlResult<DataType> {
@@ -719,10 +719,38 @@ pub fn encode_key(values: &[Value]) -> SqlResult<Vec<u8>> {
                 out.push(7);
                 out.extend_from_slice(u);
             }
+            Value::Numeric(d) => {
+                out.push(8);
+                encode_decimal(&mut out, d);
+            }
             other => return Err(SqlError::unsupported(format!("{} cannot be part of a primary key", other.natural_type().name()))),
         }
     }
     Ok(out)
+}
+
+/// An order-preserving, self-delimiting encoding of a decimal by value, so that numerically equal
+/// values written differently (1, 1.0, 1.00) are one key: a sign class (negative 1, zero 2,
+/// positive 3), then for non-zero values the decimal exponent E (value = ±0.d₁d₂… × 10^E) as a
+/// biased 16-bit integer and the significant digits d+1, ending in 0; for negative values the exponent
+/// and digits are inverted and the end is 0xFF, so that larger magnitudes sort first.
+fn encode_decimal(out: &mut Vec<u8>, d: &Decimal) {
+    if d.is_zero() {
+        out.push(2);
+        return;
+    }
+    let negative = d.is_sign_negative();
+    let all = d.mantissa().unsigned_abs().to_string();
+    let exponent = all.len() as i32 - d.scale() as i32;
+    let digits = all.trim_end_matches('0');
+    let biased = (exponent as i16 as u16) ^ 0x8000;
+    out.push(if negative { 1 } else { 3 });
+    out.extend_from_slice(&(if negative { !biased } else { biased }).to_be_bytes());
+    for c in digits.bytes() {
+        let digit = c - b'0' + 1;
+        out.push(if negative { 0xFE - digit } else { digit });
+    }
+    out.push(if negative { 0xFF } else { 0 });
 }
 
 fn escape_into(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
@@ -747,6 +775,19 @@ mod tests {
             let ka = encode_key(&[Value::Int(a), Value::Text(s.clone())]).unwrap();
             let kb = encode_key(&[Value::Int(b), Value::Text(t.clone())]).unwrap();
             prop_assert_eq!(ka.cmp(&kb), (a, s.as_bytes()).cmp(&(b, t.as_bytes())));
+        }
+
+        #[test]
+        fn numeric_key_encoding_preserves_order_and_equality(a in any::<i64>(), sa in 0u32..12, b in any::<i64>(), sb in 0u32..12, pad in 0u32..6) {
+            let (da, db) = (Decimal::new(a, sa), Decimal::new(b, sb));
+            let ka = encode_key(&[Value::Numeric(da), Value::Int(1)]).unwrap();
+            let kb = encode_key(&[Value::Numeric(db), Value::Int(0)]).unwrap();
+            prop_assert_eq!(ka[..ka.len() - 9].cmp(&kb[..kb.len() - 9]), da.cmp(&db));
+            prop_assert_eq!(ka.cmp(&kb), da.cmp(&db).then(Ordering::Greater));
+            // The same value with more trailing zeros is the same key.
+            let mut padded = da;
+            padded.rescale(sa + pad);
+            prop_assert_eq!(encode_key(&[Value::Numeric(padded)]).unwrap(), encode_key(&[Value::Numeric(da)]).unwrap());
         }
 
         #[test]
