@@ -888,6 +888,7 @@ impl Expr {
                 Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(|| SqlError::out_of_range("bigint"))?),
                 Value::Float(f) => Value::Float(-f),
                 Value::Numeric(d) => Value::Numeric(-d),
+                Value::NumericNaN => Value::NumericNaN,
                 Value::Null => Value::Null,
                 v => return Err(SqlError::new("42883", format!("operator does not exist: - {}", v.natural_type().name()))),
             },
@@ -1072,7 +1073,8 @@ fn binop(op: BinOp, ty: DataType, a: Value, b: Value) -> SqlResult<Value> {
     if ty == DataType::Numeric {
         let (x, y) = match (a.cast(DataType::Numeric)?, b.cast(DataType::Numeric)?) {
             (Value::Numeric(x), Value::Numeric(y)) => (x, y),
-            _ => unreachable!("cast to numeric yields Numeric"),
+            // NaN in, NaN out (also for a zero divisor), as PostgreSQL.
+            _ => return Ok(Value::NumericNaN),
         };
         let r = match op {
             BinOp::Add => x.checked_add(y),
@@ -1206,6 +1208,7 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("abs", [Value::Int(i)]) => Value::Int(i.checked_abs().ok_or_else(|| SqlError::out_of_range("bigint"))?),
         ("abs", [Value::Float(f)]) => Value::Float(f.abs()),
         ("abs", [Value::Numeric(d)]) => Value::Numeric(d.abs()),
+        ("abs" | "floor" | "ceil" | "ceiling" | "round", [Value::NumericNaN, ..]) => Value::NumericNaN,
         ("round", [v]) | ("round", [v, Value::Null]) => round(v, 0)?,
         ("round", [v, places]) => match places.clone().cast(DataType::Int4)? {
             Value::Int(p) => round(v, p as i32)?,

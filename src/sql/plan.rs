@@ -2206,13 +2206,20 @@ fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
                         .sum(),
                 )
             } else {
-                let mut acc = rust_decimal::Decimal::ZERO;
+                let mut acc = Some(rust_decimal::Decimal::ZERO);
                 for v in vals {
-                    if let Value::Numeric(d) = v.cast(DataType::Numeric)? {
-                        acc = acc.checked_add(d).ok_or_else(|| SqlError::out_of_range("numeric"))?;
+                    match v.cast(DataType::Numeric)? {
+                        Value::Numeric(d) => {
+                            if let Some(a) = acc {
+                                acc = Some(a.checked_add(d).ok_or_else(|| SqlError::out_of_range("numeric"))?);
+                            }
+                        }
+                        // A NaN makes the sum (and the average) NaN.
+                        Value::NumericNaN => acc = None,
+                        _ => {}
                     }
                 }
-                Value::Numeric(acc)
+                acc.map_or(Value::NumericNaN, Value::Numeric)
             };
             match (a.func, sum) {
                 (AggFunc::Avg, Value::Float(f)) => Value::Float(f / n as f64),
