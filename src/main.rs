@@ -68,6 +68,11 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "VOUCHDB_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How clients authenticate: `scram` (SCRAM-SHA-256) or `password` (a cleartext password, asked
+    /// for on TLS connections only and checked against the stored SCRAM verifier; connections without
+    /// TLS still use SCRAM-SHA-256).
+    #[arg(long, env = "VOUCHDB_AUTH", default_value = "scram", value_parser = ["scram", "password"])]
+    auth: String,
     /// Password for the `admin` role created on first start (default: generated and printed once).
     #[arg(long, env = "VOUCHDB_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
@@ -188,8 +193,14 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
             (Some(c), Some(k)) => Some(vouchdb::server::tls_acceptor(c, k).map_err(vouchdb::Error::InvalidInput)?),
             _ => None,
         };
+        let auth: vouchdb::server::AuthMethod = args.auth.parse().map_err(vouchdb::Error::InvalidInput)?;
+        if auth == vouchdb::server::AuthMethod::Password && tls.is_none() {
+            tracing::warn!(
+                "--auth password without --tls-cert: every connection uses SCRAM-SHA-256 (cleartext passwords are accepted over TLS only)"
+            );
+        }
         let spin = std::time::Duration::from_micros(args.spin_us);
-        vouchdb::server::serve(engine.clone(), listener, tls, spin, shutdown).await.map_err(io)
+        vouchdb::server::serve(engine.clone(), listener, tls, auth, spin, shutdown).await.map_err(io)
     })?;
     tracing::info!("shutting down: finishing queued commits");
     ledger.close();

@@ -1,6 +1,7 @@
 //! Runs every `sql-tests/*.slt` file (sqllogictest format) against a real vouchdb server over pgwire.
 //! Errors are matched as "<SQLSTATE>: <message>", so `statement error 42P01` checks the SQLSTATE.
-//! Set `SLT_URL` (a libpq connection string) to run the same files against another server, e.g. PostgreSQL 15.
+//! Set `SLT_URL` (a libpq connection string) to run the same files against another server, e.g. PostgreSQL 15,
+//! and `SLT_FILTER` to run only the files whose name contains it.
 
 mod common;
 
@@ -83,6 +84,9 @@ async fn sql_logic_tests() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql-tests");
     let mut files: Vec<_> =
         std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "slt")).collect();
+    if let Ok(filter) = std::env::var("SLT_FILTER") {
+        files.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&filter)));
+    }
     files.sort();
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
     let external = std::env::var("SLT_URL").ok();

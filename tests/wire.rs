@@ -3,6 +3,7 @@
 
 mod common;
 
+use pgwire::tokio::tokio_rustls::rustls;
 use std::io::{Read, Write};
 use std::process::Command;
 
@@ -279,33 +280,24 @@ fn psql_tab_completion_lists_tables_indexes_and_columns() {
     assert!(steps[2].contains("amount_cents"), "column name completed: {shown}");
 }
 
+/// `--tls-cert`/`--tls-key` arguments for a self-signed P-256 certificate made by openssl in `dir`.
+fn openssl_certificate(dir: &std::path::Path) -> Vec<String> {
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    vec!["--tls-cert".into(), cert.display().to_string(), "--tls-key".into(), key.display().to_string()]
+}
+
 #[test]
 fn tls_with_an_openssl_made_certificate() {
-    let server = common::Server::start_with(|dir| {
-        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-        let out = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("openssl");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        vec!["--tls-cert".into(), cert.display().to_string(), "--tls-key".into(), key.display().to_string()]
-    });
+    let server = common::Server::start_with(openssl_certificate);
     let url = format!("{}?sslmode=require", server.psql_url());
     let out = Command::new("psql").args([&url, "-X", "-A", "-t", "-c", "SELECT 40 + 2", "-c", "\\conninfo"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -403,4 +395,126 @@ async fn sigterm_finishes_acknowledged_commits_and_exits_cleanly() {
     for id in acked.iter().step_by(97) {
         assert_eq!(c.query("SELECT 1 FROM w WHERE id = $1", &[id]).await.unwrap().len(), 1, "acknowledged row {id} lost");
     }
+}
+
+/// A certificate verifier that accepts any certificate: the test checks authentication, not PKI.
+#[derive(Debug)]
+struct AnyCertificate(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// A raw connection upgraded to TLS with SSLRequest, startup packet sent.
+fn raw_tls_startup(port: u16) -> common::raw::Raw<TlsStream> {
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    tcp.write_all(&[0, 0, 0, 8, 4, 210, 22, 47]).unwrap();
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer).unwrap();
+    assert_eq!(answer[0], b'S', "the server accepts SSLRequest");
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let mut r = common::raw::Raw { s: rustls::StreamOwned::new(conn, tcp) };
+    r.send(&common::raw::startup_packet("admin", 196608));
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleartext_passwords_are_asked_for_over_tls_only() {
+    use common::raw::{cstr, first_error, frame};
+    let server = common::Server::start_with(|dir| [openssl_certificate(dir), vec!["--auth".into(), "password".into()]].concat());
+    // psql over TLS authenticates with the cleartext password, and a wrong one is refused.
+    let url = format!("{}?sslmode=require", server.psql_url());
+    let out = Command::new("psql").args([&url, "-X", "-A", "-t", "-c", "SELECT 40 + 2"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+    let wrong = format!("postgresql://admin:wrong@127.0.0.1:{}/vouchdb?sslmode=require", server.port);
+    let out = Command::new("psql").args([&wrong, "-X", "-c", "SELECT 1"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("password authentication failed for user \"admin\""), "{stderr}");
+    // The same on a raw TLS connection: AuthenticationCleartextPassword (3), then 28P01 or success.
+    let port = server.port;
+    tokio::task::spawn_blocking(move || {
+        for (password, ok) in [("wrong", false), (common::PASSWORD, true), ("", false)] {
+            let mut r = raw_tls_startup(port);
+            let (t, body) = r.recv().expect("an authentication request");
+            assert_eq!((t, &body[..]), (b'R', &3u32.to_be_bytes()[..]), "AuthenticationCleartextPassword over TLS");
+            r.send(&frame(b'p', &cstr(password.as_bytes())));
+            let msgs = r.until_ready();
+            if ok {
+                assert_eq!(msgs[0], (b'R', 0u32.to_be_bytes().to_vec()), "AuthenticationOk");
+                assert_eq!(common::raw::first_column(&r.query(b"SELECT current_user")), ["admin"]);
+            } else {
+                let (sev, code, msg) = first_error(&msgs).expect("refused");
+                assert_eq!((sev.as_str(), code.as_str()), ("FATAL", "28P01"), "{msg}");
+                assert!(r.closed());
+            }
+        }
+        // Without TLS the server asks for SCRAM-SHA-256 (10), never for a cleartext password.
+        let mut plain = common::raw::Raw { s: std::net::TcpStream::connect(("127.0.0.1", port)).unwrap() };
+        plain.s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        plain.send(&common::raw::startup_packet("admin", 196608));
+        plain.scram(common::PASSWORD);
+        let mut plain = common::raw::Raw { s: std::net::TcpStream::connect(("127.0.0.1", port)).unwrap() };
+        plain.send(&common::raw::startup_packet("admin", 196608));
+        let (t, body) = plain.recv().unwrap();
+        assert_eq!((t, &body[..4]), (b'R', &10u32.to_be_bytes()[..]));
+        assert!(String::from_utf8_lossy(&body).contains("SCRAM-SHA-256"));
+    })
+    .await
+    .unwrap();
+    // And drivers on plain connections still log in with SCRAM.
+    let c = server.client().await;
+    assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+    let e = tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=admin password=wrong"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("28P01"));
+}
+
+#[test]
+fn scram_stays_the_default_over_tls() {
+    let server = common::Server::start_with(openssl_certificate);
+    let mut r = raw_tls_startup(server.port);
+    r.scram(common::PASSWORD);
+    assert_eq!(common::raw::first_column(&r.query(b"SELECT 7")), ["7"]);
 }

@@ -7,21 +7,24 @@
 //! read of the socket), when the buffer grows large, and on shutdown. That is when PostgreSQL writes
 //! too: nothing the client may wait for stays buffered while the server waits for the client.
 
+use bytes::Buf;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::{ClientInfo, PgWireConnectionState};
-use pgwire::messages::PgWireFrontendMessage;
-use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message, PgWireMessageServerCodec};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, FramedParts};
+use tokio_util::codec::{Decoder, Framed, FramedParts};
 
 /// pgwire's limit for the startup and authentication phase.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -110,11 +113,248 @@ pub struct Handlers<A, Q, C, X> {
     pub cancel: Arc<X>,
 }
 
+/// What the next frame from the client is.
+enum Incoming {
+    Message(PgWireFrontendMessage),
+    /// A message refused from its raw bytes (invalid UTF-8, a Bind with the wrong number of
+    /// parameters): it was consumed; the error is reported and the connection goes on.
+    Refused {
+        error: Box<ErrorInfo>,
+        extended: bool,
+    },
+    /// A frame that breaks the protocol (bad length, unknown type, bad startup packet): reported, then
+    /// the connection is closed.
+    Fatal(Box<ErrorInfo>),
+    /// The client closed the connection.
+    Closed,
+}
+
+/// Largest message a client may send (PostgreSQL's PQ_LARGE_MESSAGE_LIMIT: 1 GB − 1). Checked before
+/// anything is buffered for it.
+const MAX_MESSAGE: usize = 0x3fff_ffff;
+
+fn fatal(code: &str, message: impl Into<String>) -> Box<ErrorInfo> {
+    Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into()))
+}
+
+fn refused(e: crate::sql::SqlError) -> Box<ErrorInfo> {
+    Box::new(ErrorInfo::new("ERROR".into(), e.code.into(), e.message))
+}
+
+/// A NUL-terminated string at the front of `b`: its bytes and the rest after the NUL.
+fn cstring(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = b.iter().position(|&c| c == 0)?;
+    Some((&b[..n], &b[n + 1..]))
+}
+
+fn take<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
+    Some((b.get(..N)?.try_into().ok()?, &b[N..]))
+}
+
+/// Check the body of a Bind: names are valid UTF-8, the parameter count is the statement's, and
+/// every text-format parameter is valid UTF-8 without NUL (pgwire hands the bytes on, but decodes
+/// names lossily). `params_of` gives a prepared statement's parameter count. Malformed bodies are
+/// left to pgwire's decoder.
+fn check_bind(body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<(), Box<ErrorInfo>> {
+    let Some((portal, rest)) = cstring(body) else { return Ok(()) };
+    let Some((stmt, rest)) = cstring(rest) else { return Ok(()) };
+    super::check_utf8(portal).map_err(refused)?;
+    let stmt = super::check_utf8(stmt).map_err(refused)?;
+    let Some((n, mut rest)) = take::<2>(rest) else { return Ok(()) };
+    let mut formats = Vec::new();
+    for _ in 0..i16::from_be_bytes(n).max(0) {
+        let Some((f, r)) = take::<2>(rest) else { return Ok(()) };
+        formats.push(i16::from_be_bytes(f));
+        rest = r;
+    }
+    let Some((n, mut rest)) = take::<2>(rest) else { return Ok(()) };
+    let n = i16::from_be_bytes(n).max(0) as usize;
+    if let Some(want) = params_of(stmt) {
+        if want != n {
+            let e = crate::sql::SqlError::new(
+                "08P01",
+                format!("bind message supplies {n} parameters, but prepared statement \"{stmt}\" requires {want}"),
+            );
+            return Err(refused(e));
+        }
+    }
+    for i in 0..n {
+        let Some((len, r)) = take::<4>(rest) else { return Ok(()) };
+        let len = i32::from_be_bytes(len);
+        rest = r;
+        if len < 0 {
+            continue;
+        }
+        let Some(value) = rest.get(..len as usize) else { return Ok(()) };
+        rest = &rest[len as usize..];
+        let format = match formats.len() {
+            0 => 0,
+            1 => formats[0],
+            _ => formats.get(i).copied().unwrap_or(0),
+        };
+        if format == 0 {
+            super::check_utf8(value).map_err(refused)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a frame's body has the layout of its type, so that pgwire's decoder (which reads fixed-width
+/// fields without bounds checks) cannot run off its end. Bodies of types not listed need no layout.
+fn well_formed(tag: u8, body: &[u8]) -> bool {
+    fn counted(b: &[u8], width: usize) -> Option<&[u8]> {
+        let (n, rest) = take::<2>(b)?;
+        let n = i16::from_be_bytes(n);
+        if n < 0 {
+            return None;
+        }
+        rest.get(n as usize * width..)
+    }
+    fn bind(b: &[u8]) -> Option<()> {
+        let (_, b) = cstring(b)?;
+        let (_, b) = cstring(b)?;
+        let b = counted(b, 2)?;
+        let (n, mut b) = take::<2>(b)?;
+        for _ in 0..i16::from_be_bytes(n).max(0) {
+            let (len, rest) = take::<4>(b)?;
+            let len = i32::from_be_bytes(len);
+            b = if len >= 0 { rest.get(len as usize..)? } else { rest };
+        }
+        counted(b, 2).map(|_| ())
+    }
+    match tag {
+        b'Q' | b'f' => cstring(body).is_some(),
+        b'P' => cstring(body).and_then(|(_, b)| cstring(b)).and_then(|(_, b)| counted(b, 4)).is_some(),
+        b'B' => bind(body).is_some(),
+        b'D' | b'C' => body.split_first().and_then(|(_, b)| cstring(b)).is_some(),
+        b'E' => cstring(body).is_some_and(|(_, b)| b.len() >= 4),
+        _ => true,
+    }
+}
+
+/// A SASLInitialResponse body: mechanism name, data length (−1: none), data.
+pub fn well_formed_sasl_initial(body: &[u8]) -> bool {
+    let Some((_, b)) = cstring(body) else { return false };
+    let Some((n, b)) = take::<4>(b) else { return false };
+    let n = i32::from_be_bytes(n);
+    n == -1 || (n >= 0 && b.len() >= n as usize)
+}
+
+/// Check a complete frame (type byte, length, body) before pgwire decodes it, which would replace
+/// invalid UTF-8 by U+FFFD and so change what the client sent.
+fn check_frame(tag: u8, body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<(), Box<ErrorInfo>> {
+    if !well_formed(tag, body) {
+        return Err(fatal("08P01", "invalid message format"));
+    }
+    match tag {
+        b'Q' => {
+            let sql = cstring(body).map_or(body, |(s, _)| s);
+            super::check_utf8(sql).map_err(refused)?;
+        }
+        b'P' => {
+            if let Some((name, rest)) = cstring(body) {
+                super::check_utf8(name).map_err(refused)?;
+                let sql = cstring(rest).map_or(rest, |(s, _)| s);
+                super::check_utf8(sql).map_err(refused)?;
+            }
+        }
+        b'B' => check_bind(body, params_of)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Read the next frame. Frames are checked on their raw bytes first (lengths before anything is
+/// buffered for them, text before pgwire decodes it lossily), then decoded by pgwire's codec.
+async fn next_frame<T>(socket: &mut Framed<T, PgWireMessageServerCodec<super::Prepared>>) -> io::Result<Incoming>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
+{
+    loop {
+        let state = socket.state();
+        let buf = socket.read_buffer();
+        let mut whole = None;
+        if matches!(state, PgWireConnectionState::AwaitingStartup) {
+            if buf.len() >= 8 {
+                let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                let (major, minor) = (u16::from_be_bytes([buf[4], buf[5]]), u16::from_be_bytes([buf[6], buf[7]]));
+                if !(8..=10_000).contains(&len) {
+                    return Ok(Incoming::Fatal(fatal("08P01", "invalid length of startup packet")));
+                }
+                // 1234.x are the cancel, SSL and GSS requests.
+                if major != 3 && major != 1234 {
+                    let msg = format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0");
+                    return Ok(Incoming::Fatal(fatal("0A000", msg)));
+                }
+                if buf.len() >= len as usize {
+                    whole = Some(len as usize);
+                }
+            }
+        } else if buf.len() >= 5 {
+            let tag = buf[0];
+            let len = i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+            if len < 4 || len as usize > MAX_MESSAGE {
+                return Ok(Incoming::Fatal(fatal("08P01", "invalid message length")));
+            }
+            let total = 1 + len as usize;
+            if buf.len() >= total {
+                let store = socket.portal_store();
+                let params_of = |name: &str| {
+                    store
+                        .get_statement(if name.is_empty() { pgwire::api::DEFAULT_NAME } else { name })
+                        .and_then(|e| e.value().map(|s| s.statement.shape.params.len()))
+                };
+                if let Err(error) = check_frame(tag, &socket.read_buffer()[5..total], params_of) {
+                    socket.read_buffer_mut().advance(total);
+                    if error.severity == "FATAL" {
+                        return Ok(Incoming::Fatal(error));
+                    }
+                    return Ok(Incoming::Refused { error, extended: tag != b'Q' });
+                }
+                whole = Some(total);
+            }
+        }
+        // pgwire's codec, on exactly one frame when its length is known (its decoders must not read
+        // into the next one), else on the whole buffer.
+        let decoded = match whole {
+            Some(total) => {
+                let mut frame = socket.read_buffer_mut().split_to(total);
+                socket.codec_mut().decode(&mut frame)
+            }
+            None => {
+                let mut buf = std::mem::take(socket.read_buffer_mut());
+                let decoded = socket.codec_mut().decode(&mut buf);
+                *socket.read_buffer_mut() = buf;
+                decoded
+            }
+        };
+        match decoded {
+            Ok(Some(msg)) => return Ok(Incoming::Message(msg)),
+            Ok(None) => {}
+            Err(PgWireError::InvalidMessageType(t)) => {
+                return Ok(Incoming::Fatal(fatal("08P01", format!("invalid frontend message type {t}"))));
+            }
+            Err(e) => {
+                let mut info = Box::new(ErrorInfo::from(e));
+                info.severity = "FATAL".into();
+                return Ok(Incoming::Fatal(info));
+            }
+        }
+        let mut buf = std::mem::take(socket.read_buffer_mut());
+        buf.reserve(8 * 1024);
+        let n = socket.get_mut().read_buf(&mut buf).await;
+        *socket.read_buffer_mut() = buf;
+        if n? == 0 {
+            return Ok(Incoming::Closed);
+        }
+    }
+}
+
 /// Serve one TCP connection: optional TLS negotiation, startup, then messages until the client leaves.
 pub async fn process_socket<A, Q, C, X>(tcp: TcpStream, tls: Option<pgwire::tokio::TlsAcceptor>, h: Handlers<A, Q, C, X>) -> io::Result<()>
 where
     A: StartupHandler,
-    Q: SimpleQueryHandler + ExtendedQueryHandler,
+    Q: SimpleQueryHandler + ExtendedQueryHandler<Statement = super::Prepared>,
     C: CopyHandler,
     X: CancelHandler,
 {
@@ -122,7 +362,7 @@ where
     tokio::pin!(startup_timeout);
     let negotiated = tokio::select! {
         _ = &mut startup_timeout => return Ok(()),
-        s = negotiate_tls::<<Q as ExtendedQueryHandler>::Statement>(tcp, tls) => s?,
+        s = negotiate_tls::<super::Prepared>(tcp, tls) => s?,
     };
     // A direct TLS handshake without a TLS configuration: nothing to talk about.
     let Some(negotiated) = negotiated else { return Ok(()) };
@@ -132,17 +372,33 @@ where
     parts.write_buf = old.write_buf;
     let mut socket = Framed::from_parts(parts);
 
-    // The loop of pgwire's `process_socket_messages!`.
+    // The loop of pgwire's `process_socket_messages!`, reading through `next_frame`.
     loop {
-        let msg = if matches!(socket.state(), PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress) {
+        let incoming = if matches!(socket.state(), PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress)
+        {
             tokio::select! {
-                _ = &mut startup_timeout => None,
-                msg = futures::StreamExt::next(&mut socket) => msg,
+                _ = &mut startup_timeout => Incoming::Closed,
+                frame = next_frame(&mut socket) => frame?,
             }
         } else {
-            futures::StreamExt::next(&mut socket).await
+            next_frame(&mut socket).await?
         };
-        let Some(Ok(msg)) = msg else { break };
+        let msg = match incoming {
+            Incoming::Message(msg) => msg,
+            Incoming::Closed => break,
+            Incoming::Fatal(info) => {
+                tracing::debug!(code = %info.code, message = %info.message, "closing a connection that broke the protocol");
+                let _ = futures::SinkExt::send(&mut socket, PgWireBackendMessage::ErrorResponse((*info).into())).await;
+                break;
+            }
+            Incoming::Refused { error, extended } => {
+                // After an extended-query error, messages up to Sync are discarded without a word.
+                if !matches!(socket.state(), PgWireConnectionState::AwaitingSync) {
+                    process_error(&mut socket, PgWireError::UserError(error), extended).await?;
+                }
+                continue;
+            }
+        };
         // Terminate: the client is leaving and may wait for the server to close the socket.
         if matches!(msg, PgWireFrontendMessage::Terminate(_)) {
             break;

@@ -11,9 +11,11 @@ use crate::sql::engine::PlanCache;
 use crate::sql::{self, DataType, Engine, Outcome, Session, Shape, SqlError, Value};
 use async_trait::async_trait;
 use futures::Sink;
+use pgwire::api::auth::cleartext::CleartextPasswordAuth;
+use pgwire::api::auth::mechanism::AuthMechanismFactory;
 use pgwire::api::auth::sasl::scram::{ScramAuth, ScramSecret};
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password};
+use pgwire::api::auth::sasl::SaslMechanisms;
+use pgwire::api::auth::{AuthDriver, AuthOutcome, AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -22,7 +24,7 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use sqlparser::ast::Statement;
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -37,6 +39,31 @@ fn error_info(e: SqlError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), e.code.into(), e.message);
     info.where_context = e.context;
     info
+}
+
+/// `b` as text, or PostgreSQL's 22021 naming the first bad byte sequence (a NUL byte is one: text
+/// cannot hold it).
+pub(crate) fn check_utf8(b: &[u8]) -> Result<&str, SqlError> {
+    let nul = b.iter().position(|&c| c == 0);
+    let (text, invalid) = match std::str::from_utf8(b) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e.valid_up_to())),
+    };
+    let at = match (nul, invalid) {
+        (None, None) => return Ok(text.unwrap_or_default()),
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or_default(),
+    };
+    let lead = b[at];
+    let len = match lead {
+        _ if lead & 0x80 == 0 => 1,
+        _ if lead & 0xe0 == 0xc0 => 2,
+        _ if lead & 0xf0 == 0xe0 => 3,
+        _ if lead & 0xf8 == 0xf0 => 4,
+        _ => 1,
+    };
+    let shown: Vec<String> = b[at..].iter().take(len).map(|c| format!("0x{c:02x}")).collect();
+    Err(SqlError::new("22021", format!("invalid byte sequence for encoding \"UTF8\": {}", shown.join(" "))))
 }
 
 fn pg_error(e: SqlError) -> PgWireError {
@@ -278,11 +305,7 @@ impl ExtendedQueryHandler for Handler {
             let v = match raw {
                 None => Value::Null,
                 Some(b) if portal.parameter_format.is_binary(i) => types::decode_binary(b, ty).map_err(pg_error)?,
-                Some(b) => {
-                    let text = std::str::from_utf8(b)
-                        .map_err(|_| pg_error(SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\"")))?;
-                    Value::parse(text, ty).map_err(pg_error)?
-                }
+                Some(b) => Value::parse(check_utf8(b).map_err(pg_error)?, ty).map_err(pg_error)?,
             };
             params.push(v);
         }
@@ -318,6 +341,34 @@ impl AuthSource for Users {
         Err(PgWireError::InvalidPassword(login.user().unwrap_or_default().to_string()))
     }
 
+    /// A cleartext password (offered over TLS only, see `Startup`): derive the salted password with the
+    /// stored salt and iterations and compare the SCRAM stored key it gives, in constant time. The
+    /// password itself is never stored.
+    async fn verify_password(&self, login: &LoginInfo, presented: &[u8]) -> PgWireResult<Option<()>> {
+        let name = login.user().unwrap_or_default();
+        // PostgreSQL's words, for a wrong password and an unknown user alike.
+        let refused = || {
+            let message = format!("password authentication failed for user \"{name}\"");
+            PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), "28P01".into(), message)))
+        };
+        let (stored_key, salt, iterations) = {
+            let catalog = self.engine.catalog();
+            let u = catalog.users.get(name).ok_or_else(refused)?;
+            (hex::decode(&u.stored_key).map_err(|_| refused())?, hex::decode(&u.salt).map_err(|_| refused())?, u.iterations as usize)
+        };
+        // A password that is not UTF-8 cannot be the one the verifier was made from.
+        let password = std::str::from_utf8(presented).map_err(|_| refused())?;
+        let salted = pgwire::api::auth::sasl::scram::gen_salted_password(password, &salt, iterations);
+        let ScramSecret::Verifier { stored_key: derived, .. } = ScramSecret::verifier_from_salted_password(salt, salted, iterations) else {
+            return Err(refused());
+        };
+        if constant_time_eq(&derived, &stored_key) {
+            Ok(None)
+        } else {
+            Err(refused())
+        }
+    }
+
     async fn get_scram_secret(&self, login: &LoginInfo) -> PgWireResult<(ScramSecret, Option<()>)> {
         let name = login.user().unwrap_or_default();
         let catalog = self.engine.catalog();
@@ -332,6 +383,94 @@ impl AuthSource for Users {
             },
             None,
         ))
+    }
+}
+
+/// Equality of two byte strings in time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// SCRAM-SHA-256 on every connection.
+    #[default]
+    Scram,
+    /// A cleartext password (AuthenticationCleartextPassword) on TLS connections, checked against the
+    /// stored SCRAM verifier; plain connections still use SCRAM-SHA-256. As PostgreSQL with
+    /// `hostssl all all all password` followed by `host all all all scram-sha-256` in pg_hba.conf.
+    Password,
+}
+
+impl std::str::FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "scram" | "scram-sha-256" => Ok(AuthMethod::Scram),
+            "password" => Ok(AuthMethod::Password),
+            _ => Err(format!("unknown authentication method {s:?} (expected scram or password)")),
+        }
+    }
+}
+
+/// The startup handler: picks the authentication mechanism per connection. A cleartext password is
+/// only ever asked for on a TLS connection.
+pub struct Startup {
+    driver: AuthDriver<Arc<DefaultServerParameterProvider>>,
+    scram: SaslMechanisms,
+    cleartext: Option<CleartextPasswordAuth<Users>>,
+}
+
+/// Marks a connection whose first authentication message arrived.
+struct SaslStarted;
+
+impl Startup {
+    /// Whether `client` authenticates with a cleartext password: configured, and over TLS.
+    fn cleartext_for<C: ClientInfo>(&self, client: &C) -> bool {
+        self.cleartext.is_some() && client.is_secure()
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let outcome = match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                pgwire::api::auth::protocol_negotiation(client, startup).await?;
+                pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+                let mechanism = match &self.cleartext {
+                    Some(cleartext) if self.cleartext_for(client) => cleartext.create(),
+                    _ => self.scram.create(),
+                };
+                self.driver.begin_authentication(client, mechanism).await?
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                // pgwire reads SCRAM's first message without bounds checks: check its layout here.
+                let first = client.session_extensions().get::<SaslStarted>().is_none();
+                if let pgwire::messages::startup::PasswordMessageFamily::Raw(body) = &message {
+                    if first && !self.cleartext_for(client) && !conn::well_formed_sasl_initial(body) {
+                        return Err(PgWireError::InvalidScramMessage("malformed SASLInitialResponse".into()));
+                    }
+                }
+                client.session_extensions().insert(SaslStarted);
+                self.driver.advance_authentication(client, message).await?
+            }
+            _ => return Ok(()),
+        };
+        match outcome {
+            AuthOutcome::InProgress => Ok(()),
+            AuthOutcome::Authenticated { final_message, .. } => self.driver.complete_authentication(client, final_message).await,
+        }
     }
 }
 
@@ -358,12 +497,14 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgw
 }
 
 /// Accept PostgreSQL connections on `listener` until `shutdown` resolves. With `tls`, clients may
-/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined. After
+/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined. `auth`
+/// chooses how TLS connections authenticate (plain ones always use SCRAM-SHA-256). After
 /// answering, a connection thread polls for the next request for `spin` before it sleeps.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     tls: Option<pgwire::tokio::TlsAcceptor>,
+    auth: AuthMethod,
     spin: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -372,8 +513,12 @@ pub async fn serve(
     params.date_style = "ISO, MDY".into();
     params.time_zone = "UTC".into();
     let manager = Arc::new(ConnectionManager::new());
-    let scram = ScramAuth::new(Arc::new(Users { engine: engine.clone() }));
-    let startup = Arc::new(SASLAuthStartupHandler::new(Arc::new(params)).with_scram(scram).with_connection_manager(manager.clone()));
+    let users = Arc::new(Users { engine: engine.clone() });
+    let startup = Arc::new(Startup {
+        driver: AuthDriver::new(Arc::new(params)).with_connection_manager(manager.clone()),
+        scram: SaslMechanisms::new(vec![Arc::new(ScramAuth::new(users.clone()))]),
+        cleartext: (auth == AuthMethod::Password).then(|| CleartextPasswordAuth::new(users)),
+    });
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
     let cancel = Arc::new(DefaultCancelHandler::new(manager));
     let copy = handler.clone();

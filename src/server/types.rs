@@ -91,6 +91,8 @@ impl ToSql for Cell<'_> {
             (Value::Float(f), DataType::Float4) => out.put_f32(*f as f32),
             (Value::Float(f), _) => out.put_f64(*f),
             (Value::Numeric(d), _) => return d.to_sql(ty, out),
+            // ndigits 0, weight 0, sign NUMERIC_NAN, dscale 0.
+            (Value::NumericNaN, _) => out.put_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0]),
             (Value::Text(s), _) => out.put_slice(s.as_bytes()),
             (Value::Bytea(b), _) => out.put_slice(b),
             (Value::Timestamp(t) | Value::Timestamptz(t), _) => out.put_i64(t - PG_EPOCH_US),
@@ -163,13 +165,9 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             fixed(8)?;
             Value::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?))
         }
+        DataType::Numeric if b.len() == 8 && b[4..6] == [0xC0, 0] => Value::NumericNaN,
         DataType::Numeric => Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?),
-        DataType::Text | DataType::Varchar(_) => {
-            return Value::Text(
-                String::from_utf8(b.to_vec()).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?,
-            )
-            .cast(ty)
-        }
+        DataType::Text | DataType::Varchar(_) => return Value::Text(super::check_utf8(b)?.to_string()).cast(ty),
         DataType::Bytea => Value::Bytea(b.to_vec()),
         DataType::Timestamp | DataType::Timestamptz => {
             fixed(8)?;

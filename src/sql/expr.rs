@@ -623,6 +623,7 @@ impl Ctx<'_> {
             ("array_length" | "array_upper" | "array_lower" | "array_position", [a, _]) if a.ty.elem().is_some() => DataType::Int4,
             ("cardinality", [a]) if a.ty.elem().is_some() => DataType::Int4,
             ("string_to_array", [_, _]) => DataType::array_of(DataType::Text),
+            ("current_schemas", [_]) => DataType::array_of(DataType::Text),
             ("current_setting", [_] | [_, _]) | ("set_config", [_, _, _]) => DataType::Text,
             ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => DataType::Bool,
             ("format_type", [_, _]) => DataType::Text,
@@ -733,6 +734,11 @@ fn reg_cast(kind: &str, e: &ast::Expr) -> Option<String> {
         ("regtype", None) => Some(format!("pg_catalog.format_type(({e}), NULL)")),
         ("regnamespace", Some(name)) => Some(by_name("namespace", &name)),
         ("regnamespace", None) => Some(by_oid("namespace")),
+        // A function is named by its name, which is also how pg_type.typinput and friends hold it.
+        ("regproc" | "regprocedure", Some(name)) => {
+            let bare = name.trim().trim_start_matches("pg_catalog.");
+            Some(format!("'{}'", bare.replace('\'', "''")))
+        }
         ("regrole", Some(name)) => Some(by_name("role", &name)),
         ("regrole", None) => Some(by_oid("role")),
         _ => None,
@@ -892,6 +898,7 @@ impl Expr {
                 Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(|| SqlError::out_of_range("bigint"))?),
                 Value::Float(f) => Value::Float(-f),
                 Value::Numeric(d) => Value::Numeric(-d),
+                Value::NumericNaN => Value::NumericNaN,
                 Value::Null => Value::Null,
                 v => return Err(SqlError::new("42883", format!("operator does not exist: - {}", v.natural_type().name()))),
             },
@@ -1076,7 +1083,8 @@ fn binop(op: BinOp, ty: DataType, a: Value, b: Value) -> SqlResult<Value> {
     if ty == DataType::Numeric {
         let (x, y) = match (a.cast(DataType::Numeric)?, b.cast(DataType::Numeric)?) {
             (Value::Numeric(x), Value::Numeric(y)) => (x, y),
-            _ => unreachable!("cast to numeric yields Numeric"),
+            // NaN in, NaN out (also for a zero divisor), as PostgreSQL.
+            _ => return Ok(Value::NumericNaN),
         };
         let r = match op {
             BinOp::Add => x.checked_add(y),
@@ -1211,6 +1219,7 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("abs", [Value::Int(i)]) => Value::Int(i.checked_abs().ok_or_else(|| SqlError::out_of_range("bigint"))?),
         ("abs", [Value::Float(f)]) => Value::Float(f.abs()),
         ("abs", [Value::Numeric(d)]) => Value::Numeric(d.abs()),
+        ("abs" | "floor" | "ceil" | "ceiling" | "round", [Value::NumericNaN, ..]) => Value::NumericNaN,
         ("round", [v]) | ("round", [v, Value::Null]) => round(v, 0)?,
         ("round", [v, places]) => match places.clone().cast(DataType::Int4)? {
             Value::Int(p) => round(v, p as i32)?,
@@ -1223,6 +1232,8 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", []) => Value::Timestamptz(env.now_us),
         ("clock_timestamp", []) => Value::Timestamptz(chrono::Utc::now().timestamp_micros()),
         ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => Value::Bool(true),
+        // As PostgreSQL: oid 0 (no type, e.g. the typelem of a scalar type) is "-".
+        ("format_type", [Value::Int(0), _]) => Value::Text("-".into()),
         ("format_type", [Value::Int(oid), typmod]) => {
             let m = if let Value::Int(m) = typmod { Some(*m) } else { None };
             crate::sql::pg_catalog::format_type(*oid, m).map_or(Value::Text("???".into()), Value::Text)
@@ -1289,6 +1300,15 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("version", []) => Value::Text(format!("PostgreSQL {} (vouchdb {})", crate::server::PG_VERSION, env!("CARGO_PKG_VERSION"))),
         ("current_database", []) => Value::Text("vouchdb".into()),
         ("current_schema", []) => Value::Text("public".into()),
+        // The search path: pg_catalog (implicitly first) and public.
+        ("current_schemas", [implicit]) => {
+            let mut path = Vec::new();
+            if matches!(implicit.clone().cast(DataType::Bool)?, Value::Bool(true)) {
+                path.push(Value::Text("pg_catalog".into()));
+            }
+            path.push(Value::Text("public".into()));
+            Value::Array(path)
+        }
         ("current_user" | "session_user" | "user", []) => Value::Text(env.user.to_string()),
         _ => return Err(SqlError::new("42883", format!("function {name} does not exist for these argument types"))),
     })

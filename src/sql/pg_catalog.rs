@@ -331,6 +331,11 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             let mut rows = Vec::new();
             for &(oid, name, array, len, category, _) in TYPES {
                 let row = |oid: i64, name: String, len: i64, category: &str, elem: i64, array: i64| {
+                    let (input, output) = if elem != 0 {
+                        ("array_in".to_string(), "array_out".to_string())
+                    } else {
+                        (input_function(&name), output_function(&name))
+                    };
                     vec![
                         Value::Int(oid),
                         Value::Text(name),
@@ -353,6 +358,8 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         Value::Int(if matches!(category, "S") { 100 } else { 0 }),
                         Value::Null,
                         Value::Null,
+                        Value::Text(input),
+                        Value::Text(output),
                     ]
                 };
                 rows.push(row(oid, name.to_string(), len, category, 0, array));
@@ -381,6 +388,9 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     ("typcollation", Int8),
                     ("typdefault", Text),
                     ("typacl", Text),
+                    // regproc in PostgreSQL; here the function's name, which is how a regproc prints.
+                    ("typinput", Text),
+                    ("typoutput", Text),
                 ],
                 rows,
             )
@@ -764,6 +774,24 @@ pub const TYPES: &[TypeRow] = &[
     (2950, "uuid", 2951, 16, "U", Some(DataType::Uuid)),
     (3802, "jsonb", 3807, -1, "U", Some(DataType::Jsonb)),
 ];
+
+/// The name of a built-in scalar type's input function, as in PostgreSQL's pg_type.typinput.
+fn input_function(typname: &str) -> String {
+    match typname {
+        "numeric" | "timestamp" | "timestamptz" | "date" | "uuid" | "jsonb" | "json" => format!("{typname}_in"),
+        "char" => "charin".into(),
+        _ => format!("{typname}in"),
+    }
+}
+
+/// The name of a built-in scalar type's output function (pg_type.typoutput).
+fn output_function(typname: &str) -> String {
+    let input = input_function(typname);
+    match input.strip_suffix("_in") {
+        Some(base) => format!("{base}_out"),
+        None => format!("{}out", input.trim_end_matches("in")),
+    }
+}
 
 /// The PostgreSQL type oid of a vouchdb type.
 pub fn type_oid(t: DataType) -> i64 {

@@ -33,12 +33,24 @@ impl SubqueryPlanner for Engine {
                 }
                 Ok((plan, correlated))
             }
-            _ => Ok((self.plan_query(q, params)?, false)),
+            _ => {
+                let plan = self.plan_query_with(q, &Ctes::new(), outer, params)?;
+                let correlated = plan.uses_outer();
+                Ok((plan, correlated))
+            }
         }
     }
 }
 
 pub(crate) type Ctes = HashMap<String, Arc<QueryPlan>>;
+
+/// The working table of a recursive query: set by `Source::Recursive` before each round of its
+/// recursive term, read by the `Source::WorkTable` in that term.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkTable(Arc<std::sync::Mutex<Vec<Vec<Value>>>>);
+
+/// Rows a recursive query may produce before it is stopped (a runaway recursion).
+const MAX_RECURSIVE_ROWS: usize = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SeriesFunc {
@@ -72,6 +84,16 @@ pub(crate) enum Source {
         parts: Vec<Source>,
         all: bool,
     },
+    /// WITH RECURSIVE: `base` once, then `step` over the rows the previous round added (its
+    /// `WorkTable`) until a round adds none; UNION (not ALL) drops rows already produced.
+    Recursive {
+        base: Box<Source>,
+        step: Box<Source>,
+        all: bool,
+        work: WorkTable,
+    },
+    /// The rows of the previous round of the recursive query being run.
+    WorkTable(WorkTable),
     Values(Vec<Vec<Expr>>),
     /// Rows computed at plan time (the `pg_catalog` emulation).
     Rows(Vec<Vec<Value>>),
@@ -137,6 +159,103 @@ pub struct QueryPlan {
     order_by: Vec<(usize, bool, bool)>,
     limit: Option<Expr>,
     offset: Option<Expr>,
+    /// `row_number() OVER (PARTITION BY … ORDER BY …)` items: their numbers are appended to each row
+    /// (after the filter, from index `window_base`) for the outputs to read.
+    windows: Vec<Window>,
+    window_base: usize,
+}
+
+/// One `row_number() OVER (…)`: partition keys, then sort keys with (ascending, nulls first).
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    partition: Vec<Expr>,
+    order: Vec<(Expr, bool, bool)>,
+}
+
+/// The window specification of a `row_number() OVER (…)` select item, with the item's name.
+fn row_number_item(item: &ast::SelectItem) -> Option<(&ast::WindowSpec, String)> {
+    let (e, name) = match item {
+        ast::SelectItem::UnnamedExpr(e) => (e, "row_number".to_string()),
+        ast::SelectItem::ExprWithAlias { expr, alias } => (expr, normalize_ident(alias)),
+        _ => return None,
+    };
+    match e {
+        ast::Expr::Function(f) if object_name(&f.name) == "row_number" => match &f.over {
+            Some(ast::WindowType::WindowSpec(spec)) => Some((spec, name)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Order of window keys: NULLs equal to each other, last unless `nulls_first`.
+fn cmp_window_key(a: &Value, b: &Value, asc: bool, nulls_first: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_null(), b.is_null()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => {
+            if nulls_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        }
+        (false, true) => {
+            if nulls_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        }
+        _ => {
+            let o = a.compare(b).unwrap_or(Ordering::Equal);
+            if asc {
+                o
+            } else {
+                o.reverse()
+            }
+        }
+    }
+}
+
+/// Append the row number of each window to every row.
+fn number_rows(windows: &[Window], base: usize, rows: &mut [Vec<Value>], env: &Env) -> SqlResult<()> {
+    for r in rows.iter_mut() {
+        r.resize(base.max(r.len()), Value::Null);
+    }
+    for w in windows {
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in rows.iter() {
+            let p = w.partition.iter().map(|e| e.eval(r, env)).collect::<SqlResult<Vec<_>>>()?;
+            let o = w.order.iter().map(|(e, ..)| e.eval(r, env)).collect::<SqlResult<Vec<_>>>()?;
+            keys.push((p, o));
+        }
+        let same_partition = |a: &[Value], b: &[Value]| a.iter().zip(b).all(|(x, y)| cmp_window_key(x, y, true, false).is_eq());
+        let mut idx: Vec<usize> = (0..rows.len()).collect();
+        idx.sort_by(|&a, &b| {
+            let (pa, oa) = &keys[a];
+            let (pb, ob) = &keys[b];
+            let by_partition = pa.iter().zip(pb).map(|(x, y)| cmp_window_key(x, y, true, false)).find(|o| o.is_ne());
+            by_partition.unwrap_or_else(|| {
+                oa.iter()
+                    .zip(ob)
+                    .zip(&w.order)
+                    .map(|((x, y), (_, asc, nf))| cmp_window_key(x, y, *asc, *nf))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(a.cmp(&b))
+            })
+        });
+        let mut numbers = vec![0i64; rows.len()];
+        let mut n = 0;
+        for (k, &i) in idx.iter().enumerate() {
+            n = if k > 0 && same_partition(&keys[idx[k - 1]].0, &keys[i].0) { n + 1 } else { 1 };
+            numbers[i] = n;
+        }
+        for (r, n) in rows.iter_mut().zip(numbers) {
+            r.push(Value::Int(n));
+        }
+    }
+    Ok(())
 }
 
 fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
@@ -147,6 +266,7 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
         Source::History { table, .. } => format!("Function Scan on history ({}, primary key lookup)", table.name),
         Source::Values(rows) => format!("Values Scan ({} rows)", rows.len()),
         Source::Rows(rows) => format!("Catalog Scan ({} rows)", rows.len()),
+        Source::WorkTable(_) => "WorkTable Scan".to_string(),
         Source::Series { func, .. } => {
             format!("Function Scan on {}", if *func == SeriesFunc::Unnest { "unnest" } else { "generate_series" })
         }
@@ -171,6 +291,12 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
         Source::Derived(p) => {
             out.push(format!("{pad}Subquery Scan"));
             explain_source(&p.source, depth + 1, out);
+            return;
+        }
+        Source::Recursive { base, step, .. } => {
+            out.push(format!("{pad}Recursive Union"));
+            explain_source(base, depth + 1, out);
+            explain_source(step, depth + 1, out);
             return;
         }
         Source::Union { parts, all } => {
@@ -231,6 +357,21 @@ impl QueryPlan {
         self.outputs[..self.visible].iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect()
     }
 
+    /// Whether the plan or a plan it reads rows from appends the outer query's row (is correlated).
+    fn uses_outer(&self) -> bool {
+        fn source(s: &Source) -> bool {
+            match s {
+                Source::Derived(p) => p.uses_outer(),
+                Source::Union { parts, .. } => parts.iter().any(source),
+                Source::Recursive { base, step, .. } => source(base) || source(step),
+                Source::Join { left, right, .. } => source(left) || source(right),
+                Source::Series { correlated, .. } => *correlated,
+                _ => false,
+            }
+        }
+        self.outer_width > 0 || source(&self.source)
+    }
+
     /// Whether a subquery occurs anywhere in the plan.
     pub(crate) fn has_subquery(&self) -> bool {
         let exprs = self.filter.iter().chain(&self.group_by).chain(&self.having).chain(self.outputs.iter().map(|o| &o.1));
@@ -243,7 +384,9 @@ impl Source {
     fn has_subquery(&self) -> bool {
         let any = |v: &[Expr]| v.iter().any(Expr::has_subquery);
         match self {
-            Source::Unit | Source::Rows(_) | Source::Checkpoint => false,
+            Source::Unit | Source::Rows(_) | Source::Checkpoint | Source::WorkTable(_) => false,
+            // The working table lives in the plan: a recursive query is planned afresh each time.
+            Source::Recursive { .. } => true,
             Source::Derived(p) => p.has_subquery(),
             Source::Union { parts, .. } => parts.iter().any(Source::has_subquery),
             Source::Values(rows) => rows.iter().any(|r| any(r)),
@@ -568,29 +711,61 @@ impl Engine {
     }
 
     pub(crate) fn plan_query(&self, q: &ast::Query, params: &mut Vec<Option<DataType>>) -> SqlResult<QueryPlan> {
-        self.plan_query_with(q, &Ctes::new(), params)
+        self.plan_query_with(q, &Ctes::new(), &[], params)
     }
 
-    fn plan_query_with(&self, q: &ast::Query, outer: &Ctes, params: &mut Vec<Option<DataType>>) -> SqlResult<QueryPlan> {
+    /// A SELECT whose expressions may read `outer_cols` (the row of the query a subquery is in):
+    /// the plan then appends the outer row to its rows (`outer_width`).
+    fn plan_select_in(
+        &self,
+        select: &ast::Select,
+        q: &ast::Query,
+        ctes: &Ctes,
+        outer_cols: &[ScopeCol],
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<QueryPlan> {
+        let (source, mut scope) = self.plan_from(&select.from, ctes, outer_cols, params)?;
+        if outer_cols.is_empty() {
+            return self.plan_core(source, scope, Some(select), q, params);
+        }
+        let inner = scope.len();
+        scope.extend(outer_cols.iter().cloned());
+        let series_correlated = source.reads_outer();
+        let mut plan = self.plan_core(source, scope, Some(select), q, params)?;
+        if series_correlated || plan.references_beyond(inner) {
+            plan.outer_width = outer_cols.len();
+        }
+        Ok(plan)
+    }
+
+    fn plan_query_with(
+        &self,
+        q: &ast::Query,
+        outer: &Ctes,
+        outer_cols: &[ScopeCol],
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<QueryPlan> {
         let mut ctes = outer.clone();
         if let Some(with) = &q.with {
-            if with.recursive {
-                return Err(SqlError::unsupported("WITH RECURSIVE is not supported yet"));
-            }
             for cte in &with.cte_tables {
-                let mut plan = self.plan_query_with(&cte.query, &ctes, params)?;
+                if with.recursive {
+                    if let Some(plan) = self.plan_recursive_cte(cte, &ctes, outer_cols, params)? {
+                        ctes.insert(normalize_ident(&cte.alias.name), Arc::new(plan));
+                        continue;
+                    }
+                }
+                let mut plan = self.plan_query_with(&cte.query, &ctes, outer_cols, params)?;
                 rename_outputs(&mut plan, &cte.alias)?;
                 ctes.insert(normalize_ident(&cte.alias.name), Arc::new(plan));
             }
         }
         match &*q.body {
-            ast::SetExpr::Select(select) => {
-                let (source, scope) = self.plan_from(&select.from, &ctes, &[], params)?;
-                self.plan_core(source, scope, Some(select), q, params)
+            ast::SetExpr::Select(select) => self.plan_select_in(select, q, &ctes, outer_cols, params),
+            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
+                self.plan_query_with(inner, &ctes, outer_cols, params)
             }
-            ast::SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => self.plan_query_with(inner, &ctes, params),
             body @ (ast::SetExpr::Query(_) | ast::SetExpr::SetOperation { .. } | ast::SetExpr::Values(_)) => {
-                let (source, columns) = self.plan_set_expr(body, &ctes, params)?;
+                let (source, columns) = self.plan_set_expr(body, &ctes, outer_cols, params)?;
                 let scope = columns.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false }).collect();
                 self.plan_core(source, scope, None, q, params)
             }
@@ -598,17 +773,70 @@ impl Engine {
         }
     }
 
+    /// A CTE of WITH RECURSIVE whose query is `non-recursive term UNION [ALL] recursive term` and
+    /// whose recursive term names the CTE; None for a CTE that is not recursive.
+    fn plan_recursive_cte(
+        &self,
+        cte: &ast::Cte,
+        ctes: &Ctes,
+        outer_cols: &[ScopeCol],
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<Option<QueryPlan>> {
+        let name = normalize_ident(&cte.alias.name);
+        let ast::SetExpr::SetOperation { left, op: ast::SetOperator::Union, set_quantifier, right } = &*cte.query.body else {
+            return Ok(None);
+        };
+        if !right.to_string().to_lowercase().contains(&name) || cte.query.order_by.is_some() || cte.query.limit_clause.is_some() {
+            return Ok(None);
+        }
+        let all = match set_quantifier {
+            ast::SetQuantifier::All => true,
+            ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
+            other => return Err(SqlError::unsupported(format!("UNION {other}"))),
+        };
+        let (base, base_cols) = self.plan_set_expr(left, ctes, outer_cols, params)?;
+        if cte.alias.columns.len() > base_cols.len() {
+            let msg =
+                format!("table \"{name}\" has {} columns available but {} columns specified", base_cols.len(), cte.alias.columns.len());
+            return Err(SqlError::new("42P10", msg));
+        }
+        let cols: Vec<Column> = base_cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Column { name: cte.alias.columns.get(i).map_or_else(|| c.name.clone(), |a| normalize_ident(&a.name)), ty: c.ty })
+            .collect();
+        let scope = |cols: &[Column]| -> Vec<ScopeCol> {
+            cols.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false }).collect()
+        };
+        let work = WorkTable::default();
+        let bare = bare_query(&ast::SetExpr::Values(ast::Values { explicit_row: false, value_keyword: false, rows: vec![] }));
+        let work_plan = self.plan_core(Source::WorkTable(work.clone()), scope(&cols), None, &bare, params)?;
+        let mut inner = ctes.clone();
+        inner.insert(name.clone(), Arc::new(work_plan));
+        let (step, step_cols) = self.plan_set_expr(right, &inner, outer_cols, params)?;
+        if step_cols.len() != cols.len() {
+            return Err(SqlError::syntax("each UNION query must have the same number of columns"));
+        }
+        let source = Source::Recursive { base: Box::new(base), step: Box::new(step), all, work };
+        Ok(Some(self.plan_core(source, scope(&cols), None, &bare, params)?))
+    }
+
     /// A set expression as a row source: UNION [ALL] chains, VALUES lists, parenthesised queries.
-    fn plan_set_expr(&self, body: &ast::SetExpr, ctes: &Ctes, params: &mut Vec<Option<DataType>>) -> SqlResult<(Source, Vec<Column>)> {
+    fn plan_set_expr(
+        &self,
+        body: &ast::SetExpr,
+        ctes: &Ctes,
+        outer_cols: &[ScopeCol],
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<(Source, Vec<Column>)> {
         match body {
             ast::SetExpr::Select(select) => {
-                let (source, scope) = self.plan_from(&select.from, ctes, &[], params)?;
-                let plan = self.plan_core(source, scope, Some(select), &bare_query(body), params)?;
+                let plan = self.plan_select_in(select, &bare_query(body), ctes, outer_cols, params)?;
                 let cols = plan.columns();
                 Ok((Source::Derived(Arc::new(plan)), cols))
             }
             ast::SetExpr::Query(q) => {
-                let plan = self.plan_query_with(q, ctes, params)?;
+                let plan = self.plan_query_with(q, ctes, outer_cols, params)?;
                 let cols = plan.columns();
                 Ok((Source::Derived(Arc::new(plan)), cols))
             }
@@ -618,8 +846,8 @@ impl Engine {
                     ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
                     other => return Err(SqlError::unsupported(format!("UNION {other}"))),
                 };
-                let (l, lcols) = self.plan_set_expr(left, ctes, params)?;
-                let (r, rcols) = self.plan_set_expr(right, ctes, params)?;
+                let (l, lcols) = self.plan_set_expr(left, ctes, outer_cols, params)?;
+                let (r, rcols) = self.plan_set_expr(right, ctes, outer_cols, params)?;
                 if lcols.len() != rcols.len() {
                     return Err(SqlError::syntax("each UNION query must have the same number of columns"));
                 }
@@ -689,9 +917,37 @@ impl Engine {
                     _ => return Err(SqlError::unsupported("this join type is not supported yet (INNER, LEFT and CROSS are)")),
                 };
                 let right_width = rscope.len();
+                let left_width = scope.len();
                 scope.extend(rscope);
                 let on = match constraint {
                     None | Some(ast::JoinConstraint::None) => None,
+                    // USING (a, …): equality of the named columns; the right side's copies are hidden,
+                    // so an unqualified name means the left one (equal, or the row's own for LEFT).
+                    Some(ast::JoinConstraint::Using(names)) => {
+                        let mut cond: Option<Expr> = None;
+                        for n in names {
+                            let name = object_name(n);
+                            let find = |range: std::ops::Range<usize>| {
+                                let hits: Vec<usize> = range.filter(|&i| !scope[i].hidden && scope[i].name == name).collect();
+                                match hits.as_slice() {
+                                    [i] => Ok(*i),
+                                    [] => Err(SqlError::new(
+                                        "42703",
+                                        format!("column \"{name}\" specified in USING clause does not exist in left or right table"),
+                                    )),
+                                    _ => Err(SqlError::new("42702", format!("common column name \"{name}\" appears more than once"))),
+                                }
+                            };
+                            let (l, r) = (find(0..left_width)?, find(left_width..scope.len())?);
+                            scope[r].hidden = true;
+                            let eq = Expr::Bin(BinOp::Eq, DataType::Bool, Box::new(Expr::Column(l)), Box::new(Expr::Column(r)));
+                            cond = Some(match cond {
+                                None => eq,
+                                Some(c) => Expr::And(Box::new(c), Box::new(eq)),
+                            });
+                        }
+                        cond
+                    }
                     Some(ast::JoinConstraint::On(e)) => {
                         Some(Ctx { scope: &scope, params, aggs: None, planner: Some(self) }.compile_as(e, DataType::Bool)?.expr)
                     }
@@ -743,7 +999,7 @@ impl Engine {
                     Some((ast::Statement::Query(q), _)) => q,
                     _ => return Err(SqlError::new("XX000", format!("view \"{}\" has an unreadable definition", view.name))),
                 };
-                let mut plan = self.plan_query_with(&q, &Ctes::new(), params)?;
+                let mut plan = self.plan_query_with(&q, &Ctes::new(), &[], params)?;
                 // The view's column names (as created) over whatever its query names them.
                 for (o, (n, _)) in plan.outputs.iter_mut().zip(&view.columns) {
                     o.0 = n.clone();
@@ -767,7 +1023,7 @@ impl Engine {
                 (Source::Derived(plan), scope)
             }
             ast::TableFactor::Derived { subquery, alias, lateral: false, .. } => {
-                let mut plan = self.plan_query_with(subquery, ctes, params)?;
+                let mut plan = self.plan_query_with(subquery, ctes, outer, params)?;
                 let alias = alias.as_ref().ok_or_else(|| SqlError::syntax("subquery in FROM must have an alias"))?;
                 rename_outputs(&mut plan, alias)?;
                 let q = normalize_ident(&alias.name);
@@ -931,7 +1187,23 @@ impl Engine {
         };
         let mut aggs = Vec::new();
         let mut outputs = Vec::new();
+        let mut windows = Vec::new();
         for item in &select.projection {
+            if let Some((spec, name)) = row_number_item(item) {
+                if spec.window_name.is_some() || spec.window_frame.is_some() {
+                    return Err(SqlError::unsupported("window names and frames"));
+                }
+                let mut c = Ctx { scope: &scope, params, aggs: None, planner: Some(self) };
+                let partition = spec.partition_by.iter().map(|e| Ok(c.compile(e)?.expr)).collect::<SqlResult<Vec<_>>>()?;
+                let mut order = Vec::new();
+                for item in &spec.order_by {
+                    let asc = !matches!(item.options.sort, Some(ast::OrderBySort::Desc));
+                    order.push((c.compile(&item.expr)?.expr, asc, item.options.nulls_first.unwrap_or(!asc)));
+                }
+                windows.push(Window { partition, order });
+                outputs.push((name, Expr::Column(scope.len() + windows.len() - 1), DataType::Int8));
+                continue;
+            }
             project_item(&scope, item, params, Some(&mut aggs), &mut outputs, Some(self))?;
         }
         let visible = outputs.len();
@@ -1024,7 +1296,13 @@ impl Engine {
             let exprs = filter.iter().chain(&group_by).chain(having.iter()).chain(outputs.iter().map(|o| &o.1));
             *commit_ts = exprs.chain(aggs.iter().filter_map(|a| a.arg.as_ref())).any(|e| e.references(col));
         }
+        if !windows.is_empty() && (!aggs.is_empty() || !group_by.is_empty()) {
+            return Err(SqlError::unsupported("window functions with GROUP BY or aggregates"));
+        }
+        let window_base = scope.len();
         Ok(QueryPlan {
+            windows,
+            window_base,
             outer_width: 0,
             source,
             filter,
@@ -1046,6 +1324,28 @@ impl Engine {
             Source::Unit => vec![vec![]],
             Source::Derived(plan) => self.run_query(plan, txn, env)?,
             Source::Rows(rows) => rows.clone(),
+            Source::WorkTable(work) => work.0.lock().map_err(|_| SqlError::new("XX000", "working table poisoned"))?.clone(),
+            Source::Recursive { base, step, all, work } => {
+                let mut out = self.source_rows(base, txn, env)?;
+                if !all {
+                    dedup_rows(&mut out, usize::MAX);
+                }
+                let mut from = 0;
+                while from < out.len() {
+                    *work.0.lock().map_err(|_| SqlError::new("XX000", "working table poisoned"))? = out[from..].to_vec();
+                    let new = self.source_rows(step, txn, env)?;
+                    from = out.len();
+                    out.extend(new);
+                    if !all {
+                        dedup_rows(&mut out, usize::MAX);
+                    }
+                    if out.len() > MAX_RECURSIVE_ROWS {
+                        return Err(SqlError::new("54001", format!("recursive query produced more than {MAX_RECURSIVE_ROWS} rows")));
+                    }
+                }
+                work.0.lock().map_err(|_| SqlError::new("XX000", "working table poisoned"))?.clear();
+                out
+            }
             Source::Series { func, args, .. } => {
                 let vals = args.iter().map(|a| a.eval(env.outer, env)).collect::<SqlResult<Vec<_>>>()?;
                 series_rows(*func, &vals)?
@@ -1319,6 +1619,9 @@ impl Engine {
                 }
             }
             rows = kept;
+        }
+        if !plan.windows.is_empty() {
+            number_rows(&plan.windows, plan.window_base, &mut rows, env)?;
         }
         let mut out = if plan.grouped { self.grouped(plan, rows, env)? } else { project(&plan.outputs, &rows, env)? };
         if plan.distinct {
@@ -2044,13 +2347,20 @@ fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
                         .sum(),
                 )
             } else {
-                let mut acc = rust_decimal::Decimal::ZERO;
+                let mut acc = Some(rust_decimal::Decimal::ZERO);
                 for v in vals {
-                    if let Value::Numeric(d) = v.cast(DataType::Numeric)? {
-                        acc = acc.checked_add(d).ok_or_else(|| SqlError::out_of_range("numeric"))?;
+                    match v.cast(DataType::Numeric)? {
+                        Value::Numeric(d) => {
+                            if let Some(a) = acc {
+                                acc = Some(a.checked_add(d).ok_or_else(|| SqlError::out_of_range("numeric"))?);
+                            }
+                        }
+                        // A NaN makes the sum (and the average) NaN.
+                        Value::NumericNaN => acc = None,
+                        _ => {}
                     }
                 }
-                Value::Numeric(acc)
+                acc.map_or(Value::NumericNaN, Value::Numeric)
             };
             match (a.func, sum) {
                 (AggFunc::Avg, Value::Float(f)) => Value::Float(f / n as f64),

@@ -118,7 +118,7 @@ impl DataType {
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
     pub fn keyable(&self) -> bool {
-        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Numeric | DataType::Jsonb | DataType::Array(_))
+        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Jsonb | DataType::Array(_))
     }
 
     pub fn from_ast(t: &sqlparser::ast::DataType) -> SqlResult<DataType> {
@@ -195,6 +195,8 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Numeric(Decimal),
+    /// NUMERIC's NaN: equal to itself and greater than every number, as in PostgreSQL.
+    NumericNaN,
     Text(String),
     Bytea(Vec<u8>),
     /// Microseconds since the Unix epoch (UTC for timestamptz, wall-clock time for timestamp).
@@ -286,6 +288,7 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format_float(*f, ty == DataType::Float4),
             Value::Numeric(d) => d.to_string(),
+            Value::NumericNaN => "NaN".into(),
             Value::Text(s) => s.clone(),
             Value::Bytea(b) => format!("\\x{}", hex::encode(b)),
             Value::Timestamp(us) => format_timestamp(*us),
@@ -331,6 +334,7 @@ impl Value {
                 "-infinity" | "-inf" => f64::NEG_INFINITY,
                 _ => t.parse().map_err(|_| bad())?,
             }),
+            DataType::Numeric if t.trim().eq_ignore_ascii_case("nan") => Value::NumericNaN,
             DataType::Numeric => Value::Numeric(Decimal::from_str(t).or_else(|_| Decimal::from_scientific(t)).map_err(|_| bad())?),
             DataType::Text | DataType::Varchar(_) => return Value::Text(text.to_string()).cast(ty),
             DataType::Bytea => match text.strip_prefix("\\x") {
@@ -382,6 +386,12 @@ impl Value {
                 range(f.round_ties_even() as i64, ty)?
             }
             (Value::Float(f), T::Float4 | T::Float8) => Value::Float(f),
+            (Value::Float(f), T::Numeric) if f.is_nan() => Value::NumericNaN,
+            (Value::NumericNaN, T::Numeric) => Value::NumericNaN,
+            (Value::NumericNaN, T::Float4 | T::Float8) => Value::Float(f64::NAN),
+            (Value::NumericNaN, T::Int2 | T::Int4 | T::Int8) => {
+                return Err(SqlError::new("0A000", format!("cannot convert NaN to {}", ty.name())));
+            }
             (Value::Float(f), T::Numeric) => Value::Numeric(Decimal::try_from(f).map_err(|_| SqlError::out_of_range("numeric"))?),
             (Value::Numeric(d), T::Int2 | T::Int4 | T::Int8) => {
                 let r = d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
@@ -436,7 +446,7 @@ impl Value {
             Value::Bool(_) => DataType::Bool,
             Value::Int(_) => DataType::Int8,
             Value::Float(_) => DataType::Float8,
-            Value::Numeric(_) => DataType::Numeric,
+            Value::Numeric(_) | Value::NumericNaN => DataType::Numeric,
             Value::Bytea(_) => DataType::Bytea,
             Value::Timestamp(_) => DataType::Timestamp,
             Value::Timestamptz(_) => DataType::Timestamptz,
@@ -456,6 +466,10 @@ impl Value {
             (Float(a), Float(b)) => a.total_cmp(b),
             (Int(a), Float(b)) => (*a as f64).total_cmp(b),
             (Float(a), Int(b)) => a.total_cmp(&(*b as f64)),
+            (NumericNaN, NumericNaN) => Ordering::Equal,
+            (NumericNaN, Float(f)) | (Float(f), NumericNaN) if f.is_nan() => Ordering::Equal,
+            (NumericNaN, Int(_) | Float(_) | Numeric(_)) => Ordering::Greater,
+            (Int(_) | Float(_) | Numeric(_), NumericNaN) => Ordering::Less,
             (Numeric(a), Numeric(b)) => a.cmp(b),
             (Int(a), Numeric(b)) => Decimal::from(*a).cmp(b),
             (Numeric(a), Int(b)) => a.cmp(&Decimal::from(*b)),
@@ -527,6 +541,7 @@ fn encode_value(out: &mut Vec<u8>, v: &Value) {
                 out.extend_from_slice(&f.to_bits().to_be_bytes());
             }
             Value::Numeric(d) => put_bytes(out, 4, d.to_string().as_bytes()),
+            Value::NumericNaN => put_bytes(out, 4, b"NaN"),
             Value::Text(s) => put_bytes(out, 5, s.as_bytes()),
             Value::Bytea(b) => put_bytes(out, 6, b),
             Value::Timestamp(t) => {
@@ -583,7 +598,10 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
             1 => Value::Bool(r.u8()? != 0),
             2 => Value::Int(r.u64()? as i64),
             3 => Value::Float(f64::from_bits(r.u64()?)),
-            4 => Value::Numeric(Decimal::from_str(&utf8(r.bytes()?)?).map_err(|e| e.to_string())?),
+            4 => match utf8(r.bytes()?)?.as_str() {
+                "NaN" => Value::NumericNaN,
+                d => Value::Numeric(Decimal::from_str(d).map_err(|e| e.to_string())?),
+            },
             5 => Value::Text(utf8(r.bytes()?)?),
             6 => Value::Bytea(r.bytes()?.to_vec()),
             7 => Value::Timestamp(r.u64()? as i64),
@@ -719,10 +737,40 @@ pub fn encode_key(values: &[Value]) -> SqlResult<Vec<u8>> {
                 out.push(7);
                 out.extend_from_slice(u);
             }
+            Value::Numeric(d) => {
+                out.push(8);
+                encode_decimal(&mut out, d);
+            }
+            // Above every number.
+            Value::NumericNaN => out.extend_from_slice(&[8, 4]),
             other => return Err(SqlError::unsupported(format!("{} cannot be part of a primary key", other.natural_type().name()))),
         }
     }
     Ok(out)
+}
+
+/// An order-preserving, self-delimiting encoding of a decimal by value, so that numerically equal
+/// values written differently (1, 1.0, 1.00) are one key: a sign class (negative 1, zero 2,
+/// positive 3), then for non-zero values the decimal exponent E (value = ±0.d₁d₂… × 10^E) as a
+/// biased 16-bit integer and the significant digits d+1, ending in 0; for negative values the exponent
+/// and digits are inverted and the end is 0xFF, so that larger magnitudes sort first.
+fn encode_decimal(out: &mut Vec<u8>, d: &Decimal) {
+    if d.is_zero() {
+        out.push(2);
+        return;
+    }
+    let negative = d.is_sign_negative();
+    let all = d.mantissa().unsigned_abs().to_string();
+    let exponent = all.len() as i32 - d.scale() as i32;
+    let digits = all.trim_end_matches('0');
+    let biased = (exponent as i16 as u16) ^ 0x8000;
+    out.push(if negative { 1 } else { 3 });
+    out.extend_from_slice(&(if negative { !biased } else { biased }).to_be_bytes());
+    for c in digits.bytes() {
+        let digit = c - b'0' + 1;
+        out.push(if negative { 0xFE - digit } else { digit });
+    }
+    out.push(if negative { 0xFF } else { 0 });
 }
 
 fn escape_into(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
@@ -747,6 +795,19 @@ mod tests {
             let ka = encode_key(&[Value::Int(a), Value::Text(s.clone())]).unwrap();
             let kb = encode_key(&[Value::Int(b), Value::Text(t.clone())]).unwrap();
             prop_assert_eq!(ka.cmp(&kb), (a, s.as_bytes()).cmp(&(b, t.as_bytes())));
+        }
+
+        #[test]
+        fn numeric_key_encoding_preserves_order_and_equality(a in any::<i64>(), sa in 0u32..12, b in any::<i64>(), sb in 0u32..12, pad in 0u32..6) {
+            let (da, db) = (Decimal::new(a, sa), Decimal::new(b, sb));
+            let ka = encode_key(&[Value::Numeric(da), Value::Int(1)]).unwrap();
+            let kb = encode_key(&[Value::Numeric(db), Value::Int(0)]).unwrap();
+            prop_assert_eq!(ka[..ka.len() - 9].cmp(&kb[..kb.len() - 9]), da.cmp(&db));
+            prop_assert_eq!(ka.cmp(&kb), da.cmp(&db).then(Ordering::Greater));
+            // The same value with more trailing zeros is the same key.
+            let mut padded = da;
+            padded.rescale(sa + pad);
+            prop_assert_eq!(encode_key(&[Value::Numeric(padded)]).unwrap(), encode_key(&[Value::Numeric(da)]).unwrap());
         }
 
         #[test]

@@ -1,6 +1,8 @@
 //! A real vouchdb server on a loopback port with a fresh data directory, for integration tests.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
