@@ -1,14 +1,6 @@
-//! The commit pipeline, two threads. The commit thread drains every queued transaction into one
-//! `WriteBatch` and writes it (WAL and memtables, no fsync yet); the sync thread then fsyncs the WAL
-//! (`FlushWAL(sync = true)`), which makes every batch written before the call durable at once, and only
-//! then publishes the new head and answers each caller. While one fsync is under way the commit thread
-//! already writes the next batches, so the device wait and the CPU work of building and inserting a
-//! batch overlap instead of adding up (group commit over batches).
-//!
-//! A failed write leaves the ledger exactly as it was (nothing of the batch was written). A failed fsync
-//! may leave written batches on disk or not: their callers get an error, and the pipeline refuses every
-//! later transaction (they would build on batches of unknown fate) until the ledger is reopened, whose
-//! checks then find a consistent prefix (a batch is one WAL record, recovered whole or not at all).
+//! The commit pipeline: one thread drains every queued transaction into one `WriteBatch` and one fsync
+//! (group commit), then answers each caller. The in-memory frontier and head advance only after the
+//! write succeeded, so a failed write leaves the ledger exactly as it was.
 
 use super::format::{self, Entry, LeafData, MAX_ENTRIES_PER_TX};
 use super::keys::{self, *};
@@ -18,7 +10,6 @@ use crate::error::{Error, Result};
 use crate::merkle::Frontier;
 use futures::channel::oneshot;
 use rocksdb::{WriteBatch, WriteOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,33 +39,8 @@ fn size_of(tx: &NewTx) -> usize {
         + tx.index_entries.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()
 }
 
-/// A batch written to RocksDB, waiting for the fsync that makes it durable.
-struct Unsynced {
-    batch: Vec<Request>,
-    receipts: Vec<Receipt>,
-    head: Head,
-}
-
 pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier: Frontier, options: Options) {
     let mut last_commit = shared.head.read().expect("head lock is never poisoned").last_commit_us;
-    // Set by the sync thread when an fsync failed: nothing may be written on top of batches whose fate
-    // is unknown.
-    let failed = Arc::new(AtomicBool::new(false));
-    let (to_sync, unsynced) = mpsc::channel::<Unsynced>();
-    let syncer = {
-        let (shared, failed) = (Arc::clone(&shared), Arc::clone(&failed));
-        std::thread::Builder::new().name("vouchdb-sync".into()).spawn(move || sync(&shared, unsynced, &failed))
-    };
-    let syncer = match syncer {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "could not start the sync thread; refusing every append");
-            for r in rx {
-                let _ = r.reply.send(Err(Error::Closed(format!("commit pipeline did not start: {e}"))));
-            }
-            return;
-        }
-    };
     while let Ok(first) = rx.recv() {
         let mut bytes = size_of(&first.tx);
         let mut batch = vec![first];
@@ -87,63 +53,21 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier
                 Err(_) => break,
             }
         }
-        if failed.load(Ordering::Acquire) {
-            refuse(&shared, batch, "an earlier fsync failed; reopen the ledger");
-            continue;
-        }
         let txs: Vec<&NewTx> = batch.iter().map(|r| &r.tx).collect();
         match write_batch(&shared, &frontier, &txs, last_commit) {
             Ok((next, receipts, head)) => {
                 frontier = next;
                 last_commit = head.last_commit_us;
-                if let Err(mpsc::SendError(u)) = to_sync.send(Unsynced { batch, receipts, head }) {
-                    refuse(&shared, u.batch, "the sync thread stopped");
+                *shared.head.write().expect("head lock is never poisoned") = head;
+                for (r, receipt) in batch.into_iter().zip(receipts) {
+                    let _ = r.reply.send(Ok(receipt));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, txs = batch.len(), "group commit failed; nothing of this batch was written");
-                refuse(&shared, batch, &e.to_string());
-            }
-        }
-    }
-    // Let the sync thread make the last batches durable and answer them before the ledger closes.
-    drop(to_sync);
-    let _ = syncer.join();
-}
-
-fn refuse(shared: &Shared, batch: Vec<Request>, message: &str) {
-    for r in batch {
-        let _ = r.reply.send(Err(Error::Storage { path: shared.path.clone(), message: message.to_string() }));
-    }
-}
-
-/// The sync thread: one fsync for everything written since the last one, then publish and answer.
-fn sync(shared: &Shared, rx: mpsc::Receiver<Unsynced>, failed: &AtomicBool) {
-    while let Ok(first) = rx.recv() {
-        let mut written = vec![first];
-        written.extend(rx.try_iter());
-        // Every batch in `written` was written before this call, so the fsync covers it.
-        let synced = if failed.load(Ordering::Acquire) {
-            Err("an earlier fsync failed; reopen the ledger".to_string())
-        } else {
-            shared.db.flush_wal(true).map_err(|e| storage_error(&shared.path, e).to_string())
-        };
-        match synced {
-            Ok(()) => {
-                let head = written.last().expect("at least one batch").head;
-                *shared.head.write().expect("head lock is never poisoned") = head;
-                for u in written {
-                    for (r, receipt) in u.batch.into_iter().zip(u.receipts) {
-                        let _ = r.reply.send(Ok(receipt));
-                    }
-                }
-            }
-            Err(message) => {
-                if !failed.swap(true, Ordering::AcqRel) {
-                    tracing::error!(error = %message, "WAL fsync failed; refusing every later transaction until the ledger is reopened");
-                }
-                for u in written {
-                    refuse(shared, u.batch, &message);
+                let msg = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(Error::Storage { path: shared.path.clone(), message: msg.clone() }));
                 }
             }
         }
@@ -194,8 +118,9 @@ fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_co
     b.put_cf(meta, META_TREE_SIZE, next.size().to_be_bytes());
     b.put_cf(meta, META_ROOT, root);
     b.put_cf(meta, META_LAST_COMMIT, last_commit.to_be_bytes());
-    // Not synced here: the sync thread fsyncs the WAL before anyone is answered or the head moves.
-    db.write_opt(b, &WriteOptions::default()).map_err(|e| storage_error(&shared.path, e))?;
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    db.write_opt(b, &w).map_err(|e| storage_error(&shared.path, e))?;
     for r in &mut receipts {
         r.tree_size = next.size();
     }

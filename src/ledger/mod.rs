@@ -2,10 +2,9 @@
 //!
 //! Invariants (ARCHITECTURE.md repeats them):
 //! - One transaction is one leaf; tx id `n` is leaf index `n - 1`. Tx ids are dense from 1.
-//! - A batch of transactions is one RocksDB `WriteBatch` (one WAL record): the log records, the entries,
-//!   the provenance, the Merkle nodes, the primary-key index and the new tree size and root go to disk
-//!   together or not at all. A caller is answered only after its batch is durable: after a WAL fsync
-//!   (`FlushWAL(sync = true)`) that began after the batch was written.
+//! - A batch of transactions is one RocksDB `WriteBatch` written with `sync = true`: the log records, the
+//!   entries, the provenance, the Merkle nodes, the primary-key index and the new tree size and root go
+//!   to disk together or not at all. A caller is answered only after its batch is durable.
 //! - Readers see only transactions up to the published head, so a batch is never half-visible.
 //! - Nothing is ever overwritten or deleted.
 
