@@ -161,3 +161,58 @@ async fn select_for_update_locks_the_rows_it_returns() {
     a.batch_execute("UPDATE jobs SET state = 'taken' WHERE id = 1; COMMIT").await.unwrap();
     assert_eq!(waiter.await.unwrap(), Ok("taken".to_string()), "the waiter reads the newest committed version");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_locked_hands_each_job_to_one_worker_without_waiting() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE jobs (id INT PRIMARY KEY, done BOOLEAN NOT NULL DEFAULT false)").await.unwrap();
+    c.batch_execute("INSERT INTO jobs (id) SELECT g FROM generate_series(1, 40) g").await.unwrap();
+    let take = "SELECT id FROM jobs WHERE NOT done ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED";
+
+    // A holds job 1; B is not blocked and gets the next unlocked ones, LIMIT counting only those.
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("BEGIN").await.unwrap();
+    let got: Vec<i32> = a.query(take, &[&1i64]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(got, vec![1]);
+    b.batch_execute("BEGIN").await.unwrap();
+    let started = Instant::now();
+    let got: Vec<i32> = b.query(take, &[&2i64]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(got, vec![2, 3]);
+    assert!(started.elapsed() < Duration::from_secs(2), "SKIP LOCKED must not wait");
+    // Plain FOR UPDATE NOWAIT on a row B holds fails at once.
+    let e = a.query("SELECT id FROM jobs WHERE id = 2 FOR UPDATE NOWAIT", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "55P03");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    b.batch_execute("ROLLBACK").await.unwrap();
+
+    // Four workers drain the queue: every job is done exactly once, nobody fails.
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let w = server.client().await;
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                w.batch_execute("BEGIN").await?;
+                let rows = w.query(take, &[&1i64]).await?;
+                let Some(row) = rows.first() else {
+                    w.batch_execute("COMMIT").await?;
+                    break;
+                };
+                let id: i32 = row.get(0);
+                w.execute("UPDATE jobs SET done = true WHERE id = $1", &[&id]).await?;
+                w.batch_execute("COMMIT").await?;
+                mine.push(id);
+            }
+            Ok::<_, tokio_postgres::Error>(mine)
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap().expect("no worker fails"));
+    }
+    all.sort();
+    assert_eq!(all, (1..=40).collect::<Vec<i32>>(), "every job exactly once");
+    assert_eq!(value(&c, "SELECT count(*)::int FROM jobs WHERE done").await, 40);
+}

@@ -691,7 +691,7 @@ impl Engine {
         let mut deadline = lock_deadline(settings);
         if let Some(q) = for_update {
             if q.locks.iter().any(|l| l.nonblock == Some(ast::NonBlock::SkipLocked)) {
-                return Err(SqlError::unsupported("SKIP LOCKED is not supported yet"));
+                return self.run_skip_locked(user, settings, txn, q, params).await;
             }
             if q.locks.iter().any(|l| l.nonblock == Some(ast::NonBlock::Nowait)) {
                 deadline = Some((std::time::Instant::now(), "55P03"));
@@ -714,7 +714,7 @@ impl Engine {
                 enforced?;
             }
             let keys = match for_update {
-                Some(q) => self.for_update_keys(user, settings, txn, q, params)?,
+                Some(q) => self.for_update_keys(user, settings, txn, q, params)?.into_iter().filter(|k| !txn.locks.holds(k)).collect(),
                 None => self.lock_keys(txn, &before)?,
             };
             drop(scope);
@@ -785,12 +785,70 @@ impl Engine {
         let rows = self.run_query(&plan, txn, &Env { sub: Some(&runner), ..env })?;
         let mut keys = Vec::with_capacity(rows.len());
         for r in rows {
-            let k = (def.id, encode_key(&r[..def.primary_key.len()])?);
-            if !txn.locks.holds(&k) {
-                keys.push(k);
-            }
+            keys.push((def.id, encode_key(&r[..def.primary_key.len()])?));
         }
         Ok(keys)
+    }
+
+    /// `SELECT … FOR UPDATE/SHARE SKIP LOCKED` (the job-queue pattern): rows locked by another
+    /// transaction are left out, and LIMIT counts only the rows this one could lock, as PostgreSQL's
+    /// LockRows node sits below its Limit. A row changed since the snapshot is skipped too (another
+    /// transaction just finished with it).
+    async fn run_skip_locked(
+        &self,
+        user: &str,
+        settings: &BTreeMap<String, String>,
+        txn: &mut Txn,
+        q: &ast::Query,
+        params: &[Value],
+    ) -> SqlResult<Outcome> {
+        let mut unlimited = q.clone();
+        let limit = match unlimited.limit_clause.take() {
+            None => None,
+            Some(ast::LimitClause::LimitOffset { limit, offset: None, limit_by }) if limit_by.is_empty() => match limit {
+                None => None,
+                Some(e) => {
+                    let v =
+                        Ctx { scope: &[], params: &mut params.iter().map(|p| Some(p.natural_type())).collect(), aggs: None, planner: None }
+                            .compile_as(&e, DataType::Int8)?
+                            .expr
+                            .eval(&[], &Env { params, ..Env::constant() })?;
+                    match v {
+                        Value::Int(n) if n >= 0 => Some(n as usize),
+                        Value::Null => None,
+                        _ => return Err(SqlError::new("2201W", "LIMIT must not be negative")),
+                    }
+                }
+            },
+            Some(_) => return Err(SqlError::unsupported("SKIP LOCKED with OFFSET is not supported yet")),
+        };
+        let stmt = Statement::Query(Box::new(unlimited.clone()));
+        let Outcome::Rows { columns, rows, .. } = self.run(user, settings, txn, &stmt, params, None)? else {
+            return Err(SqlError::new("XX000", "a query returned no rows object"));
+        };
+        let keys = {
+            let _scope = TxnCatalog::enter(txn.catalog.clone().as_ref());
+            self.for_update_keys(user, settings, txn, &unlimited, params)?
+        };
+        let mut kept = Vec::new();
+        for (row, key) in rows.into_iter().zip(keys) {
+            if limit.is_some_and(|l| kept.len() >= l) {
+                break;
+            }
+            if !txn.locks.holds(&key) {
+                match txn.locks.acquire(std::slice::from_ref(&key), Some((std::time::Instant::now(), "55P03"))).await {
+                    Ok(_) => {}
+                    Err(e) if e.code == "55P03" => continue,
+                    Err(e) => return Err(e),
+                }
+                if self.ledger.get_latest(key.0, &key.1)?.is_some_and(|v| v.tx > txn.snapshot) {
+                    continue;
+                }
+            }
+            kept.push(row);
+        }
+        let tag = format!("SELECT {}", kept.len());
+        Ok(Outcome::Rows { columns, rows: kept, tag })
     }
 
     /// TRUNCATE: a tombstone for every row the transaction sees, so history stays in the log and every
