@@ -216,3 +216,25 @@ async fn skip_locked_hands_each_job_to_one_worker_without_waiting() {
     assert_eq!(all, (1..=40).collect::<Vec<i32>>(), "every job exactly once");
     assert_eq!(value(&c, "SELECT count(*)::int FROM jobs WHERE done").await, 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_in_a_transaction_is_invisible_until_commit_and_holds_off_other_ddl() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    b.batch_execute("CREATE TABLE existing (id INT PRIMARY KEY); INSERT INTO existing VALUES (1)").await.unwrap();
+    a.batch_execute("BEGIN; CREATE TABLE fresh (id INT PRIMARY KEY); INSERT INTO fresh VALUES (7)").await.unwrap();
+    // Not visible to others before COMMIT; their reads and writes of other tables go on.
+    let e = b.query("SELECT * FROM fresh", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "42P01");
+    b.execute("INSERT INTO existing VALUES (2)", &[]).await.unwrap();
+    // Their DDL waits for the lock, within lock_timeout.
+    b.batch_execute("SET lock_timeout = '200ms'").await.unwrap();
+    let started = Instant::now();
+    let e = b.batch_execute("CREATE TABLE other (id INT PRIMARY KEY)").await.unwrap_err();
+    assert_eq!(code(&e), "55P03");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    a.batch_execute("COMMIT").await.unwrap();
+    b.batch_execute("CREATE TABLE other (id INT PRIMARY KEY)").await.unwrap();
+    assert_eq!(value(&b, "SELECT id FROM fresh").await, 7);
+}

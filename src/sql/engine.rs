@@ -390,11 +390,11 @@ impl Engine {
                 let Some(mut txn) = s.txn.take() else {
                     let mut txn = self.begin_txn_with(false, session_isolation(&s.settings));
                     txn.seq_session = s.seq.clone();
-                    let out = self.ddl_in(&s.user, &mut txn, stmt, sql).await?;
+                    let out = self.ddl_in(s, &mut txn, stmt, sql).await?;
                     self.commit(&s.user, txn).await?;
                     return Ok(out);
                 };
-                let out = self.ddl_in(&s.user, &mut txn, stmt, sql).await;
+                let out = self.ddl_in(s, &mut txn, stmt, sql).await;
                 txn.failed |= out.is_err();
                 s.txn = Some(txn);
                 return out;
@@ -1037,9 +1037,20 @@ impl Engine {
     /// Run a DDL statement inside a transaction: the first one takes the DDL lock (held to the end of
     /// the transaction) and a private copy of the catalog, which the statements change and the commit
     /// installs. Its catalog entries are ordinary writes of the transaction.
-    async fn ddl_in(&self, user: &str, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+    async fn ddl_in(&self, s: &Session, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+        let user = s.user.as_str();
         if txn.ddl_guard.is_none() {
-            txn.ddl_guard = Some(self.ddl.clone().lock_owned().await);
+            // Another transaction's DDL holds the lock until it ends: wait, within lock_timeout /
+            // statement_timeout as for a row lock.
+            let lock = self.ddl.clone().lock_owned();
+            let guard = match lock_deadline(&s.settings) {
+                None => lock.await,
+                Some((at, code)) => tokio::time::timeout_at(at.into(), lock).await.map_err(|_| {
+                    let what = if code == "55P03" { "lock timeout" } else { "statement timeout" };
+                    SqlError::new(code, format!("canceling statement due to {what}"))
+                })?,
+            };
+            txn.ddl_guard = Some(guard);
             txn.catalog = Some(self.committed_catalog());
         }
         if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
