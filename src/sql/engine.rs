@@ -805,21 +805,18 @@ impl Engine {
         let mut unlimited = q.clone();
         let limit = match unlimited.limit_clause.take() {
             None => None,
-            Some(ast::LimitClause::LimitOffset { limit, offset: None, limit_by }) if limit_by.is_empty() => match limit {
-                None => None,
-                Some(e) => {
-                    let v =
-                        Ctx { scope: &[], params: &mut params.iter().map(|p| Some(p.natural_type())).collect(), aggs: None, planner: None }
-                            .compile_as(&e, DataType::Int8)?
-                            .expr
-                            .eval(&[], &Env { params, ..Env::constant() })?;
-                    match v {
-                        Value::Int(n) if n >= 0 => Some(n as usize),
-                        Value::Null => None,
-                        _ => return Err(SqlError::new("2201W", "LIMIT must not be negative")),
-                    }
+            Some(ast::LimitClause::LimitOffset { limit: None, offset: None, limit_by }) if limit_by.is_empty() => None,
+            Some(ast::LimitClause::LimitOffset { limit: Some(e), offset: None, limit_by }) if limit_by.is_empty() => {
+                let v = Ctx { scope: &[], params: &mut params.iter().map(|p| Some(p.natural_type())).collect(), aggs: None, planner: None }
+                    .compile_as(&e, DataType::Int8)?
+                    .expr
+                    .eval(&[], &Env { params, ..Env::constant() })?;
+                match v {
+                    Value::Int(n) if n >= 0 => Some(n as usize),
+                    Value::Null => None,
+                    _ => return Err(SqlError::new("2201W", "LIMIT must not be negative")),
                 }
-            },
+            }
             Some(_) => return Err(SqlError::unsupported("SKIP LOCKED with OFFSET is not supported yet")),
         };
         let stmt = Statement::Query(Box::new(unlimited.clone()));

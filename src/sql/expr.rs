@@ -630,7 +630,8 @@ impl Ctx<'_> {
             ("pg_sleep", [_]) => DataType::Text,
             ("__vouch_require_relation", [a, _]) => a.ty,
             // vouchdb has no partitions: a table's only ancestor is itself.
-            ("pg_partition_ancestors" | "pg_partition_root", [a]) => a.ty,
+            // regclass, which is an oid (bigint) here; a table is its own only ancestor and root.
+            ("pg_partition_ancestors" | "pg_partition_root", [_]) => DataType::Int8,
             ("shobj_description", [_, _]) => DataType::Text,
             ("pg_get_viewdef" | "pg_get_triggerdef" | "pg_get_functiondef" | "pg_get_statisticsobjdef_columns", [_, ..]) => DataType::Text,
             ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", [_]) => DataType::Int8,
@@ -1239,7 +1240,7 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             crate::sql::pg_catalog::format_type(*oid, m).map_or(Value::Text("???".into()), Value::Text)
         }
         ("shobj_description", _) => Value::Null,
-        ("pg_partition_ancestors" | "pg_partition_root", [v]) => v.clone(),
+        ("pg_partition_ancestors" | "pg_partition_root", [v]) => v.clone().cast(DataType::Int8)?,
         ("pg_sleep", [secs]) => {
             let Value::Float(s) = secs.clone().cast(DataType::Float8)? else { return Ok(Value::Null) };
             // At most a minute per call; the wait does not hold a runtime thread hostage.
