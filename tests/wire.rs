@@ -229,6 +229,7 @@ fn psql_runs_a_script() {
     // psql's catalog commands.
     let out = Command::new("psql")
         .args([&server.psql_url(), "-X", "-v", "ON_ERROR_STOP=1", "-c", "CREATE INDEX notes_body ON notes (body)"])
+        .args(["-c", "CREATE TABLE tags (id INT PRIMARY KEY, note_id INT REFERENCES notes (id))"])
         .args(["-c", "\\dt", "-c", "\\di", "-c", "\\dn", "-c", "\\l", "-c", "\\du"])
         .args(["-c", "\\d", "-c", "\\d notes", "-c", "\\d notes_body", "-c", "\\dt+", "-c", "\\d+ notes"])
         .output()
@@ -248,6 +249,10 @@ fn psql_runs_a_script() {
         " body   | text    |           |          | ",
         "\"notes_pkey\" PRIMARY KEY, btree (id)",
         "\"notes_body\" btree (body)",
+        // \d notes: the foreign keys that reference it (psql 15 then also lists triggers, with
+        // pg_partition_ancestors(…) WITH ORDINALITY in FROM).
+        "Referenced by:",
+        "TABLE \"tags\" CONSTRAINT \"tags_note_id_fkey\" FOREIGN KEY (note_id) REFERENCES notes(id)",
         // \d notes_body: the index's columns and table.
         "Index \"public.notes_body\"",
         "btree, for table \"public.notes\"",

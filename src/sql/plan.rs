@@ -56,6 +56,11 @@ const MAX_RECURSIVE_ROWS: usize = 1_000_000;
 pub(crate) enum SeriesFunc {
     GenerateSeries,
     Unnest,
+    /// `pg_partition_ancestors(rel) [WITH ORDINALITY]`: vouchdb has no partitions, so a table is its
+    /// own only ancestor (at depth 1).
+    PartitionAncestors {
+        ordinality: bool,
+    },
 }
 
 impl Source {
@@ -268,7 +273,14 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
         Source::Rows(rows) => format!("Catalog Scan ({} rows)", rows.len()),
         Source::WorkTable(_) => "WorkTable Scan".to_string(),
         Source::Series { func, .. } => {
-            format!("Function Scan on {}", if *func == SeriesFunc::Unnest { "unnest" } else { "generate_series" })
+            format!(
+                "Function Scan on {}",
+                match func {
+                    SeriesFunc::Unnest => "unnest",
+                    SeriesFunc::GenerateSeries => "generate_series",
+                    SeriesFunc::PartitionAncestors { .. } => "pg_partition_ancestors",
+                }
+            )
         }
         Source::Table { table, pk, index, pk_range, as_of, .. } => {
             let at = if as_of.is_some() { " (as of a past snapshot)" } else { "" };
@@ -488,6 +500,14 @@ fn series_rows(func: SeriesFunc, vals: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
     const MAX_ROWS: i64 = 100_000_000;
     match (func, vals) {
         (SeriesFunc::Unnest, [Value::Array(items)]) => Ok(items.iter().map(|v| vec![v.clone()]).collect()),
+        (SeriesFunc::PartitionAncestors { .. }, [Value::Null]) => Ok(vec![]),
+        (SeriesFunc::PartitionAncestors { ordinality }, [v]) => {
+            let mut row = vec![v.clone().cast(DataType::Int8)?];
+            if ordinality {
+                row.push(Value::Int(1));
+            }
+            Ok(vec![row])
+        }
         (SeriesFunc::GenerateSeries, [Value::Int(a), Value::Int(b), rest @ ..]) => {
             let step = match rest {
                 [Value::Int(s)] => *s,
@@ -1037,7 +1057,7 @@ impl Engine {
             ast::TableFactor::NestedJoin { table_with_joins, alias: None } => {
                 self.plan_from(std::slice::from_ref(&**table_with_joins), ctes, outer, params)?
             }
-            ast::TableFactor::Table { name, alias, args, .. } => {
+            ast::TableFactor::Table { name, alias, args, with_ordinality, .. } => {
                 let alias_name = alias.as_ref().map(|a| normalize_ident(&a.name));
                 let args = args.as_ref().map(|a| function_args(&a.args)).transpose()?;
                 let marker = args.as_ref().and_then(|a| a.first()).and_then(|e| string_literal(e));
@@ -1096,6 +1116,38 @@ impl Engine {
                                 (Source::History { table: t, key }, scope)
                             }
                             "generate_series" | "unnest" => self.plan_series(&f, args, alias.as_ref(), outer, params)?,
+                            "pg_partition_ancestors" if args.len() == 1 => {
+                                let mut c = Ctx { scope: outer, params, aggs: None, planner: None };
+                                let arg = c.compile(args[0])?.expr;
+                                let correlated = (0..outer.len()).any(|i| arg.references(i));
+                                let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or(f.clone());
+                                let names: Vec<String> = alias
+                                    .as_ref()
+                                    .map(|a| a.columns.iter().map(|c| normalize_ident(&c.name)).collect())
+                                    .unwrap_or_default();
+                                let mut scope = vec![ScopeCol {
+                                    qualifier: Some(q.clone()),
+                                    name: names.first().cloned().unwrap_or_else(|| "relid".into()),
+                                    ty: DataType::Int8,
+                                    hidden: false,
+                                }];
+                                if *with_ordinality {
+                                    scope.push(ScopeCol {
+                                        qualifier: Some(q),
+                                        name: names.get(1).cloned().unwrap_or_else(|| "ordinality".into()),
+                                        ty: DataType::Int8,
+                                        hidden: false,
+                                    });
+                                }
+                                (
+                                    Source::Series {
+                                        func: SeriesFunc::PartitionAncestors { ordinality: *with_ordinality },
+                                        args: vec![arg],
+                                        correlated,
+                                    },
+                                    scope,
+                                )
+                            }
                             _ => return Err(SqlError::new("42883", format!("function {f}() does not exist"))),
                         }
                     }
