@@ -177,6 +177,6 @@ fn random_statements_never_panic() {
         })
         .unwrap();
     eprintln!("{} statements parsed, {} ran without error", parsed.get(), succeeded.get());
-    assert!(parsed.get() > 5_000 && succeeded.get() > 1_000, "the generator no longer reaches the engine");
+    assert!(parsed.get() > 5_000 && succeeded.get() > 300, "the generator no longer reaches the engine");
     engine.ledger.scan(|_, _| {}).expect("the store stays consistent");
 }
