@@ -1572,13 +1572,7 @@ impl Engine {
         // Checked now against the rows this transaction sees (an early error); the entries for committed
         // rows are built, and uniqueness checked again, at commit (`index_backfill`).
         if index.unique {
-            let mut seen = HashSet::new();
-            for r in self.scan(&table, txn, None)? {
-                let vals = super::index::values_of(&index, &r.row);
-                if !vals.iter().any(Value::is_null) && !seen.insert(super::index::encode_values(&vals)?) {
-                    return Err(super::index::unique_violation(&table, &index, &vals));
-                }
-            }
+            self.check_unique_visible(&table, &index, txn)?;
         }
         txn.new_indexes.push((table.id, index.id));
         table.indexes.push(index.clone());
@@ -1589,6 +1583,19 @@ impl Engine {
             c.tables.insert(table.name.clone(), table);
         });
         Ok(Outcome::Command("CREATE INDEX".into()))
+    }
+
+    /// A new unique index against the rows this transaction sees (an early 23505; the commit checks
+    /// again over all committed rows).
+    fn check_unique_visible(&self, table: &TableDef, index: &super::catalog::IndexDef, txn: &Txn) -> SqlResult<()> {
+        let mut seen = HashSet::new();
+        for r in self.scan(table, txn, None)? {
+            let vals = super::index::values_of(index, &r.row);
+            if !vals.iter().any(Value::is_null) && !seen.insert(super::index::encode_values(&vals)?) {
+                return Err(super::index::unique_violation(table, index, &vals));
+            }
+        }
+        Ok(())
     }
 
     /// At commit, with no other commit in flight: index entries of the indexes this transaction
@@ -1652,35 +1659,54 @@ impl Engine {
             t.columns[c].not_null = true;
         }
         t.primary_key = cols.clone();
-        let mut moved = BTreeMap::new();
-        for r in self.scan(&old, txn, None)? {
-            let mut row = r.row[..old.columns.len()].to_vec();
-            let key_vals: Vec<Value> = cols.iter().map(|&c| row[c].clone()).collect();
+        let name = t.name.clone();
+        self.rewrite_rows(&old, t, txn, |row| {
             if let Some(&c) = cols.iter().find(|&&c| row[c].is_null()) {
                 return Err(SqlError::new(
                     "23502",
-                    format!("column \"{}\" of relation \"{}\" contains null values", t.columns[c].name, t.name),
+                    format!("column \"{}\" of relation \"{name}\" contains null values", old.columns[c].name),
                 ));
             }
             row[rowid] = Value::Null;
+            Ok(())
+        })
+    }
+
+    /// Write every row of a table again under its new definition `t` (after `change` edits it), in
+    /// this transaction: a row whose key changes leaves a tombstone under its old key. Two rows with
+    /// one new key are a 23505 naming the primary key; the rewrite is checked at commit against the
+    /// snapshot it read.
+    fn rewrite_rows(
+        &self,
+        old: &TableDef,
+        t: &TableDef,
+        txn: &mut Txn,
+        mut change: impl FnMut(&mut Vec<Value>) -> SqlResult<()>,
+    ) -> SqlResult<()> {
+        let mut moved = BTreeMap::new();
+        for r in self.scan(old, txn, None)? {
+            let mut row = r.row[..old.columns.len()].to_vec();
+            change(&mut row)?;
+            let key_vals: Vec<Value> = t.primary_key.iter().map(|&c| row[c].clone()).collect();
             let key = encode_key(&key_vals)?;
+            if key != r.key {
+                txn.writes.insert((t.id, r.key), None);
+            }
             if moved.insert(key, encode_row(t.version + 1, &row)).is_some() {
                 let pk = super::catalog::IndexDef {
                     id: 0,
                     name: format!("{}_pkey", t.name),
-                    columns: cols.clone(),
+                    columns: t.primary_key.clone(),
                     unique: true,
                     constraint: true,
                 };
                 let e = super::index::unique_violation(t, &pk, &key_vals);
                 return Err(SqlError::new("23505", format!("could not create unique index \"{}_pkey\": {}", t.name, e.message)));
             }
-            txn.writes.insert((t.id, r.key), None);
         }
         for (key, row) in moved {
             txn.writes.insert((t.id, key), Some(row));
         }
-        // Rewritten rows are checked against the snapshot they were read at when the transaction commits.
         txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
         Ok(())
     }
@@ -1780,32 +1806,18 @@ impl Engine {
         if let Some(m) = t.columns[i].missing.clone() {
             t.columns[i].missing = Value::parse(&m, from)?.cast(ty)?.to_text(ty);
         }
-        let mut moved = BTreeMap::new();
-        for r in self.scan(&old, txn, None)? {
-            let mut row = r.row[..old.columns.len()].to_vec();
-            row[i] = conv.eval(&r.row, &env)?.cast(ty)?;
-            if row[i].is_null() && t.columns[i].not_null {
+        let new = t.clone();
+        self.rewrite_rows(&old, t, txn, |row| {
+            let source = row.clone();
+            row[i] = conv.eval(&source, &env)?.cast(ty)?;
+            if row[i].is_null() && new.columns[i].not_null {
                 return Err(SqlError::new(
                     "23502",
-                    format!("column \"{}\" of relation \"{}\" contains null values", t.columns[i].name, t.name),
+                    format!("column \"{}\" of relation \"{}\" contains null values", new.columns[i].name, new.name),
                 ));
             }
-            let key = encode_key(&t.primary_key.iter().map(|&c| row[c].clone()).collect::<Vec<_>>())?;
-            if key != r.key {
-                txn.writes.insert((t.id, r.key), None);
-            }
-            if moved.insert(key, encode_row(t.version + 1, &row)).is_some() {
-                return Err(SqlError::new(
-                    "23505",
-                    format!("could not create unique index \"{}_pkey\": the converted keys collide", t.name),
-                ));
-            }
-        }
-        for (key, row) in moved {
-            txn.writes.insert((t.id, key), Some(row));
-        }
-        txn.write_snapshot = txn.write_snapshot.min(txn.snapshot);
-        Ok(())
+            Ok(())
+        })
     }
 
     /// ALTER TABLE … ADD [CONSTRAINT name] UNIQUE (cols): a unique index, built as CREATE UNIQUE INDEX.
@@ -1826,13 +1838,7 @@ impl Engine {
         }
         let id = t.indexes.iter().map(|i| i.id + 1).max().unwrap_or(0).max(catalog.next_table_id);
         let index = super::catalog::IndexDef { id, name, columns: cols, unique: true, constraint: true };
-        let mut seen = HashSet::new();
-        for r in self.scan(t, txn, None)? {
-            let vals = super::index::values_of(&index, &r.row);
-            if !vals.iter().any(Value::is_null) && !seen.insert(super::index::encode_values(&vals)?) {
-                return Err(super::index::unique_violation(t, &index, &vals));
-            }
-        }
+        self.check_unique_visible(t, &index, txn)?;
         txn.new_indexes.push((t.id, index.id));
         t.indexes.push(index);
         Ok(())
