@@ -185,6 +185,23 @@ pub(crate) struct Txn {
     copy_input: Option<Arc<Vec<u8>>>,
     /// The data of each COPY FROM statement in `statements`, in order (provenance `copy_data`).
     copy_data: Vec<Arc<Vec<u8>>>,
+    /// Open savepoints, oldest first, each with the state ROLLBACK TO returns to.
+    savepoints: Vec<(String, Savepoint)>,
+}
+
+/// What `ROLLBACK TO SAVEPOINT` restores: the writes, the catalog and the provenance lists (statements,
+/// snapshots, drawn values, COPY data) as they were when the savepoint was set, so the committed record
+/// replays to exactly the committed writes. Row locks taken since are kept until the transaction ends
+/// (more than PostgreSQL holds, never less); sequence values drawn since are not handed out again, as in
+/// PostgreSQL.
+struct Savepoint {
+    catalog: Option<Arc<Catalog>>,
+    new_indexes: usize,
+    writes: BTreeMap<WriteKey, Option<Vec<u8>>>,
+    statements: usize,
+    snapshots: usize,
+    drawn: (usize, usize),
+    copy_data: usize,
 }
 
 impl Txn {
@@ -318,7 +335,61 @@ impl Engine {
             drawn: Default::default(),
             copy_input: None,
             copy_data: Vec::new(),
+            savepoints: Vec::new(),
         }
+    }
+
+    /// SAVEPOINT, RELEASE [SAVEPOINT] and ROLLBACK TO [SAVEPOINT], inside a transaction block.
+    fn savepoint(&self, s: &mut Session, stmt: &Statement) -> SqlResult<Outcome> {
+        let (name, tag) = match stmt {
+            Statement::Savepoint { name } => (name, "SAVEPOINT"),
+            Statement::ReleaseSavepoint { name } => (name, "RELEASE"),
+            Statement::Rollback { savepoint: Some(name), .. } => (name, "ROLLBACK"),
+            _ => return Err(SqlError::new("XX000", "not a savepoint statement")),
+        };
+        let Some(txn) = s.txn.as_mut().filter(|t| t.explicit) else {
+            let what = if tag == "SAVEPOINT" { "SAVEPOINT" } else { "RELEASE SAVEPOINT" };
+            let what = if tag == "ROLLBACK" { "ROLLBACK TO SAVEPOINT" } else { what };
+            return Err(SqlError::new("25P01", format!("{what} can only be used in transaction blocks")));
+        };
+        let name = normalize_ident(name);
+        if tag != "ROLLBACK" && txn.failed {
+            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        if tag == "SAVEPOINT" {
+            let mark = Savepoint {
+                catalog: txn.catalog.clone(),
+                new_indexes: txn.new_indexes.len(),
+                writes: txn.writes.clone(),
+                statements: txn.statements.len(),
+                snapshots: txn.snapshots.len(),
+                drawn: txn.drawn.len(),
+                copy_data: txn.copy_data.len(),
+            };
+            txn.savepoints.push((name, mark));
+            return Ok(Outcome::Command(tag.into()));
+        }
+        // The newest savepoint of that name (names may repeat, as in PostgreSQL).
+        let Some(at) = txn.savepoints.iter().rposition(|(n, _)| *n == name) else {
+            txn.failed = true;
+            return Err(SqlError::new("3B001", format!("savepoint \"{name}\" does not exist")));
+        };
+        if tag == "RELEASE" {
+            txn.savepoints.truncate(at);
+            return Ok(Outcome::Command(tag.into()));
+        }
+        // ROLLBACK TO keeps the savepoint itself and discards the ones set after it.
+        txn.savepoints.truncate(at + 1);
+        let mark = &txn.savepoints[at].1;
+        txn.catalog = mark.catalog.clone();
+        txn.new_indexes.truncate(mark.new_indexes);
+        txn.writes = mark.writes.clone();
+        txn.statements.truncate(mark.statements);
+        txn.snapshots.truncate(mark.snapshots);
+        txn.drawn.truncate(mark.drawn);
+        txn.copy_data.truncate(mark.copy_data);
+        txn.failed = false;
+        Ok(Outcome::Command(tag.into()))
     }
 
     /// Run one parsed statement. `sql` is its text (recorded in the provenance of the transaction).
@@ -358,6 +429,9 @@ impl Engine {
                 }
                 self.commit(&s.user, txn).await?;
                 return Ok(Outcome::Commit("COMMIT".into()));
+            }
+            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } | Statement::Rollback { savepoint: Some(_), .. } => {
+                return self.savepoint(s, stmt);
             }
             Statement::Rollback { .. } => {
                 if let Some(txn) = s.txn.take() {

@@ -266,6 +266,16 @@ impl Ctx<'_> {
             }
             A::Cast { expr, data_type, .. } if reg_type(data_type).is_some() => {
                 let kind = reg_type(data_type).unwrap_or_default();
+                // A text expression (not a literal) cast to regclass is a relation name, as
+                // SQLAlchemy's `pg_get_serial_sequence(…)::regclass::oid`: look it up by name,
+                // schema-qualified or not (NULL when there is no such relation).
+                if kind == "regclass" && !matches!(&**expr, ast::Expr::Value(_)) && self.compile(expr).is_ok_and(|t| t.ty.is_text()) {
+                    let sql = format!(
+                        "(SELECT vouch_oid FROM pg_catalog.vouch_objects WHERE vouch_kind = 'class' AND vouch_sub = 0 \
+                         AND (vouch_text = ({expr}) OR 'public.' || vouch_text = ({expr})))"
+                    );
+                    return self.compile(&crate::sql::parse_expr(&sql)?);
+                }
                 match reg_cast(kind, expr) {
                     Some(sql) => self.compile(&crate::sql::parse_expr(&sql)?)?,
                     None => {
@@ -279,6 +289,18 @@ impl Ctx<'_> {
                 let t = self.compile(expr)?;
                 let t = self.coerce(t, ty);
                 Typed { expr: Expr::Cast(Box::new(t.expr), ty), ty }
+            }
+            // to_regtype(name): the type's oid, or NULL when there is no such type (psycopg's TypeInfo).
+            A::Function(f)
+                if object_name(&f.name) == "to_regtype" && matches!(&f.args, ast::FunctionArguments::List(l) if l.args.len() == 1) =>
+            {
+                let ast::FunctionArguments::List(l) = &f.args else { unreachable!("matched above") };
+                let arg = &l.args[0];
+                let sql = format!(
+                    "(SELECT min(oid) FROM pg_catalog.pg_type WHERE typname = ({arg}) OR pg_catalog.format_type(oid, NULL) = ({arg}) \
+                     OR 'pg_catalog.' || typname = ({arg}))"
+                );
+                self.compile(&crate::sql::parse_expr(&sql)?)?
             }
             A::Function(f) if object_name(&f.name) == "array" && matches!(f.args, ast::FunctionArguments::Subquery(_)) => {
                 let ast::FunctionArguments::Subquery(q) = &f.args else { unreachable!("matched above") };
@@ -305,8 +327,22 @@ impl Ctx<'_> {
             A::AnyOp { left, compare_op, right, .. } => self.quantified(left, compare_op, right, false)?,
             A::AllOp { left, compare_op, right } => self.quantified(left, compare_op, right, true)?,
             A::CompoundFieldAccess { root, access_chain } => {
-                let mut t = self.compile(root)?;
-                for a in access_chain {
+                // `t.col[1]` parses as `t` followed by `.col` and `[1]`: the leading dotted names are
+                // one column reference (Django's `con.conkey[1]`).
+                let names = access_chain.iter().take_while(|a| matches!(a, ast::AccessExpr::Dot(ast::Expr::Identifier(_)))).count();
+                let (mut t, rest) = match &**root {
+                    ast::Expr::Identifier(first) if names > 0 => {
+                        let mut parts = vec![first.clone()];
+                        for a in &access_chain[..names] {
+                            if let ast::AccessExpr::Dot(ast::Expr::Identifier(i)) = a {
+                                parts.push(i.clone());
+                            }
+                        }
+                        (self.compile(&ast::Expr::CompoundIdentifier(parts))?, &access_chain[names..])
+                    }
+                    _ => (self.compile(root)?, &access_chain[..]),
+                };
+                for a in rest {
                     let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
                         return Err(SqlError::unsupported(format!("expression not supported yet: {e}")));
                     };

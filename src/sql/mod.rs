@@ -25,7 +25,12 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
     // Neither has sqlparser's PostgreSQL VACUUM/ANALYZE all of PostgreSQL's forms (`vacuum analyze t`,
     // as pgbench sends): both are no-ops here, parsed one statement at a time.
     let upper = sql.to_ascii_uppercase();
-    if (upper.contains("ALTER") && upper.contains("SEQUENCE")) || upper.contains("VACUUM") || upper.contains("ANALYZE") {
+    // Nor has it `SET CONSTRAINTS {ALL | name, …} {IMMEDIATE | DEFERRED}` (Django sends it).
+    if (upper.contains("ALTER") && upper.contains("SEQUENCE"))
+        || upper.contains("VACUUM")
+        || upper.contains("ANALYZE")
+        || upper.contains("CONSTRAINTS")
+    {
         let texts = split_statements(sql);
         if texts.iter().any(|t| parse_special(t).is_some()) {
             let mut out = Vec::new();
@@ -79,8 +84,29 @@ fn parse_special(text: &str) -> Option<SqlResult<Statement>> {
                     .and_then(|mut v| v.pop().ok_or_else(|| SqlError::syntax(format!("{word} could not be parsed")))),
             )
         }
+        "set" => parse_set_constraints(text),
         _ => parse_alter_sequence(text),
     }
+}
+
+/// `SET CONSTRAINTS {ALL | name, …} {IMMEDIATE | DEFERRED}`: every constraint is checked at the end of
+/// each statement (docs/SQL.md), so it changes nothing; it is kept as the session setting
+/// `vouch.set_constraints` (a plain SET), or None if `text` is not one.
+fn parse_set_constraints(text: &str) -> Option<SqlResult<Statement>> {
+    let words: Vec<String> = text.trim().trim_end_matches(';').split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+    if words.len() < 2 || words[1] != "constraints" {
+        return None;
+    }
+    let ok = words.len() >= 4 && matches!(words.last().map(String::as_str), Some("immediate" | "deferred"));
+    if !ok {
+        return Some(Err(SqlError::syntax("SET CONSTRAINTS takes ALL or constraint names, then IMMEDIATE or DEFERRED")));
+    }
+    let value = words[2..].join(" ").replace('\'', "''");
+    Some(
+        Parser::parse_sql(&PostgreSqlDialect {}, &format!("SET vouch.set_constraints = '{value}'"))
+            .map_err(|e| SqlError::syntax(parser_message(&e)))
+            .and_then(|mut v| v.pop().ok_or_else(|| SqlError::syntax("SET CONSTRAINTS could not be parsed"))),
+    )
 }
 
 /// `ALTER SEQUENCE [IF EXISTS] name option…`, or None if `text` is not one. It is returned as a

@@ -58,9 +58,7 @@ pub(crate) enum SeriesFunc {
     Unnest,
     /// `pg_partition_ancestors(rel) [WITH ORDINALITY]`: vouchdb has no partitions, so a table is its
     /// own only ancestor (at depth 1).
-    PartitionAncestors {
-        ordinality: bool,
-    },
+    PartitionAncestors,
 }
 
 impl Source {
@@ -108,6 +106,8 @@ pub(crate) enum Source {
         func: SeriesFunc,
         args: Vec<Expr>,
         correlated: bool,
+        /// WITH ORDINALITY: a second column numbering the rows from 1.
+        ordinality: bool,
     },
     /// Nested-loop join; rows are the left row followed by the right row (`right_width` values).
     Join {
@@ -278,7 +278,7 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
                 match func {
                     SeriesFunc::Unnest => "unnest",
                     SeriesFunc::GenerateSeries => "generate_series",
-                    SeriesFunc::PartitionAncestors { .. } => "pg_partition_ancestors",
+                    SeriesFunc::PartitionAncestors => "pg_partition_ancestors",
                 }
             )
         }
@@ -500,14 +500,8 @@ fn series_rows(func: SeriesFunc, vals: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
     const MAX_ROWS: i64 = 100_000_000;
     match (func, vals) {
         (SeriesFunc::Unnest, [Value::Array(items)]) => Ok(items.iter().map(|v| vec![v.clone()]).collect()),
-        (SeriesFunc::PartitionAncestors { .. }, [Value::Null]) => Ok(vec![]),
-        (SeriesFunc::PartitionAncestors { ordinality }, [v]) => {
-            let mut row = vec![v.clone().cast(DataType::Int8)?];
-            if ordinality {
-                row.push(Value::Int(1));
-            }
-            Ok(vec![row])
-        }
+        (SeriesFunc::PartitionAncestors, [Value::Null]) => Ok(vec![]),
+        (SeriesFunc::PartitionAncestors, [v]) => Ok(vec![vec![v.clone().cast(DataType::Int8)?]]),
         (SeriesFunc::GenerateSeries, [Value::Int(a), Value::Int(b), rest @ ..]) => {
             let step = match rest {
                 [Value::Int(s)] => *s,
@@ -525,6 +519,85 @@ fn series_rows(func: SeriesFunc, vals: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
         }
         _ => Ok(vec![]),
     }
+}
+
+impl Engine {
+    /// The stored tables a FROM clause names directly, with the qualifier their columns carry.
+    fn from_tables(&self, from: &[ast::TableWithJoins]) -> Vec<(String, crate::sql::catalog::TableDef)> {
+        let catalog = self.catalog();
+        from.iter()
+            .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+            .filter_map(|f| match f {
+                ast::TableFactor::Table { name, alias, args: None, .. } => {
+                    let table = catalog.table(&object_name(name)).ok()?.clone();
+                    let qualifier = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| table.name.clone());
+                    Some((qualifier, table))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// `unnest(a)` and `generate_subscripts(a, 1)` in a SELECT list (set-returning functions there, as
+/// SQLAlchemy's index reflection uses them over `pg_index.indkey`): the row is repeated once per
+/// subscript, as PostgreSQL 10+ does, by joining `generate_series(1, n)` where `n` is the longest
+/// array over the query's own FROM and WHERE, and keeping the subscripts each row's arrays have.
+/// Shorter arrays give NULLs, as in PostgreSQL. None: nothing to rewrite.
+fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Select>> {
+    let is_srf = |e: &ast::Expr| -> Option<(String, ast::Expr)> {
+        let ast::Expr::Function(f) = e else { return None };
+        let name = object_name(&f.name);
+        let ast::FunctionArguments::List(list) = &f.args else { return None };
+        let args = function_args(&list.args).ok()?;
+        match (name.as_str(), args.as_slice()) {
+            ("unnest", [a]) => Some((name, (*a).clone())),
+            ("generate_subscripts", [a, d]) if d.to_string() == "1" => Some((name, (*a).clone())),
+            _ => None,
+        }
+    };
+    let item_expr = |i: &ast::SelectItem| match i {
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => Some(e.clone()),
+        _ => None,
+    };
+    let srfs: Vec<_> = select.projection.iter().filter_map(|i| item_expr(i).and_then(|e| is_srf(&e))).collect();
+    if srfs.is_empty() || select.from.is_empty() {
+        return Ok(None);
+    }
+    if !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some() {
+        return Err(SqlError::unsupported("set-returning functions in a SELECT list with GROUP BY or HAVING"));
+    }
+    let longest =
+        format!("greatest({})", srfs.iter().map(|(_, a)| format!("coalesce(array_length(({a}), 1), 0)")).collect::<Vec<_>>().join(", "));
+    let from = select.from.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    let filter = select.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
+    let series =
+        format!("SELECT 1 FROM generate_series(1, (SELECT coalesce(max({longest}), 0) FROM {from}{filter})) AS __vouch_srf(__vouch_i)");
+    let ast::Statement::Query(series) = crate::sql::parse(&series)?.remove(0).0 else {
+        return Err(SqlError::new("XX000", "set-returning function rewrite"));
+    };
+    let ast::SetExpr::Select(series) = *series.body else { return Err(SqlError::new("XX000", "set-returning function rewrite")) };
+    let mut out = select.clone();
+    out.from.extend(series.from);
+    let keep = crate::sql::parse_expr(&format!("__vouch_srf.__vouch_i <= {longest}"))?;
+    out.selection = Some(match out.selection.take() {
+        Some(w) => crate::sql::parse_expr(&format!("({w}) AND ({keep})"))?,
+        None => keep,
+    });
+    for item in out.projection.iter_mut() {
+        let Some(e) = item_expr(&*item) else { continue };
+        let Some((name, a)) = is_srf(&e) else { continue };
+        let replaced = if name == "unnest" {
+            crate::sql::parse_expr(&format!("({a})[__vouch_srf.__vouch_i]"))?
+        } else {
+            crate::sql::parse_expr(&format!("CASE WHEN __vouch_srf.__vouch_i <= array_length(({a}), 1) THEN __vouch_srf.__vouch_i END"))?
+        };
+        *item = match item {
+            ast::SelectItem::ExprWithAlias { alias, .. } => ast::SelectItem::ExprWithAlias { expr: replaced, alias: alias.clone() },
+            _ => ast::SelectItem::ExprWithAlias { expr: replaced, alias: ast::Ident::new(name) },
+        };
+    }
+    Ok(Some(out))
 }
 
 fn function_args(args: &[ast::FunctionArg]) -> SqlResult<Vec<&ast::Expr>> {
@@ -744,6 +817,9 @@ impl Engine {
         outer_cols: &[ScopeCol],
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<QueryPlan> {
+        if let Some(rewritten) = rewrite_select_list_srfs(select)? {
+            return self.plan_select_in(&rewritten, q, ctes, outer_cols, params);
+        }
         let (source, mut scope) = self.plan_from(&select.from, ctes, outer_cols, params)?;
         if outer_cols.is_empty() {
             return self.plan_core(source, scope, Some(select), q, params);
@@ -1115,38 +1191,8 @@ impl Engine {
                                 let scope = history_scope(&t, &alias_name.unwrap_or_else(|| "history".into()));
                                 (Source::History { table: t, key }, scope)
                             }
-                            "generate_series" | "unnest" => self.plan_series(&f, args, alias.as_ref(), outer, params)?,
-                            "pg_partition_ancestors" if args.len() == 1 => {
-                                let mut c = Ctx { scope: outer, params, aggs: None, planner: None };
-                                let arg = c.compile(args[0])?.expr;
-                                let correlated = (0..outer.len()).any(|i| arg.references(i));
-                                let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or(f.clone());
-                                let names: Vec<String> = alias
-                                    .as_ref()
-                                    .map(|a| a.columns.iter().map(|c| normalize_ident(&c.name)).collect())
-                                    .unwrap_or_default();
-                                let mut scope = vec![ScopeCol {
-                                    qualifier: Some(q.clone()),
-                                    name: names.first().cloned().unwrap_or_else(|| "relid".into()),
-                                    ty: DataType::Int8,
-                                    hidden: false,
-                                }];
-                                if *with_ordinality {
-                                    scope.push(ScopeCol {
-                                        qualifier: Some(q),
-                                        name: names.get(1).cloned().unwrap_or_else(|| "ordinality".into()),
-                                        ty: DataType::Int8,
-                                        hidden: false,
-                                    });
-                                }
-                                (
-                                    Source::Series {
-                                        func: SeriesFunc::PartitionAncestors { ordinality: *with_ordinality },
-                                        args: vec![arg],
-                                        correlated,
-                                    },
-                                    scope,
-                                )
+                            "generate_series" | "unnest" | "pg_partition_ancestors" => {
+                                self.plan_series(&f, args, alias.as_ref(), *with_ordinality, outer, params)?
                             }
                             _ => return Err(SqlError::new("42883", format!("function {f}() does not exist"))),
                         }
@@ -1158,8 +1204,8 @@ impl Engine {
                     }
                 }
             }
-            ast::TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_ordinality: false, .. } if array_exprs.len() == 1 => {
-                self.plan_series("unnest", &[&array_exprs[0]], alias.as_ref(), outer, params)?
+            ast::TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_ordinality, .. } if array_exprs.len() == 1 => {
+                self.plan_series("unnest", &[&array_exprs[0]], alias.as_ref(), *with_ordinality, outer, params)?
             }
             other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
         })
@@ -1171,10 +1217,11 @@ impl Engine {
         f: &str,
         args: &[&ast::Expr],
         alias: Option<&ast::TableAlias>,
+        ordinality: bool,
         outer: &[ScopeCol],
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
-        let mut c = Ctx { scope: outer, params, aggs: None, planner: None };
+        let mut c = Ctx { scope: outer, params, aggs: None, planner: Some(self) };
         let typed = args.iter().map(|a| c.compile(a)).collect::<SqlResult<Vec<_>>>()?;
         let (func, ty) = match (f, typed.as_slice()) {
             ("unnest", [a]) => match a.ty.elem() {
@@ -1184,13 +1231,20 @@ impl Engine {
             ("generate_series", [a, b] | [a, b, _]) if a.ty.is_integer() && b.ty.is_integer() => {
                 (SeriesFunc::GenerateSeries, crate::sql::expr::wider(a.ty, b.ty))
             }
+            ("pg_partition_ancestors", [_]) => (SeriesFunc::PartitionAncestors, DataType::Int8),
             _ => return Err(SqlError::new("42883", format!("function {f} with these arguments does not exist"))),
         };
         let correlated = typed.iter().any(|t| (0..outer.len()).any(|c| t.expr.references(c)));
         let args = typed.into_iter().map(|t| t.expr).collect();
         let q = alias.map(|a| normalize_ident(&a.name)).unwrap_or(f.to_string());
-        let col = alias.and_then(|a| a.columns.first()).map(|c| normalize_ident(&c.name)).unwrap_or(q.clone());
-        Ok((Source::Series { func, args, correlated }, vec![ScopeCol { qualifier: Some(q), name: col, ty, hidden: false }]))
+        let default = if func == SeriesFunc::PartitionAncestors { "relid".to_string() } else { q.clone() };
+        let col = alias.and_then(|a| a.columns.first()).map(|c| normalize_ident(&c.name)).unwrap_or(default);
+        let mut scope = vec![ScopeCol { qualifier: Some(q.clone()), name: col, ty, hidden: false }];
+        if ordinality {
+            let name = alias.and_then(|a| a.columns.get(1)).map(|c| normalize_ident(&c.name)).unwrap_or("ordinality".into());
+            scope.push(ScopeCol { qualifier: Some(q), name, ty: DataType::Int8, hidden: false });
+        }
+        Ok((Source::Series { func, args, correlated, ordinality }, scope))
     }
 
     /// The part of a query after FROM: WHERE, grouping, projection, DISTINCT, ORDER BY, LIMIT.
@@ -1273,6 +1327,25 @@ impl Engine {
                 _ => Ctx { scope: &scope, params, aggs: None, planner: Some(self) }.compile(g)?.expr,
             };
             group_by.push(e);
+        }
+        // Functional dependency (PostgreSQL 9.1+): grouping by a table's primary key groups by all of
+        // its columns, so they may be read outside aggregates (Django groups by the key alone).
+        if !group_by.is_empty() {
+            let grouped: Vec<String> = group_by.iter().map(|g| format!("{g:?}")).collect();
+            let mut implied = Vec::new();
+            for (qualifier, table) in self.from_tables(&select.from) {
+                let col = |name: &str| scope.iter().position(|c| c.qualifier.as_deref() == Some(qualifier.as_str()) && c.name == name);
+                let keyed = !table.primary_key.is_empty()
+                    && table
+                        .primary_key
+                        .iter()
+                        .all(|&k| col(&table.columns[k].name).is_some_and(|i| grouped.contains(&format!("{:?}", Expr::Column(i)))));
+                if keyed {
+                    implied
+                        .extend((0..scope.len()).filter(|&i| scope[i].qualifier.as_deref() == Some(qualifier.as_str())).map(Expr::Column));
+                }
+            }
+            group_by.extend(implied.into_iter().filter(|e| !grouped.contains(&format!("{e:?}"))));
         }
         let having = select
             .having
@@ -1398,9 +1471,15 @@ impl Engine {
                 work.0.lock().map_err(|_| SqlError::new("XX000", "working table poisoned"))?.clear();
                 out
             }
-            Source::Series { func, args, .. } => {
+            Source::Series { func, args, ordinality, .. } => {
                 let vals = args.iter().map(|a| a.eval(env.outer, env)).collect::<SqlResult<Vec<_>>>()?;
-                series_rows(*func, &vals)?
+                let mut rows = series_rows(*func, &vals)?;
+                if *ordinality {
+                    for (i, r) in rows.iter_mut().enumerate() {
+                        r.push(Value::Int(i as i64 + 1));
+                    }
+                }
+                rows
             }
             Source::Values(rows) => {
                 rows.iter().map(|r| r.iter().map(|e| e.eval(&[], env)).collect::<SqlResult<Vec<_>>>()).collect::<SqlResult<_>>()?

@@ -1,0 +1,119 @@
+//! The migration tools and ORMs applications use, run unchanged against the real server: SQLAlchemy 2 +
+//! Alembic (tests/tools/alembic) and Django (tests/tools/django), from the pinned Python virtual
+//! environment that tests/tools/setup-python.sh makes (scripts/setup runs it; so does this test, and it
+//! is idempotent). A missing Python is a failure, never a skip. Each test migrates up, works through
+//! the ORM, migrates down to nothing and up again, checks the result over SQL, and verifies the ledger.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The venv's python, set up once per test process.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/setup-python.sh");
+        let out = Command::new("bash").arg(&script).output().expect("run tests/tools/setup-python.sh");
+        assert!(
+            out.status.success(),
+            "tests/tools/setup-python.sh failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+        assert!(Path::new(&path).exists(), "setup-python.sh printed no python path: {path:?}");
+        PathBuf::from(path)
+    })
+}
+
+/// Run the venv's python with `args` in `dir` and the connection in the environment; panics with the
+/// tool's output when it fails.
+fn run(server: &common::Server, dir: &str, args: &[&str]) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(dir);
+    let out = Command::new(python())
+        .args(args)
+        .current_dir(&dir)
+        .env("VOUCHDB_SQLALCHEMY_URL", server.psql_url().replacen("postgresql://", "postgresql+psycopg://", 1))
+        .env("VOUCHDB_HOST", "127.0.0.1")
+        .env("VOUCHDB_PORT", server.port.to_string())
+        .env("VOUCHDB_USER", "admin")
+        .env("VOUCHDB_PASSWORD", common::PASSWORD)
+        .env("VOUCHDB_DB", "vouchdb")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run the venv's python");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python {args:?} in {} failed:\n{text}", dir.display());
+    text
+}
+
+async fn strings(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    c.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
+}
+
+async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+fn check_ledger(server: &mut common::Server) {
+    server.stop();
+    let check = Command::new(env!("CARGO_BIN_EXE_vouchdb")).arg("check").arg("--data-dir").arg(server.data_dir()).output().unwrap();
+    assert!(check.status.success(), "vouchdb check: {}", String::from_utf8_lossy(&check.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alembic_migrations_and_sqlalchemy_orm() {
+    let mut server = common::Server::start();
+    let alembic = ["-m", "alembic", "-c", "alembic.ini"];
+    let up = run(&server, "alembic", &[&alembic[..], &["upgrade", "head"]].concat());
+    assert!(up.contains("Running upgrade 0002 -> 0003"), "{up}");
+    run(&server, "alembic", &["orm.py"]);
+    let down = run(&server, "alembic", &[&alembic[..], &["downgrade", "base"]].concat());
+    assert!(down.contains("Running downgrade 0001 -> , "), "{down}");
+    let c = server.client().await;
+    let left = strings(&c, "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1").await;
+    assert_eq!(left, ["alembic_version"]);
+    run(&server, "alembic", &[&alembic[..], &["upgrade", "head"]].concat());
+    run(&server, "alembic", &["orm.py"]);
+
+    let tables = strings(&c, "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1").await;
+    assert_eq!(tables, ["alembic_version", "author", "book", "book_with_author", "review"]);
+    assert_eq!(strings(&c, "SELECT version_num::text FROM alembic_version").await, ["0003"]);
+    let cols =
+        strings(&c, "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'book' ORDER BY ordinal_position").await;
+    assert_eq!(cols, ["id", "author_id", "title", "pages", "created", "isbn"]);
+    assert_eq!(count(&c, "SELECT count(*) FROM author").await, 2);
+    assert_eq!(count(&c, "SELECT sum(pages)::bigint FROM book").await, 450);
+    assert_eq!(count(&c, "SELECT count(*) FROM review").await, 2);
+    drop(c);
+    check_ledger(&mut server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_migrations_and_orm() {
+    let mut server = common::Server::start();
+    let up = run(&server, "django", &["manage.py", "migrate", "--no-input"]);
+    assert!(up.contains("Applying library.0002_alter_fields... OK"), "{up}");
+    run(&server, "django", &["orm_check.py"]);
+    let down = run(&server, "django", &["manage.py", "migrate", "--no-input", "library", "zero"]);
+    assert!(down.contains("Unapplying library.0001_initial... OK"), "{down}");
+    let c = server.client().await;
+    assert_eq!(count(&c, "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'library%'").await, 0);
+    run(&server, "django", &["manage.py", "migrate", "--no-input"]);
+    run(&server, "django", &["orm_check.py"]);
+
+    let applied = strings(&c, "SELECT name::text FROM django_migrations WHERE app = 'library' ORDER BY id").await;
+    assert_eq!(applied, ["0001_initial", "0002_alter_fields"]);
+    assert_eq!(count(&c, "SELECT count(*) FROM library_publisher").await, 1);
+    assert_eq!(count(&c, "SELECT sum(edition)::bigint FROM library_title").await, 23);
+    let ty = strings(
+        &c,
+        "SELECT data_type::text FROM information_schema.columns WHERE table_name = 'library_title' AND column_name = 'edition'",
+    )
+    .await;
+    assert_eq!(ty, ["bigint"]);
+    drop(c);
+    check_ledger(&mut server);
+}

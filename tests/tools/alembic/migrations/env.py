@@ -1,0 +1,19 @@
+"""Alembic environment: online migrations only, URL from VOUCHDB_SQLALCHEMY_URL."""
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+
+url = os.environ["VOUCHDB_SQLALCHEMY_URL"]
+engine = create_engine(url, poolclass=pool.NullPool)
+with engine.connect() as connection:
+    # transaction_per_migration=False (the default): all revisions run in one transaction, as Alembic
+    # does on PostgreSQL with its transactional DDL.
+    context.configure(connection=connection, target_metadata=None, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
