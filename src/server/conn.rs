@@ -311,6 +311,16 @@ where
                     }
                     return Ok(Incoming::Refused { error, extended: tag != b'Q' });
                 }
+                if tag == b'P' {
+                    // A named statement: remembered for DEALLOCATE ALL.
+                    let body = &socket.read_buffer()[5..total];
+                    let name = body.split(|b| *b == 0).next().unwrap_or_default();
+                    if !name.is_empty() {
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        let cell = super::session(socket);
+                        cell.prepared.lock().map_err(|_| std::io::Error::other("prepared statement list poisoned"))?.insert(name);
+                    }
+                }
                 whole = Some(total);
             }
         }

@@ -74,13 +74,38 @@ struct SessionCell {
     session: tokio::sync::Mutex<Session>,
     /// The COPY FROM STDIN receiving data, between CopyInResponse and CopyDone/CopyFail.
     copy: std::sync::Mutex<Option<copy::PendingCopy>>,
+    /// Names of the statements the client prepared with Parse (pgwire's store cannot list them), for
+    /// `DEALLOCATE ALL`.
+    prepared: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
     client.session_extensions().get_or_insert_with(|| {
         let user = client.metadata().get(pgwire::api::METADATA_USER).map(String::as_str).unwrap_or_default();
-        SessionCell { session: tokio::sync::Mutex::new(Session::new(user)), copy: std::sync::Mutex::new(None) }
+        SessionCell {
+            session: tokio::sync::Mutex::new(Session::new(user)),
+            copy: std::sync::Mutex::new(None),
+            prepared: Default::default(),
+        }
     })
+}
+
+/// `DEALLOCATE [PREPARE] {name | ALL}`: forget prepared statements, as PostgreSQL does for the
+/// statements of both PREPARE and the protocol's Parse (psycopg sends `DEALLOCATE ALL` after DDL).
+fn deallocate<S: PortalStore>(store: &S, cell: &SessionCell, name: &sqlparser::ast::Ident) -> Result<Response, SqlError> {
+    let mut names = cell.prepared.lock().map_err(|_| SqlError::new("XX000", "prepared statement list poisoned"))?;
+    if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+        for n in std::mem::take(&mut *names) {
+            store.rm_statement(&n);
+        }
+        return Ok(Response::Execution(Tag::new("DEALLOCATE ALL")));
+    }
+    let n = if name.quote_style.is_none() { name.value.to_lowercase() } else { name.value.clone() };
+    if !names.remove(&n) || store.get_statement(&n).is_none() {
+        return Err(SqlError::new("26000", format!("prepared statement \"{n}\" does not exist")));
+    }
+    store.rm_statement(&n);
+    Ok(Response::Execution(Tag::new("DEALLOCATE")))
 }
 
 /// Start a `COPY … FROM STDIN`: check it, then park it until its data has arrived.
@@ -203,6 +228,7 @@ impl SimpleQueryHandler for Handler {
         let last = stmts.len() - 1;
         for (i, (stmt, text)) in stmts.into_iter().enumerate() {
             let result = match &stmt {
+                Statement::Deallocate { name, .. } => deallocate(client.portal_store(), &cell, name),
                 Statement::Copy { .. } if is_copy_from(&stmt) && i != last => {
                     Err(SqlError::unsupported("COPY FROM STDIN must be the last statement of a multi-statement query string"))
                 }
@@ -311,6 +337,9 @@ impl ExtendedQueryHandler for Handler {
         }
         let cell = session(client);
         let mut s = cell.session.lock().await;
+        if let Statement::Deallocate { name, .. } = &**stmt {
+            return deallocate(client.portal_store(), &cell, name).map_err(pg_error);
+        }
         if is_copy_from(stmt) {
             return start_copy_in(&self.engine, &cell, &mut s, stmt, &prepared.sql).await.map_err(pg_error);
         }

@@ -15,6 +15,7 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 pub fn pg_type(t: DataType) -> Type {
     match t {
         DataType::Array(_) => Type::from_oid(crate::sql::pg_catalog::type_oid(t) as u32).unwrap_or(Type::TEXT_ARRAY),
+        DataType::Int2Vector => Type::INT2_VECTOR,
         DataType::Bool => Type::BOOL,
         DataType::Int2 => Type::INT2,
         DataType::Int4 => Type::INT4,
@@ -187,7 +188,8 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             Some((1, rest)) => Value::parse(std::str::from_utf8(rest).map_err(|_| bad())?, DataType::Jsonb)?,
             _ => return Err(bad()),
         },
-        DataType::Array(elem) => {
+        DataType::Array(_) | DataType::Int2Vector => {
+            let elem = ty.elem().unwrap_or(DataType::Text);
             let mut r = crate::ledger::format::Reader::new(b);
             let ndim = r.u32().map_err(|_| bad())?;
             let _has_null = r.u32().map_err(|_| bad())?;
@@ -207,7 +209,7 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
                 if len < 0 {
                     items.push(Value::Null);
                 } else {
-                    items.push(decode_binary(r.take(len as usize).map_err(|_| bad())?, *elem)?);
+                    items.push(decode_binary(r.take(len as usize).map_err(|_| bad())?, elem)?);
                 }
             }
             r.finish().map_err(|_| bad())?;

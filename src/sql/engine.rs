@@ -2052,7 +2052,8 @@ impl Engine {
         }
         let mut columns = Vec::new();
         let mut pk: Vec<String> = Vec::new();
-        let mut unique: Vec<Vec<String>> = Vec::new();
+        // UNIQUE constraints: their names if given, and their columns.
+        let mut unique: Vec<(Option<String>, Vec<String>)> = Vec::new();
         let mut constraints: Vec<NewConstraint> = Vec::new();
         for c in &ct.columns {
             let cname = normalize_ident(&c.name);
@@ -2072,7 +2073,7 @@ impl Engine {
                         pk.push(cname.clone());
                         col.not_null = true;
                     }
-                    ast::ColumnOption::Unique(_) => unique.push(vec![cname.clone()]),
+                    ast::ColumnOption::Unique(_) => unique.push((o.name.as_ref().map(normalize_ident), vec![cname.clone()])),
                     ast::ColumnOption::Check(ck) => constraints.push(NewConstraint::Check {
                         name: o.name.as_ref().or(ck.name.as_ref()).map(normalize_ident),
                         expr: ck.expr.to_string(),
@@ -2107,7 +2108,7 @@ impl Engine {
                             other => return Err(SqlError::syntax(format!("unique column must be a name, not {other}"))),
                         }
                     }
-                    unique.push(cols);
+                    unique.push((u.name.as_ref().map(normalize_ident), cols));
                 }
                 ast::TableConstraint::Check(ck) => constraints.push(NewConstraint::Check {
                     name: ck.name.as_ref().map(normalize_ident),
@@ -2149,7 +2150,7 @@ impl Engine {
             primary_key.push(i);
         }
         let mut indexes = Vec::new();
-        for (n, cols) in unique.into_iter().enumerate() {
+        for (n, (cname, cols)) in unique.into_iter().enumerate() {
             let idx = cols
                 .iter()
                 .map(|c| {
@@ -2167,7 +2168,7 @@ impl Engine {
             }
             indexes.push(super::catalog::IndexDef {
                 id: id + 1 + n as u32,
-                name: format!("{name}_{}_key", cols.join("_")),
+                name: cname.unwrap_or_else(|| format!("{name}_{}_key", cols.join("_"))),
                 columns: idx,
                 unique: true,
                 constraint: true,

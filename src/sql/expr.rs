@@ -269,10 +269,14 @@ impl Ctx<'_> {
                 // A text expression (not a literal) cast to regclass is a relation name, as
                 // SQLAlchemy's `pg_get_serial_sequence(…)::regclass::oid`: look it up by name,
                 // schema-qualified or not (NULL when there is no such relation).
-                if kind == "regclass" && !matches!(&**expr, ast::Expr::Value(_)) && self.compile(expr).is_ok_and(|t| t.ty.is_text()) {
+                // A parameter (`CAST($1 AS REGCLASS)`) is a name too: drivers send the text.
+                let param = matches!(&**expr, ast::Expr::Value(v) if matches!(v.value, ast::Value::Placeholder(_)));
+                if kind == "regclass"
+                    && (param || !matches!(&**expr, ast::Expr::Value(_)) && self.compile(expr).is_ok_and(|t| t.ty.is_text()))
+                {
                     let sql = format!(
-                        "(SELECT vouch_oid FROM pg_catalog.vouch_objects WHERE vouch_kind = 'class' AND vouch_sub = 0 \
-                         AND (vouch_text = ({expr}) OR 'public.' || vouch_text = ({expr})))"
+                        "COALESCE(__vouch_catalog_oid(CAST(({expr}) AS text)), (SELECT vouch_oid FROM pg_catalog.vouch_objects \
+                         WHERE vouch_kind = 'class' AND vouch_sub = 0 AND (vouch_text = ({expr}) OR 'public.' || vouch_text = ({expr}))))"
                     );
                     return self.compile(&crate::sql::parse_expr(&sql)?);
                 }
@@ -287,6 +291,11 @@ impl Ctx<'_> {
             A::Cast { expr, data_type, .. } => {
                 let ty = DataType::from_ast(data_type)?;
                 let t = self.compile(expr)?;
+                if t.ty == DataType::Int2Vector && ty.is_text() {
+                    // int2vector's text form: the values separated by spaces.
+                    let joined = Expr::Func("array_to_string".into(), vec![t.expr, Expr::Const(Value::Text(" ".into()))]);
+                    return Ok(Typed { expr: Expr::Cast(Box::new(joined), ty), ty });
+                }
                 let t = self.coerce(t, ty);
                 Typed { expr: Expr::Cast(Box::new(t.expr), ty), ty }
             }
@@ -565,13 +574,13 @@ impl Ctx<'_> {
                 let [_, sep] = args.as_slice() else {
                     return Err(SqlError::new("42883", "function string_agg takes a value and a separator"));
                 };
-                let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: None };
+                let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: self.planner };
                 extra = Some(inner.compile_as(sep, DataType::Text)?.expr);
             }
             let arg = match (star, args.as_slice()) {
                 (true, []) if func == AggFunc::Count => None,
                 (false, [a]) | (false, [a, _]) if (args.len() == 1) == (func != AggFunc::StringAgg) => {
-                    let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: None };
+                    let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: self.planner };
                     Some(inner.compile(a).map_err(|e| {
                         if e.code == "42803" {
                             SqlError::new("42803", "aggregate function calls cannot be nested")
@@ -654,7 +663,13 @@ impl Ctx<'_> {
             ("pg_encoding_to_char" | "array_to_string", _) => DataType::Text,
             ("nextval" | "currval", [_]) | ("setval", [_, _] | [_, _, _]) | ("lastval", []) => DataType::Int8,
             ("gen_random_uuid", []) => DataType::Uuid,
+            ("json_build_object" | "jsonb_build_object", args) if args.len() % 2 == 0 => DataType::Jsonb,
+            ("json_build_object" | "jsonb_build_object", _) => {
+                return Err(SqlError::new("22023", "argument list must have even number of elements"))
+            }
+            ("json_build_array" | "jsonb_build_array", _) | ("to_json" | "to_jsonb", [_]) => DataType::Jsonb,
             ("__vouch_rowid", [_]) => DataType::Int8,
+            ("__vouch_catalog_oid", [_]) => DataType::Int8,
             ("pg_get_serial_sequence", [_, _]) => DataType::Text,
             ("array_length" | "array_upper" | "array_lower" | "array_position", [a, _]) if a.ty.elem().is_some() => DataType::Int4,
             ("cardinality", [a]) if a.ty.elem().is_some() => DataType::Int4,
@@ -1170,7 +1185,26 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("__vouch_require_relation", [v, _]) => v.clone(),
         ("gen_random_uuid", []) => Value::Uuid(env.gen.map_or_else(crate::sql::engine::sequence::random_uuid, |g| g.random_uuid())),
         ("lastval", []) => Value::Int(generator(env)?.lastval()?),
+        ("json_build_object" | "jsonb_build_object", pairs) => {
+            let mut obj = serde_json::Map::new();
+            for kv in pairs.chunks(2) {
+                let key = match &kv[0] {
+                    Value::Null => return Err(SqlError::new("22004", "null value not allowed for object key")),
+                    Value::Text(k) => k.clone(),
+                    k => k.to_text(k.natural_type()).unwrap_or_default(),
+                };
+                obj.insert(key, kv.get(1).map_or(serde_json::Value::Null, Value::to_json));
+            }
+            Value::Jsonb(serde_json::Value::Object(obj))
+        }
+        ("json_build_array" | "jsonb_build_array", items) => {
+            Value::Jsonb(serde_json::Value::Array(items.iter().map(Value::to_json).collect()))
+        }
         (_, [Value::Null, ..]) => Value::Null,
+        ("to_json" | "to_jsonb", [v]) => Value::Jsonb(v.to_json()),
+        ("__vouch_catalog_oid", [n]) => {
+            crate::sql::pg_catalog::catalog_table_oid(&text(n).unwrap_or_default()).map_or(Value::Null, Value::Int)
+        }
         ("nextval", [n]) => Value::Int(generator(env)?.nextval(&text(n).unwrap_or_default())?),
         ("__vouch_rowid", [Value::Int(t)]) => Value::Int(generator(env)?.rowid(u32::try_from(*t).unwrap_or_default())?),
         ("currval", [n]) => Value::Int(generator(env)?.currval(&text(n).unwrap_or_default())?),

@@ -25,7 +25,7 @@ fn text(s: &str) -> Value {
 
 /// The rows of `pg_catalog.<name>`, or None if vouchdb does not emulate that table.
 pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
-    use DataType::{Bool, Float4, Int2, Int4, Int8, Text};
+    use DataType::{Bool, Float4, Int2, Int2Vector, Int4, Int8, Text};
     Ok(Some(match name {
         "pg_namespace" => (
             vec![("oid", Int8), ("nspname", Text), ("nspowner", Int8), ("nspacl", Text)],
@@ -179,10 +179,10 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     b("indisready"),
                     b("indislive"),
                     b("indisreplident"),
-                    ("indkey", DataType::array_of(Int2)),
+                    ("indkey", Int2Vector),
                     ("indcollation", DataType::array_of(Int8)),
                     ("indclass", DataType::array_of(Int8)),
-                    ("indoption", DataType::array_of(Int2)),
+                    ("indoption", Int2Vector),
                     ("indexprs", Text),
                     ("indpred", Text),
                 ],
@@ -754,7 +754,7 @@ pub const TYPES: &[TypeRow] = &[
     (19, "name", 1003, 64, "S", None),
     (20, "int8", 1016, 8, "N", Some(DataType::Int8)),
     (21, "int2", 1005, 2, "N", Some(DataType::Int2)),
-    (22, "int2vector", 1006, -1, "A", None),
+    (22, "int2vector", 1006, -1, "A", Some(DataType::Int2Vector)),
     (23, "int4", 1007, 4, "N", Some(DataType::Int4)),
     (24, "regproc", 1008, 4, "N", None),
     (25, "text", 1009, -1, "S", Some(DataType::Text)),

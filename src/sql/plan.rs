@@ -545,14 +545,15 @@ impl Engine {
 /// array over the query's own FROM and WHERE, and keeping the subscripts each row's arrays have.
 /// Shorter arrays give NULLs, as in PostgreSQL. None: nothing to rewrite.
 fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Select>> {
-    let is_srf = |e: &ast::Expr| -> Option<(String, ast::Expr)> {
+    let is_srf = |e: &ast::Expr| -> Option<(String, ast::Expr, Option<ast::Expr>)> {
         let ast::Expr::Function(f) = e else { return None };
         let name = object_name(&f.name);
         let ast::FunctionArguments::List(list) = &f.args else { return None };
         let args = function_args(&list.args).ok()?;
         match (name.as_str(), args.as_slice()) {
-            ("unnest", [a]) => Some((name, (*a).clone())),
-            ("generate_subscripts", [a, d]) if d.to_string() == "1" => Some((name, (*a).clone())),
+            ("unnest", [a]) => Some((name, (*a).clone(), None)),
+            // Arrays here have one dimension: subscripts of any other are none (NULL).
+            ("generate_subscripts", [a, d]) => Some((name, (*a).clone(), Some((*d).clone()))),
             _ => None,
         }
     };
@@ -568,7 +569,7 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
         return Err(SqlError::unsupported("set-returning functions in a SELECT list with GROUP BY or HAVING"));
     }
     let longest =
-        format!("greatest({})", srfs.iter().map(|(_, a)| format!("coalesce(array_length(({a}), 1), 0)")).collect::<Vec<_>>().join(", "));
+        format!("greatest({})", srfs.iter().map(|(_, a, _)| format!("coalesce(array_length(({a}), 1), 0)")).collect::<Vec<_>>().join(", "));
     let from = select.from.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
     let filter = select.selection.as_ref().map(|w| format!(" WHERE {w}")).unwrap_or_default();
     let series =
@@ -586,11 +587,12 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
     });
     for item in out.projection.iter_mut() {
         let Some(e) = item_expr(&*item) else { continue };
-        let Some((name, a)) = is_srf(&e) else { continue };
-        let replaced = if name == "unnest" {
-            crate::sql::parse_expr(&format!("({a})[__vouch_srf.__vouch_i]"))?
-        } else {
-            crate::sql::parse_expr(&format!("CASE WHEN __vouch_srf.__vouch_i <= array_length(({a}), 1) THEN __vouch_srf.__vouch_i END"))?
+        let Some((name, a, dim)) = is_srf(&e) else { continue };
+        let replaced = match dim {
+            None => crate::sql::parse_expr(&format!("({a})[__vouch_srf.__vouch_i]"))?,
+            Some(d) => crate::sql::parse_expr(&format!(
+                "CASE WHEN ({d}) = 1 AND __vouch_srf.__vouch_i <= array_length(({a}), 1) THEN __vouch_srf.__vouch_i END"
+            ))?,
         };
         *item = match item {
             ast::SelectItem::ExprWithAlias { alias, .. } => ast::SelectItem::ExprWithAlias { expr: replaced, alias: alias.clone() },

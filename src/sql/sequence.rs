@@ -466,6 +466,15 @@ impl super::super::expr::Generator for Generated<'_> {
     fn serial_sequence(&self, table: &str, column: &str) -> SqlResult<Option<String>> {
         let t = relation_name(table);
         let catalog = self.engine.catalog();
+        // A view, an index or a sequence owns no sequence (PostgreSQL answers NULL for them too).
+        if !catalog.tables.contains_key(&t)
+            && (catalog.views.contains_key(&t)
+                || catalog.sequences.contains_key(&t)
+                || catalog.index(&t).is_some()
+                || catalog.tables.values().any(|d| !d.primary_key.is_empty() && format!("{}_pkey", d.name) == t))
+        {
+            return Ok(None);
+        }
         let def = catalog.table(&t)?;
         // The column name is taken literally (PostgreSQL does not fold its case).
         let c = column.to_string();

@@ -28,6 +28,9 @@ pub enum DataType {
     /// scalar types above; `array_of` gives the `'static` element for a runtime type.
     #[serde(serialize_with = "serialize_elem", deserialize_with = "deserialize_elem")]
     Array(&'static DataType),
+    /// `int2vector` (`pg_index.indkey`, `indoption`): an `int2[]` whose text form is the values
+    /// separated by spaces.
+    Int2Vector,
 }
 
 fn serialize_elem<S: serde::Serializer>(elem: &&'static DataType, s: S) -> Result<S::Ok, S::Error> {
@@ -77,6 +80,7 @@ impl DataType {
     pub fn elem(&self) -> Option<DataType> {
         match self {
             DataType::Array(e) => Some(**e),
+            DataType::Int2Vector => Some(DataType::Int2),
             _ => None,
         }
     }
@@ -101,6 +105,7 @@ impl DataType {
             DataType::Uuid => "uuid".into(),
             DataType::Jsonb => "jsonb".into(),
             DataType::Array(e) => format!("{}[]", e.name()),
+            DataType::Int2Vector => "int2vector".into(),
         }
     }
 
@@ -118,7 +123,7 @@ impl DataType {
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
     pub fn keyable(&self) -> bool {
-        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Jsonb | DataType::Array(_))
+        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Jsonb | DataType::Array(_) | DataType::Int2Vector)
     }
 
     pub fn from_ast(t: &sqlparser::ast::DataType) -> SqlResult<DataType> {
@@ -176,7 +181,7 @@ impl DataType {
                 // Catalog types: object ids are integers here; `name` and `"char"` are text.
                 "oid" | "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "xid" | "cid" => DataType::Int8,
                 "name" | "\"char\"" | "char" | "bpchar" => DataType::Text,
-                "int2vector" => DataType::array_of(DataType::Int2),
+                "int2vector" => DataType::Int2Vector,
                 "oidvector" => DataType::array_of(DataType::Int8),
                 "serial" | "bigserial" | "smallserial" => return Err(SqlError::unsupported("SERIAL columns are not supported yet")),
                 other => return Err(SqlError::new("42704", format!("type \"{other}\" does not exist"))),
@@ -280,6 +285,24 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// The value as JSON, as PostgreSQL's `to_json` renders it: numbers and booleans as themselves,
+    /// timestamps in ISO 8601 with a `T`, arrays as arrays, everything else as its text.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or_else(|| J::String(format_float(*f, false)), J::Number),
+            Value::Numeric(d) => serde_json::from_str(&d.to_string()).unwrap_or_else(|_| J::String(d.to_string())),
+            Value::Jsonb(j) => j.clone(),
+            Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::Timestamp(us) => J::String(format_timestamp(*us).replacen(' ', "T", 1)),
+            Value::Timestamptz(us) => J::String(format!("{}+00:00", format_timestamp(*us).replacen(' ', "T", 1))),
+            other => J::String(other.to_text(other.natural_type()).unwrap_or_default()),
+        }
+    }
+
     /// PostgreSQL's text output for a value of static type `ty`.
     pub fn to_text(&self, ty: DataType) -> Option<String> {
         Some(match self {
@@ -296,6 +319,9 @@ impl Value {
             Value::Date(d) => (UNIX_EPOCH_DATE + chrono::Duration::days(*d as i64)).format("%Y-%m-%d").to_string(),
             Value::Uuid(u) => format_uuid(u),
             Value::Jsonb(j) => jsonb_text(j),
+            Value::Array(items) if ty == DataType::Int2Vector => {
+                items.iter().map(|v| v.to_text(DataType::Int2).unwrap_or_default()).collect::<Vec<_>>().join(" ")
+            }
             Value::Array(items) => {
                 let elem = ty.elem().unwrap_or(DataType::Text);
                 let parts: Vec<String> = items
@@ -351,6 +377,7 @@ impl Value {
             DataType::Jsonb => {
                 Value::Jsonb(serde_json::from_str(t).map_err(|_| SqlError::new("22P02", "invalid input syntax for type json"))?)
             }
+            DataType::Int2Vector => Value::Array(t.split_whitespace().map(|i| Value::parse(i, DataType::Int2)).collect::<SqlResult<_>>()?),
             DataType::Array(elem) => {
                 let items = parse_array_text(t).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{text}\"")))?;
                 Value::Array(items.into_iter().map(|i| i.map_or(Ok(Value::Null), |s| Value::parse(&s, *elem))).collect::<SqlResult<_>>()?)
@@ -433,6 +460,7 @@ impl Value {
             (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
             (Value::Jsonb(j), T::Jsonb) => Value::Jsonb(j),
             (Value::Array(items), T::Array(elem)) => Value::Array(items.into_iter().map(|v| v.cast(*elem)).collect::<SqlResult<_>>()?),
+            (Value::Array(items), T::Int2Vector) => Value::Array(items.into_iter().map(|v| v.cast(T::Int2)).collect::<SqlResult<_>>()?),
             (v, ty) => {
                 return Err(SqlError::new("42846", format!("cannot cast type {} to {}", v.natural_type().name(), ty.name())));
             }
