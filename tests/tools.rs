@@ -1,7 +1,8 @@
 //! The migration tools and ORMs applications use, run unchanged against the real server: SQLAlchemy 2 +
 //! Alembic (tests/tools/alembic) and Django (tests/tools/django), from the pinned Python virtual
-//! environment that tests/tools/setup-python.sh makes (scripts/setup runs it; so does this test, and it
-//! is idempotent). A missing Python is a failure, never a skip. Each test migrates up, works through
+//! environment that tests/tools/setup-python.sh makes, and knex (tests/tools/knex) from the pinned
+//! node_modules of tests/tools/setup-node.sh (scripts/setup runs both; so do these tests, and they are
+//! idempotent). A missing Python or Node is a failure, never a skip. Each test migrates up, works through
 //! the ORM, migrates down to nothing and up again, checks the result over SQL, and verifies the ledger.
 
 mod common;
@@ -28,24 +29,57 @@ fn python() -> &'static Path {
     })
 }
 
+/// The pinned node_modules (knex, pg), set up once per test process by tests/tools/setup-node.sh.
+fn node_modules() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/setup-node.sh");
+        let out = Command::new("bash").arg(&script).output().expect("run tests/tools/setup-node.sh");
+        assert!(
+            out.status.success(),
+            "tests/tools/setup-node.sh failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+        assert!(Path::new(&path).join("knex").exists(), "setup-node.sh printed no node_modules path: {path:?}");
+        PathBuf::from(path)
+    })
+}
+
 /// Run the venv's python with `args` in `dir` and the connection in the environment; panics with the
 /// tool's output when it fails.
 fn run(server: &common::Server, dir: &str, args: &[&str]) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(dir);
-    let out = Command::new(python())
-        .args(args)
-        .current_dir(&dir)
-        .env("VOUCHDB_SQLALCHEMY_URL", server.psql_url().replacen("postgresql://", "postgresql+psycopg://", 1))
+    let mut cmd = Command::new(python());
+    cmd.args(args).current_dir(&dir).env("PYTHONDONTWRITEBYTECODE", "1");
+    connection_env(&mut cmd, server);
+    let out = cmd.output().expect("run the venv's python");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python {args:?} in {} failed:\n{text}", dir.display());
+    text
+}
+
+/// The connection settings every tool script reads.
+fn connection_env(cmd: &mut Command, server: &common::Server) {
+    cmd.env("VOUCHDB_SQLALCHEMY_URL", server.psql_url().replacen("postgresql://", "postgresql+psycopg://", 1))
         .env("VOUCHDB_HOST", "127.0.0.1")
         .env("VOUCHDB_PORT", server.port.to_string())
         .env("VOUCHDB_USER", "admin")
         .env("VOUCHDB_PASSWORD", common::PASSWORD)
-        .env("VOUCHDB_DB", "vouchdb")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("run the venv's python");
+        .env("VOUCHDB_DB", "vouchdb");
+}
+
+/// Run `node script` in tests/tools/knex with NODE_PATH at the pinned node_modules; panics with the
+/// output when it fails.
+fn run_node(server: &common::Server, script: &str) -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/knex");
+    let mut cmd = Command::new("node");
+    cmd.arg(script).current_dir(&dir).env("NODE_PATH", node_modules());
+    connection_env(&mut cmd, server);
+    let out = cmd.output().expect("run node (Node 20 is part of the machine; a missing runtime is a failure)");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "python {args:?} in {} failed:\n{text}", dir.display());
+    assert!(out.status.success(), "node {script} failed:\n{text}");
     text
 }
 
@@ -125,6 +159,25 @@ async fn django_migrations_and_orm() {
     )
     .await;
     assert_eq!(ty, ["bigint"]);
+    drop(c);
+    check_ledger(&mut server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn knex_migrations_and_queries() {
+    let mut server = common::Server::start();
+    let out = run_node(&server, "run.js");
+    assert!(out.contains("knex ok"), "{out}");
+    let c = server.client().await;
+    let applied = strings(&c, "SELECT name::text FROM knex_migrations ORDER BY id").await;
+    assert_eq!(applied, ["20260101000000_customers_orders.js", "20260102000000_alter.js"]);
+    let cols =
+        strings(&c, "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'kx_customer' ORDER BY ordinal_position")
+            .await;
+    assert_eq!(cols, ["id", "email", "full_name", "created_at", "updated_at", "phone"]);
+    // Two rounds of work, each leaving Ann's two orders (Bob's was deleted by the cascade).
+    assert_eq!(count(&c, "SELECT count(*) FROM kx_order").await, 2);
+    assert_eq!(count(&c, "SELECT count(*) FROM kx_order WHERE NOT paid").await, 0);
     drop(c);
     check_ledger(&mut server);
 }
