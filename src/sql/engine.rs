@@ -221,11 +221,20 @@ pub struct Session {
     seq: sequence::SessionSeqs,
     /// The data of the COPY FROM STDIN statement being executed (set by `copy_from`).
     copy_input: Option<Arc<Vec<u8>>>,
+    /// Session-level advisory locks held (released when the session is dropped).
+    advisory: advisory::Held,
 }
 
 impl Session {
     pub fn new(user: &str) -> Session {
-        Session { user: user.to_string(), txn: None, settings: BTreeMap::new(), seq: Default::default(), copy_input: None }
+        Session {
+            user: user.to_string(),
+            txn: None,
+            settings: BTreeMap::new(),
+            seq: Default::default(),
+            copy_input: None,
+            advisory: Default::default(),
+        }
     }
     pub fn in_transaction(&self) -> bool {
         self.txn.as_ref().is_some_and(|t| t.explicit)
@@ -245,6 +254,8 @@ pub struct Engine {
     in_flight: Mutex<HashSet<WriteKey>>,
     /// Serialises DDL (table id allocation and catalog updates).
     ddl: Arc<tokio::sync::Mutex<()>>,
+    /// Advisory locks by key (`pg_advisory_lock`).
+    advisory_locks: advisory::AdvisoryLocks,
     locks: Arc<super::locks::LockManager>,
     next_txn_id: std::sync::atomic::AtomicU64,
     sequences: sequence::Sequences,
@@ -270,6 +281,7 @@ impl Engine {
             catalog_generation: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
             ddl: Arc::new(tokio::sync::Mutex::new(())),
+            advisory_locks: Default::default(),
             locks: Arc::new(super::locks::LockManager::default()),
             next_txn_id: std::sync::atomic::AtomicU64::new(1),
             sequences: Default::default(),
@@ -406,6 +418,9 @@ impl Engine {
         params: &[Value],
         cache: Option<&PlanCache>,
     ) -> SqlResult<Outcome> {
+        if let Some(call) = advisory::call(stmt) {
+            return self.advisory(s, call, params).await;
+        }
         match stmt {
             Statement::StartTransaction { modes, .. } => {
                 if s.txn.is_none() {
@@ -2523,6 +2538,10 @@ pub(crate) fn default_setting(name: &str) -> &'static str {
 // CHECK and FOREIGN KEY enforcement.
 #[path = "constraints.rs"]
 mod constraints;
+
+// Advisory locks (pg_advisory_lock and friends).
+#[path = "advisory.rs"]
+pub(crate) mod advisory;
 
 // Query planning and DML live in their own file.
 #[path = "plan.rs"]

@@ -635,10 +635,12 @@ impl Ctx<'_> {
                 _ => None,
             }
         };
+        let key_type = if args.len() == 2 { DataType::Int4 } else { DataType::Int8 };
         let compiled = args
             .iter()
             .enumerate()
             .map(|(i, a)| match seq_name(a) {
+                _ if advisory_type(&name).is_some() => self.compile_as(a, key_type),
                 Some(n) if i == 0 && matches!(name.as_str(), "nextval" | "currval" | "setval") => {
                     Ok(Typed { expr: Expr::Const(Value::Text(n)), ty: DataType::Text })
                 }
@@ -679,6 +681,11 @@ impl Ctx<'_> {
             ("pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible", [_]) => DataType::Bool,
             ("format_type", [_, _]) => DataType::Text,
             ("pg_sleep", [_]) => DataType::Text,
+            // Advisory locks run as statements of their own (engine/advisory.rs); typed here for Describe.
+            (n, [_] | [_, _]) if n.starts_with("pg_") && n != "pg_advisory_unlock_all" && advisory_type(n).is_some() => {
+                advisory_type(n).unwrap_or(DataType::Text)
+            }
+            ("pg_advisory_unlock_all", []) => DataType::Text,
             ("__vouch_require_relation", [a, _]) => a.ty,
             // vouchdb has no partitions: a table's only ancestor is itself.
             // regclass, which is an oid (bigint) here; a table is its own only ancestor and root.
@@ -704,6 +711,11 @@ impl Ctx<'_> {
         let exprs = compiled.into_iter().map(|t| t.expr).collect();
         Ok(Typed { expr: Expr::Func(name, exprs), ty })
     }
+}
+
+/// The result type of an advisory-lock function, None for any other name.
+fn advisory_type(name: &str) -> Option<DataType> {
+    crate::sql::engine::advisory::FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
 /// Catalog functions that are lookups in the emulated `pg_catalog`, as SQL over its tables (so they
@@ -1185,6 +1197,9 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("__vouch_require_relation", [v, _]) => v.clone(),
         ("gen_random_uuid", []) => Value::Uuid(env.gen.map_or_else(crate::sql::engine::sequence::random_uuid, |g| g.random_uuid())),
         ("lastval", []) => Value::Int(generator(env)?.lastval()?),
+        (n, _) if advisory_type(n).is_some() => {
+            return Err(SqlError::unsupported(format!("{n}() is supported only as a statement of its own: SELECT {n}(key)")))
+        }
         ("json_build_object" | "jsonb_build_object", pairs) => {
             let mut obj = serde_json::Map::new();
             for kv in pairs.chunks(2) {
