@@ -238,3 +238,32 @@ async fn ddl_in_a_transaction_is_invisible_until_commit_and_holds_off_other_ddl(
     b.batch_execute("CREATE TABLE other (id INT PRIMARY KEY)").await.unwrap();
     assert_eq!(value(&b, "SELECT id FROM fresh").await, 7);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advisory_locks_wait_time_out_and_are_released_by_a_disconnect() {
+    let server = common::Server::start();
+    let a = server.client().await;
+    let b = server.client().await;
+    a.batch_execute("SELECT pg_advisory_lock(77); SELECT pg_advisory_lock(77)").await.unwrap();
+    let got: bool = b.query_one("SELECT pg_try_advisory_lock(77)", &[]).await.unwrap().get(0);
+    assert!(!got, "another session holds the lock");
+    b.batch_execute("SET lock_timeout = '150ms'").await.unwrap();
+    let e = b.execute("SELECT pg_advisory_lock($1)", &[&77i64]).await.unwrap_err();
+    assert_eq!(code(&e), "55P03");
+    b.batch_execute("SET lock_timeout = 0").await.unwrap();
+    // Taken twice, so one unlock keeps it; the waiter gets it when the holder disconnects.
+    let once: bool = a.query_one("SELECT pg_advisory_unlock(77)", &[]).await.unwrap().get(0);
+    assert!(once);
+    let waiter = tokio::spawn(async move {
+        let started = Instant::now();
+        b.execute("SELECT pg_advisory_lock(77)", &[]).await.map_err(|e| code(&e))?;
+        Ok::<_, String>((started.elapsed(), b))
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "still held once");
+    drop(a);
+    let (waited, b) = tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("released on disconnect").unwrap().unwrap();
+    assert!(waited >= Duration::from_millis(200));
+    let e = b.execute("SELECT 1 WHERE pg_try_advisory_lock(5)", &[]).await.unwrap_err();
+    assert_eq!(code(&e), "0A000");
+}

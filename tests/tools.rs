@@ -181,3 +181,79 @@ async fn knex_migrations_and_queries() {
     drop(c);
     check_ledger(&mut server);
 }
+
+/// sqlx's migrator (run, undo to nothing, run again; it takes `pg_advisory_lock` around each) and
+/// queries through its compile-free API, which describes every statement and reads results in binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlx_migrator_and_queries() {
+    use sqlx::postgres::PgPoolOptions;
+    use sqlx::Row;
+
+    let mut server = common::Server::start();
+    let url = server.psql_url();
+    let pool = PgPoolOptions::new().max_connections(4).connect(&url).await.expect("sqlx connects");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/sqlx/migrations");
+    let migrator = sqlx::migrate::Migrator::new(dir).await.expect("read the migrations");
+    assert_eq!(migrator.iter().filter(|m| m.migration_type.is_up_migration()).count(), 2);
+
+    async fn work(pool: &sqlx::PgPool) {
+        let ann: i64 = sqlx::query("INSERT INTO sx_account (holder, balance) VALUES ($1, $2) RETURNING id")
+            .bind("ann")
+            .bind(100i64)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .get("id");
+        let bob: i64 =
+            sqlx::query_scalar("INSERT INTO sx_account (holder) VALUES ($1) RETURNING id").bind("bob").fetch_one(pool).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("UPDATE sx_account SET balance = balance - $1 WHERE id = $2").bind(30i64).bind(ann).execute(&mut *tx).await.unwrap();
+        sqlx::query("UPDATE sx_account SET balance = balance + $1 WHERE id = $2").bind(30i64).bind(bob).execute(&mut *tx).await.unwrap();
+        let t: i32 = sqlx::query_scalar("INSERT INTO sx_transfer (src, dst, amount, memo) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(ann)
+            .bind(bob)
+            .bind(30i64)
+            .bind("rent")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert!(t > 0);
+        tx.commit().await.unwrap();
+        // A failing transfer: the CHECK refuses a negative balance (23514) and the transaction rolls back.
+        let mut tx = pool.begin().await.unwrap();
+        let e = sqlx::query("UPDATE sx_account SET balance = balance - 1000 WHERE id = $1").bind(ann).execute(&mut *tx).await.unwrap_err();
+        assert_eq!(e.as_database_error().and_then(|d| d.code()).as_deref(), Some("23514"), "{e}");
+        tx.rollback().await.unwrap();
+        let e = sqlx::query("INSERT INTO sx_account (holder) VALUES ('ann')").execute(pool).await.unwrap_err();
+        assert_eq!(e.as_database_error().and_then(|d| d.code()).as_deref(), Some("23505"), "{e}");
+        let e = sqlx::query("INSERT INTO sx_transfer (src, dst, amount) VALUES (999999, $1, 1)").bind(bob).execute(pool).await.unwrap_err();
+        assert_eq!(e.as_database_error().and_then(|d| d.code()).as_deref(), Some("23503"), "{e}");
+        let rows = sqlx::query(
+            "SELECT a.holder, a.balance, count(t.id) AS n FROM sx_account a LEFT JOIN sx_transfer t ON t.src = a.id \
+             GROUP BY a.holder, a.balance ORDER BY a.holder",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let got: Vec<(String, i64, i64)> = rows.iter().map(|r| (r.get("holder"), r.get("balance"), r.get("n"))).collect();
+        assert_eq!(got, [("ann".to_string(), 70, 1), ("bob".to_string(), 30, 0)]);
+        let memo: String = sqlx::query_scalar("SELECT memo FROM sx_transfer WHERE src = $1").bind(ann).fetch_one(pool).await.unwrap();
+        assert_eq!(memo, "rent");
+    }
+
+    migrator.run(&pool).await.expect("migrate up");
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version").fetch_all(&pool).await.unwrap();
+    assert_eq!(versions, [20260101000000, 20260102000000]);
+    work(&pool).await;
+    // Running again applies nothing (the checksums match).
+    migrator.run(&pool).await.expect("migrate up again");
+    migrator.undo(&pool, 0).await.expect("undo everything");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'sx_%'").fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 0);
+    migrator.run(&pool).await.expect("migrate up after undo");
+    work(&pool).await;
+    pool.close().await;
+    check_ledger(&mut server);
+}

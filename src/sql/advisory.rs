@@ -82,7 +82,12 @@ pub(crate) fn call(stmt: &ast::Statement) -> Option<(&'static str, Vec<&ast::Exp
 
 impl Engine {
     /// Run an advisory-lock call (see the module comment).
-    pub(crate) async fn advisory(&self, s: &mut Session, call: (&'static str, Vec<&ast::Expr>, String), params: &[Value]) -> SqlResult<Outcome> {
+    pub(crate) async fn advisory(
+        &self,
+        s: &mut Session,
+        call: (&'static str, Vec<&ast::Expr>, String),
+        params: &[Value],
+    ) -> SqlResult<Outcome> {
         let (name, args, column) = call;
         if s.in_failed_transaction() {
             return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));

@@ -1,0 +1,2 @@
+DROP TABLE sx_transfer;
+DROP TABLE sx_account;
