@@ -140,7 +140,8 @@ async fn alembic_migrations_and_sqlalchemy_orm() {
 async fn django_migrations_and_orm() {
     let mut server = common::Server::start();
     let up = run(&server, "django", &["manage.py", "migrate", "--no-input"]);
-    assert!(up.contains("Applying library.0002_alter_fields... OK"), "{up}");
+    assert!(up.contains("Applying auth.0012_alter_user_first_name_max_length... OK"), "{up}");
+    assert!(up.contains("Applying library.0003_constraints_and_m2m... OK"), "{up}");
     run(&server, "django", &["orm_check.py"]);
     let down = run(&server, "django", &["manage.py", "migrate", "--no-input", "library", "zero"]);
     assert!(down.contains("Unapplying library.0001_initial... OK"), "{down}");
@@ -150,7 +151,10 @@ async fn django_migrations_and_orm() {
     run(&server, "django", &["orm_check.py"]);
 
     let applied = strings(&c, "SELECT name::text FROM django_migrations WHERE app = 'library' ORDER BY id").await;
-    assert_eq!(applied, ["0001_initial", "0002_alter_fields"]);
+    assert_eq!(applied, ["0001_initial", "0002_alter_fields", "0003_constraints_and_m2m"]);
+    assert_eq!(count(&c, "SELECT count(*) FROM library_title_authors").await, 1);
+    assert_eq!(count(&c, "SELECT count(*) FROM auth_user_groups").await, 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM auth_user").await, 2);
     assert_eq!(count(&c, "SELECT count(*) FROM library_publisher").await, 1);
     assert_eq!(count(&c, "SELECT sum(edition)::bigint FROM library_title").await, 23);
     let ty = strings(

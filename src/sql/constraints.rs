@@ -17,6 +17,15 @@ fn scope(t: &TableDef) -> Vec<ScopeCol> {
     t.columns.iter().map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: false }).collect()
 }
 
+/// The columns a CHECK expression reads (`pg_constraint.conkey`), in table order; none if it does not
+/// compile.
+pub(crate) fn check_columns(t: &TableDef, sql: &str) -> Vec<usize> {
+    match compile_check(t, sql) {
+        Ok(e) => (0..t.columns.len()).filter(|&i| e.references(i)).collect(),
+        Err(_) => vec![],
+    }
+}
+
 /// Compile a CHECK expression against its table.
 pub(super) fn compile_check(t: &TableDef, sql: &str) -> SqlResult<Expr> {
     let scope = scope(t);

@@ -1295,11 +1295,26 @@ impl Engine {
                                 return Err(SqlError::new("42701", format!("column \"{cname}\" of relation \"{name}\" already exists")));
                             }
                             let mut col = ColumnDef::new(cname.clone(), DataType::from_ast(&column_def.data_type)?);
+                            // Column constraints, added (and checked against the existing rows) once the
+                            // column is there.
+                            let mut unique = Vec::new();
+                            let mut added = Vec::new();
                             for o in &column_def.options {
                                 match &o.option {
                                     ast::ColumnOption::NotNull => col.not_null = true,
                                     ast::ColumnOption::Null => {}
                                     ast::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                                    ast::ColumnOption::Unique(_) => unique.push(o.name.as_ref().map(normalize_ident)),
+                                    ast::ColumnOption::Check(ck) => added.push(NewConstraint::Check {
+                                        name: o.name.as_ref().or(ck.name.as_ref()).map(normalize_ident),
+                                        expr: ck.expr.to_string(),
+                                        column: Some(cname.clone()),
+                                    }),
+                                    ast::ColumnOption::ForeignKey(fk) => added.push(NewConstraint::foreign_key(
+                                        o.name.as_ref().or(fk.name.as_ref()),
+                                        vec![cname.clone()],
+                                        fk,
+                                    )),
                                     other => return Err(SqlError::unsupported(format!("ADD COLUMN with {other} is not supported yet"))),
                                 }
                             }
@@ -1331,6 +1346,17 @@ impl Engine {
                             }
                             col.missing = missing.to_text(col.ty);
                             t.columns.push(col);
+                            let at = t.columns.len() - 1;
+                            for u in unique {
+                                let n = u.unwrap_or_else(|| format!("{}_{cname}_key", t.name));
+                                self.add_unique(&mut t, txn, n, vec![at])?;
+                            }
+                            if !added.is_empty() {
+                                for c in added {
+                                    self.add_constraint(&mut t, c)?;
+                                }
+                                self.validate_existing_rows(&t, user, txn)?;
+                            }
                         }
                         ast::AlterTableOperation::AddConstraint { constraint, .. } => {
                             let c = match constraint {
@@ -2537,7 +2563,7 @@ pub(crate) fn default_setting(name: &str) -> &'static str {
 
 // CHECK and FOREIGN KEY enforcement.
 #[path = "constraints.rs"]
-mod constraints;
+pub(crate) mod constraints;
 
 // Advisory locks (pg_advisory_lock and friends).
 #[path = "advisory.rs"]

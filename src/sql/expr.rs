@@ -59,6 +59,12 @@ pub enum BinOp {
     Concat,
     /// `~` (false) and `!~` (true): POSIX regular-expression match, as PostgreSQL.
     Regex(bool),
+    /// Integer bitwise `&`, `|`, `#` (xor), `<<`, `>>`.
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
 }
 
 #[derive(Debug, Clone)]
@@ -504,6 +510,11 @@ impl Ctx<'_> {
             B::Gt => BinOp::Gt,
             B::GtEq => BinOp::Ge,
             B::StringConcat => BinOp::Concat,
+            B::BitwiseAnd => BinOp::BitAnd,
+            B::BitwiseOr => BinOp::BitOr,
+            B::PGBitwiseXor | B::BitwiseXor => BinOp::BitXor,
+            B::PGBitwiseShiftLeft => BinOp::Shl,
+            B::PGBitwiseShiftRight => BinOp::Shr,
             B::PGRegexMatch => BinOp::Regex(false),
             B::PGRegexNotMatch => BinOp::Regex(true),
             B::PGCustomBinaryOperator(parts) if parts.last().is_some_and(|p| p == "~") => BinOp::Regex(false),
@@ -528,6 +539,17 @@ impl Ctx<'_> {
             }
             BinOp::Concat => DataType::Text,
             BinOp::Regex(_) => DataType::Bool,
+            BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor | BinOp::Shl | BinOp::Shr => {
+                if !(l.ty.is_integer() && r.ty.is_integer()) {
+                    return Err(SqlError::new("42883", format!("operator does not exist: {} {} {}", l.ty.name(), op, r.ty.name())));
+                }
+                // A shift keeps its left operand's type; the others take the wider one.
+                if matches!(bop, BinOp::Shl | BinOp::Shr) {
+                    l.ty
+                } else {
+                    wider(l.ty, r.ty)
+                }
+            }
             _ => {
                 if !(l.ty.is_numeric() && r.ty.is_numeric()) {
                     return Err(SqlError::new("42883", format!("operator does not exist: {} {} {}", l.ty.name(), op, r.ty.name())));
@@ -1139,6 +1161,24 @@ fn binop(op: BinOp, ty: DataType, a: Value, b: Value) -> SqlResult<Value> {
             BinOp::Div | BinOp::Mod if y == 0 => return Err(SqlError::new("22012", "division by zero")),
             BinOp::Div => x.checked_div(y),
             BinOp::Mod => x.checked_rem(y),
+            BinOp::BitAnd => Some(x & y),
+            BinOp::BitOr => Some(x | y),
+            BinOp::BitXor => Some(x ^ y),
+            // PostgreSQL shifts within the type's width, wrapping into the type as its C shift does.
+            BinOp::Shl | BinOp::Shr => {
+                let bits = match ty {
+                    DataType::Int2 => 16,
+                    DataType::Int4 => 32,
+                    _ => 64,
+                };
+                let n = y.rem_euclid(bits) as u32;
+                let v = if op == BinOp::Shl { x.wrapping_shl(n) } else { x >> n };
+                Some(match ty {
+                    DataType::Int2 => v as i16 as i64,
+                    DataType::Int4 => v as i32 as i64,
+                    _ => v,
+                })
+            }
             _ => unreachable!("comparisons returned above"),
         };
         let r = r.ok_or_else(|| SqlError::out_of_range(&ty.name()))?;

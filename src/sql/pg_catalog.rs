@@ -279,10 +279,10 @@ pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     rows.push(constraint_row(t, i.id as i64, &i.name, "u", &i.columns));
                 }
                 for (n, c) in t.checks.iter().enumerate() {
-                    let mut row = constraint_row(t, 0, &c.name, "c", &[]);
+                    let cols = crate::sql::engine::constraints::check_columns(t, &c.expr);
+                    let mut row = constraint_row(t, 0, &c.name, "c", &cols);
                     row[0] = Value::Int(check_oid(t, n));
                     row[9] = Value::Int(0);
-                    row[18] = Value::Null;
                     row[20] = text(&c.expr);
                     rows.push(row);
                 }

@@ -67,6 +67,7 @@ impl Source {
         match self {
             Source::Series { correlated, .. } => *correlated,
             Source::Join { left, right, .. } => left.reads_outer() || right.reads_outer(),
+            Source::Lateral { left, correlated, .. } => left.reads_outer() || *correlated,
             _ => false,
         }
     }
@@ -108,6 +109,15 @@ pub(crate) enum Source {
         correlated: bool,
         /// WITH ORDINALITY: a second column numbering the rows from 1.
         ordinality: bool,
+    },
+    /// A function in FROM that reads an earlier FROM item's columns: for each left row, the right
+    /// side runs with that row ahead of the outer row (its arguments were compiled against the left
+    /// scope followed by the outer one). Rows are the left row followed by each right row.
+    Lateral {
+        left: Box<Source>,
+        right: Box<Source>,
+        /// Whether the right side also reads the outer query's row (beyond the left row).
+        correlated: bool,
     },
     /// Nested-loop join; rows are the left row followed by the right row (`right_width` values).
     Join {
@@ -318,6 +328,12 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
             }
             return;
         }
+        Source::Lateral { left, right, .. } => {
+            out.push(format!("{pad}Nested Loop"));
+            explain_source(left, depth + 1, out);
+            explain_source(right, depth + 1, out);
+            return;
+        }
         Source::Join { left, right, kind, .. } => {
             out.push(format!("{pad}Nested Loop{}", if *kind == JoinKind::Left { " Left Join" } else { "" }));
             explain_source(left, depth + 1, out);
@@ -377,6 +393,7 @@ impl QueryPlan {
                 Source::Union { parts, .. } => parts.iter().any(source),
                 Source::Recursive { base, step, .. } => source(base) || source(step),
                 Source::Join { left, right, .. } => source(left) || source(right),
+                Source::Lateral { left, correlated, .. } => source(left) || *correlated,
                 Source::Series { correlated, .. } => *correlated,
                 _ => false,
             }
@@ -403,6 +420,7 @@ impl Source {
             Source::Union { parts, .. } => parts.iter().any(Source::has_subquery),
             Source::Values(rows) => rows.iter().any(|r| any(r)),
             Source::Join { left, right, on, .. } => left.has_subquery() || right.has_subquery() || on.iter().any(Expr::has_subquery),
+            Source::Lateral { left, right, .. } => left.has_subquery() || right.has_subquery(),
             Source::Table { pk, index, pk_range, as_of, .. } => {
                 pk.as_deref().is_some_and(any)
                     || index.as_ref().is_some_and(|i| any(&i.eq) || i.lo.iter().chain(&i.hi).any(Expr::has_subquery))
@@ -500,6 +518,22 @@ fn series_rows(func: SeriesFunc, vals: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
     const MAX_ROWS: i64 = 100_000_000;
     match (func, vals) {
         (SeriesFunc::Unnest, [Value::Array(items)]) => Ok(items.iter().map(|v| vec![v.clone()]).collect()),
+        // Several arrays: zipped, the shorter ones padded with NULLs (a NULL array is empty).
+        (SeriesFunc::Unnest, arrays) if arrays.len() > 1 => {
+            let len = |v: &Value| if let Value::Array(items) = v { items.len() } else { 0 };
+            let n = arrays.iter().map(len).max().unwrap_or(0);
+            Ok((0..n)
+                .map(|i| {
+                    arrays
+                        .iter()
+                        .map(|a| match a {
+                            Value::Array(items) => items.get(i).cloned().unwrap_or(Value::Null),
+                            _ => Value::Null,
+                        })
+                        .collect()
+                })
+                .collect())
+        }
         (SeriesFunc::PartitionAncestors, [Value::Null]) => Ok(vec![]),
         (SeriesFunc::PartitionAncestors, [v]) => Ok(vec![vec![v.clone().cast(DataType::Int8)?]]),
         (SeriesFunc::GenerateSeries, [Value::Int(a), Value::Int(b), rest @ ..]) => {
@@ -600,6 +634,11 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
         };
     }
     Ok(Some(out))
+}
+
+/// A set-returning function in FROM (`f(…)` or `UNNEST(…)`).
+fn is_function_item(t: &ast::TableFactor) -> bool {
+    matches!(t, ast::TableFactor::Table { args: Some(_), .. } | ast::TableFactor::UNNEST { .. })
 }
 
 fn function_args(args: &[ast::FunctionArg]) -> SqlResult<Vec<&ast::Expr>> {
@@ -1005,6 +1044,25 @@ impl Engine {
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
         let mut acc: Option<(Source, Vec<ScopeCol>)> = None;
         for twj in from {
+            // A function in FROM after other items may read their columns (PostgreSQL's implicit
+            // LATERAL for functions, as in `FROM pg_index i, unnest(i.indkey) …`).
+            if let (Some((l, lscope)), true) = (&mut acc, is_function_item(&twj.relation)) {
+                if twj.joins.is_empty() {
+                    let mut seen = lscope.clone();
+                    seen.extend(outer.iter().cloned());
+                    let (right, rscope) = self.plan_relation(&twj.relation, ctes, &seen, params)?;
+                    if right.reads_outer() {
+                        let left = std::mem::replace(l, Source::Unit);
+                        let correlated = match &right {
+                            Source::Series { args, .. } => args.iter().any(|a| (lscope.len()..seen.len()).any(|i| a.references(i))),
+                            _ => true,
+                        };
+                        *l = Source::Lateral { left: Box::new(left), right: Box::new(right), correlated };
+                        lscope.extend(rscope);
+                        continue;
+                    }
+                }
+            }
             let (mut source, mut scope) = self.plan_relation(&twj.relation, ctes, outer, params)?;
             for j in &twj.joins {
                 let (right, rscope) = self.plan_relation(&j.relation, ctes, outer, params)?;
@@ -1206,8 +1264,9 @@ impl Engine {
                     }
                 }
             }
-            ast::TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_ordinality, .. } if array_exprs.len() == 1 => {
-                self.plan_series("unnest", &[&array_exprs[0]], alias.as_ref(), *with_ordinality, outer, params)?
+            ast::TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_ordinality, .. } if !array_exprs.is_empty() => {
+                let args: Vec<&ast::Expr> = array_exprs.iter().collect();
+                self.plan_series("unnest", &args, alias.as_ref(), *with_ordinality, outer, params)?
             }
             other => return Err(SqlError::unsupported(format!("FROM item not supported yet: {other}"))),
         })
@@ -1225,11 +1284,21 @@ impl Engine {
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
         let mut c = Ctx { scope: outer, params, aggs: None, planner: Some(self) };
         let typed = args.iter().map(|a| c.compile(a)).collect::<SqlResult<Vec<_>>>()?;
+        // unnest(a, b, …) zips its arrays (one column each); the others give one column.
+        let mut extra_types = Vec::new();
         let (func, ty) = match (f, typed.as_slice()) {
-            ("unnest", [a]) => match a.ty.elem() {
-                Some(e) => (SeriesFunc::Unnest, e),
-                None => return Err(SqlError::new("42883", format!("function unnest({}) does not exist", a.ty.name()))),
-            },
+            ("unnest", [a, rest @ ..]) => {
+                for t in rest {
+                    match t.ty.elem() {
+                        Some(e) => extra_types.push(e),
+                        None => return Err(SqlError::new("42883", format!("function unnest({}) does not exist", t.ty.name()))),
+                    }
+                }
+                match a.ty.elem() {
+                    Some(e) => (SeriesFunc::Unnest, e),
+                    None => return Err(SqlError::new("42883", format!("function unnest({}) does not exist", a.ty.name()))),
+                }
+            }
             ("generate_series", [a, b] | [a, b, _]) if a.ty.is_integer() && b.ty.is_integer() => {
                 (SeriesFunc::GenerateSeries, crate::sql::expr::wider(a.ty, b.ty))
             }
@@ -1242,8 +1311,13 @@ impl Engine {
         let default = if func == SeriesFunc::PartitionAncestors { "relid".to_string() } else { q.clone() };
         let col = alias.and_then(|a| a.columns.first()).map(|c| normalize_ident(&c.name)).unwrap_or(default);
         let mut scope = vec![ScopeCol { qualifier: Some(q.clone()), name: col, ty, hidden: false }];
+        for (i, ty) in extra_types.into_iter().enumerate() {
+            let name = alias.and_then(|a| a.columns.get(i + 1)).map(|c| normalize_ident(&c.name)).unwrap_or_else(|| q.clone());
+            scope.push(ScopeCol { qualifier: Some(q.clone()), name, ty, hidden: false });
+        }
         if ordinality {
-            let name = alias.and_then(|a| a.columns.get(1)).map(|c| normalize_ident(&c.name)).unwrap_or("ordinality".into());
+            let at = scope.len();
+            let name = alias.and_then(|a| a.columns.get(at)).map(|c| normalize_ident(&c.name)).unwrap_or("ordinality".into());
             scope.push(ScopeCol { qualifier: Some(q), name, ty: DataType::Int8, hidden: false });
         }
         Ok((Source::Series { func, args, correlated, ordinality }, scope))
@@ -1493,6 +1567,20 @@ impl Engine {
                 }
                 if !all {
                     dedup_rows(&mut out, usize::MAX);
+                }
+                out
+            }
+            Source::Lateral { left, right, .. } => {
+                let mut out = Vec::new();
+                for l in self.source_rows(left, txn, env)? {
+                    let mut seen = l.clone();
+                    seen.extend_from_slice(env.outer);
+                    let inner = Env { outer: &seen, ..*env };
+                    for r in self.source_rows(right, txn, &inner)? {
+                        let mut row = l.clone();
+                        row.extend(r);
+                        out.push(row);
+                    }
                 }
                 out
             }

@@ -5,7 +5,7 @@ SECRET_KEY = "vouchdb-tools-test-not-secret"
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
-INSTALLED_APPS = ["django.contrib.contenttypes", "library"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "library"]
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
