@@ -557,7 +557,7 @@ fn series_rows(func: SeriesFunc, vals: &[Value]) -> SqlResult<Vec<Vec<Value>>> {
 
 impl Engine {
     /// The stored tables a FROM clause names directly, with the qualifier their columns carry.
-    fn from_tables(&self, from: &[ast::TableWithJoins]) -> Vec<(String, crate::sql::catalog::TableDef)> {
+    fn tables_in_from(&self, from: &[ast::TableWithJoins]) -> Vec<(String, crate::sql::catalog::TableDef)> {
         let catalog = self.catalog();
         from.iter()
             .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
@@ -1199,7 +1199,7 @@ impl Engine {
                 let marker = args.as_ref().and_then(|a| a.first()).and_then(|e| string_literal(e));
                 match (args.as_deref(), marker) {
                     (Some([_, v]), Some(m @ (crate::sql::AS_OF_TX | crate::sql::AS_OF_TIMESTAMP))) => {
-                        let t = self.resolve_table(name)?;
+                        let current = self.resolve_table(name);
                         let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
                         let as_of = if m == crate::sql::AS_OF_TX {
                             AsOf::Tx(c.compile_as(v, DataType::Int8)?.expr)
@@ -1210,9 +1210,17 @@ impl Engine {
                         // dropped since, types changed since); otherwise under the current one.
                         let literal = matches!(v, ast::Expr::Value(_) | ast::Expr::TypedString { .. })
                             || matches!(v, ast::Expr::Cast { expr, .. } if matches!(**expr, ast::Expr::Value(_)));
+                        // The name is resolved as of that point too: a table dropped (or renamed) since is
+                        // found under the name it had then.
                         let t = match literal.then(|| self.as_of_snapshot(&as_of, &Env::constant())) {
-                            Some(Ok(snapshot)) => self.table_def_at(&t, snapshot)?.unwrap_or(t),
-                            _ => t,
+                            Some(Ok(snapshot)) => match self.table_named_at(&object_name(name), snapshot)? {
+                                Some(def) => def,
+                                None => {
+                                    let t = current?;
+                                    self.table_def_at(&t, snapshot)?.unwrap_or(t)
+                                }
+                            },
+                            _ => current?,
                         };
                         let scope = table_scope(&t, &alias_name.unwrap_or_else(|| t.name.clone()));
                         (Source::Table { table: t, pk: None, index: None, pk_range: None, as_of: Some(as_of), commit_ts: false }, scope)
@@ -1409,7 +1417,7 @@ impl Engine {
         if !group_by.is_empty() {
             let grouped: Vec<String> = group_by.iter().map(|g| format!("{g:?}")).collect();
             let mut implied = Vec::new();
-            for (qualifier, table) in self.from_tables(&select.from) {
+            for (qualifier, table) in self.tables_in_from(&select.from) {
                 let col = |name: &str| scope.iter().position(|c| c.qualifier.as_deref() == Some(qualifier.as_str()) && c.name == name);
                 let keyed = !table.primary_key.is_empty()
                     && table
@@ -1789,6 +1797,21 @@ impl Engine {
             Some(v) if !v.entry.is_delete() => Ok(serde_json::from_slice(&v.entry.value).ok()),
             _ => Ok(None),
         }
+    }
+
+    /// The table that had this name when the log had `snapshot` transactions, if any.
+    fn table_named_at(&self, name: &str, snapshot: u64) -> SqlResult<Option<TableDef>> {
+        for (_, v) in self.ledger.scan_table(crate::sql::catalog::SYS_TABLES, snapshot, None)? {
+            if v.entry.is_delete() {
+                continue;
+            }
+            if let Ok(def) = serde_json::from_slice::<TableDef>(&v.entry.value) {
+                if def.name == name {
+                    return Ok(Some(def));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn as_of_snapshot(&self, a: &AsOf, env: &Env) -> SqlResult<u64> {
