@@ -14,7 +14,7 @@ use super::value::{decode_row, encode_key, encode_row, DataType, Value};
 use crate::ledger::{Entry, Ledger, NewTx};
 use crate::signing::CheckpointSigner;
 use sqlparser::ast::{self, Statement};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -1120,6 +1120,33 @@ impl Engine {
 
     // ---- DDL ------------------------------------------------------------------------------------
 
+    /// The views that read any of the relations `names` (a `kind`, "table" or "view", being dropped),
+    /// directly or through other views, dependents last. Without CASCADE any is 2BP01.
+    fn dependent_views(&self, names: &BTreeSet<String>, kind: &str, cascade: bool) -> SqlResult<Vec<super::catalog::ViewDef>> {
+        let catalog = self.catalog();
+        let reads: Vec<(&super::catalog::ViewDef, BTreeSet<String>)> = catalog.views.values().map(|v| (v, view_reads(&v.sql))).collect();
+        let mut gone = names.clone();
+        let mut out: Vec<super::catalog::ViewDef> = Vec::new();
+        loop {
+            let next = reads.iter().find(|(v, r)| !gone.contains(&v.name) && r.iter().any(|n| gone.contains(n)));
+            let Some((v, r)) = next else { break };
+            if !cascade {
+                let on =
+                    r.iter().find(|n| names.contains(*n)).or_else(|| r.iter().find(|n| gone.contains(*n))).cloned().unwrap_or_default();
+                return Err(SqlError::new(
+                    "2BP01",
+                    format!(
+                        "cannot drop {kind} {on} because other objects depend on it: view {} depends on it (use DROP … CASCADE)",
+                        v.name
+                    ),
+                ));
+            }
+            gone.insert(v.name.clone());
+            out.push((*v).clone());
+        }
+        Ok(out)
+    }
+
     /// Run a DDL statement inside a transaction: the first one takes the DDL lock (held to the end of
     /// the transaction) and a private copy of the catalog, which the statements change and the commit
     /// installs. Its catalog entries are ordinary writes of the transaction.
@@ -1242,6 +1269,13 @@ impl Engine {
                 if entries.is_empty() {
                     return Ok(Outcome::Command("DROP TABLE".into()));
                 }
+                // Views that read a dropped table (directly or through other views): refused, or with
+                // CASCADE dropped too, as PostgreSQL does.
+                let tables: BTreeSet<String> = names.iter().map(object_name).collect();
+                let dropped_views = self.dependent_views(&tables, "table", *cascade)?;
+                for v in &dropped_views {
+                    entries.push(Entry::delete(super::catalog::SYS_VIEWS, v.id.to_be_bytes().to_vec()));
+                }
                 // Foreign keys of other tables that reference a dropped table: refused, or with
                 // CASCADE dropped from those tables (their rows stay).
                 let mut changed: Vec<TableDef> = Vec::new();
@@ -1266,6 +1300,9 @@ impl Engine {
                     entries,
                     "DROP TABLE",
                     Box::new(move |c: &mut Catalog| {
+                        for v in dropped_views {
+                            c.views.remove(&v.name);
+                        }
                         for n in dropped {
                             c.tables.remove(&n);
                             c.sequences.remove(&n);
@@ -1580,7 +1617,7 @@ impl Engine {
                     }),
                 )
             }
-            Statement::Drop { object_type: ast::ObjectType::View, if_exists, names, .. } => {
+            Statement::Drop { object_type: ast::ObjectType::View, if_exists, names, cascade, .. } => {
                 let mut entries = Vec::new();
                 let mut dropped = Vec::new();
                 for n in names {
@@ -1596,6 +1633,11 @@ impl Engine {
                 }
                 if entries.is_empty() {
                     return Ok(Outcome::Command("DROP VIEW".into()));
+                }
+                let named: BTreeSet<String> = dropped.iter().cloned().collect();
+                for v in self.dependent_views(&named, "view", *cascade)? {
+                    entries.push(Entry::delete(super::catalog::SYS_VIEWS, v.id.to_be_bytes().to_vec()));
+                    dropped.push(v.name);
                 }
                 (
                     entries,
@@ -2530,6 +2572,20 @@ fn choose_constraint_name(t: &TableDef, cols: &[String], suffix: &str) -> String
 
 fn session_isolation(settings: &BTreeMap<String, String>) -> Isolation {
     settings.get("default_transaction_isolation").and_then(|v| Isolation::parse(v)).unwrap_or(Isolation::ReadCommitted)
+}
+
+/// The relations a view's query names (tables, views; a CTE of the same name counts too).
+fn view_reads(sql: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Ok(stmts) = crate::sql::parse(sql) {
+        for (stmt, _) in stmts {
+            let _ = sqlparser::ast::visit_relations(&stmt, |r| {
+                out.insert(object_name(r));
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+    }
+    out
 }
 
 /// The deadline of a lock wait: `lock_timeout` (55P03) or `statement_timeout` (57014), in ms, 0 = none.
