@@ -52,6 +52,10 @@ pub struct ColumnDef {
     /// `........pg.dropped.N........`, so nothing can name it). Rows keep a value in its position.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hidden: bool,
+    /// `NUMERIC(precision, scale)`: values are rounded to the scale when written, and a value with
+    /// more integer digits than precision − scale is 22003 (`atttypmod` reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numeric: Option<(u32, u32)>,
 }
 
 /// The implicit key column of a table created without a primary key.
@@ -59,7 +63,22 @@ pub const ROWID: &str = "_rowid";
 
 impl ColumnDef {
     pub fn new(name: String, ty: DataType) -> ColumnDef {
-        ColumnDef { name, ty, not_null: false, default: None, missing: None, hidden: false }
+        ColumnDef { name, ty, not_null: false, default: None, missing: None, hidden: false, numeric: None }
+    }
+
+    /// A column of a type written in SQL (which may carry NUMERIC's precision and scale).
+    pub fn from_ast(name: String, t: &sqlparser::ast::DataType) -> crate::sql::SqlResult<ColumnDef> {
+        let mut c = ColumnDef::new(name, DataType::from_ast(t)?);
+        c.numeric = crate::sql::value::numeric_typmod(t)?;
+        Ok(c)
+    }
+
+    /// The value as this column stores it: NUMERIC(p, s) rounded to its scale, within its precision.
+    pub fn fit(&self, v: crate::sql::Value) -> crate::sql::SqlResult<crate::sql::Value> {
+        match (self.numeric, v) {
+            (Some((p, s)), crate::sql::Value::Numeric(d)) => crate::sql::value::fit_numeric(d, p, s).map(crate::sql::Value::Numeric),
+            (_, v) => Ok(v),
+        }
     }
 }
 

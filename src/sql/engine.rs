@@ -1331,7 +1331,7 @@ impl Engine {
                                 }
                                 return Err(SqlError::new("42701", format!("column \"{cname}\" of relation \"{name}\" already exists")));
                             }
-                            let mut col = ColumnDef::new(cname.clone(), DataType::from_ast(&column_def.data_type)?);
+                            let mut col = ColumnDef::from_ast(cname.clone(), &column_def.data_type)?;
                             // Column constraints, added (and checked against the existing rows) once the
                             // column is there.
                             let mut unique = Vec::new();
@@ -1381,7 +1381,7 @@ impl Engine {
                                     format!("column \"{cname}\" of relation \"{name}\" contains null values"),
                                 ));
                             }
-                            col.missing = missing.to_text(col.ty);
+                            col.missing = col.fit(missing)?.to_text(col.ty);
                             t.columns.push(col);
                             let at = t.columns.len() - 1;
                             for u in unique {
@@ -1481,7 +1481,8 @@ impl Engine {
                                 ast::AlterColumnOperation::DropDefault => t.columns[i].default = None,
                                 ast::AlterColumnOperation::SetDataType { data_type, using, .. } => {
                                     let ty = DataType::from_ast(data_type)?;
-                                    self.alter_column_type(&mut t, txn, i, ty, using.as_ref(), user)?;
+                                    let numeric = crate::sql::value::numeric_typmod(data_type)?;
+                                    self.alter_column_type(&mut t, txn, i, (ty, numeric), using.as_ref(), user)?;
                                 }
                                 other => {
                                     return Err(SqlError::unsupported(format!(
@@ -1924,7 +1925,7 @@ impl Engine {
         t: &mut TableDef,
         txn: &mut Txn,
         i: usize,
-        ty: DataType,
+        (ty, typmod): (DataType, Option<(u32, u32)>),
         using: Option<&ast::Expr>,
         user: &str,
     ) -> SqlResult<()> {
@@ -1959,14 +1960,15 @@ impl Engine {
             None => Expr::Column(i),
         };
         t.columns[i].ty = ty;
+        t.columns[i].numeric = typmod;
         let env = Env { params: &[], aggs: &[], now_us: txn.start_us, user, sub: None, outer: &[], settings: None, gen: None };
         if let Some(m) = t.columns[i].missing.clone() {
-            t.columns[i].missing = Value::parse(&m, from)?.cast(ty)?.to_text(ty);
+            t.columns[i].missing = t.columns[i].fit(Value::parse(&m, from)?.cast(ty)?)?.to_text(ty);
         }
         let new = t.clone();
         self.rewrite_rows(&old, t, txn, |row| {
             let source = row.clone();
-            row[i] = conv.eval(&source, &env)?.cast(ty)?;
+            row[i] = new.columns[i].fit(conv.eval(&source, &env)?.cast(ty)?)?;
             if row[i].is_null() && new.columns[i].not_null {
                 return Err(SqlError::new(
                     "23502",
@@ -2143,7 +2145,7 @@ impl Engine {
             if columns.iter().any(|x: &ColumnDef| x.name == cname) {
                 return Err(SqlError::new("42701", format!("column \"{cname}\" specified more than once")));
             }
-            let mut col = ColumnDef::new(cname.clone(), DataType::from_ast(&c.data_type)?);
+            let mut col = ColumnDef::from_ast(cname.clone(), &c.data_type)?;
             for o in &c.options {
                 match &o.option {
                     ast::ColumnOption::NotNull => col.not_null = true,

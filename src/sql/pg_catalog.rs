@@ -810,6 +810,7 @@ pub fn format_type(oid: i64, typmod: Option<i64>) -> Option<String> {
     if let Some(r) = TYPES.iter().find(|r| r.0 == oid) {
         return Some(match (r.5, typmod) {
             (Some(DataType::Varchar(_)), Some(m)) if m >= 4 => format!("character varying({})", m - 4),
+            (Some(DataType::Numeric), Some(m)) if m >= 4 => format!("numeric({},{})", (m - 4) >> 16, (m - 4) & 0xffff),
             (Some(t), _) => t.name(),
             (None, _) if r.1 == "char" => "\"char\"".into(),
             (None, _) if r.1 == "bpchar" => "character".into(),
@@ -1039,6 +1040,18 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         DataType::Varchar(Some(n)) => Value::Int(n as i64),
                         _ => Value::Null,
                     };
+                    // numeric_precision, numeric_precision_radix, numeric_scale, as PostgreSQL gives them.
+                    let int = |v: i64| Value::Int(v);
+                    let (precision, radix, scale) = match (c.ty, c.numeric) {
+                        (DataType::Int2, _) => (int(16), int(2), int(0)),
+                        (DataType::Int4, _) => (int(32), int(2), int(0)),
+                        (DataType::Int8, _) => (int(64), int(2), int(0)),
+                        (DataType::Float4, _) => (int(24), int(2), Value::Null),
+                        (DataType::Float8, _) => (int(53), int(2), Value::Null),
+                        (DataType::Numeric, Some((p, s))) => (int(p as i64), int(10), int(s as i64)),
+                        (DataType::Numeric, None) => (Value::Null, int(10), Value::Null),
+                        _ => (Value::Null, Value::Null, Value::Null),
+                    };
                     let identity = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref());
                     rows.push(vec![
                         text("vouchdb"),
@@ -1050,6 +1063,9 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                         text(if c.not_null { "NO" } else { "YES" }),
                         text(&data_type),
                         max_len,
+                        precision,
+                        radix,
+                        scale,
                         text(&udt_name(c.ty)),
                         text(if identity.is_some() { "YES" } else { "NO" }),
                         match identity {
@@ -1071,6 +1087,9 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                     ("is_nullable", Text),
                     ("data_type", Text),
                     ("character_maximum_length", Int4),
+                    ("numeric_precision", Int4),
+                    ("numeric_precision_radix", Int4),
+                    ("numeric_scale", Int4),
                     ("udt_name", Text),
                     ("is_identity", Text),
                     ("identity_generation", Text),
@@ -1326,7 +1345,11 @@ fn index_row(oid: i64, table: u32, cols: &[usize], unique: bool, primary: bool) 
 }
 
 fn attribute_row(rel: i64, attnum: usize, c: &ColumnDef, has_default: bool) -> Vec<Value> {
-    let (oid, typmod) = type_oid_mod(c.ty);
+    let (oid, typmod) = match c.numeric {
+        // NUMERIC(p, s): PostgreSQL's typmod ((p << 16) | s) + 4.
+        Some((p, s)) => (type_oid(c.ty), (((p as i64) << 16) | s as i64) + 4),
+        None => type_oid_mod(c.ty),
+    };
     let len = TYPES.iter().find(|r| r.0 == oid).map_or(-1, |r| r.3);
     vec![
         Value::Int(rel),

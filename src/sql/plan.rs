@@ -2350,7 +2350,7 @@ impl Engine {
                         format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", c.name, t.name),
                     ));
                 }
-                v.cast(c.ty)
+                c.fit(v.cast(c.ty)?)
             })
             .collect()
     }

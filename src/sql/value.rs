@@ -740,6 +740,53 @@ pub fn jsonb_text(j: &serde_json::Value) -> String {
     }
 }
 
+/// NUMERIC(p, s) / NUMERIC(p) of a SQL type: (precision, scale), None for unconstrained NUMERIC and
+/// every other type. Precision 1 to 1000 (22023, as PostgreSQL); the scale may exceed the precision
+/// (PostgreSQL 15: values below 10^(p−s)); a negative scale is not supported yet (0A000).
+pub fn numeric_typmod(t: &sqlparser::ast::DataType) -> SqlResult<Option<(u32, u32)>> {
+    use sqlparser::ast::{DataType as A, ExactNumberInfo as E};
+    let info = match t {
+        A::Numeric(i) | A::Decimal(i) | A::Dec(i) => i,
+        _ => return Ok(None),
+    };
+    let (p, s) = match info {
+        E::None => return Ok(None),
+        E::Precision(p) => (*p, 0i64),
+        E::PrecisionAndScale(p, s) => (*p, *s),
+    };
+    if !(1..=1000).contains(&p) {
+        return Err(SqlError::new("22023", format!("NUMERIC precision {p} must be between 1 and 1000")));
+    }
+    if s < 0 {
+        return Err(SqlError::unsupported("a negative NUMERIC scale is not supported yet"));
+    }
+    if s > 1000 {
+        return Err(SqlError::new("22023", format!("NUMERIC scale {s} must be between -1000 and 1000")));
+    }
+    Ok(Some((p as u32, s as u32)))
+}
+
+/// A NUMERIC value as a NUMERIC(p, s) column stores it: rounded half away from zero to `s` decimals
+/// (kept with exactly `s`, so 39.9 is 39.90), and 22003 unless its absolute value is below 10^(p − s).
+pub fn fit_numeric(d: Decimal, p: u32, s: u32) -> SqlResult<Decimal> {
+    let mut r = d.round_dp_with_strategy(s.min(28), rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(s.min(28));
+    let room = p as i64 - s as i64;
+    let limit = match room {
+        0..=28 => Some(Decimal::from_i128_with_scale(10i128.pow(room as u32), 0)),
+        -28..=-1 => Some(Decimal::new(1, (-room) as u32)),
+        r if r < 0 => Some(Decimal::ZERO),
+        _ => None,
+    };
+    if limit.is_some_and(|l| r.abs() >= l) {
+        return Err(SqlError::new(
+            "22003",
+            format!("numeric field overflow: a field with precision {p}, scale {s} must round to an absolute value less than 10^{room}"),
+        ));
+    }
+    Ok(r)
+}
+
 /// Order-preserving encoding of primary-key values: byte order of encodings equals SQL order of values.
 pub fn encode_key(values: &[Value]) -> SqlResult<Vec<u8>> {
     let mut out = Vec::new();
