@@ -303,7 +303,29 @@ impl Ctx<'_> {
                     return Ok(Typed { expr: Expr::Cast(Box::new(joined), ty), ty });
                 }
                 let t = self.coerce(t, ty);
-                Typed { expr: Expr::Cast(Box::new(t.expr), ty), ty }
+                let cast = Expr::Cast(Box::new(t.expr), ty);
+                // `::numeric(p, s)` rounds to the scale and checks the precision, as a column would.
+                match crate::sql::value::numeric_typmod(data_type)? {
+                    Some((p, s)) => Typed {
+                        expr: Expr::Func(
+                            "__vouch_numeric_fit".into(),
+                            vec![cast, Expr::Const(Value::Int(p as i64)), Expr::Const(Value::Int(s as i64))],
+                        ),
+                        ty,
+                    },
+                    None => Typed { expr: cast, ty },
+                }
+            }
+            // pg_typeof(x): the name of x's type (regtype prints as the name).
+            A::Function(f)
+                if object_name(&f.name) == "pg_typeof" && matches!(&f.args, ast::FunctionArguments::List(l) if l.args.len() == 1) =>
+            {
+                let ast::FunctionArguments::List(l) = &f.args else { unreachable!("matched above") };
+                let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(arg)) = &l.args[0] else {
+                    return Err(SqlError::syntax("pg_typeof takes one expression"));
+                };
+                let t = self.compile(arg)?;
+                Typed { expr: Expr::Const(Value::Text(t.ty.name())), ty: DataType::Text }
             }
             // to_regtype(name): the type's oid, or NULL when there is no such type (psycopg's TypeInfo).
             A::Function(f)
@@ -694,6 +716,7 @@ impl Ctx<'_> {
             ("json_build_array" | "jsonb_build_array", _) | ("to_json" | "to_jsonb", [_]) => DataType::Jsonb,
             ("__vouch_rowid", [_]) => DataType::Int8,
             ("__vouch_catalog_oid", [_]) => DataType::Int8,
+            ("__vouch_numeric_fit", [a, _, _]) => a.ty,
             ("pg_get_serial_sequence", [_, _]) => DataType::Text,
             ("array_length" | "array_upper" | "array_lower" | "array_position", [a, _]) if a.ty.elem().is_some() => DataType::Int4,
             ("cardinality", [a]) if a.ty.elem().is_some() => DataType::Int4,
@@ -1257,6 +1280,10 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         }
         (_, [Value::Null, ..]) => Value::Null,
         ("to_json" | "to_jsonb", [v]) => Value::Jsonb(v.to_json()),
+        ("__vouch_numeric_fit", [Value::Numeric(d), Value::Int(p), Value::Int(s)]) => {
+            Value::Numeric(crate::sql::value::fit_numeric(*d, *p as u32, *s as u32)?)
+        }
+        ("__vouch_numeric_fit", [v, _, _]) => v.clone(),
         ("__vouch_catalog_oid", [n]) => {
             crate::sql::pg_catalog::catalog_table_oid(&text(n).unwrap_or_default()).map_or(Value::Null, Value::Int)
         }
