@@ -11,40 +11,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Run a setup script of tests/tools (idempotent) and return the path it prints last, which must exist
+/// and, when `expect` is given, hold it.
+fn setup(script: &str, expect: Option<&str>) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(script);
+    let out = Command::new("bash").arg(&path).output().unwrap_or_else(|e| panic!("run tests/tools/{script}: {e}"));
+    assert!(
+        out.status.success(),
+        "tests/tools/{script} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
+    let found = Path::new(&printed);
+    assert!(expect.map_or(found.exists(), |e| found.join(e).exists()), "{script} printed no usable path: {printed:?}");
+    PathBuf::from(printed)
+}
+
 /// The venv's python, set up once per test process.
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/setup-python.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run tests/tools/setup-python.sh");
-        assert!(
-            out.status.success(),
-            "tests/tools/setup-python.sh failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
-        assert!(Path::new(&path).exists(), "setup-python.sh printed no python path: {path:?}");
-        PathBuf::from(path)
-    })
+    PYTHON.get_or_init(|| setup("setup-python.sh", None))
 }
 
-/// The pinned node_modules (knex, pg), set up once per test process by tests/tools/setup-node.sh.
+/// The pinned node_modules (knex, pg), set up once per test process.
 fn node_modules() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/setup-node.sh");
-        let out = Command::new("bash").arg(&script).output().expect("run tests/tools/setup-node.sh");
-        assert!(
-            out.status.success(),
-            "tests/tools/setup-node.sh failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
-        assert!(Path::new(&path).join("knex").exists(), "setup-node.sh printed no node_modules path: {path:?}");
-        PathBuf::from(path)
-    })
+    DIR.get_or_init(|| setup("setup-node.sh", Some("knex")))
 }
 
 /// Run the venv's python with `args` in `dir` and the connection in the environment; panics with the

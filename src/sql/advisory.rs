@@ -11,7 +11,6 @@
 //! which is how tools call them. Elsewhere in a query they are 0A000. They write nothing to the ledger.
 
 use super::{lock_deadline, Column, Engine, Outcome, Session};
-use crate::sql::expr::{Ctx, Env};
 use crate::sql::{DataType, SqlError, SqlResult, Value};
 use sqlparser::ast;
 use std::collections::HashMap;
@@ -161,12 +160,7 @@ impl Engine {
 
 /// An integer argument: a constant or a parameter.
 fn int_arg(e: &ast::Expr, ty: DataType, params: &[Value]) -> SqlResult<i64> {
-    let mut types = params.iter().map(|p| Some(p.natural_type())).collect();
-    let v = Ctx { scope: &[], params: &mut types, aggs: None, planner: None }
-        .compile_as(e, ty)?
-        .expr
-        .eval(&[], &Env { params, ..Env::constant() })?;
-    match v.cast(ty)? {
+    match crate::sql::expr::eval_constant(e, ty, params)?.cast(ty)? {
         Value::Int(i) => Ok(i),
         Value::Null => Err(SqlError::new("22004", "an advisory lock key must not be NULL")),
         other => Err(SqlError::new("42804", format!("an advisory lock key must be an integer, not {}", other.natural_type().name()))),

@@ -480,12 +480,7 @@ impl<'a> Decoder<'a> {
                     other => out.push(other),
                 }
             }
-            let field = &raw[start..i];
-            if field == null {
-                fields.push(None);
-            } else {
-                fields.push(Some(String::from_utf8(out).map_err(|e| invalid_utf8(e.as_bytes()))?));
-            }
+            fields.push(finish_field(out, &raw[start..i] == null)?);
             if i >= raw.len() {
                 break;
             }
@@ -542,11 +537,7 @@ impl<'a> Decoder<'a> {
             } else {
                 !saw_quote && raw_field == null
             };
-            if is_null {
-                fields.push(None);
-            } else {
-                fields.push(Some(String::from_utf8(out).map_err(|e| invalid_utf8(e.as_bytes()))?));
-            }
+            fields.push(finish_field(out, is_null)?);
             if i >= raw.len() {
                 break;
             }
@@ -554,6 +545,14 @@ impl<'a> Decoder<'a> {
         }
         Ok(fields)
     }
+}
+
+/// A decoded field: NULL, or its bytes as text (22021 if they are not UTF-8).
+fn finish_field(bytes: Vec<u8>, is_null: bool) -> SqlResult<Option<String>> {
+    if is_null {
+        return Ok(None);
+    }
+    String::from_utf8(bytes).map(Some).map_err(|e| invalid_utf8(e.as_bytes()))
 }
 
 impl SqlError {

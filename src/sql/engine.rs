@@ -896,11 +896,7 @@ impl Engine {
             None => None,
             Some(ast::LimitClause::LimitOffset { limit: None, offset: None, limit_by }) if limit_by.is_empty() => None,
             Some(ast::LimitClause::LimitOffset { limit: Some(e), offset: None, limit_by }) if limit_by.is_empty() => {
-                let v = Ctx { scope: &[], params: &mut params.iter().map(|p| Some(p.natural_type())).collect(), aggs: None, planner: None }
-                    .compile_as(&e, DataType::Int8)?
-                    .expr
-                    .eval(&[], &Env { params, ..Env::constant() })?;
-                match v {
+                match crate::sql::expr::eval_constant(&e, DataType::Int8, params)? {
                     Value::Int(n) if n >= 0 => Some(n as usize),
                     Value::Null => None,
                     _ => return Err(SqlError::new("2201W", "LIMIT must not be negative")),

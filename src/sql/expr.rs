@@ -727,10 +727,8 @@ impl Ctx<'_> {
             ("format_type", [_, _]) => DataType::Text,
             ("pg_sleep", [_]) => DataType::Text,
             // Advisory locks run as statements of their own (engine/advisory.rs); typed here for Describe.
-            (n, [_] | [_, _]) if n.starts_with("pg_") && n != "pg_advisory_unlock_all" && advisory_type(n).is_some() => {
-                advisory_type(n).unwrap_or(DataType::Text)
-            }
-            ("pg_advisory_unlock_all", []) => DataType::Text,
+            // The argument count is checked where they run.
+            (n, _) if advisory_type(n).is_some() => advisory_type(n).unwrap_or(DataType::Text),
             ("__vouch_require_relation", [a, _]) => a.ty,
             // vouchdb has no partitions: a table's only ancestor is itself.
             // regclass, which is an oid (bigint) here; a table is its own only ancestor and root.
@@ -902,6 +900,13 @@ pub struct Env<'a> {
 
 /// What nextval(), currval(), setval(), lastval(), gen_random_uuid() and pg_get_serial_sequence()
 /// need from the engine and the session (implemented in `engine/sequence.rs`).
+/// Evaluate an expression that reads no columns (a LIMIT, an advisory-lock key) as `ty`, with the
+/// statement's parameters.
+pub fn eval_constant(e: &ast::Expr, ty: DataType, params: &[Value]) -> SqlResult<Value> {
+    let mut types = params.iter().map(|p| Some(p.natural_type())).collect();
+    Ctx { scope: &[], params: &mut types, aggs: None, planner: None }.compile_as(e, ty)?.expr.eval(&[], &Env { params, ..Env::constant() })
+}
+
 impl Env<'static> {
     /// For constant expressions evaluated at plan time (no parameters, no session).
     pub fn constant() -> Env<'static> {
