@@ -33,4 +33,7 @@ pub enum Error {
     /// A proof or signature did not verify.
     #[error(transparent)]
     Verify(#[from] crate::verify::VerifyError),
+    /// A client-side verification (`vouchdb verify`, `vouchdb audit`) failed; the text says what.
+    #[error("{0}")]
+    Verification(String),
 }

@@ -1,8 +1,11 @@
 //! vouchdb: a tamper-evident SQL database. See ARCHITECTURE.md for the map.
 
+pub mod audit;
+pub mod client;
 pub mod error;
 pub mod ledger;
 pub mod merkle;
+pub mod metrics;
 pub mod server;
 pub mod signing;
 pub mod sql;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use vouchdb::ledger::{Entry, Ledger, NewTx, Options};
 use vouchdb::signing::{self, CheckpointSigner};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(name = "vouchdb", version, about = "A tamper-evident SQL database over an RFC 6962 Merkle log", long_about = None)]
 struct Cli {
@@ -19,7 +21,7 @@ struct Cli {
 enum Command {
     /// Serve the data directory to PostgreSQL clients until SIGINT/SIGTERM (then finish queued commits).
     Serve(ServeArgs),
-    /// Write a new P-256 signing key (SEC1 PEM) and print its public key.
+    /// Write a new P-256 signing key (PKCS#8 PEM, readable by openssl) and print its public key.
     Keygen {
         /// Where to write the private key; an existing file is never overwritten.
         #[arg(long, short)]
@@ -40,6 +42,13 @@ enum Command {
     },
     /// Append synthetic one-entry transactions from concurrent committers (bulk load, benchmarks, crash tests).
     Load(LoadArgs),
+    /// Verify what a server hands out against a pinned key and a trusted-state file (exit 0 only when
+    /// everything verified): a checkpoint, a row, a transaction, or an offline proof bundle.
+    #[command(subcommand)]
+    Verify(cli::VerifyCommand),
+    /// Audit a server continuously (or --once): verify every new checkpoint and re-hash every new
+    /// transaction against the signed tree; exit non-zero on any integrity failure.
+    Audit(cli::AuditArgs),
 }
 
 #[derive(Args, Clone)]
@@ -133,6 +142,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOUCHDB_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -141,6 +151,8 @@ fn main() -> ExitCode {
         Command::Checkpoint { store, out_dir } => checkpoint(&store, out_dir.as_deref()),
         Command::Check { store } => check(&store),
         Command::Load(a) => load(a),
+        Command::Verify(c) => client_command(cli::verify(c)),
+        Command::Audit(a) => client_command(cli::audit(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,6 +161,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Run a client-side subcommand on a small runtime; its errors already say what failed.
+fn client_command(f: impl std::future::Future<Output = Result<(), vouchdb::client::ClientError>>) -> vouchdb::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| vouchdb::Error::InvalidInput(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(f).map_err(|e| {
+        let lead = if e.is_integrity() { "VERIFICATION FAILED: " } else { "" };
+        vouchdb::Error::Verification(format!("{lead}{e}"))
+    })
 }
 
 fn serve(args: ServeArgs) -> vouchdb::Result<()> {

@@ -28,6 +28,8 @@ pub struct CheckpointSigner {
     key: SigningKey,
     origin: String,
     path: PathBuf,
+    /// The newest checkpoint signed: proof queries at one tree size share one signature.
+    last: std::sync::Mutex<Option<std::sync::Arc<SignedCheckpoint>>>,
 }
 
 /// A checkpoint with everything a verifier needs.
@@ -94,11 +96,14 @@ pub fn load_key(path: &Path) -> Result<SigningKey> {
     parse_private_key_pem(path, &pem)
 }
 
-/// Write a new random P-256 key as a SEC1 PEM file readable only by its owner. Refuses to overwrite.
+/// Write a new random P-256 key as a PKCS#8 PEM file readable only by its owner (PKCS#8 names the
+/// curve, so `openssl ec -in KEY -pubout` reads it; a SEC1 file without parameters it cannot). Refuses
+/// to overwrite.
 pub fn generate_key(path: &Path) -> Result<SigningKey> {
+    use p256::pkcs8::EncodePrivateKey;
     use std::io::Write;
     let secret = SecretKey::random(&mut rand_core::OsRng);
-    let pem = secret.to_sec1_pem(LineEnding::LF).map_err(|e| key_error(path, format!("cannot encode: {e}")))?;
+    let pem = secret.to_pkcs8_pem(LineEnding::LF).map_err(|e| key_error(path, format!("cannot encode: {e}")))?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -118,7 +123,7 @@ impl CheckpointSigner {
         if origin.is_empty() || origin.chars().any(|c| c.is_control()) {
             return Err(Error::InvalidInput(format!("checkpoint origin {origin:?} must be non-empty without control characters")));
         }
-        Ok(CheckpointSigner { key, origin, path })
+        Ok(CheckpointSigner { key, origin, path, last: std::sync::Mutex::new(None) })
     }
 
     /// The default origin for a key: `vouchdb/` and the first 8 bytes of SHA-256 of its public key, hex.
@@ -137,6 +142,20 @@ impl CheckpointSigner {
 
     pub fn verifying_key(&self) -> &VerifyingKey {
         self.key.verifying_key()
+    }
+
+    /// The signed checkpoint of a head, reusing the last signature when the head has not moved
+    /// (ECDSA signing costs more than a proof; the signature is deterministic, RFC 6979, anyway).
+    pub fn sign_cached(&self, head: &Head) -> std::sync::Arc<SignedCheckpoint> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cp) = last.as_ref().filter(|cp| cp.checkpoint.size == head.size && cp.checkpoint.root == head.root) {
+            return cp.clone();
+        }
+        let cp = std::sync::Arc::new(self.sign(head));
+        if last.as_ref().is_none_or(|l| l.checkpoint.size < head.size) {
+            *last = Some(cp.clone());
+        }
+        cp
     }
 
     /// Sign the checkpoint of a head.

@@ -154,6 +154,17 @@ impl Frontier {
         self.size
     }
 
+    /// The frontier's hashes, by decreasing height (what a verifier saves to resume later).
+    pub fn hashes(&self) -> Vec<Hash> {
+        self.stack.iter().map(|&(_, h)| h).collect()
+    }
+
+    /// Rebuild a saved frontier of a tree of `size` leaves; `None` if the number of hashes is wrong.
+    pub fn from_hashes(size: u64, hashes: &[Hash]) -> Option<Frontier> {
+        let ids = if size == 0 { Vec::new() } else { cover(0, size) };
+        (ids.len() == hashes.len()).then(|| Frontier { size, stack: ids.iter().zip(hashes).map(|(id, h)| (id.level, *h)).collect() })
+    }
+
     /// Append a leaf hash; `store` receives every node this completes (the leaf itself first).
     pub fn append(&mut self, leaf: Hash, mut store: impl FnMut(NodeId, &Hash)) {
         let mut index = self.size;

@@ -2627,6 +2627,10 @@ pub(crate) mod advisory;
 #[path = "plan.rs"]
 pub(crate) mod plan;
 
+// The proof functions: verified_get, inclusion_proof, consistency_proof, …
+#[path = "proofs.rs"]
+pub(crate) mod proofs;
+
 // Sequences, SERIAL and identity columns, and the values statements draw for replay.
 #[path = "sequence.rs"]
 pub(crate) mod sequence;

@@ -59,7 +59,7 @@ impl From<Error> for SqlError {
             Error::InvalidInput(_) => "22023",
             Error::NotFound(_) => "22023",
             Error::Closed(_) => "57P01",
-            Error::Verify(_) => "XX000",
+            Error::Verify(_) | Error::Verification(_) => "XX000",
         };
         SqlError::new(code, e.to_string())
     }

@@ -137,6 +137,8 @@ pub(crate) enum Source {
         commit_ts: bool,
     },
     Checkpoint,
+    /// A proof function: `verified_get`, `inclusion_proof`, … (src/sql/proofs.rs).
+    Proof(Box<super::proofs::ProofCall>),
     /// `history('t', key…)`: every version of one row.
     History {
         table: TableDef,
@@ -278,6 +280,7 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
     let line = match source {
         Source::Unit => "Result".to_string(),
         Source::Checkpoint => "Function Scan on vouch_checkpoint".to_string(),
+        Source::Proof(call) => format!("Function Scan on {}", call.name()),
         Source::History { table, .. } => format!("Function Scan on history ({}, primary key lookup)", table.name),
         Source::Values(rows) => format!("Values Scan ({} rows)", rows.len()),
         Source::Rows(rows) => format!("Catalog Scan ({} rows)", rows.len()),
@@ -430,6 +433,7 @@ impl Source {
                     })
             }
             Source::History { key, .. } => any(key),
+            Source::Proof(call) => call.exprs().into_iter().any(Expr::has_subquery),
             Source::Series { args, .. } => any(args),
         }
     }
@@ -650,7 +654,7 @@ fn function_args(args: &[ast::FunctionArg]) -> SqlResult<Vec<&ast::Expr>> {
         .collect()
 }
 
-fn string_literal(e: &ast::Expr) -> Option<&str> {
+pub(super) fn string_literal(e: &ast::Expr) -> Option<&str> {
     match e {
         ast::Expr::Value(v) => match &v.value {
             ast::Value::SingleQuotedString(s) => Some(s),
@@ -1259,6 +1263,10 @@ impl Engine {
                                 let scope = history_scope(&t, &alias_name.unwrap_or_else(|| "history".into()));
                                 (Source::History { table: t, key }, scope)
                             }
+                            f if super::proofs::is_proof_function(f) => {
+                                let (call, scope) = self.plan_proof(f, args, alias_name, params)?;
+                                (Source::Proof(Box::new(call)), scope)
+                            }
                             "generate_series" | "unnest" | "pg_partition_ancestors" => {
                                 self.plan_series(&f, args, alias.as_ref(), *with_ordinality, outer, params)?
                             }
@@ -1685,6 +1693,7 @@ impl Engine {
                 }
                 rows
             }
+            Source::Proof(call) => self.proof_rows(call, txn, env)?,
             Source::History { table, key } => {
                 let vals = key
                     .iter()

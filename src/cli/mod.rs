@@ -1,0 +1,306 @@
+//! The client-side subcommands of the `vouchdb` binary: `verify` and `audit`. They talk to a server
+//! over pgwire and check everything with `vouchdb::client` and `vouchdb::verify`.
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+use vouchdb::audit::Auditor;
+use vouchdb::client::state::TrustedState;
+use vouchdb::client::{bundle, ClientError, Trust, VerifyingClient};
+use vouchdb::sql::value::{format_timestamp, DataType, Value};
+
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// The server: a libpq connection string or URL (`host=… port=… user=… dbname=…` or
+    /// `postgresql://user@host:port/db`); a password not in it comes from PGPASSWORD.
+    #[arg(long, env = "VOUCHDB_SERVER")]
+    pub server: String,
+    /// Trusted-state file (created if missing; updated atomically after each verified checkpoint).
+    #[arg(long, env = "VOUCHDB_STATE", default_value = "vouchdb-trusted.json")]
+    pub state: PathBuf,
+    /// The server's public key (PEM) to pin. Needed the first time, unless --trust-on-first-use.
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// Pin whatever key the server presents if the state file does not know it yet.
+    #[arg(long, conflicts_with = "public_key")]
+    pub trust_on_first_use: bool,
+}
+
+#[derive(Subcommand)]
+pub enum VerifyCommand {
+    /// Fetch the server's checkpoint; check its signature with the pinned key and its consistency with
+    /// the trusted state; advance the state.
+    Checkpoint {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Fetch a row with verified_get and check its proofs; print its proven values.
+    Row {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Table name.
+        #[arg(long)]
+        table: String,
+        /// Primary-key value, one per key column, in order. Numbers are integers, anything else text;
+        /// force a type with `TYPE:value` (int, text, uuid, date, timestamp, timestamptz, numeric, bool).
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        /// The version as of this tx (verified_get_at) instead of the current one.
+        #[arg(long)]
+        at: Option<u64>,
+        /// Also write the proof as an offline bundle (C2SP tlog-proof) to this file.
+        #[arg(long)]
+        bundle_out: Option<PathBuf>,
+    },
+    /// Fetch a whole transaction with verified_tx: re-hash its entries and provenance record, check its
+    /// inclusion in the signed tree.
+    Tx {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Transaction id.
+        #[arg(long)]
+        tx: u64,
+    },
+    /// Verify an offline proof bundle (made by `verify row --bundle-out`) with no server at all.
+    Bundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The log's public key (PEM).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Require this log origin.
+        #[arg(long)]
+        origin: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// The server: a libpq connection string or URL; a password not in it comes from PGPASSWORD.
+    /// The role needs superuser rights (vouch_txs returns whole transactions).
+    #[arg(long, env = "VOUCHDB_SERVER")]
+    pub server: String,
+    /// The log's public key (PEM), pinned: a key the server presents is never used.
+    #[arg(long)]
+    pub public_key: PathBuf,
+    /// Audit state file (audited size, root and frontier), created on the first round.
+    #[arg(long, default_value = "vouchdb-audit.json")]
+    pub state: PathBuf,
+    /// Run one round and exit (0: everything verified).
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between rounds when running continuously.
+    #[arg(long, default_value_t = 10)]
+    pub interval: u64,
+    /// Transactions downloaded per request.
+    #[arg(long, default_value_t = vouchdb::audit::DEFAULT_PAGE)]
+    pub page: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+}
+
+fn read(path: &PathBuf) -> Result<String, ClientError> {
+    std::fs::read_to_string(path).map_err(|e| ClientError::State(format!("cannot read {}: {e}", path.display())))
+}
+
+fn trust(a: &ServerArgs) -> Result<Trust, ClientError> {
+    Ok(match (&a.public_key, a.trust_on_first_use) {
+        (Some(p), _) => Trust::Pinned(read(p)?),
+        (None, true) => Trust::FirstUse,
+        (None, false) => Trust::StateOnly,
+    })
+}
+
+async fn connect(a: &ServerArgs) -> Result<VerifyingClient, ClientError> {
+    let state = TrustedState::load(&a.state)?;
+    VerifyingClient::connect(&a.server, state, trust(a)?).await
+}
+
+/// Parse `--key` values: `TYPE:value`, or an integer, or text.
+pub fn parse_key(k: &str) -> Result<Value, ClientError> {
+    let types = [
+        ("int", DataType::Int8),
+        ("text", DataType::Text),
+        ("uuid", DataType::Uuid),
+        ("date", DataType::Date),
+        ("timestamp", DataType::Timestamp),
+        ("timestamptz", DataType::Timestamptz),
+        ("numeric", DataType::Numeric),
+        ("bool", DataType::Bool),
+    ];
+    if let Some((t, v)) = k.split_once(':') {
+        if let Some((_, ty)) = types.iter().find(|(n, _)| *n == t) {
+            return Value::parse(v, *ty).map_err(|e| ClientError::Malformed(format!("--key {k}: {}", e.message)));
+        }
+    }
+    Ok(match k.parse::<i64>() {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::Text(k.to_string()),
+    })
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        v => v.to_text(v.natural_type()).unwrap_or_else(|| format!("{v:?}")),
+    }
+}
+
+fn checked(what: &str) {
+    println!("ok  {what}");
+}
+
+pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
+    match cmd {
+        VerifyCommand::Checkpoint { server } => {
+            let before = TrustedState::load(&server.state)?;
+            let mut c = connect(&server).await?;
+            let cp = c.checkpoint().await?;
+            let prev = before.get(c.origin()).map_or(0, |l| l.tree_size);
+            checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+            if prev == 0 {
+                checked("no earlier checkpoint was trusted: this one is now the trusted state");
+            } else {
+                checked(&format!("consistent with the trusted tree of size {prev} (no rollback, no fork)"));
+            }
+            println!("trusted state {} now at tree size {}", server.state.display(), cp.size);
+        }
+        VerifyCommand::Row { server, table, keys, at, bundle_out } => {
+            let key = keys.iter().map(|k| parse_key(k)).collect::<Result<Vec<_>, _>>()?;
+            let mut c = connect(&server).await?;
+            let row = c
+                .verified_get_at(&table, at, &key)
+                .await?
+                .ok_or_else(|| ClientError::Server(format!("no row in {table} with that key (absence is not proven)")))?;
+            let cp = &row.checkpoint;
+            checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+            checked("checkpoint consistent with the trusted state, which now trusts it");
+            checked(&format!(
+                "tx {} (committed {}) is leaf {} of that tree (inclusion proof)",
+                row.tx,
+                format_timestamp(row.commit_time_us as i64),
+                row.tx - 1
+            ));
+            checked(&format!("the entry is entry {} of tx {} (inclusion in the tx's entries root)", row.proof.entry_index, row.tx));
+            checked(&format!("the entry is for table id {} and the requested primary key", row.table_id));
+            println!("proven values (column order of the row as written):");
+            for (i, v) in row.values.iter().enumerate() {
+                println!("  {i}: {}", show(v));
+            }
+            if let Some(path) = bundle_out {
+                let text = bundle::render(&row.proof, c.key())?;
+                std::fs::write(&path, text).map_err(|e| ClientError::State(format!("cannot write {}: {e}", path.display())))?;
+                println!("wrote offline proof bundle {}", path.display());
+            }
+        }
+        VerifyCommand::Tx { server, tx } => {
+            let mut c = connect(&server).await?;
+            let t = c.verified_tx(tx).await?;
+            let cp = &t.checkpoint;
+            checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+            checked("checkpoint consistent with the trusted state, which now trusts it");
+            checked(&format!("tx {tx} is leaf {} of that tree (inclusion proof)", tx - 1));
+            checked(&format!("its {} entries re-hash to its entries root {}", t.entries.len(), hex::encode(t.leaf.entries_root)));
+            checked(&format!("its provenance record ({} bytes) re-hashes to {}", t.provenance.len(), hex::encode(t.leaf.provenance_hash)));
+            println!("committed {}", format_timestamp(t.leaf.commit_time_us as i64));
+            for (i, e) in t.entries.iter().enumerate() {
+                let kind = if e.is_delete() { "delete" } else { "put" };
+                println!("  entry {i}: {kind} table {} key {}", e.table, hex::encode(&e.key));
+            }
+            println!("provenance: {}", String::from_utf8_lossy(&t.provenance));
+        }
+        VerifyCommand::Bundle { file, public_key, origin } => {
+            let key = vouchdb::verify::checkpoint::parse_public_key_pem(&read(&public_key)?).map_err(ClientError::Signature)?;
+            let proof = bundle::parse(&read(&file)?, &key)?;
+            let log = proof.checkpoint.body.lines().next().unwrap_or_default().to_string();
+            if let Some(o) = origin.filter(|o| *o != log) {
+                return Err(ClientError::Origin { expected: o, got: log });
+            }
+            let v = proof.verify(&key, &log, None)?;
+            checked(&format!(
+                "signed note of {log} verifies with the given key: tree size {}, root {}",
+                proof.tree_size,
+                hex::encode(proof.root)
+            ));
+            checked(&format!("tx {} is leaf {} of that tree (inclusion proof)", v.tx, v.tx - 1));
+            checked(&format!("entry {} is in tx {} (inclusion in its entries root)", proof.entry_index, v.tx));
+            println!(
+                "entry: table id {}, key {}, {}",
+                v.entry.table,
+                hex::encode(&v.entry.key),
+                if v.entry.is_delete() { "delete" } else { "put" }
+            );
+            if !v.entry.is_delete() && v.entry.table >= 1000 {
+                if let Ok((_, values)) = vouchdb::sql::value::decode_row(&v.entry.value) {
+                    for (i, val) in values.iter().enumerate() {
+                        println!("  {i}: {}", show(val));
+                    }
+                }
+            }
+            println!("not checked offline: consistency with any other checkpoint you trust (compare tree sizes and roots, or ask the server for a consistency proof)");
+        }
+    }
+    Ok(())
+}
+
+/// `vouchdb audit`: rounds until an integrity failure (exit non-zero) or, with --once, one round.
+pub async fn audit(a: AuditArgs) -> Result<(), ClientError> {
+    let mut auditor = Auditor::new(&read(&a.public_key)?, a.state.clone())?;
+    auditor.page = a.page.clamp(1, vouchdb::audit::MAX_PAGE);
+    if let Some(addr) = &a.metrics_listen {
+        let bound =
+            vouchdb::metrics::serve(addr, vouchdb::audit::registry(&auditor.metrics)).map_err(|e| ClientError::State(e.to_string()))?;
+        tracing::info!(%bound, "serving auditor metrics at /metrics");
+    }
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    loop {
+        let bar = indicatif::ProgressBar::new(0);
+        if tty {
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} audit {pos}/{len} tx [{bar:40}] {per_sec} eta {eta}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            let b = bar.clone();
+            auditor.progress = Some(Box::new(move |done, total| {
+                b.set_length(total);
+                b.set_position(done);
+            }));
+        } else {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            auditor.progress = Some(Box::new(|done, total| {
+                if done == total || done % 100_000 < vouchdb::audit::DEFAULT_PAGE {
+                    tracing::info!(done, total, "audit progress");
+                }
+            }));
+        }
+        let result = match vouchdb::client::connect(&a.server).await {
+            Ok(client) => auditor.round(&client).await,
+            Err(e) => Err(e),
+        };
+        bar.finish_and_clear();
+        match result {
+            Ok(r) => {
+                let n = r.to + 1 - r.from;
+                let rate = n as f64 / r.elapsed.as_secs_f64().max(1e-9);
+                tracing::info!(from = r.from, to = r.to, secs = r.elapsed.as_secs_f64(), tx_per_sec = rate as u64, "audit round passed");
+                println!("ok  audited tx {}..={} ({n} transactions, {:.0} tx/s); tree size {} verified", r.from, r.to, rate, r.to);
+            }
+            Err(e) => {
+                auditor.metrics.failures.inc();
+                auditor.metrics.healthy.set(0);
+                let integrity = !matches!(e, ClientError::Connection(_));
+                if integrity || a.once {
+                    tracing::error!(error = %e, "AUDIT FAILED");
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "audit round could not run; retrying");
+            }
+        }
+        if a.once {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(a.interval.max(1))).await;
+    }
+}

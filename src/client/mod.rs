@@ -1,0 +1,372 @@
+//! The trusted-state client: a tokio-postgres connection plus a pinned key and the newest checkpoint
+//! this client has verified (a state file). Every verified read checks, with `crate::verify` only:
+//! the checkpoint's signature with the pinned key, the entry's inclusion in its transaction, the
+//! transaction's inclusion in the signed tree, and the consistency of that tree with the trusted one.
+//! A smaller tree than the trusted one (rollback), a different root at a trusted size or an
+//! inconsistent larger tree (fork), or any failed proof is an error naming what failed, and the
+//! trusted state is not advanced. docs/VERIFYING.md describes what each check means.
+
+pub mod bundle;
+pub mod proof;
+pub mod state;
+
+use crate::sql::value::{decode_row, encode_key, Value};
+use crate::verify::checkpoint::Checkpoint;
+use crate::verify::{consistency, VerifyError};
+use proof::{parse_hash, parse_hash_array, parse_hex, parse_hex_array, RowProof, SignedBody, TxProof};
+use state::TrustedState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
+
+/// Why a verified operation failed. Every variant names what was checked.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot talk to the server: {0}")]
+    Connection(String),
+    #[error("the server answered with an error: {0}")]
+    Server(String),
+    #[error("malformed proof material: {0}")]
+    Malformed(String),
+    #[error("checkpoint signature does not verify with the pinned key: {0}")]
+    Signature(VerifyError),
+    #[error("checkpoint is for log {got:?}, the trusted log is {expected:?}")]
+    Origin { expected: String, got: String },
+    #[error("tx {tx} is tampered: {what}")]
+    Tampered { tx: u64, what: String },
+    #[error("tx {tx} is not included in the signed tree of size {size}: {err}")]
+    TxInclusion { tx: u64, size: u64, err: VerifyError },
+    #[error("entry {index} of tx {tx} is not included in the transaction: {err}")]
+    EntryInclusion { tx: u64, index: u32, err: VerifyError },
+    #[error("tx {tx}: the proven entry is for key {got}, the request was for key {want}")]
+    KeyMismatch { tx: u64, got: String, want: String },
+    #[error("rollback: the server's tree has {got} transactions, this client already trusts a tree of {trusted}")]
+    Rollback { trusted: u64, got: u64 },
+    #[error("fork: {0}")]
+    Fork(String),
+    #[error("no trusted state for log {0:?}: pin its public key (--public-key) or trust on first use explicitly (--trust-on-first-use)")]
+    Untrusted(String),
+    #[error("the pinned public key for log {0:?} differs from the one given")]
+    KeyChanged(String),
+    #[error("trusted state: {0}")]
+    State(String),
+}
+
+impl ClientError {
+    /// Whether this is evidence against the server (a proof, signature or consistency failure), as
+    /// opposed to a connection, server-side or local problem.
+    pub fn is_integrity(&self) -> bool {
+        !matches!(
+            self,
+            ClientError::Connection(_)
+                | ClientError::Server(_)
+                | ClientError::State(_)
+                | ClientError::Untrusted(_)
+                | ClientError::KeyChanged(_)
+        )
+    }
+}
+
+/// How to establish trust in a server the state file does not know yet.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Only servers already in the state file.
+    StateOnly,
+    /// Pin this public key (PEM); it must match the state file's if the server is known.
+    Pinned(String),
+    /// Pin whatever key the server presents now (explicit trust on first use).
+    FirstUse,
+}
+
+/// A row version proven against a signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct VerifiedRow {
+    pub tx: u64,
+    pub commit_time_us: u64,
+    /// The table id the entry is written under.
+    pub table_id: u32,
+    /// The row's values decoded from the proven entry, in the table's column order when it was written
+    /// (hidden columns such as `_rowid` included). These are the values to trust.
+    pub values: Vec<Value>,
+    /// The proof material as served, e.g. to save as an offline bundle.
+    pub proof: RowProof,
+    pub checkpoint: Checkpoint,
+}
+
+/// A whole transaction proven against a signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct VerifiedTx {
+    pub leaf: crate::ledger::format::LeafData,
+    pub entries: Vec<crate::ledger::format::Entry>,
+    pub provenance: Vec<u8>,
+    pub checkpoint: Checkpoint,
+}
+
+/// A PostgreSQL string literal (standard_conforming_strings): quotes doubled.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn literal(v: &Value) -> Result<String, ClientError> {
+    match v {
+        Value::Null => Ok("NULL".into()),
+        Value::Int(i) => Ok(i.to_string()),
+        v => v
+            .to_text(v.natural_type())
+            .map(|t| quote_literal(&t))
+            .ok_or_else(|| ClientError::Malformed("key value has no text form".into())),
+    }
+}
+
+/// Connect with a libpq-style connection string or URL. A password missing from it is taken from
+/// `PGPASSWORD`, as libpq does.
+pub async fn connect(conn: &str) -> Result<Client, ClientError> {
+    let mut config: tokio_postgres::Config = conn.parse().map_err(|e| ClientError::Connection(format!("connection string: {e}")))?;
+    if config.get_password().is_none() {
+        if let Ok(pw) = std::env::var("PGPASSWORD") {
+            config.password(pw);
+        }
+    }
+    if config.get_user().is_none() {
+        if let Ok(u) = std::env::var("PGUSER") {
+            config.user(u);
+        }
+    }
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| ClientError::Connection(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("connection closed: {e}");
+        }
+    });
+    Ok(client)
+}
+
+/// Run one statement with the simple protocol and return its rows (text columns).
+pub async fn simple_rows(client: &Client, sql: &str) -> Result<Vec<SimpleQueryRow>, ClientError> {
+    let msgs = client.simple_query(sql).await.map_err(|e| match e.as_db_error() {
+        Some(db) => ClientError::Server(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+        None => ClientError::Connection(e.to_string()),
+    })?;
+    Ok(msgs
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A named column of a simple-query row, required to be non-NULL.
+pub fn col<'a>(row: &'a SimpleQueryRow, name: &str) -> Result<&'a str, ClientError> {
+    row.try_get(name)
+        .map_err(|_| ClientError::Malformed(format!("the answer has no column {name}")))?
+        .ok_or_else(|| ClientError::Malformed(format!("column {name} is NULL")))
+}
+
+fn num(row: &SimpleQueryRow, name: &str) -> Result<u64, ClientError> {
+    col(row, name)?.parse().map_err(|_| ClientError::Malformed(format!("column {name} is not a number")))
+}
+
+/// The current signed checkpoint as the server hands it out.
+pub async fn fetch_checkpoint(client: &Client) -> Result<(SignedBody, String), ClientError> {
+    let rows = simple_rows(client, "SELECT checkpoint, signature, public_key FROM vouch_checkpoint()").await?;
+    let row = rows.first().ok_or_else(|| ClientError::Malformed("vouch_checkpoint() returned no row".into()))?;
+    Ok((
+        SignedBody { body: col(row, "checkpoint")?.to_string(), signature: col(row, "signature")?.to_string() },
+        col(row, "public_key")?.to_string(),
+    ))
+}
+
+/// Fetch a consistency proof and check it: the trusted tree (`old_size`, `old_root`) is a prefix of
+/// the tree of `new`. Errors are forks.
+pub async fn check_consistency(
+    client: &Client,
+    old_size: u64,
+    old_root: &crate::verify::Hash,
+    new: &Checkpoint,
+) -> Result<(), ClientError> {
+    if old_size == 0 {
+        return Ok(());
+    }
+    if new.size < old_size {
+        return Err(ClientError::Rollback { trusted: old_size, got: new.size });
+    }
+    if new.size == old_size {
+        if &new.root != old_root {
+            return Err(ClientError::Fork(format!(
+                "the signed root at tree size {} is {}, the trusted root at that size is {}",
+                new.size,
+                hex::encode(new.root),
+                hex::encode(old_root)
+            )));
+        }
+        return Ok(());
+    }
+    let rows = simple_rows(client, &format!("SELECT proof FROM consistency_proof({old_size}, {})", new.size)).await?;
+    let row = rows.first().ok_or_else(|| ClientError::Malformed("consistency_proof() returned no row".into()))?;
+    let proof = parse_hash_array("consistency proof", col(row, "proof")?)?;
+    consistency(old_size, new.size, old_root, &new.root, &proof).map_err(|e| {
+        ClientError::Fork(format!("the tree of size {} is not an extension of the trusted tree of size {old_size}: {e}", new.size))
+    })
+}
+
+/// A connection with a trusted state.
+pub struct VerifyingClient {
+    client: Client,
+    state: TrustedState,
+    origin: String,
+    key: p256::ecdsa::VerifyingKey,
+}
+
+impl VerifyingClient {
+    /// Connect, establish which log this is and which key is trusted for it, and verify the server's
+    /// current checkpoint against the trusted state (advancing it).
+    pub async fn connect(conn: &str, state: TrustedState, trust: Trust) -> Result<VerifyingClient, ClientError> {
+        let client = connect(conn).await?;
+        Self::with_client(client, state, trust).await
+    }
+
+    /// Like `connect`, over an existing connection.
+    pub async fn with_client(client: Client, mut state: TrustedState, trust: Trust) -> Result<VerifyingClient, ClientError> {
+        let (signed, server_key) = fetch_checkpoint(&client).await?;
+        let origin = signed.body.lines().next().unwrap_or_default().to_string();
+        match (state.get(&origin), &trust) {
+            (Some(log), Trust::Pinned(pem)) => {
+                let given =
+                    crate::verify::checkpoint::parse_public_key_pem(pem).map_err(|e| ClientError::State(format!("--public-key: {e}")))?;
+                if log.key()? != given {
+                    return Err(ClientError::KeyChanged(origin));
+                }
+            }
+            (Some(_), _) => {}
+            (None, Trust::Pinned(pem)) => state.pin(&origin, pem)?,
+            (None, Trust::FirstUse) => state.pin(&origin, &server_key)?,
+            (None, Trust::StateOnly) => return Err(ClientError::Untrusted(origin)),
+        }
+        let key = state.get(&origin).expect("pinned above").key()?;
+        let mut c = VerifyingClient { client, state, origin, key };
+        c.accept(&signed).await?;
+        Ok(c)
+    }
+
+    /// The underlying connection, for ordinary queries.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn state(&self) -> &TrustedState {
+        &self.state
+    }
+
+    pub fn key(&self) -> &p256::ecdsa::VerifyingKey {
+        &self.key
+    }
+
+    /// Verify a checkpoint's signature and its consistency with the trusted state, then advance the
+    /// state to it.
+    async fn accept(&mut self, signed: &SignedBody) -> Result<Checkpoint, ClientError> {
+        let cp = signed.verify(&self.key, &self.origin)?;
+        let trusted = self.state.get(&self.origin).expect("pinned on connect").clone();
+        check_consistency(&self.client, trusted.tree_size, &trusted.root_hash()?, &cp).await?;
+        if cp.size > trusted.tree_size {
+            self.state.advance(&cp, &signed.body, &signed.signature)?;
+        }
+        Ok(cp)
+    }
+
+    /// Fetch and verify the server's current checkpoint.
+    pub async fn checkpoint(&mut self) -> Result<Checkpoint, ClientError> {
+        let (signed, _) = fetch_checkpoint(&self.client).await?;
+        self.accept(&signed).await
+    }
+
+    /// The current version of a row, verified; `None` when the key has no row (which the server
+    /// asserts but does not prove).
+    pub async fn verified_get(&mut self, table: &str, key: &[Value]) -> Result<Option<VerifiedRow>, ClientError> {
+        self.verified_get_at(table, None, key).await
+    }
+
+    /// The version of a row as of `at` (a tx), or the current one.
+    pub async fn verified_get_at(&mut self, table: &str, at: Option<u64>, key: &[Value]) -> Result<Option<VerifiedRow>, ClientError> {
+        let mut args = vec![quote_literal(table)];
+        if let Some(at) = at {
+            args.push(at.to_string());
+        }
+        for v in key {
+            args.push(literal(v)?);
+        }
+        let func = if at.is_some() { "verified_get_at" } else { "verified_get" };
+        let rows = simple_rows(&self.client, &format!("SELECT * FROM {func}({})", args.join(", "))).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let proof = row_proof(row)?;
+        let expected_key = encode_key(key).map_err(|e| ClientError::Malformed(format!("key: {}", e.message)))?;
+        self.verify_row(proof, &expected_key).await.map(Some)
+    }
+
+    /// Verify a row proof against the pinned key, the trusted state and the key asked for.
+    pub async fn verify_row(&mut self, proof: RowProof, expected_key: &[u8]) -> Result<VerifiedRow, ClientError> {
+        let v = proof.verify(&self.key, &self.origin, Some(expected_key))?;
+        self.accept(&proof.checkpoint).await?;
+        let values = if v.entry.is_delete() {
+            Vec::new()
+        } else {
+            decode_row(&v.entry.value).map_err(|e| ClientError::Tampered { tx: v.tx, what: format!("its row does not decode: {e}") })?.1
+        };
+        Ok(VerifiedRow {
+            tx: v.tx,
+            commit_time_us: v.leaf.commit_time_us,
+            table_id: v.entry.table,
+            values,
+            proof,
+            checkpoint: v.checkpoint,
+        })
+    }
+
+    /// A whole transaction, verified: its entries and provenance against its leaf, its leaf against
+    /// the signed tree.
+    pub async fn verified_tx(&mut self, tx: u64) -> Result<VerifiedTx, ClientError> {
+        let rows = simple_rows(&self.client, &format!("SELECT * FROM verified_tx({tx})")).await?;
+        let row = rows.first().ok_or_else(|| ClientError::Malformed("verified_tx() returned no row".into()))?;
+        let proof = TxProof {
+            tx: num(row, "tx")?,
+            leaf: parse_hex("leaf", col(row, "leaf")?)?,
+            entries: parse_hex_array("entries", col(row, "entries")?)?,
+            provenance: parse_hex("provenance", col(row, "provenance")?)?,
+            tx_proof: parse_hash_array("tx_proof", col(row, "tx_proof")?)?,
+            tree_size: num(row, "tree_size")?,
+            root: parse_hash("root", col(row, "root")?)?,
+            checkpoint: SignedBody { body: col(row, "checkpoint")?.to_string(), signature: col(row, "signature")?.to_string() },
+        };
+        if proof.tx != tx {
+            return Err(ClientError::Malformed(format!("asked for tx {tx}, the server proved tx {}", proof.tx)));
+        }
+        let (leaf, cp) = proof.verify(&self.key, &self.origin)?;
+        self.accept(&proof.checkpoint).await?;
+        let entries = proof
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                crate::ledger::format::Entry::decode(e).map_err(|err| ClientError::Tampered { tx, what: format!("entry {i}: {err}") })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(VerifiedTx { leaf, entries, provenance: proof.provenance, checkpoint: cp })
+    }
+}
+
+/// The proof columns of a `verified_get` row.
+pub fn row_proof(row: &SimpleQueryRow) -> Result<RowProof, ClientError> {
+    Ok(RowProof {
+        tx: num(row, "_tx")?,
+        entry_index: col(row, "_entry_index")?.parse().map_err(|_| ClientError::Malformed("_entry_index is not a number".into()))?,
+        entry: parse_hex("_entry", col(row, "_entry")?)?,
+        entry_proof: parse_hash_array("_entry_proof", col(row, "_entry_proof")?)?,
+        leaf: parse_hex("_leaf", col(row, "_leaf")?)?,
+        tx_proof: parse_hash_array("_tx_proof", col(row, "_tx_proof")?)?,
+        tree_size: num(row, "_tree_size")?,
+        root: parse_hash("_root", col(row, "_root")?)?,
+        checkpoint: SignedBody { body: col(row, "_checkpoint")?.to_string(), signature: col(row, "_signature")?.to_string() },
+    })
+}

@@ -1,0 +1,202 @@
+//! Proof material as the SQL proof functions return it, and its verification against a pinned key.
+//! Pure: no I/O, so the trusted-state client, `vouchdb verify`, the auditor, the gateway and offline
+//! bundles all run exactly these checks.
+
+use super::ClientError;
+use crate::ledger::format::{entries_root, provenance_hash, Entry, LeafData};
+use crate::verify::checkpoint::{verify_signature, Checkpoint};
+use crate::verify::{inclusion, leaf_hash, Hash};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use p256::ecdsa::VerifyingKey;
+
+/// A checkpoint as the server hands it out: the body and its base64 DER signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBody {
+    pub body: String,
+    pub signature: String,
+}
+
+impl SignedBody {
+    /// Check the signature with the pinned key and the origin, then parse the body.
+    pub fn verify(&self, key: &VerifyingKey, origin: &str) -> Result<Checkpoint, ClientError> {
+        let sig = B64.decode(self.signature.trim()).map_err(|_| ClientError::Malformed("checkpoint signature is not base64".into()))?;
+        verify_signature(self.body.as_bytes(), &sig, key).map_err(ClientError::Signature)?;
+        let cp = Checkpoint::parse(&self.body).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        if cp.origin != origin {
+            return Err(ClientError::Origin { expected: origin.to_string(), got: cp.origin });
+        }
+        Ok(cp)
+    }
+}
+
+/// What `verified_get` returns for one row version, decoded from its text columns.
+#[derive(Debug, Clone)]
+pub struct RowProof {
+    pub tx: u64,
+    pub entry_index: u32,
+    pub entry: Vec<u8>,
+    pub entry_proof: Vec<Hash>,
+    pub leaf: Vec<u8>,
+    pub tx_proof: Vec<Hash>,
+    pub tree_size: u64,
+    pub root: Hash,
+    pub checkpoint: SignedBody,
+}
+
+/// What `verified_tx` returns: a whole transaction and its inclusion.
+#[derive(Debug, Clone)]
+pub struct TxProof {
+    pub tx: u64,
+    pub leaf: Vec<u8>,
+    pub entries: Vec<Vec<u8>>,
+    pub provenance: Vec<u8>,
+    pub tx_proof: Vec<Hash>,
+    pub tree_size: u64,
+    pub root: Hash,
+    pub checkpoint: SignedBody,
+}
+
+/// A verified row version: everything here was checked against the signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct VerifiedEntry {
+    pub tx: u64,
+    pub leaf: LeafData,
+    pub entry: Entry,
+    pub checkpoint: Checkpoint,
+}
+
+/// Parse lowercase or uppercase hex of any length.
+pub fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, ClientError> {
+    hex::decode(s.trim()).map_err(|_| ClientError::Malformed(format!("{what} is not hex")))
+}
+
+/// Parse one 32-byte hash in hex.
+pub fn parse_hash(what: &str, s: &str) -> Result<Hash, ClientError> {
+    parse_hex(what, s)?.try_into().map_err(|_| ClientError::Malformed(format!("{what} is not a 32-byte hash")))
+}
+
+/// Parse a `text[]` of hex hashes as PostgreSQL writes it (`{a,b}`, `{}`).
+pub fn parse_hash_array(what: &str, s: &str) -> Result<Vec<Hash>, ClientError> {
+    let inner = s
+        .trim()
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .ok_or_else(|| ClientError::Malformed(format!("{what} is not an array")))?;
+    if inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    inner.split(',').map(|h| parse_hash(what, h)).collect()
+}
+
+/// Parse a `text[]` of hex byte strings.
+pub fn parse_hex_array(what: &str, s: &str) -> Result<Vec<Vec<u8>>, ClientError> {
+    let inner = s
+        .trim()
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .ok_or_else(|| ClientError::Malformed(format!("{what} is not an array")))?;
+    if inner.is_empty() {
+        return Ok(Vec::new());
+    }
+    inner.split(',').map(|h| parse_hex(what, h)).collect()
+}
+
+fn decode_leaf(tx: u64, bytes: &[u8]) -> Result<LeafData, ClientError> {
+    let leaf = LeafData::decode(bytes).map_err(|e| ClientError::Tampered { tx, what: format!("its leaf data does not decode: {e}") })?;
+    if leaf.tx != tx {
+        return Err(ClientError::Tampered { tx, what: format!("its leaf data says tx {}", leaf.tx) });
+    }
+    Ok(leaf)
+}
+
+/// The checks shared by rows and transactions: the checkpoint signature and that it is the tree the
+/// proof is for, then the leaf's inclusion in that tree.
+fn verify_leaf_in_checkpoint(
+    tx: u64,
+    leaf_bytes: &[u8],
+    tx_proof: &[Hash],
+    tree_size: u64,
+    root: &Hash,
+    checkpoint: &SignedBody,
+    (key, origin): (&VerifyingKey, &str),
+) -> Result<(LeafData, Checkpoint), ClientError> {
+    let cp = checkpoint.verify(key, origin)?;
+    if cp.size != tree_size || &cp.root != root {
+        return Err(ClientError::Malformed(format!(
+            "the proof is for tree size {tree_size} but the signed checkpoint is for size {} with another root",
+            cp.size
+        )));
+    }
+    let leaf = decode_leaf(tx, leaf_bytes)?;
+    if tx == 0 || tx > tree_size {
+        return Err(ClientError::Malformed(format!("tx {tx} is not inside a tree of size {tree_size}")));
+    }
+    inclusion(tx - 1, tree_size, &leaf_hash(leaf_bytes), tx_proof, root).map_err(|e| ClientError::TxInclusion {
+        tx,
+        size: tree_size,
+        err: e,
+    })?;
+    Ok((leaf, cp))
+}
+
+impl RowProof {
+    /// Verify the row version: the checkpoint's signature, the tx's inclusion in the signed tree, the
+    /// entry's inclusion in the tx, and that the entry is for `key` (the encoded primary key).
+    pub fn verify(&self, key: &VerifyingKey, origin: &str, expected_key: Option<&[u8]>) -> Result<VerifiedEntry, ClientError> {
+        let tx = self.tx;
+        let (leaf, cp) =
+            verify_leaf_in_checkpoint(tx, &self.leaf, &self.tx_proof, self.tree_size, &self.root, &self.checkpoint, (key, origin))?;
+        let entry =
+            Entry::decode(&self.entry).map_err(|e| ClientError::Tampered { tx, what: format!("its entry does not decode: {e}") })?;
+        inclusion(self.entry_index as u64, leaf.entry_count as u64, &leaf_hash(&self.entry), &self.entry_proof, &leaf.entries_root)
+            .map_err(|e| ClientError::EntryInclusion { tx, index: self.entry_index, err: e })?;
+        if let Some(k) = expected_key {
+            if entry.key != k {
+                return Err(ClientError::KeyMismatch { tx, got: hex::encode(&entry.key), want: hex::encode(k) });
+            }
+        }
+        Ok(VerifiedEntry { tx, leaf, entry, checkpoint: cp })
+    }
+}
+
+impl TxProof {
+    /// Verify a whole transaction: every entry hashes to the leaf's entries root, the provenance record
+    /// to its provenance hash, and the leaf is in the signed tree.
+    pub fn verify(&self, key: &VerifyingKey, origin: &str) -> Result<(LeafData, Checkpoint), ClientError> {
+        let tx = self.tx;
+        let (leaf, cp) =
+            verify_leaf_in_checkpoint(tx, &self.leaf, &self.tx_proof, self.tree_size, &self.root, &self.checkpoint, (key, origin))?;
+        check_tx_contents(&leaf, &self.entries, &self.provenance)?;
+        Ok((leaf, cp))
+    }
+}
+
+/// Check a transaction's entries and provenance record against its leaf data.
+pub fn check_tx_contents(leaf: &LeafData, entries: &[Vec<u8>], provenance: &[u8]) -> Result<(), ClientError> {
+    let tx = leaf.tx;
+    if entries.len() != leaf.entry_count as usize {
+        return Err(ClientError::Tampered {
+            tx,
+            what: format!("its leaf records {} entries, {} were served", leaf.entry_count, entries.len()),
+        });
+    }
+    for (i, e) in entries.iter().enumerate() {
+        Entry::decode(e).map_err(|err| ClientError::Tampered { tx, what: format!("entry {i} does not decode: {err}") })?;
+    }
+    let root = entries_root(entries);
+    if root != leaf.entries_root {
+        return Err(ClientError::Tampered {
+            tx,
+            what: format!("its entries hash to root {}, its leaf records {}", hex::encode(root), hex::encode(leaf.entries_root)),
+        });
+    }
+    let p = provenance_hash(provenance);
+    if p != leaf.provenance_hash {
+        return Err(ClientError::Tampered {
+            tx,
+            what: format!("its provenance record hashes to {}, its leaf records {}", hex::encode(p), hex::encode(leaf.provenance_hash)),
+        });
+    }
+    Ok(())
+}

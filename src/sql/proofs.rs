@@ -1,0 +1,387 @@
+//! The SQL proof functions (docs/VERIFYING.md): `verified_get`, `verified_get_at`, `verified_history`,
+//! `verified_tx`, `inclusion_proof`, `consistency_proof` and `vouch_txs`. Each is a set-returning
+//! function in FROM, so it composes with ordinary SQL. The server only hands out proof material here;
+//! checking it is the client's job (`crate::client`, `vouchdb verify`, the auditor, any RFC 9162
+//! verifier). Every row of one call is proven against one tree size, whose signed checkpoint it carries.
+//! Hashes and byte strings are lowercase hex text; proof paths are `text[]` of hex hashes.
+
+use super::*;
+use crate::signing::SignedCheckpoint;
+use crate::verify::{leaf_hash, Hash};
+
+/// One call of a proof function, with its arguments compiled.
+pub(crate) enum ProofCall {
+    /// `verified_get('t', key…)`, `verified_get_at('t', tx, key…)`, `verified_history('t', key…)`.
+    Row {
+        table: TableDef,
+        key: Vec<Expr>,
+        at: Option<Expr>,
+        history: bool,
+    },
+    Tx(Expr),
+    Inclusion(Expr, Expr),
+    Consistency(Expr, Expr),
+    /// `vouch_txs(first, last)`: the raw log, for auditors.
+    Txs(Expr, Expr),
+}
+
+impl ProofCall {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            ProofCall::Row { at: Some(_), .. } => "verified_get_at",
+            ProofCall::Row { history: true, .. } => "verified_history",
+            ProofCall::Row { .. } => "verified_get",
+            ProofCall::Tx(_) => "verified_tx",
+            ProofCall::Inclusion(..) => "inclusion_proof",
+            ProofCall::Consistency(..) => "consistency_proof",
+            ProofCall::Txs(..) => "vouch_txs",
+        }
+    }
+
+    pub(crate) fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            ProofCall::Row { key, at, .. } => key.iter().chain(at).collect(),
+            ProofCall::Tx(e) => vec![e],
+            ProofCall::Inclusion(a, b) | ProofCall::Consistency(a, b) | ProofCall::Txs(a, b) => vec![a, b],
+        }
+    }
+}
+
+/// Whether `f` names a proof function.
+pub(crate) fn is_proof_function(f: &str) -> bool {
+    matches!(
+        f,
+        "verified_get" | "verified_get_at" | "verified_history" | "verified_tx" | "inclusion_proof" | "consistency_proof" | "vouch_txs"
+    )
+}
+
+const HEX_ARRAY: DataType = DataType::Array(&DataType::Text);
+
+/// The proof columns `verified_get` adds after the row's columns.
+const ROW_PROOF_COLUMNS: [(&str, DataType); 11] = [
+    ("_tx", DataType::Int8),
+    ("_commit_ts", DataType::Timestamptz),
+    ("_entry_index", DataType::Int4),
+    ("_entry", DataType::Text),
+    ("_entry_proof", HEX_ARRAY),
+    ("_leaf", DataType::Text),
+    ("_tx_proof", HEX_ARRAY),
+    ("_tree_size", DataType::Int8),
+    ("_root", DataType::Text),
+    ("_checkpoint", DataType::Text),
+    ("_signature", DataType::Text),
+];
+
+const TX_COLUMNS: [(&str, DataType); 11] = [
+    ("tx", DataType::Int8),
+    ("commit_ts", DataType::Timestamptz),
+    ("client_ts", DataType::Timestamptz),
+    ("leaf", DataType::Text),
+    ("entries", HEX_ARRAY),
+    ("provenance", DataType::Text),
+    ("tx_proof", HEX_ARRAY),
+    ("tree_size", DataType::Int8),
+    ("root", DataType::Text),
+    ("checkpoint", DataType::Text),
+    ("signature", DataType::Text),
+];
+
+const INCLUSION_COLUMNS: [(&str, DataType); 6] = [
+    ("tx", DataType::Int8),
+    ("leaf_index", DataType::Int8),
+    ("tree_size", DataType::Int8),
+    ("leaf_hash", DataType::Text),
+    ("root", DataType::Text),
+    ("proof", HEX_ARRAY),
+];
+
+const CONSISTENCY_COLUMNS: [(&str, DataType); 5] = [
+    ("old_size", DataType::Int8),
+    ("new_size", DataType::Int8),
+    ("old_root", DataType::Text),
+    ("new_root", DataType::Text),
+    ("proof", HEX_ARRAY),
+];
+
+const TXS_COLUMNS: [(&str, DataType); 4] =
+    [("tx", DataType::Int8), ("leaf", DataType::Text), ("entries", HEX_ARRAY), ("provenance", DataType::Text)];
+
+/// Most transactions one `vouch_txs` call returns (an auditor pages through the log).
+pub const MAX_TXS_PER_CALL: i64 = 100_000;
+
+fn cols(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol> {
+    list.iter().map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false }).collect()
+}
+
+fn hex_array(hashes: &[Hash]) -> Value {
+    Value::Array(hashes.iter().map(|h| Value::Text(hex::encode(h))).collect())
+}
+
+fn bad_arg(msg: impl Into<String>) -> SqlError {
+    SqlError::new("22023", msg)
+}
+
+/// A bigint argument that must be present and not negative.
+fn count_arg(e: &Expr, env: &Env, what: &str) -> SqlResult<Option<u64>> {
+    match e.eval(&[], env)?.cast(DataType::Int8)? {
+        Value::Null => Ok(None),
+        Value::Int(n) if n >= 0 => Ok(Some(n as u64)),
+        Value::Int(n) => Err(bad_arg(format!("{what} must not be negative (got {n})"))),
+        other => Err(SqlError::new("XX000", format!("{what} evaluated to {other:?}"))),
+    }
+}
+
+impl Engine {
+    /// Plan a proof function in FROM: its compiled arguments and its columns.
+    pub(crate) fn plan_proof(
+        &self,
+        f: &str,
+        args: &[&ast::Expr],
+        alias: Option<String>,
+        params: &mut Vec<Option<DataType>>,
+    ) -> SqlResult<(ProofCall, Vec<ScopeCol>)> {
+        let q = alias.unwrap_or_else(|| f.to_string());
+        let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
+        let arity = |n: usize| -> SqlResult<()> {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(SqlError::new("42883", format!("function {f}() takes {n} argument(s), got {}", args.len())))
+            }
+        };
+        match f {
+            "verified_get" | "verified_get_at" | "verified_history" => {
+                let at_arg = usize::from(f == "verified_get_at");
+                let tname = args
+                    .first()
+                    .and_then(|a| plan::string_literal(a))
+                    .ok_or_else(|| SqlError::syntax(format!("{f}() takes the table name as a string literal first")))?;
+                let t = self.catalog().table(&tname.to_lowercase())?.clone();
+                let key_args = args.len().saturating_sub(1 + at_arg);
+                if args.len() < 1 + at_arg || key_args != t.primary_key.len() {
+                    let what = if at_arg == 1 { "the table name, a tx and" } else { "the table name and" };
+                    return Err(SqlError::new(
+                        "42883",
+                        format!("{f}('{}', …) takes {what} {} key value(s), the table's primary key", t.name, t.primary_key.len()),
+                    ));
+                }
+                let at = if at_arg == 1 { Some(c.compile_as(args[1], DataType::Int8)?.expr) } else { None };
+                let key = args[1 + at_arg..]
+                    .iter()
+                    .zip(&t.primary_key)
+                    .map(|(a, &i)| c.compile_as(a, t.columns[i].ty).map(|x| x.expr))
+                    .collect::<SqlResult<Vec<_>>>()?;
+                let mut scope: Vec<ScopeCol> = t
+                    .columns
+                    .iter()
+                    .map(|col| ScopeCol { qualifier: Some(q.clone()), name: col.name.clone(), ty: col.ty, hidden: col.hidden })
+                    .collect();
+                scope.extend(cols(&q, &ROW_PROOF_COLUMNS));
+                let history = f == "verified_history";
+                if history {
+                    scope.extend(cols(&q, &[("_deleted", DataType::Bool)]));
+                }
+                Ok((ProofCall::Row { table: t, key, at, history }, scope))
+            }
+            "verified_tx" => {
+                arity(1)?;
+                Ok((ProofCall::Tx(c.compile_as(args[0], DataType::Int8)?.expr), cols(&q, &TX_COLUMNS)))
+            }
+            "inclusion_proof" | "consistency_proof" | "vouch_txs" => {
+                arity(2)?;
+                let a = c.compile_as(args[0], DataType::Int8)?.expr;
+                let b = c.compile_as(args[1], DataType::Int8)?.expr;
+                Ok(match f {
+                    "inclusion_proof" => (ProofCall::Inclusion(a, b), cols(&q, &INCLUSION_COLUMNS)),
+                    "consistency_proof" => (ProofCall::Consistency(a, b), cols(&q, &CONSISTENCY_COLUMNS)),
+                    _ => (ProofCall::Txs(a, b), cols(&q, &TXS_COLUMNS)),
+                })
+            }
+            _ => Err(SqlError::new("42883", format!("function {f}() does not exist"))),
+        }
+    }
+
+    /// The head every row of one call is proven against, with its signed checkpoint.
+    fn proof_head(&self) -> (crate::ledger::Head, Arc<SignedCheckpoint>) {
+        let head = self.ledger.head();
+        let cp = self.signer.sign_cached(&head);
+        (head, cp)
+    }
+
+    /// The rows of a proof function.
+    pub(crate) fn proof_rows(&self, call: &ProofCall, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        // Whole transactions include system-table entries such as roles' SCRAM verifiers, which only
+        // superusers may read (as pg_authid in PostgreSQL).
+        if matches!(call, ProofCall::Tx(_) | ProofCall::Txs(..)) && !self.catalog().users.get(env.user).is_some_and(|u| u.superuser) {
+            return Err(SqlError::new(
+                "42501",
+                format!("permission denied for function {}: it returns whole transactions, which only superusers may read", call.name()),
+            ));
+        }
+        match call {
+            ProofCall::Row { table, key, at, history } => self.verified_rows(table, key, at.as_ref(), *history, txn, env),
+            ProofCall::Tx(tx) => {
+                let Some(tx) = count_arg(tx, env, "tx")? else { return Ok(vec![]) };
+                let (head, cp) = self.proof_head();
+                if tx == 0 || tx > head.size {
+                    return Err(bad_arg(format!("tx {tx} is not in the log (it holds tx 1 to {})", head.size)));
+                }
+                let rec = self.ledger.get_tx(tx)?;
+                let client = match rec.leaf.client_time_us {
+                    0 => Value::Null,
+                    t => Value::Timestamptz(t as i64),
+                };
+                Ok(vec![vec![
+                    Value::Int(tx as i64),
+                    Value::Timestamptz(rec.leaf.commit_time_us as i64),
+                    client,
+                    Value::Text(hex::encode(&rec.leaf_bytes)),
+                    Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(hex::encode(e))).collect()),
+                    Value::Text(hex::encode(&rec.provenance)),
+                    hex_array(&self.ledger.inclusion_proof(tx, head.size)?),
+                    Value::Int(head.size as i64),
+                    Value::Text(hex::encode(head.root)),
+                    Value::Text(cp.body.clone()),
+                    Value::Text(cp.signature_base64()),
+                ]])
+            }
+            ProofCall::Inclusion(tx, size) => {
+                let (Some(tx), Some(size)) = (count_arg(tx, env, "tx")?, count_arg(size, env, "tree_size")?) else { return Ok(vec![]) };
+                let head = self.ledger.head().size;
+                if size > head {
+                    return Err(bad_arg(format!("tree size {size} is larger than the log ({head} transactions)")));
+                }
+                if tx == 0 || tx > size {
+                    return Err(bad_arg(format!("tx {tx} is not in a tree of size {size}")));
+                }
+                let (leaf, _) = self.ledger.leaf(tx)?;
+                Ok(vec![vec![
+                    Value::Int(tx as i64),
+                    Value::Int(tx as i64 - 1),
+                    Value::Int(size as i64),
+                    Value::Text(hex::encode(leaf.hash())),
+                    Value::Text(hex::encode(self.ledger.root_at(size)?)),
+                    hex_array(&self.ledger.inclusion_proof(tx, size)?),
+                ]])
+            }
+            ProofCall::Consistency(old, new) => {
+                let (Some(old), Some(new)) = (count_arg(old, env, "old_size")?, count_arg(new, env, "new_size")?) else {
+                    return Ok(vec![]);
+                };
+                let head = self.ledger.head().size;
+                if new > head {
+                    return Err(bad_arg(format!("tree size {new} is larger than the log ({head} transactions)")));
+                }
+                if old > new {
+                    return Err(bad_arg(format!("old size {old} is larger than new size {new}")));
+                }
+                Ok(vec![vec![
+                    Value::Int(old as i64),
+                    Value::Int(new as i64),
+                    Value::Text(hex::encode(self.ledger.root_at(old)?)),
+                    Value::Text(hex::encode(self.ledger.root_at(new)?)),
+                    hex_array(&self.ledger.consistency_proof(old, new)?),
+                ]])
+            }
+            ProofCall::Txs(first, last) => {
+                let (Some(first), Some(last)) = (count_arg(first, env, "first tx")?, count_arg(last, env, "last tx")?) else {
+                    return Ok(vec![]);
+                };
+                let last = last.min(self.ledger.head().size);
+                let first = first.max(1);
+                if last >= first && last - first >= MAX_TXS_PER_CALL as u64 {
+                    return Err(SqlError::new(
+                        "54000",
+                        format!("vouch_txs returns at most {MAX_TXS_PER_CALL} transactions per call; page through the log"),
+                    ));
+                }
+                let mut out = Vec::new();
+                for tx in first..=last {
+                    let rec = self.ledger.get_tx(tx)?;
+                    out.push(vec![
+                        Value::Int(tx as i64),
+                        Value::Text(hex::encode(&rec.leaf_bytes)),
+                        Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(hex::encode(e))).collect()),
+                        Value::Text(hex::encode(&rec.provenance)),
+                    ]);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn verified_rows(
+        &self,
+        table: &TableDef,
+        key: &[Expr],
+        at: Option<&Expr>,
+        history: bool,
+        txn: &Txn,
+        env: &Env,
+    ) -> SqlResult<Vec<Vec<Value>>> {
+        let vals =
+            key.iter().zip(&table.primary_key).map(|(e, &i)| e.eval(&[], env)?.cast(table.columns[i].ty)).collect::<SqlResult<Vec<_>>>()?;
+        if vals.iter().any(Value::is_null) {
+            return Ok(vec![]);
+        }
+        let key = encode_key(&vals)?;
+        if txn.writes.contains_key(&(table.id, key.clone())) {
+            return Err(SqlError::new(
+                "55000",
+                format!("this transaction has written the row of \"{}\": a row is proven only once it is committed", table.name),
+            ));
+        }
+        let (head, cp) = self.proof_head();
+        let versions = match at {
+            Some(at) => {
+                let Some(at) = count_arg(at, env, "tx")? else { return Ok(vec![]) };
+                if at > head.size {
+                    return Err(bad_arg(format!("tx {at} is not in the log (it holds tx 1 to {})", head.size)));
+                }
+                self.ledger.get_as_of(table.id, &key, at)?.into_iter().filter(|v| !v.entry.is_delete()).collect()
+            }
+            None if history => {
+                let mut all = self.ledger.history(table.id, &key)?;
+                all.retain(|v| v.tx <= txn.snapshot);
+                all
+            }
+            None => {
+                txn.note_read(table.id);
+                self.ledger.get_as_of(table.id, &key, txn.snapshot)?.into_iter().filter(|v| !v.entry.is_delete()).collect::<Vec<_>>()
+            }
+        };
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            let rec = self.ledger.get_tx(v.tx)?;
+            let hashes: Vec<Hash> = rec.entry_bytes.iter().map(|e| leaf_hash(e)).collect();
+            let entry_proof = crate::merkle::reference::inclusion_path(v.index as u64, &hashes);
+            let mut row = if v.entry.is_delete() {
+                vec![Value::Null; table.columns.len()]
+            } else {
+                let mut r = self.decode(table, &v.entry.value, v.tx)?;
+                r.truncate(table.columns.len());
+                r
+            };
+            row.extend([
+                Value::Int(v.tx as i64),
+                Value::Timestamptz(rec.leaf.commit_time_us as i64),
+                Value::Int(v.index as i64),
+                Value::Text(hex::encode(rec.entry_bytes.get(v.index as usize).ok_or_else(|| {
+                    SqlError::new("XX001", format!("tx {} has no entry {} that the key index points at", v.tx, v.index))
+                })?)),
+                hex_array(&entry_proof),
+                Value::Text(hex::encode(&rec.leaf_bytes)),
+                hex_array(&self.ledger.inclusion_proof(v.tx, head.size)?),
+                Value::Int(head.size as i64),
+                Value::Text(hex::encode(head.root)),
+                Value::Text(cp.body.clone()),
+                Value::Text(cp.signature_base64()),
+            ]);
+            if history {
+                row.push(Value::Bool(v.entry.is_delete()));
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+}
