@@ -7,7 +7,9 @@
 //!    proof from the audited tree that does not verify);
 //! 3. every new transaction, downloaded with `vouch_txs`: its entries hash to its leaf's entries root,
 //!    its provenance record to its provenance hash, its leaf says its own tx id; each leaf hash is
-//!    appended to the auditor's frontier, and the frontier's root must equal the signed root.
+//!    appended to the auditor's frontier, every tree node that append completes must equal the node the
+//!    server stores (so every stored node, which proofs are made of, is checked once), and the
+//!    frontier's root must equal the signed root.
 //!
 //! When the rebuilt root differs, the auditor names the first transaction whose recomputed leaf is not
 //! in the server's tree (an inclusion proof per transaction of the round). The state (audited size,
@@ -220,7 +222,7 @@ impl Auditor {
     }
 }
 
-type TxRow = (u64, Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
+type TxRow = (u64, Vec<u8>, Vec<Vec<u8>>, Vec<u8>, Vec<Hash>);
 
 /// Check one page of transactions `first..=last` and append their leaves to the frontier.
 fn check_page(
@@ -233,7 +235,7 @@ fn check_page(
     if rows.len() as u64 != last - first + 1 {
         return Err(ClientError::Malformed(format!("vouch_txs({first}, {last}) returned {} transactions", rows.len())));
     }
-    for (i, (tx, leaf_bytes, entries, provenance)) in rows.into_iter().enumerate() {
+    for (i, (tx, leaf_bytes, entries, provenance, stored)) in rows.into_iter().enumerate() {
         let want = first + i as u64;
         if tx != want {
             return Err(ClientError::Malformed(format!("expected tx {want}, the server sent tx {tx}")));
@@ -245,7 +247,27 @@ fn check_page(
         }
         check_tx_contents(&leaf, &entries, &provenance)?;
         let h = leaf_hash(&leaf_bytes);
-        frontier.append(h, |_, _| {});
+        let mut mine = Vec::with_capacity(stored.len());
+        frontier.append(h, |id, node| mine.push((id, *node)));
+        if mine.len() != stored.len() {
+            return Err(ClientError::Malformed(format!(
+                "tx {tx}: the server sent {} tree nodes, its leaf completes {}",
+                stored.len(),
+                mine.len()
+            )));
+        }
+        if let Some(((id, node), s)) = mine.iter().zip(&stored).find(|((_, n), s)| n != *s) {
+            return Err(ClientError::Tampered {
+                tx,
+                what: format!(
+                    "the server's stored tree node (level {}, index {}) is {}, rebuilt from the log it is {}",
+                    id.level,
+                    id.index,
+                    hex::encode(s),
+                    hex::encode(node)
+                ),
+            });
+        }
         if let Some(l) = leaves.as_deref_mut() {
             l.push(h);
         }
@@ -255,7 +277,7 @@ fn check_page(
 
 async fn fetch_page(client: &Client, first: u64, last: u64) -> Result<Vec<TxRow>, ClientError> {
     {
-        let rows = simple_rows(client, &format!("SELECT tx, leaf, entries, provenance FROM vouch_txs({first}, {last})")).await?;
+        let rows = simple_rows(client, &format!("SELECT tx, leaf, entries, provenance, nodes FROM vouch_txs({first}, {last})")).await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -263,6 +285,7 @@ async fn fetch_page(client: &Client, first: u64, last: u64) -> Result<Vec<TxRow>
                     parse_hex("leaf", col(r, "leaf")?)?,
                     parse_hex_array("entries", col(r, "entries")?)?,
                     parse_hex("provenance", col(r, "provenance")?)?,
+                    parse_hash_array("nodes", col(r, "nodes")?)?,
                 ))
             })
             .collect()

@@ -333,6 +333,17 @@ impl Ledger {
         merkle::prove_consistency(&self.nodes(), old, new)
     }
 
+    /// The stored Merkle nodes that appending tx `tx` completed (its leaf `(0, tx - 1)`, then each
+    /// complete subtree it closed, upward), as stored: an auditor that rebuilds the tree compares them
+    /// with its own, so every stored node is checked once.
+    pub fn completed_nodes(&self, tx: u64) -> Result<Vec<Hash>> {
+        self.check_tx(tx)?;
+        let index = tx - 1;
+        let ids: Vec<merkle::NodeId> =
+            (0..=index.trailing_ones()).map(|level| merkle::NodeId { level: level as u8, index: index >> level }).collect();
+        merkle::NodeReader::nodes(&self.nodes(), &ids)
+    }
+
     /// Approximate bytes of live SST and memtable data (for the bytes-per-tx benchmark).
     pub fn disk_usage(&self) -> Result<u64> {
         let mut total = 0;

@@ -103,8 +103,8 @@ const CONSISTENCY_COLUMNS: [(&str, DataType); 5] = [
     ("proof", HEX_ARRAY),
 ];
 
-const TXS_COLUMNS: [(&str, DataType); 4] =
-    [("tx", DataType::Int8), ("leaf", DataType::Text), ("entries", HEX_ARRAY), ("provenance", DataType::Text)];
+const TXS_COLUMNS: [(&str, DataType); 5] =
+    [("tx", DataType::Int8), ("leaf", DataType::Text), ("entries", HEX_ARRAY), ("provenance", DataType::Text), ("nodes", HEX_ARRAY)];
 
 /// Most transactions one `vouch_txs` call returns (an auditor pages through the log).
 pub const MAX_TXS_PER_CALL: i64 = 100_000;
@@ -287,7 +287,6 @@ impl Engine {
                 let (Some(first), Some(last)) = (count_arg(first, env, "first tx")?, count_arg(last, env, "last tx")?) else {
                     return Ok(vec![]);
                 };
-                let last = last.min(self.ledger.head().size);
                 let first = first.max(1);
                 if last >= first && last - first >= MAX_TXS_PER_CALL as u64 {
                     return Err(SqlError::new(
@@ -295,6 +294,7 @@ impl Engine {
                         format!("vouch_txs returns at most {MAX_TXS_PER_CALL} transactions per call; page through the log"),
                     ));
                 }
+                let last = last.min(self.ledger.head().size);
                 let mut out = Vec::new();
                 for tx in first..=last {
                     let rec = self.ledger.get_tx(tx)?;
@@ -303,6 +303,7 @@ impl Engine {
                         Value::Text(hex::encode(&rec.leaf_bytes)),
                         Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(hex::encode(e))).collect()),
                         Value::Text(hex::encode(&rec.provenance)),
+                        hex_array(&self.ledger.completed_nodes(tx)?),
                     ]);
                 }
                 Ok(out)
