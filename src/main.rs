@@ -107,6 +107,10 @@ struct LoadArgs {
     /// Print "ack <tx>" on stdout for every durable transaction, as soon as it is acknowledged.
     #[arg(long)]
     print_acks: bool,
+    /// Table id the entries are written under (raw bytes, not SQL rows: use an id no SQL table has,
+    /// e.g. 999, to grow a SQL server's log for benchmarks).
+    #[arg(long, default_value_t = 1)]
+    table: u32,
 }
 
 fn store_path(data_dir: &Path) -> PathBuf {
@@ -288,7 +292,7 @@ fn load(args: LoadArgs) -> vouchdb::Result<()> {
     let threads: Vec<_> = (0..args.clients.max(1))
         .map(|c| {
             let (ledger, next, stdout) = (Arc::clone(&ledger), Arc::clone(&next), Arc::clone(&stdout));
-            let (total, value_bytes, print) = (args.txs, args.value_bytes, args.print_acks);
+            let (total, value_bytes, print, table) = (args.txs, args.value_bytes, args.print_acks, args.table);
             std::thread::spawn(move || -> vouchdb::Result<()> {
                 loop {
                     let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -297,7 +301,7 @@ fn load(args: LoadArgs) -> vouchdb::Result<()> {
                     }
                     let key = format!("c{c}-{n}").into_bytes();
                     let tx = NewTx {
-                        entries: vec![Entry::put(1, key, vec![b'v'; value_bytes])],
+                        entries: vec![Entry::put(table, key, vec![b'v'; value_bytes])],
                         provenance: n.to_be_bytes().to_vec(),
                         client_time_us: 0,
                         ..Default::default()

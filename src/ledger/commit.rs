@@ -80,7 +80,7 @@ fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_co
     let db = &shared.db;
     let (log, entries, prov, merkle, pk, meta) =
         (cf(db, CF_LOG), cf(db, CF_ENTRIES), cf(db, CF_PROVENANCE), cf(db, CF_MERKLE), cf(db, CF_PK), cf(db, CF_META));
-    let sec = cf(db, CF_SEC);
+    let (sec, entry_nodes) = (cf(db, CF_SEC), cf(db, CF_ENTRY_NODES));
     let mut next = frontier.clone();
     let mut b = WriteBatch::default();
     let mut receipts = Vec::with_capacity(txs.len());
@@ -89,12 +89,21 @@ fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_co
         // Commit time never goes backwards, even if the wall clock does.
         last_commit = now_us().max(last_commit);
         let encoded: Vec<Vec<u8>> = tx.entries.iter().map(Entry::encode).collect();
+        // The entries tree, keeping its upper complete subtrees for entry proofs of large transactions.
+        let mut entries_tree = Frontier::default();
+        for e in &encoded {
+            entries_tree.append(crate::verify::leaf_hash(e), |node, h| {
+                if node.level >= ENTRY_NODE_MIN_LEVEL {
+                    b.put_cf(entry_nodes, keys::entry_node_key(id, node), h);
+                }
+            });
+        }
         let leaf = LeafData {
             tx: id,
             commit_time_us: last_commit,
             client_time_us: tx.client_time_us,
             entry_count: encoded.len() as u32,
-            entries_root: format::entries_root(&encoded),
+            entries_root: entries_tree.root(),
             provenance_hash: format::provenance_hash(&tx.provenance),
             state_root: None,
         };

@@ -10,7 +10,21 @@ pub const CF_MERKLE: &str = "merkle"; // level u8 ‖ index u64 → hash
 pub const CF_PK: &str = "pk"; // table u32 ‖ escaped key ‖ !tx u64 → entry index u32 ‖ flags u8
 pub const CF_META: &str = "meta"; // name → value
 pub const CF_SEC: &str = "sec"; // caller's index key ‖ !tx u64 → caller's value (derived secondary indexes)
-pub const ALL_CFS: [&str; 7] = [CF_LOG, CF_ENTRIES, CF_PROVENANCE, CF_MERKLE, CF_PK, CF_META, CF_SEC];
+pub const CF_ENTRY_NODES: &str = "entry_nodes"; // tx u64 ‖ level u8 ‖ index u32 → hash (derived, see below)
+pub const ALL_CFS: [&str; 8] = [CF_LOG, CF_ENTRIES, CF_PROVENANCE, CF_MERKLE, CF_PK, CF_META, CF_SEC, CF_ENTRY_NODES];
+
+/// Complete subtrees of a transaction's entries tree stored in `entry_nodes`: those of at least this
+/// height (16 entries), so an entry's inclusion proof reads at most 16 entries plus O(log n) nodes,
+/// for about 4 bytes of storage per entry of a large transaction.
+pub const ENTRY_NODE_MIN_LEVEL: u8 = 4;
+
+pub fn entry_node_key(tx: u64, id: NodeId) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..8].copy_from_slice(&tx.to_be_bytes());
+    k[8] = id.level;
+    k[9..].copy_from_slice(&(id.index as u32).to_be_bytes());
+    k
+}
 
 pub const META_FORMAT: &[u8] = b"format_version"; // u32
 pub const META_TREE_SIZE: &[u8] = b"tree_size"; // u64

@@ -96,6 +96,22 @@ pub(crate) struct Shared {
     pub(crate) path: PathBuf,
     pub(crate) head: RwLock<Head>,
     pub(crate) node_cache: store::NodeCache,
+    /// Proof material of entries recently proven (`entry_material`): immutable, so never stale.
+    pub(crate) material_cache: RwLock<std::collections::HashMap<(u64, u32), Arc<EntryMaterial>>>,
+}
+
+/// Most entries whose proof material is kept in memory (a few hundred bytes each).
+const MATERIAL_CACHE_CAP: usize = 1 << 16;
+
+/// Everything about one committed entry that never changes: its bytes, its transaction's leaf data and
+/// its inclusion proof within the transaction. Only the transaction's inclusion in the tree depends on
+/// the tree size.
+#[derive(Debug)]
+pub struct EntryMaterial {
+    pub leaf: LeafData,
+    pub leaf_bytes: Vec<u8>,
+    pub entry_bytes: Vec<u8>,
+    pub entry_proof: Vec<Hash>,
 }
 
 /// An open ledger. Cheap to share behind an `Arc`; `append` may be called from any thread or task.
@@ -111,7 +127,8 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger> {
         let path = dir.as_ref().to_path_buf();
         let (db, head, frontier) = open::open_and_check(&path, &options)?;
-        let shared = Arc::new(Shared { db, path, head: RwLock::new(head), node_cache: Default::default() });
+        let shared =
+            Arc::new(Shared { db, path, head: RwLock::new(head), node_cache: Default::default(), material_cache: Default::default() });
         let (tx, rx) = mpsc::channel();
         let worker = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -331,6 +348,50 @@ impl Ledger {
             return Err(Error::InvalidInput(format!("old size {old} is larger than new size {new}")));
         }
         merkle::prove_consistency(&self.nodes(), old, new)
+    }
+
+    /// The proof material of entry `index` of tx `tx`, from memory when it was proven recently.
+    pub fn entry_material(&self, tx: u64, index: u32) -> Result<Arc<EntryMaterial>> {
+        let cache = &self.shared.material_cache;
+        if let Some(m) = cache.read().expect("material cache lock is never poisoned").get(&(tx, index)) {
+            return Ok(m.clone());
+        }
+        let (leaf, leaf_bytes) = self.leaf(tx)?;
+        let (_, entry_bytes) = self.entry(tx, index)?;
+        let entry_proof = self.entry_proof(tx, index, leaf.entry_count)?;
+        let m = Arc::new(EntryMaterial { leaf, leaf_bytes, entry_bytes, entry_proof });
+        let mut map = cache.write().expect("material cache lock is never poisoned");
+        if map.len() < MATERIAL_CACHE_CAP {
+            map.insert((tx, index), m.clone());
+        }
+        Ok(m)
+    }
+
+    /// Inclusion proof of entry `index` in the entries tree of tx `tx` (which has `count` entries).
+    /// Subtrees of 16 entries or more come from `entry_nodes`; smaller ones (and any node a store
+    /// written before `entry_nodes` existed lacks) are hashed from the entries themselves.
+    pub fn entry_proof(&self, tx: u64, index: u32, count: u32) -> Result<Vec<Hash>> {
+        self.check_tx(tx)?;
+        if index >= count {
+            return Err(Error::InvalidInput(format!("entry {index} is not in a tx of {count} entries")));
+        }
+        merkle::prove_inclusion(&EntryNodes { ledger: self, tx }, index as u64, count as u64)
+    }
+
+    /// The leaf hashes of tx `tx`'s entries `[start, end)`.
+    fn entry_hashes(&self, tx: u64, start: u64, end: u64) -> Result<Vec<Hash>> {
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(keys::entry_key(tx, start as u32).to_vec());
+        opts.set_iterate_upper_bound(keys::entry_key(tx, end as u32).to_vec());
+        let mut leaves = Vec::with_capacity((end - start) as usize);
+        for item in self.shared.db.iterator_cf_opt(self.cf(keys::CF_ENTRIES), opts, IteratorMode::Start) {
+            let (_, v) = item.map_err(|e| self.storage(e))?;
+            leaves.push(crate::verify::leaf_hash(&v));
+        }
+        if leaves.len() as u64 != end - start {
+            return Err(self.corrupt(format!("tx {tx} lacks entries in {start}..{end}")));
+        }
+        Ok(leaves)
     }
 
     /// The stored Merkle nodes that appending tx `tx` completed (its leaf `(0, tx - 1)`, then each
@@ -571,5 +632,48 @@ impl Ledger {
             out.push((prefix.to_vec(), v.to_vec()));
         }
         Ok(out)
+    }
+}
+
+/// The entries tree of one transaction as a `NodeReader`: stored upper subtrees, hashed lower ones.
+struct EntryNodes<'a> {
+    ledger: &'a Ledger,
+    tx: u64,
+}
+
+impl merkle::NodeReader for EntryNodes<'_> {
+    type Error = Error;
+    fn nodes(&self, ids: &[merkle::NodeId]) -> Result<Vec<Hash>> {
+        let l = self.ledger;
+        let stored: Vec<usize> = (0..ids.len()).filter(|&i| ids[i].level >= keys::ENTRY_NODE_MIN_LEVEL).collect();
+        let ks: Vec<[u8; 13]> = stored.iter().map(|&i| keys::entry_node_key(self.tx, ids[i])).collect();
+        let got = l.shared.db.batched_multi_get_cf(l.cf(keys::CF_ENTRY_NODES), &ks, false);
+        let mut out = vec![None; ids.len()];
+        for (&i, v) in stored.iter().zip(got) {
+            if let Some(v) = v.map_err(|e| l.storage(e))? {
+                let h: Hash =
+                    v.as_ref().try_into().map_err(|_| l.corrupt(format!("entry node of tx {} has {} bytes", self.tx, v.len())))?;
+                out[i] = Some(h);
+            }
+        }
+        // Everything not stored is hashed from the entries, read with one iterator over the span of
+        // all such subtrees (for one proof: the aligned block of 16 entries around the entry).
+        let missing = ids.iter().zip(&out).filter(|(_, h)| h.is_none()).map(|(id, _)| (id.index << id.level, (id.index + 1) << id.level));
+        let span = missing.fold(None, |acc: Option<(u64, u64)>, (a, b)| Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b)))));
+        let leaves = match span {
+            Some((start, end)) => l.entry_hashes(self.tx, start, end)?,
+            None => Vec::new(),
+        };
+        let base = span.map_or(0, |(start, _)| start);
+        Ok(ids
+            .iter()
+            .zip(out)
+            .map(|(id, h)| {
+                h.unwrap_or_else(|| {
+                    let (a, b) = ((id.index << id.level) - base, ((id.index + 1) << id.level) - base);
+                    merkle::reference::root(&leaves[a as usize..b as usize])
+                })
+            })
+            .collect())
     }
 }

@@ -138,3 +138,40 @@ fn close_finishes_queued_commits_and_refuses_new_ones() {
     assert!(matches!(l.append_blocking(put(1, "late", "v")), Err(Error::Closed(_))));
     assert_eq!(l.head().size, 100);
 }
+
+#[test]
+fn entry_proofs_of_large_transactions_verify_with_and_without_stored_nodes() {
+    let dir = tmp();
+    let sizes = [1u32, 2, 15, 16, 17, 33, 100, 257];
+    {
+        let l = Ledger::open(dir.path(), Options::default()).unwrap();
+        for &n in &sizes {
+            let entries = (0..n).map(|i| Entry::put(7, format!("k{n}-{i}").into_bytes(), vec![b'v'; (i % 5) as usize])).collect();
+            l.append_blocking(NewTx { entries, ..Default::default() }).unwrap();
+        }
+        let check = |l: &Ledger| {
+            for (i, &n) in sizes.iter().enumerate() {
+                let tx = i as u64 + 1;
+                let rec = l.get_tx(tx).unwrap();
+                assert_eq!(rec.leaf.entries_root, format::entries_root(&rec.entry_bytes), "tx {tx}");
+                for index in 0..n {
+                    let p = l.entry_proof(tx, index, n).unwrap();
+                    let h = verify::leaf_hash(&rec.entry_bytes[index as usize]);
+                    verify::inclusion(index as u64, n as u64, &h, &p, &rec.leaf.entries_root).unwrap();
+                }
+                assert!(l.entry_proof(tx, n, n).is_err());
+            }
+        };
+        check(&l);
+        // Large transactions keep about one stored node per 8 entries, small ones none.
+        let stored = l.shared.db.iterator_cf(l.cf(keys::CF_ENTRY_NODES), IteratorMode::Start).count();
+        assert!(stored > 0 && stored <= 2 * 257 / 16 + 2 * 100 / 16 + 8, "{stored} entry nodes");
+        // A store without entry nodes (written before they existed) proves the same, by hashing.
+        let keys: Vec<Vec<u8>> =
+            l.shared.db.iterator_cf(l.cf(keys::CF_ENTRY_NODES), IteratorMode::Start).map(|kv| kv.unwrap().0.to_vec()).collect();
+        for k in keys {
+            l.shared.db.delete_cf(l.cf(keys::CF_ENTRY_NODES), k).unwrap();
+        }
+        check(&l);
+    }
+}

@@ -1349,9 +1349,16 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             Value::Bytea(b) => b.len() as i64,
             v => text(v).unwrap_or_default().len() as i64,
         }),
-        ("btrim", [v]) => Value::Text(text(v).unwrap_or_default().trim().to_string()),
-        ("ltrim", [v]) => Value::Text(text(v).unwrap_or_default().trim_start().to_string()),
-        ("rtrim", [v]) => Value::Text(text(v).unwrap_or_default().trim_end().to_string()),
+        // PostgreSQL trims spaces only, or the characters of the second argument.
+        (f @ ("btrim" | "ltrim" | "rtrim"), [v, chars @ ..]) if chars.len() <= 1 => {
+            let set: Vec<char> = match chars {
+                [c] => text(c).unwrap_or_default().chars().collect(),
+                _ => vec![' '],
+            };
+            let s = text(v).unwrap_or_default();
+            let s = if f == "rtrim" { s.as_str() } else { s.trim_start_matches(set.as_slice()) };
+            Value::Text(if f == "ltrim" { s } else { s.trim_end_matches(set.as_slice()) }.to_string())
+        }
         ("replace", [s, from, to]) => {
             Value::Text(text(s).unwrap_or_default().replace(&text(from).unwrap_or_default(), &text(to).unwrap_or_default()))
         }

@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::signing::SignedCheckpoint;
-use crate::verify::{leaf_hash, Hash};
+use crate::verify::{to_hex, Hash};
 
 /// One call of a proof function, with its arguments compiled.
 pub(crate) enum ProofCall {
@@ -114,7 +114,7 @@ fn cols(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol> {
 }
 
 fn hex_array(hashes: &[Hash]) -> Value {
-    Value::Array(hashes.iter().map(|h| Value::Text(hex::encode(h))).collect())
+    Value::Array(hashes.iter().map(|h| Value::Text(to_hex(h))).collect())
 }
 
 fn bad_arg(msg: impl Into<String>) -> SqlError {
@@ -235,12 +235,12 @@ impl Engine {
                     Value::Int(tx as i64),
                     Value::Timestamptz(rec.leaf.commit_time_us as i64),
                     client,
-                    Value::Text(hex::encode(&rec.leaf_bytes)),
-                    Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(hex::encode(e))).collect()),
-                    Value::Text(hex::encode(&rec.provenance)),
+                    Value::Text(to_hex(&rec.leaf_bytes)),
+                    Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(to_hex(e))).collect()),
+                    Value::Text(to_hex(&rec.provenance)),
                     hex_array(&self.ledger.inclusion_proof(tx, head.size)?),
                     Value::Int(head.size as i64),
-                    Value::Text(hex::encode(head.root)),
+                    Value::Text(to_hex(head.root)),
                     Value::Text(cp.body.clone()),
                     Value::Text(cp.signature_base64()),
                 ]])
@@ -259,8 +259,8 @@ impl Engine {
                     Value::Int(tx as i64),
                     Value::Int(tx as i64 - 1),
                     Value::Int(size as i64),
-                    Value::Text(hex::encode(leaf.hash())),
-                    Value::Text(hex::encode(self.ledger.root_at(size)?)),
+                    Value::Text(to_hex(leaf.hash())),
+                    Value::Text(to_hex(self.ledger.root_at(size)?)),
                     hex_array(&self.ledger.inclusion_proof(tx, size)?),
                 ]])
             }
@@ -278,8 +278,8 @@ impl Engine {
                 Ok(vec![vec![
                     Value::Int(old as i64),
                     Value::Int(new as i64),
-                    Value::Text(hex::encode(self.ledger.root_at(old)?)),
-                    Value::Text(hex::encode(self.ledger.root_at(new)?)),
+                    Value::Text(to_hex(self.ledger.root_at(old)?)),
+                    Value::Text(to_hex(self.ledger.root_at(new)?)),
                     hex_array(&self.ledger.consistency_proof(old, new)?),
                 ]])
             }
@@ -300,9 +300,9 @@ impl Engine {
                     let rec = self.ledger.get_tx(tx)?;
                     out.push(vec![
                         Value::Int(tx as i64),
-                        Value::Text(hex::encode(&rec.leaf_bytes)),
-                        Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(hex::encode(e))).collect()),
-                        Value::Text(hex::encode(&rec.provenance)),
+                        Value::Text(to_hex(&rec.leaf_bytes)),
+                        Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(to_hex(e))).collect()),
+                        Value::Text(to_hex(&rec.provenance)),
                         hex_array(&self.ledger.completed_nodes(tx)?),
                     ]);
                 }
@@ -353,9 +353,7 @@ impl Engine {
         };
         let mut out = Vec::with_capacity(versions.len());
         for v in versions {
-            let rec = self.ledger.get_tx(v.tx)?;
-            let hashes: Vec<Hash> = rec.entry_bytes.iter().map(|e| leaf_hash(e)).collect();
-            let entry_proof = crate::merkle::reference::inclusion_path(v.index as u64, &hashes);
+            let m = self.ledger.entry_material(v.tx, v.index)?;
             let mut row = if v.entry.is_delete() {
                 vec![Value::Null; table.columns.len()]
             } else {
@@ -365,16 +363,14 @@ impl Engine {
             };
             row.extend([
                 Value::Int(v.tx as i64),
-                Value::Timestamptz(rec.leaf.commit_time_us as i64),
+                Value::Timestamptz(m.leaf.commit_time_us as i64),
                 Value::Int(v.index as i64),
-                Value::Text(hex::encode(rec.entry_bytes.get(v.index as usize).ok_or_else(|| {
-                    SqlError::new("XX001", format!("tx {} has no entry {} that the key index points at", v.tx, v.index))
-                })?)),
-                hex_array(&entry_proof),
-                Value::Text(hex::encode(&rec.leaf_bytes)),
+                Value::Text(to_hex(&m.entry_bytes)),
+                hex_array(&m.entry_proof),
+                Value::Text(to_hex(&m.leaf_bytes)),
                 hex_array(&self.ledger.inclusion_proof(v.tx, head.size)?),
                 Value::Int(head.size as i64),
-                Value::Text(hex::encode(head.root)),
+                Value::Text(to_hex(head.root)),
                 Value::Text(cp.body.clone()),
                 Value::Text(cp.signature_base64()),
             ]);

@@ -324,14 +324,22 @@ impl Value {
             }
             Value::Array(items) => {
                 let elem = ty.elem().unwrap_or(DataType::Text);
-                let parts: Vec<String> = items
-                    .iter()
-                    .map(|v| match v.to_text(elem) {
-                        None => "NULL".to_string(),
-                        Some(s) => array_quote(&s),
-                    })
-                    .collect();
-                format!("{{{}}}", parts.join(","))
+                let mut out = String::with_capacity(2 + items.len() * 16);
+                out.push('{');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    match v {
+                        Value::Text(s) => array_quote_into(&mut out, s),
+                        v => match v.to_text(elem) {
+                            None => out.push_str("NULL"),
+                            Some(s) => array_quote_into(&mut out, &s),
+                        },
+                    }
+                }
+                out.push('}');
+                out
             }
         })
     }
@@ -651,13 +659,17 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
 }
 
 /// Quote an array element's text as PostgreSQL's array output does.
-fn array_quote(s: &str) -> String {
-    let needs =
-        s.is_empty() || s.eq_ignore_ascii_case("null") || s.chars().any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+/// Append an array element in PostgreSQL's array text form, quoted when it must be.
+fn array_quote_into(out: &mut String, s: &str) {
+    // Fast path: plain ASCII letters and digits (hex hashes, numbers, identifiers) never need quotes.
+    let plain = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+    let needs = s.is_empty()
+        || s.eq_ignore_ascii_case("null")
+        || (!plain && s.chars().any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace()));
     if !needs {
-        return s.to_string();
+        out.push_str(s);
+        return;
     }
-    let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         if c == '"' || c == '\\' {
@@ -666,7 +678,6 @@ fn array_quote(s: &str) -> String {
         out.push(c);
     }
     out.push('"');
-    out
 }
 
 /// Parse PostgreSQL's one-dimensional array text (`{a,"b c",NULL}`); None when malformed.

@@ -59,6 +59,14 @@ pub fn empty_root() -> Hash {
     Sha256::digest([]).into()
 }
 
+/// Lowercase hex of bytes (as `hex::encode`, without its per-character iterator: proofs are hex-heavy).
+pub fn to_hex(bytes: impl AsRef<[u8]>) -> String {
+    let bytes = bytes.as_ref();
+    let mut buf = vec![0u8; bytes.len() * 2];
+    hex::encode_to_slice(bytes, &mut buf).expect("the buffer is exactly twice the input");
+    String::from_utf8(buf).expect("hex digits are ASCII")
+}
+
 /// Plain SHA-256, used for provenance hashes and key ids.
 pub fn sha256(data: &[u8]) -> Hash {
     Sha256::digest(data).into()

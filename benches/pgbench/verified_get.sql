@@ -1,0 +1,2 @@
+\set id random(1, 10000)
+SELECT * FROM verified_get('sel', :id);
