@@ -29,7 +29,7 @@ pub struct CheckpointSigner {
     origin: String,
     path: PathBuf,
     /// The newest checkpoint signed: proof queries at one tree size share one signature.
-    last: std::sync::Mutex<Option<std::sync::Arc<SignedCheckpoint>>>,
+    last: std::sync::RwLock<Option<std::sync::Arc<SignedCheckpoint>>>,
 }
 
 /// A checkpoint with everything a verifier needs.
@@ -123,7 +123,7 @@ impl CheckpointSigner {
         if origin.is_empty() || origin.chars().any(|c| c.is_control()) {
             return Err(Error::InvalidInput(format!("checkpoint origin {origin:?} must be non-empty without control characters")));
         }
-        Ok(CheckpointSigner { key, origin, path, last: std::sync::Mutex::new(None) })
+        Ok(CheckpointSigner { key, origin, path, last: std::sync::RwLock::new(None) })
     }
 
     /// The default origin for a key: `vouchdb/` and the first 8 bytes of SHA-256 of its public key, hex.
@@ -147,11 +147,12 @@ impl CheckpointSigner {
     /// The signed checkpoint of a head, reusing the last signature when the head has not moved
     /// (ECDSA signing costs more than a proof; the signature is deterministic, RFC 6979, anyway).
     pub fn sign_cached(&self, head: &Head) -> std::sync::Arc<SignedCheckpoint> {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cp) = last.as_ref().filter(|cp| cp.checkpoint.size == head.size && cp.checkpoint.root == head.root) {
+        let same = |cp: &&std::sync::Arc<SignedCheckpoint>| cp.checkpoint.size == head.size && cp.checkpoint.root == head.root;
+        if let Some(cp) = self.last.read().unwrap_or_else(|e| e.into_inner()).as_ref().filter(same) {
             return cp.clone();
         }
         let cp = std::sync::Arc::new(self.sign(head));
+        let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
         if last.as_ref().is_none_or(|l| l.checkpoint.size < head.size) {
             *last = Some(cp.clone());
         }

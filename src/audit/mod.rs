@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 /// Transactions fetched per `vouch_txs` call.
-pub const DEFAULT_PAGE: u64 = 5_000;
+pub const DEFAULT_PAGE: u64 = 20_000;
 /// Most transactions the server returns per `vouch_txs` call.
 pub const MAX_PAGE: u64 = crate::sql::engine::proofs::MAX_TXS_PER_CALL as u64;
 

@@ -68,12 +68,14 @@ pub struct VerifiedEntry {
 
 /// Parse lowercase or uppercase hex of any length.
 pub fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, ClientError> {
-    hex::decode(s.trim()).map_err(|_| ClientError::Malformed(format!("{what} is not hex")))
+    crate::verify::from_hex(s.trim()).ok_or_else(|| ClientError::Malformed(format!("{what} is not hex")))
 }
 
 /// Parse one 32-byte hash in hex.
 pub fn parse_hash(what: &str, s: &str) -> Result<Hash, ClientError> {
-    parse_hex(what, s)?.try_into().map_err(|_| ClientError::Malformed(format!("{what} is not a 32-byte hash")))
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut h).map_err(|_| ClientError::Malformed(format!("{what} is not a 32-byte hash in hex")))?;
+    Ok(h)
 }
 
 /// Parse a `text[]` of hex hashes as PostgreSQL writes it (`{a,b}`, `{}`).

@@ -66,6 +66,17 @@ pub struct TxRecord {
     pub provenance: Vec<u8>,
 }
 
+/// A transaction exactly as stored, for bulk readers (`Ledger::raw_txs`).
+#[derive(Debug, Clone)]
+pub struct RawTx {
+    pub tx: u64,
+    pub leaf: Vec<u8>,
+    pub entries: Vec<Vec<u8>>,
+    pub provenance: Vec<u8>,
+    /// The stored tree nodes this tx's leaf completed, level 0 upward.
+    pub nodes: Vec<Hash>,
+}
+
 /// One version of a key: the entry and where it sits in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
@@ -240,6 +251,71 @@ impl Ledger {
         Ok(TxRecord { leaf, leaf_bytes, entries, entry_bytes, provenance })
     }
 
+    /// Transactions `first..=last` as stored (leaf bytes, entry bytes, provenance record) with the tree
+    /// nodes each one's leaf completed (its leaf `(0, tx - 1)`, then each complete subtree it closed, upward): three range scans and one multi-get, for
+    /// auditors reading the log in bulk. Entries are not decoded; the reader re-checks everything.
+    pub fn raw_txs(&self, first: u64, last: u64) -> Result<Vec<RawTx>> {
+        if first == 0 || last < first {
+            return Ok(Vec::new());
+        }
+        self.check_tx(last)?;
+        let range = |cf: &str, lo: Vec<u8>, hi: Vec<u8>| {
+            let mut opts = ReadOptions::default();
+            opts.set_iterate_lower_bound(lo);
+            opts.set_iterate_upper_bound(hi);
+            self.shared.db.iterator_cf_opt(self.cf(cf), opts, IteratorMode::Start)
+        };
+        let n = (last - first + 1) as usize;
+        let mut out: Vec<RawTx> = Vec::with_capacity(n);
+        for item in range(keys::CF_LOG, keys::tx_key(first).to_vec(), keys::tx_key(last + 1).to_vec()) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let tx = first + out.len() as u64;
+            if k.as_ref() != keys::tx_key(tx) {
+                return Err(self.corrupt(format!("log record of tx {tx} is missing")));
+            }
+            out.push(RawTx { tx, leaf: v.to_vec(), entries: Vec::new(), provenance: Vec::new(), nodes: Vec::new() });
+        }
+        if out.len() != n {
+            return Err(self.corrupt(format!("log records of tx {}..={last} are missing", first + out.len() as u64)));
+        }
+        for item in range(keys::CF_ENTRIES, keys::entry_key(first, 0).to_vec(), keys::entry_key(last + 1, 0).to_vec()) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let tx = u64::from_be_bytes(k[..8].try_into().map_err(|_| self.corrupt("entry key shorter than 8 bytes".into()))?);
+            match out.get_mut((tx - first) as usize) {
+                Some(r) => r.entries.push(v.to_vec()),
+                None => return Err(self.corrupt(format!("entry key {} outside its range", hex::encode(&k)))),
+            }
+        }
+        let mut seen = 0usize;
+        for item in range(keys::CF_PROVENANCE, keys::tx_key(first).to_vec(), keys::tx_key(last + 1).to_vec()) {
+            let (k, v) = item.map_err(|e| self.storage(e))?;
+            let tx = first + seen as u64;
+            if k.as_ref() != keys::tx_key(tx) {
+                return Err(self.corrupt(format!("provenance record of tx {tx} is missing")));
+            }
+            out[seen].provenance = v.to_vec();
+            seen += 1;
+        }
+        if seen != n {
+            return Err(self.corrupt(format!("provenance record of tx {} is missing", first + seen as u64)));
+        }
+        let mut ids = Vec::with_capacity(n * 2);
+        let mut counts = Vec::with_capacity(n);
+        for tx in first..=last {
+            let index = tx - 1;
+            let levels = index.trailing_ones() + 1;
+            ids.extend((0..levels).map(|level| merkle::NodeId { level: level as u8, index: index >> level }));
+            counts.push(levels as usize);
+        }
+        let hashes = merkle::NodeReader::nodes(&NodeStore { db: &self.shared.db, path: &self.shared.path, cache: None }, &ids)?;
+        let mut at = 0;
+        for (r, c) in out.iter_mut().zip(counts) {
+            r.nodes = hashes[at..at + c].to_vec();
+            at += c;
+        }
+        Ok(out)
+    }
+
     /// One entry of a committed transaction.
     pub fn entry(&self, tx: u64, index: u32) -> Result<(Entry, Vec<u8>)> {
         self.check_tx(tx)?;
@@ -392,17 +468,6 @@ impl Ledger {
             return Err(self.corrupt(format!("tx {tx} lacks entries in {start}..{end}")));
         }
         Ok(leaves)
-    }
-
-    /// The stored Merkle nodes that appending tx `tx` completed (its leaf `(0, tx - 1)`, then each
-    /// complete subtree it closed, upward), as stored: an auditor that rebuilds the tree compares them
-    /// with its own, so every stored node is checked once.
-    pub fn completed_nodes(&self, tx: u64) -> Result<Vec<Hash>> {
-        self.check_tx(tx)?;
-        let index = tx - 1;
-        let ids: Vec<merkle::NodeId> =
-            (0..=index.trailing_ones()).map(|level| merkle::NodeId { level: level as u8, index: index >> level }).collect();
-        merkle::NodeReader::nodes(&self.nodes(), &ids)
     }
 
     /// Approximate bytes of live SST and memtable data (for the bytes-per-tx benchmark).

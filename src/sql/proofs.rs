@@ -295,18 +295,20 @@ impl Engine {
                     ));
                 }
                 let last = last.min(self.ledger.head().size);
-                let mut out = Vec::new();
-                for tx in first..=last {
-                    let rec = self.ledger.get_tx(tx)?;
-                    out.push(vec![
-                        Value::Int(tx as i64),
-                        Value::Text(to_hex(&rec.leaf_bytes)),
-                        Value::Array(rec.entry_bytes.iter().map(|e| Value::Text(to_hex(e))).collect()),
-                        Value::Text(to_hex(&rec.provenance)),
-                        hex_array(&self.ledger.completed_nodes(tx)?),
-                    ]);
-                }
-                Ok(out)
+                Ok(self
+                    .ledger
+                    .raw_txs(first, last)?
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            Value::Int(r.tx as i64),
+                            Value::Text(to_hex(&r.leaf)),
+                            Value::Array(r.entries.iter().map(|e| Value::Text(to_hex(e))).collect()),
+                            Value::Text(to_hex(&r.provenance)),
+                            hex_array(&r.nodes),
+                        ]
+                    })
+                    .collect())
             }
         }
     }

@@ -67,6 +67,16 @@ pub fn to_hex(bytes: impl AsRef<[u8]>) -> String {
     String::from_utf8(buf).expect("hex digits are ASCII")
 }
 
+/// Bytes from hex (either case), as `hex::decode` without its per-character iterator.
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut buf = vec![0u8; s.len() / 2];
+    hex::decode_to_slice(s, &mut buf).ok()?;
+    Some(buf)
+}
+
 /// Plain SHA-256, used for provenance hashes and key ids.
 pub fn sha256(data: &[u8]) -> Hash {
     Sha256::digest(data).into()
