@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod client;
 pub mod error;
+pub mod gateway;
 pub mod ledger;
 pub mod merkle;
 pub mod metrics;

@@ -49,6 +49,9 @@ enum Command {
     /// Audit a server continuously (or --once): verify every new checkpoint and re-hash every new
     /// transaction against the signed tree; exit non-zero on any integrity failure.
     Audit(cli::AuditArgs),
+    /// Run the verifying gateway: a PostgreSQL relay (ideally on another host) that checks every
+    /// verified_get result and every commit against its trusted state, plus an optional REST endpoint.
+    Gateway(cli::GatewayArgs),
 }
 
 #[derive(Args, Clone)]
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
         Command::Load(a) => load(a),
         Command::Verify(c) => client_command(cli::verify(c)),
         Command::Audit(a) => client_command(cli::audit(a)),
+        Command::Gateway(a) => client_command(cli::gateway(a)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use vouchdb::audit::Auditor;
 use vouchdb::client::state::TrustedState;
 use vouchdb::client::{bundle, ClientError, Trust, VerifyingClient};
-use vouchdb::sql::value::{format_timestamp, DataType, Value};
+use vouchdb::sql::value::{format_timestamp, Value};
 
 #[derive(Args, Clone)]
 pub struct ServerArgs {
@@ -117,29 +117,6 @@ async fn connect(a: &ServerArgs) -> Result<VerifyingClient, ClientError> {
     VerifyingClient::connect(&a.server, state, trust(a)?).await
 }
 
-/// Parse `--key` values: `TYPE:value`, or an integer, or text.
-pub fn parse_key(k: &str) -> Result<Value, ClientError> {
-    let types = [
-        ("int", DataType::Int8),
-        ("text", DataType::Text),
-        ("uuid", DataType::Uuid),
-        ("date", DataType::Date),
-        ("timestamp", DataType::Timestamp),
-        ("timestamptz", DataType::Timestamptz),
-        ("numeric", DataType::Numeric),
-        ("bool", DataType::Bool),
-    ];
-    if let Some((t, v)) = k.split_once(':') {
-        if let Some((_, ty)) = types.iter().find(|(n, _)| *n == t) {
-            return Value::parse(v, *ty).map_err(|e| ClientError::Malformed(format!("--key {k}: {}", e.message)));
-        }
-    }
-    Ok(match k.parse::<i64>() {
-        Ok(i) => Value::Int(i),
-        Err(_) => Value::Text(k.to_string()),
-    })
-}
-
 fn show(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
@@ -167,7 +144,7 @@ pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
             println!("trusted state {} now at tree size {}", server.state.display(), cp.size);
         }
         VerifyCommand::Row { server, table, keys, at, bundle_out } => {
-            let key = keys.iter().map(|k| parse_key(k)).collect::<Result<Vec<_>, _>>()?;
+            let key = keys.iter().map(|k| vouchdb::client::parse_key(k)).collect::<Result<Vec<_>, _>>()?;
             let mut c = connect(&server).await?;
             let row = c
                 .verified_get_at(&table, at, &key)
@@ -303,4 +280,52 @@ pub async fn audit(a: AuditArgs) -> Result<(), ClientError> {
         }
         tokio::time::sleep(Duration::from_secs(a.interval.max(1))).await;
     }
+}
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    /// The server to relay to (host:port of its PostgreSQL listener).
+    #[arg(long, env = "VOUCHDB_UPSTREAM")]
+    pub upstream: String,
+    /// Where applications connect (PostgreSQL protocol, plain TCP).
+    #[arg(long, env = "VOUCHDB_GATEWAY_LISTEN", default_value = "127.0.0.1:5434")]
+    pub listen: String,
+    /// The gateway's own connection to the server, for checkpoints and proofs: a libpq connection
+    /// string or URL (host and port default to --upstream's); a password not in it comes from PGPASSWORD.
+    #[arg(long, env = "VOUCHDB_GATEWAY_CONN")]
+    pub conn: String,
+    /// The log's public key (PEM), pinned on first start.
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// The gateway's trusted-state file (shared by all its clients).
+    #[arg(long, env = "VOUCHDB_STATE", default_value = "vouchdb-gateway-trusted.json")]
+    pub state: PathBuf,
+    /// Serve the REST/JSON endpoint (checkpoint, verified_get, proofs) on this address.
+    #[arg(long)]
+    pub rest_listen: Option<String>,
+}
+
+/// `vouchdb gateway`: relay PostgreSQL clients to the server, verifying reads and writes.
+pub async fn gateway(a: GatewayArgs) -> Result<(), ClientError> {
+    let trust = match &a.public_key {
+        Some(p) => Trust::Pinned(read(p)?),
+        None => Trust::StateOnly,
+    };
+    let (host, port) = a.upstream.rsplit_once(':').ok_or_else(|| ClientError::State("--upstream must be HOST:PORT".into()))?;
+    let mut conn = a.conn.clone();
+    if !conn.contains("host") && !conn.contains("://") {
+        conn = format!("host={host} port={port} {conn}");
+    }
+    let verifier = VerifyingClient::connect(&conn, TrustedState::load(&a.state)?, trust).await?;
+    tracing::info!(origin = verifier.origin(), "gateway trusts the log's checkpoint");
+    let gw = std::sync::Arc::new(vouchdb::gateway::Gateway { upstream: a.upstream.clone(), verifier: tokio::sync::Mutex::new(verifier) });
+    if let Some(addr) = &a.rest_listen {
+        let bound = vouchdb::gateway::rest::serve(addr, gw.clone(), tokio::runtime::Handle::current())
+            .map_err(|e| ClientError::State(e.to_string()))?;
+        tracing::info!(%bound, "gateway REST endpoint");
+    }
+    let listener =
+        tokio::net::TcpListener::bind(&a.listen).await.map_err(|e| ClientError::State(format!("listen on {}: {e}", a.listen)))?;
+    tracing::info!(listen = %a.listen, upstream = %a.upstream, "gateway accepting PostgreSQL clients");
+    vouchdb::gateway::serve(gw, listener).await.map_err(|e| ClientError::Connection(e.to_string()))
 }

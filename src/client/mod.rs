@@ -10,7 +10,7 @@ pub mod bundle;
 pub mod proof;
 pub mod state;
 
-use crate::sql::value::{decode_row, encode_key, Value};
+use crate::sql::value::{decode_row, encode_key, DataType, Value};
 use crate::verify::checkpoint::Checkpoint;
 use crate::verify::{consistency, VerifyError};
 use proof::{parse_hash, parse_hash_array, parse_hex, parse_hex_array, RowProof, SignedBody, TxProof};
@@ -98,6 +98,29 @@ pub struct VerifiedTx {
     pub entries: Vec<crate::ledger::format::Entry>,
     pub provenance: Vec<u8>,
     pub checkpoint: Checkpoint,
+}
+
+/// Parse `--key` values: `TYPE:value`, or an integer, or text.
+pub fn parse_key(k: &str) -> Result<Value, ClientError> {
+    let types = [
+        ("int", DataType::Int8),
+        ("text", DataType::Text),
+        ("uuid", DataType::Uuid),
+        ("date", DataType::Date),
+        ("timestamp", DataType::Timestamp),
+        ("timestamptz", DataType::Timestamptz),
+        ("numeric", DataType::Numeric),
+        ("bool", DataType::Bool),
+    ];
+    if let Some((t, v)) = k.split_once(':') {
+        if let Some((_, ty)) = types.iter().find(|(n, _)| *n == t) {
+            return Value::parse(v, *ty).map_err(|e| ClientError::Malformed(format!("--key {k}: {}", e.message)));
+        }
+    }
+    Ok(match k.parse::<i64>() {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::Text(k.to_string()),
+    })
 }
 
 /// A PostgreSQL string literal (standard_conforming_strings): quotes doubled.
@@ -274,6 +297,11 @@ impl VerifyingClient {
             self.state.advance(&cp, &signed.body, &signed.signature)?;
         }
         Ok(cp)
+    }
+
+    /// Verify a checkpoint handed out with some other answer, and advance the trusted state to it.
+    pub async fn accept_signed(&mut self, signed: &SignedBody) -> Result<Checkpoint, ClientError> {
+        self.accept(signed).await
     }
 
     /// Fetch and verify the server's current checkpoint.

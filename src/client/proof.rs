@@ -20,8 +20,17 @@ pub struct SignedBody {
 impl SignedBody {
     /// Check the signature with the pinned key and the origin, then parse the body.
     pub fn verify(&self, key: &VerifyingKey, origin: &str) -> Result<Checkpoint, ClientError> {
-        let sig = B64.decode(self.signature.trim()).map_err(|_| ClientError::Malformed("checkpoint signature is not base64".into()))?;
-        verify_signature(self.body.as_bytes(), &sig, key).map_err(ClientError::Signature)?;
+        // ECDSA verification costs more than all the hashing of a proof; the same checkpoint comes with
+        // every proof until the log grows, so the last (body, signature, key) that verified is remembered.
+        thread_local! {
+            static LAST_GOOD: std::cell::RefCell<Option<(SignedBody, VerifyingKey)>> = const { std::cell::RefCell::new(None) };
+        }
+        let known = LAST_GOOD.with(|l| l.borrow().as_ref().is_some_and(|(b, k)| b == self && k == key));
+        if !known {
+            let sig = B64.decode(self.signature.trim()).map_err(|_| ClientError::Malformed("checkpoint signature is not base64".into()))?;
+            verify_signature(self.body.as_bytes(), &sig, key).map_err(ClientError::Signature)?;
+            LAST_GOOD.with(|l| *l.borrow_mut() = Some((self.clone(), *key)));
+        }
         let cp = Checkpoint::parse(&self.body).map_err(|e| ClientError::Malformed(e.to_string()))?;
         if cp.origin != origin {
             return Err(ClientError::Origin { expected: origin.to_string(), got: cp.origin });

@@ -5,7 +5,7 @@
 mod conn;
 mod copy;
 mod threads;
-mod types;
+pub(crate) mod types;
 
 use crate::sql::engine::PlanCache;
 use crate::sql::{self, DataType, Engine, Outcome, Session, Shape, SqlError, Value};

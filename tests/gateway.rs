@@ -1,0 +1,225 @@
+//! The verifying gateway: ordinary drivers through it, verified reads reduced to the row's columns,
+//! verified writes, a tampered row turned into an error, a rolled-back server refused, the REST endpoint.
+
+mod common;
+
+use common::{Server, PASSWORD};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn public_key_file(s: &Server) -> PathBuf {
+    let out = s.dir.path().join("pub.pem");
+    let o = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(s.data_dir().join("signing.key"))
+        .arg("-out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+struct Gateway {
+    child: Child,
+    port: u16,
+    rest: u16,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    fn url(&self) -> String {
+        format!("host=127.0.0.1 port={} user=admin password={PASSWORD} dbname=vouchdb", self.port)
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        let (c, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls).await.expect("connect through the gateway");
+        tokio::spawn(conn);
+        c
+    }
+
+    fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.rest)).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let status = r.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = r.split("\r\n\r\n").nth(1).unwrap();
+        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Start a gateway in front of `s`; `Err` with its output if it exits (refuses to start).
+fn gateway(s: &Server, state: &Path, pubkey: &Path) -> Result<Gateway, String> {
+    let (port, rest) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
+        .args(["gateway", "--upstream", &format!("127.0.0.1:{}", s.port), "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--conn", "user=admin dbname=vouchdb", "--rest-listen", &format!("127.0.0.1:{rest}")])
+        .arg("--public-key")
+        .arg(pubkey)
+        .arg("--state")
+        .arg(state)
+        .env("PGPASSWORD", PASSWORD)
+        .env("VOUCHDB_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            let out = child.wait_with_output().unwrap();
+            return Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Gateway { child, port, rest });
+        }
+        assert!(Instant::now() < deadline, "gateway did not listen within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn drivers_work_through_the_gateway_which_verifies_reads_and_writes() {
+    let s = Server::start();
+    let state = s.dir.path().join("gw.json");
+    let g = gateway(&s, &state, &public_key_file(&s)).unwrap();
+    rt().block_on(async {
+        let c = g.client().await;
+        c.batch_execute("CREATE TABLE acc (id int PRIMARY KEY, owner text, bal numeric(10, 2), at timestamptz)").await.unwrap();
+        c.execute("INSERT INTO acc VALUES ($1, $2, $3::text::numeric, now())", &[&1i32, &"ann", &"10.5"]).await.unwrap();
+        c.batch_execute("BEGIN; INSERT INTO acc VALUES (2, 'bob', 20, now()); UPDATE acc SET bal = 11 WHERE id = 1; COMMIT").await.unwrap();
+        // Verified writes advanced the gateway's trusted state past the commits.
+        let size: i64 = c.query_one("SELECT tree_size FROM vouch_checkpoint()", &[]).await.unwrap().get(0);
+        let trusted: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        let trusted_size = trusted["logs"].as_object().unwrap().values().next().unwrap()["tree_size"].as_u64().unwrap();
+        assert_eq!(trusted_size, size as u64);
+        // A verified read, prepared, binary results: only the row's columns come back.
+        let rows = c.query("SELECT * FROM verified_get('acc', $1)", &[&1i32]).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "owner", "bal", "at"]);
+        assert_eq!(rows[0].get::<_, String>(1), "ann");
+        // Simple protocol, history with its _deleted flag.
+        c.batch_execute("DELETE FROM acc WHERE id = 2").await.unwrap();
+        let h = c.simple_query("SELECT * FROM verified_history('acc', 2)").await.unwrap();
+        let rows: Vec<_> =
+            h.iter().filter_map(|m| if let tokio_postgres::SimpleQueryMessage::Row(r) = m { Some(r) } else { None }).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].get("_deleted"), Some("t"));
+        assert!(rows[0].try_get("_leaf").is_err(), "proof columns are removed");
+        // A projection cannot be verified: an error, never data.
+        let e = c.query("SELECT owner FROM verified_get('acc', 1)", &[]).await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "XX001");
+        // Everything else passes through, errors with their SQLSTATEs; the session stays usable.
+        let e = c.execute("INSERT INTO acc VALUES (1, 'dup', 0, now())", &[]).await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "23505");
+        let n: i64 = c.query_one("SELECT count(*) FROM acc", &[]).await.unwrap().get(0);
+        assert_eq!(n, 1);
+    });
+    // psql through the gateway.
+    let out = Command::new("psql")
+        .args(["-X", "-At", &g.url(), "-c", "SELECT * FROM verified_get('acc', 1)", "-c", "SELECT 40 + 2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("1|ann|11.00|") && text.contains("\n42\n"), "{text}");
+    // REST.
+    let (status, j) = g.get("/checkpoint");
+    assert_eq!(status, 200, "{j}");
+    assert_eq!(j["verified"], true);
+    let (status, j) = g.get("/verified_get?table=acc&key=1");
+    assert_eq!(status, 200, "{j}");
+    assert_eq!(j["values"][1], "ann");
+    let (status, j) = g.get("/verified_tx?tx=2");
+    assert_eq!((status, &j["verified"]), (200, &serde_json::json!(true)), "{j}");
+    let (status, j) = g.get("/proof/inclusion?tx=2");
+    assert_eq!(status, 200, "{j}");
+    let (status, _) = g.get("/verified_get?table=acc");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn the_gateway_turns_a_tampered_row_into_an_error_and_refuses_a_rolled_back_server() {
+    let mut s = Server::start();
+    let pubkey = public_key_file(&s);
+    let state = s.dir.path().join("gw.json");
+    rt().block_on(async {
+        let c = s.client().await;
+        c.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text)").await.unwrap();
+        for i in 1..=8 {
+            c.execute("INSERT INTO t VALUES ($1, 'value')", &[&i]).await.unwrap();
+        }
+    });
+    let tx: i64 = rt().block_on(async { s.client().await.query_one("SELECT _tx FROM t WHERE id = 3", &[]).await.unwrap().get(0) });
+    drop(gateway(&s, &state, &pubkey).unwrap()); // trusts the current tree
+                                                 // Change the row's stored value behind the server's back.
+    s.stop();
+    {
+        use vouchdb::ledger::keys::*;
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), s.data_dir().join("store"), ALL_CFS).unwrap();
+        let cf = db.cf_handle(CF_ENTRIES).unwrap();
+        let k = entry_key(tx as u64, 0);
+        let mut v = db.get_cf(cf, k).unwrap().unwrap();
+        let last = v.len() - 1;
+        v[last] ^= 1;
+        db.put_cf(cf, k, v).unwrap();
+        db.flush_wal(true).unwrap();
+    }
+    s.restart();
+    let backup = s.dir.path().join("backup");
+    {
+        let g = gateway(&s, &state, &pubkey).unwrap();
+        rt().block_on(async {
+            let c = g.client().await;
+            let e = c.query("SELECT * FROM verified_get('t', 3)", &[]).await.unwrap_err();
+            assert_eq!(e.code().unwrap().code(), "XX001");
+            assert!(e.as_db_error().unwrap().message().contains(&format!("tx {tx}")), "{e}");
+            // Other rows still verify.
+            assert_eq!(c.query("SELECT * FROM verified_get('t', 4)", &[]).await.unwrap().len(), 1);
+        });
+        let (status, j) = g.get("/verified_get?table=t&key=3");
+        assert_eq!(status, 502, "{j}");
+    }
+    // Rollback: the gateway trusts a bigger tree than the restored copy has.
+    s.stop();
+    copy_dir(&s.data_dir(), &backup);
+    s.restart();
+    rt().block_on(async { s.client().await.batch_execute("INSERT INTO t VALUES (100, 'later')").await.unwrap() });
+    drop(gateway(&s, &state, &pubkey).unwrap());
+    s.stop();
+    std::fs::remove_dir_all(s.data_dir()).unwrap();
+    copy_dir(&backup, &s.data_dir());
+    s.restart();
+    let err = gateway(&s, &state, &pubkey).err().expect("the gateway started against a rolled-back server");
+    assert!(err.contains("rollback"), "{err}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
