@@ -13,7 +13,7 @@ cargo build --release --quiet --bin vouchdb
 BIN="$CARGO_TARGET_DIR/release/vouchdb"
 WORK=$(mktemp -d /tmp/vouchdb-verify-bench.XXXXXX)
 PORT=55443
-cleanup() { kill "$VPID" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { kill "$VPID" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 start() {
   VOUCHDB_ADMIN_PASSWORD=bench VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$WORK/data" 2>>"$WORK/vouchdb.log" &
