@@ -36,6 +36,23 @@ for c in 1 16; do
 done
 
 echo
+echo "## verified_get through the verifying gateway (every row verified by the gateway)"
+psql "$URL" -X -At -c "SELECT public_key FROM vouch_checkpoint()" > "$WORK/pub.pem"
+GPORT=55444
+PGPASSWORD=bench VOUCHDB_LOG=warn "$BIN" gateway --upstream 127.0.0.1:$PORT --listen 127.0.0.1:$GPORT \
+  --conn "user=admin dbname=vouchdb" --public-key "$WORK/pub.pem" --state "$WORK/gw.json" 2>>"$WORK/gateway.log" &
+GWPID=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$GPORT) 2>/dev/null && break; sleep 0.1; done
+GURL="host=127.0.0.1 port=$GPORT user=admin password=bench dbname=vouchdb"
+printf '| clients | direct verified_get tps | through the gateway tps | ratio |\n|---|---|---|---|\n'
+for c in 1 16; do
+  d=$(tps verified_get.sql $c)
+  g=$(pgbench "$GURL" -n -M prepared -f benches/pgbench/verified_get.sql -c "$c" -j 2 -T "$SECS" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+  printf '| %s | %.0f | %.0f | %.2f |\n' "$c" "$d" "$g" "$(python3 -c "print($g / $d)")"
+done
+kill "$GWPID"; wait "$GWPID" 2>/dev/null || true
+
+echo
 echo "## Proof size and audit at $LOG_TXS transactions"
 kill "$VPID"; wait "$VPID" 2>/dev/null || true
 "$BIN" load --data-dir "$WORK/data" --table 999 --txs "$LOG_TXS" --clients 16 --value-bytes 20 2>&1 | tail -1
@@ -49,7 +66,6 @@ SELECT _tree_size, cardinality(_tx_proof), cardinality(_entry_proof),
   FROM verified_get('sel', 5000)" | while read -r size txp entp bytes text; do
   echo "tree size $size: tx proof $txp hashes, entry proof $entp hashes; proof material $bytes bytes binary, $text bytes as the SQL text columns"
 done
-psql "$URL" -X -At -c "SELECT public_key FROM vouch_checkpoint()" > "$WORK/pub.pem"
 start_s=$(date +%s.%N)
 PGPASSWORD=bench "$BIN" audit --once --server "host=127.0.0.1 port=$PORT user=admin dbname=vouchdb" --public-key "$WORK/pub.pem" --state "$WORK/audit.json" 2>/dev/null
 end_s=$(date +%s.%N)
