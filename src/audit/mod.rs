@@ -143,7 +143,10 @@ impl Auditor {
     }
 
     /// One audit round against a connected server.
-    pub async fn round(&mut self, client: &Client) -> Result<RoundReport, ClientError> {
+    /// `readers` are the connections transactions are downloaded over (one or more; the first is also
+    /// used for checkpoints and proofs).
+    pub async fn round(&mut self, readers: &[Arc<Client>]) -> Result<RoundReport, ClientError> {
+        let client: &Client = readers.first().ok_or_else(|| ClientError::Connection("no connection".into()))?;
         let start = Instant::now();
         let (signed, _served_key) = fetch_checkpoint(client).await?;
         let origin = match &self.state {
@@ -165,27 +168,34 @@ impl Auditor {
         let mut leaves: Vec<Hash> = Vec::new();
         let keep_leaves = total <= 1_000_000;
         let page = self.page.max(1);
-        let mut rows = if from <= cp.size { fetch_page(client, from, (from + page - 1).min(cp.size)).await? } else { Vec::new() };
+        // Pages are fetched by spawned tasks, round-robin over the connections, up to two per
+        // connection ahead of the page being checked: the server reads and encodes while this task
+        // hashes.
+        let depth = 2 * readers.len();
+        let mut inflight = std::collections::VecDeque::new();
+        let mut next_fetch = from;
+        let mut spawned = 0usize;
         let mut next = from;
         while next <= cp.size {
+            while inflight.len() < depth && next_fetch <= cp.size {
+                let (first, last) = (next_fetch, (next_fetch + page - 1).min(cp.size));
+                let c = readers[spawned % readers.len()].clone();
+                inflight.push_back(tokio::spawn(async move { fetch_page(&c, first, last).await }));
+                spawned += 1;
+                next_fetch = last + 1;
+            }
             let last = (next + page - 1).min(cp.size);
-            let after = last + 1;
-            // The next page is requested before this one is checked, so the server reads while we hash.
-            let fetch_next = async {
-                match after <= cp.size {
-                    true => Some(fetch_page(client, after, (after + page - 1).min(cp.size)).await),
-                    false => None,
-                }
-            };
-            let check = async { check_page(std::mem::take(&mut rows), next, last, &mut frontier, keep_leaves.then_some(&mut leaves)) };
-            let (fetched, checked) = tokio::join!(fetch_next, check);
-            checked?;
+            let rows = inflight
+                .pop_front()
+                .expect("a page is in flight for every unchecked range")
+                .await
+                .map_err(|e| ClientError::Connection(format!("page fetch task failed: {e}")))??;
+            check_page(rows, next, last, &mut frontier, keep_leaves.then_some(&mut leaves))?;
             self.metrics.transactions.inc_by(last - next + 1);
             if let Some(p) = &self.progress {
                 p(last - from + 1, total);
             }
-            rows = fetched.transpose()?.unwrap_or_default();
-            next = after;
+            next = last + 1;
         }
         if frontier.root() != cp.root {
             let culprit = if keep_leaves { first_unproven(client, from, &leaves, &cp).await? } else { None };

@@ -98,6 +98,9 @@ pub struct AuditArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     pub metrics_listen: Option<String>,
+    /// Connections transactions are downloaded over in parallel.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
 }
 
 fn read(path: &PathBuf) -> Result<String, ClientError> {
@@ -252,10 +255,22 @@ pub async fn audit(a: AuditArgs) -> Result<(), ClientError> {
                 }
             }));
         }
-        let result = match vouchdb::client::connect(&a.server).await {
-            Ok(client) => auditor.round(&client).await,
+        let mut readers = Vec::new();
+        let mut result = Ok(());
+        for _ in 0..a.connections.max(1) {
+            match vouchdb::client::connect(&a.server).await {
+                Ok(c) => readers.push(std::sync::Arc::new(c)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let result = match result {
+            Ok(()) => auditor.round(&readers).await,
             Err(e) => Err(e),
         };
+        drop(readers);
         bar.finish_and_clear();
         match result {
             Ok(r) => {
