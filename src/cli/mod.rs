@@ -282,7 +282,7 @@ pub async fn audit(a: AuditArgs) -> Result<(), ClientError> {
             Err(e) => {
                 auditor.metrics.failures.inc();
                 auditor.metrics.healthy.set(0);
-                let integrity = !matches!(e, ClientError::Connection(_));
+                let integrity = e.is_integrity();
                 if integrity || a.once {
                     tracing::error!(error = %e, "AUDIT FAILED");
                     return Err(e);
@@ -333,7 +333,8 @@ pub async fn gateway(a: GatewayArgs) -> Result<(), ClientError> {
     }
     let verifier = VerifyingClient::connect(&conn, TrustedState::load(&a.state)?, trust).await?;
     tracing::info!(origin = verifier.origin(), "gateway trusts the log's checkpoint");
-    let gw = std::sync::Arc::new(vouchdb::gateway::Gateway { upstream: a.upstream.clone(), verifier: tokio::sync::Mutex::new(verifier) });
+    let gw =
+        std::sync::Arc::new(vouchdb::gateway::Gateway { upstream: a.upstream.clone(), conn, verifier: tokio::sync::Mutex::new(verifier) });
     if let Some(addr) = &a.rest_listen {
         let bound = vouchdb::gateway::rest::serve(addr, gw.clone(), tokio::runtime::Handle::current())
             .map_err(|e| ClientError::State(e.to_string()))?;

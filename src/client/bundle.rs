@@ -94,7 +94,7 @@ pub fn parse(text: &str, key: &VerifyingKey) -> Result<RowProof, ClientError> {
     let entry_proof = (0..n).map(|_| r.hash().map_err(m)).collect::<Result<Vec<_>, _>>()?;
     r.finish().map_err(m)?;
     Ok(RowProof {
-        tx: index + 1,
+        tx: index.checked_add(1).ok_or_else(|| bad("index is out of range"))?,
         entry_index,
         entry,
         entry_proof,

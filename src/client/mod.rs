@@ -80,6 +80,8 @@ pub enum Trust {
 #[derive(Debug, Clone)]
 pub struct VerifiedRow {
     pub tx: u64,
+    /// The proven version is a delete (its `values` are empty).
+    pub deleted: bool,
     pub commit_time_us: u64,
     /// The table id the entry is written under.
     pub table_id: u32,
@@ -270,6 +272,12 @@ impl VerifyingClient {
         Ok(c)
     }
 
+    /// Replace the connection (after the server restarted), keeping the trusted state.
+    pub async fn reconnect(&mut self, conn: &str) -> Result<(), ClientError> {
+        self.client = connect(conn).await?;
+        Ok(())
+    }
+
     /// The underlying connection, for ordinary queries.
     pub fn client(&self) -> &Client {
         &self.client
@@ -290,18 +298,39 @@ impl VerifyingClient {
     /// Verify a checkpoint's signature and its consistency with the trusted state, then advance the
     /// state to it.
     async fn accept(&mut self, signed: &SignedBody) -> Result<Checkpoint, ClientError> {
+        self.accept_as(signed, true).await
+    }
+
+    /// `current`: the checkpoint is the server's current one, so a smaller tree than the trusted one is
+    /// a rollback. Otherwise it came with an answer that may have been computed before the trusted
+    /// state advanced (another task sharing this client): a smaller tree is then accepted, without
+    /// advancing, if the server proves it is a prefix of the trusted tree.
+    async fn accept_as(&mut self, signed: &SignedBody, current: bool) -> Result<Checkpoint, ClientError> {
         let cp = signed.verify(&self.key, &self.origin)?;
-        let trusted = self.state.get(&self.origin).expect("pinned on connect").clone();
-        check_consistency(&self.client, trusted.tree_size, &trusted.root_hash()?, &cp).await?;
+        let trusted = self.state.get(&self.origin).ok_or_else(|| ClientError::Untrusted(self.origin.clone()))?.clone();
+        let trusted_root = trusted.root_hash()?;
+        if !current && cp.size < trusted.tree_size && cp.size > 0 {
+            let rows = simple_rows(&self.client, &format!("SELECT proof FROM consistency_proof({}, {})", cp.size, trusted.tree_size)).await;
+            let proof = match rows {
+                Ok(rows) => rows.first().map(|r| col(r, "proof").and_then(|p| parse_hash_array("consistency proof", p))).transpose()?,
+                Err(_) => None,
+            };
+            return match proof {
+                Some(p) if consistency(cp.size, trusted.tree_size, &cp.root, &trusted_root, &p).is_ok() => Ok(cp),
+                _ => Err(ClientError::Rollback { trusted: trusted.tree_size, got: cp.size }),
+            };
+        }
+        check_consistency(&self.client, trusted.tree_size, &trusted_root, &cp).await?;
         if cp.size > trusted.tree_size {
             self.state.advance(&cp, &signed.body, &signed.signature)?;
         }
         Ok(cp)
     }
 
-    /// Verify a checkpoint handed out with some other answer, and advance the trusted state to it.
+    /// Verify a checkpoint handed out with some other answer, and advance the trusted state to it (an
+    /// older checkpoint proven to be a prefix of the trusted tree is accepted without advancing).
     pub async fn accept_signed(&mut self, signed: &SignedBody) -> Result<Checkpoint, ClientError> {
-        self.accept(signed).await
+        self.accept_as(signed, false).await
     }
 
     /// Fetch and verify the server's current checkpoint.
@@ -330,19 +359,27 @@ impl VerifyingClient {
         let Some(row) = rows.first() else { return Ok(None) };
         let proof = row_proof(row)?;
         let expected_key = encode_key(key).map_err(|e| ClientError::Malformed(format!("key: {}", e.message)))?;
-        self.verify_row(proof, &expected_key).await.map(Some)
+        if let Some(at) = at {
+            if proof.tx > at {
+                return Err(ClientError::Malformed(format!("asked for the version as of tx {at}, the server proved tx {}", proof.tx)));
+            }
+        }
+        let row = self.verify_row(proof, &expected_key).await?;
+        // A proven delete: the row does not exist at that version.
+        Ok((!row.deleted).then_some(row))
     }
 
     /// Verify a row proof against the pinned key, the trusted state and the key asked for.
     pub async fn verify_row(&mut self, proof: RowProof, expected_key: &[u8]) -> Result<VerifiedRow, ClientError> {
         let v = proof.verify(&self.key, &self.origin, Some(expected_key))?;
-        self.accept(&proof.checkpoint).await?;
+        self.accept_as(&proof.checkpoint, false).await?;
         let values = if v.entry.is_delete() {
             Vec::new()
         } else {
             decode_row(&v.entry.value).map_err(|e| ClientError::Tampered { tx: v.tx, what: format!("its row does not decode: {e}") })?.1
         };
         Ok(VerifiedRow {
+            deleted: v.entry.is_delete(),
             tx: v.tx,
             commit_time_us: v.leaf.commit_time_us,
             table_id: v.entry.table,
@@ -371,7 +408,7 @@ impl VerifyingClient {
             return Err(ClientError::Malformed(format!("asked for tx {tx}, the server proved tx {}", proof.tx)));
         }
         let (leaf, cp) = proof.verify(&self.key, &self.origin)?;
-        self.accept(&proof.checkpoint).await?;
+        self.accept_as(&proof.checkpoint, false).await?;
         let entries = proof
             .entries
             .iter()

@@ -85,7 +85,7 @@ impl TrustedState {
         }
     }
 
-    /// Pin a key for an origin that has no state yet (nothing verified: size 0).
+    /// Pin a key, in memory, for an origin that has no state yet (nothing verified: size 0).
     pub fn pin(&mut self, origin: &str, public_key_pem: &str) -> Result<(), ClientError> {
         parse_public_key_pem(public_key_pem).map_err(|e| ClientError::State(format!("public key to pin: {e}")))?;
         self.file.logs.insert(
@@ -98,7 +98,8 @@ impl TrustedState {
                 signature: String::new(),
             },
         );
-        self.save()
+        // Saved with the first checkpoint that verifies with this key, never before.
+        Ok(())
     }
 
     /// Record a newly verified checkpoint. The caller has checked signature and consistency.
@@ -106,6 +107,14 @@ impl TrustedState {
         let log = self.file.logs.get_mut(&cp.origin).ok_or_else(|| ClientError::State(format!("no trusted state for {}", cp.origin)))?;
         if cp.size < log.tree_size {
             return Err(ClientError::Rollback { trusted: log.tree_size, got: cp.size });
+        }
+        // Another process may have advanced the same file meanwhile: never move it backwards.
+        if let Ok(on_disk) = TrustedState::load(&self.path) {
+            if let Some(d) = on_disk.get(&cp.origin) {
+                if d.public_key == log.public_key && d.tree_size > cp.size {
+                    return Ok(());
+                }
+            }
         }
         log.tree_size = cp.size;
         log.root = hex::encode(cp.root);

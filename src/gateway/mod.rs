@@ -51,6 +51,8 @@ const MAX_MESSAGE: usize = 1 << 30;
 /// checks and state updates are serialised.
 pub struct Gateway {
     pub upstream: String,
+    /// The gateway's own connection string (for reconnecting its verifier).
+    pub conn: String,
     pub verifier: Mutex<VerifyingClient>,
 }
 
@@ -58,12 +60,24 @@ impl Gateway {
     /// Verify a checkpoint against the trusted state and advance it (a rollback or fork is an error).
     async fn accept_checkpoint(&self, signed: &SignedBody) -> Result<crate::verify::checkpoint::Checkpoint, ClientError> {
         let mut v = self.verifier.lock().await;
-        v.accept_signed(signed).await
+        match v.accept_signed(signed).await {
+            Err(ClientError::Connection(_)) if v.client().is_closed() => {
+                v.reconnect(&self.conn).await?;
+                v.accept_signed(signed).await
+            }
+            r => r,
+        }
     }
 
     async fn verify_current(&self) -> Result<u64, ClientError> {
         let mut v = self.verifier.lock().await;
-        Ok(v.checkpoint().await?.size)
+        match v.checkpoint().await {
+            Err(ClientError::Connection(_)) if v.client().is_closed() => {
+                v.reconnect(&self.conn).await?;
+                Ok(v.checkpoint().await?.size)
+            }
+            r => Ok(r?.size),
+        }
     }
 
     async fn key(&self) -> (p256::ecdsa::VerifyingKey, String) {
@@ -99,42 +113,63 @@ impl Layout {
     }
 }
 
+/// A verified result's layout: its last columns are the proof columns, in this order (then `_deleted`
+/// for `verified_history`). Found by position, so a user column named `_tx` or `_deleted` is just a column.
 fn layout(fields: Vec<Field>) -> Option<Layout> {
-    let mut proof = HashMap::new();
-    for name in PROOF_COLUMNS {
-        proof.insert(name, fields.iter().position(|f| f.name == name)?);
-    }
-    let deleted = fields.iter().position(|f| f.name == "_deleted");
-    let keep = (0..fields.len()).filter(|i| !proof.values().any(|p| p == i) && Some(*i) != deleted).collect();
-    Some(Layout { fields, proof, keep, deleted })
+    let n = fields.len();
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    let history = n > PROOF_COLUMNS.len() && names[n - 1] == "_deleted" && names[n - 1 - PROOF_COLUMNS.len()..n - 1] == PROOF_COLUMNS;
+    let plain = n >= PROOF_COLUMNS.len() && names[n - PROOF_COLUMNS.len()..] == PROOF_COLUMNS;
+    let (start, deleted) = match (history, plain) {
+        (true, _) => (n - 1 - PROOF_COLUMNS.len(), Some(n - 1)),
+        (false, true) => (n - PROOF_COLUMNS.len(), None),
+        _ => return None,
+    };
+    let proof = PROOF_COLUMNS.iter().enumerate().map(|(k, name)| (*name, start + k)).collect();
+    Some(Layout { fields, proof, keep: (0..start).collect(), deleted })
 }
 
-/// What the server will answer next, in order.
+/// A prepared statement as the client defined it; a re-Parse of the same name makes a new one, so an
+/// answer is always matched with the statement it was for, even with pipelining.
+#[derive(Debug, Default)]
+struct Statement {
+    /// Its text calls a proof function: its results must carry the proof.
+    must_verify: bool,
+    /// Its result layout, once the server described it (None inside: not a verified result).
+    layout: std::sync::Mutex<Option<Option<Layout>>>,
+}
+
+/// A bound portal: its statement (as of the Bind) and the result formats the client asked for.
+#[derive(Debug, Clone)]
+struct Portal {
+    statement: Arc<Statement>,
+    formats: Vec<i16>,
+}
+
+/// What the server will answer next, in order, with everything needed captured when it was sent.
 #[derive(Debug)]
 enum Expect {
-    DescribeStatement(String),
-    DescribePortal(String),
-    Execute(String),
-    Simple,
+    DescribeStatement(Arc<Statement>),
+    DescribePortal,
+    Execute(Option<Portal>),
+    /// A simple query, and whether its text calls a proof function.
+    Simple(bool),
+    /// A FunctionCall: one answer, then ReadyForQuery.
+    Function,
     Sync,
 }
 
 #[derive(Default)]
 struct Session {
-    /// Prepared statement name → its result layout when it is a verified result.
-    statements: HashMap<String, Option<Layout>>,
-    /// Portal name → (statement, result format codes from Bind).
-    portals: HashMap<String, (String, Vec<i16>)>,
+    statements: HashMap<String, Arc<Statement>>,
+    portals: HashMap<String, Portal>,
     queue: VecDeque<Expect>,
     /// The layout of the result being streamed (simple query or Execute), if verified.
     current: Option<Layout>,
-    /// Prepared statements whose text calls a proof function: their results must carry the proof.
-    must_verify: std::collections::HashSet<String>,
-    /// The simple query being answered calls a proof function.
-    simple_must_verify: bool,
-    /// Portal name → its layout from a Describe of the portal (formats included).
-    portal_layouts: HashMap<String, Option<Layout>>,
-    /// A verified result failed: drop its remaining rows, the error has been sent.
+    /// The result being streamed must be verified (its statement calls a proof function).
+    current_must_verify: bool,
+    /// The gateway answered with an error the server did not see: drop the server's answers until
+    /// ReadyForQuery.
     failed: bool,
     /// The current transaction wrote something.
     wrote: bool,
@@ -158,82 +193,115 @@ fn i16s(b: &mut &[u8]) -> Option<Vec<i16>> {
     Some((0..n).map(|_| b.get_i16()).collect())
 }
 
+/// A Bind's parts: portal, statement, and the offset of its result-format section.
+fn bind_parts(body: &[u8]) -> Option<(String, String, usize)> {
+    let mut b = body;
+    let portal = cstr(&mut b)?;
+    let stmt = cstr(&mut b)?;
+    i16s(&mut b)?;
+    if b.len() < 2 {
+        return None;
+    }
+    let n = b.get_i16().max(0) as usize;
+    for _ in 0..n {
+        if b.len() < 4 {
+            return None;
+        }
+        let len = b.get_i32();
+        if len > 0 {
+            if b.len() < len as usize {
+                return None;
+            }
+            b.advance(len as usize);
+        }
+    }
+    Some((portal, stmt, body.len() - b.len()))
+}
+
 impl Session {
-    /// Note a frontend message on its way to the server.
-    fn frontend(&mut self, ty: u8, body: &[u8]) {
-        let mut b = body;
+    /// Note a frontend message on its way to the server; returns the message to send (a Bind's result
+    /// formats are widened to the proof columns the client does not see).
+    fn frontend(&mut self, ty: u8, body: Vec<u8>) -> Vec<u8> {
+        let mut b = &body[..];
         match ty {
             b'P' => {
                 if let Some(name) = cstr(&mut b) {
-                    let calls = cstr(&mut b).is_some_and(|q| calls_proof_function(&q));
-                    if calls {
-                        self.must_verify.insert(name.clone());
-                    } else {
-                        self.must_verify.remove(&name);
-                    }
-                    self.statements.insert(name, None);
+                    let must_verify = cstr(&mut b).is_some_and(|q| calls_proof_function(&q));
+                    self.statements.insert(name, Arc::new(Statement { must_verify, ..Default::default() }));
                 }
             }
             b'B' => {
-                let (Some(portal), Some(stmt)) = (cstr(&mut b), cstr(&mut b)) else { return };
-                let Some(param_formats) = i16s(&mut b) else { return };
-                let _ = param_formats;
-                if b.len() < 2 {
-                    return;
-                }
-                let n = b.get_i16().max(0) as usize;
-                for _ in 0..n {
-                    if b.len() < 4 {
-                        return;
-                    }
-                    let len = b.get_i32();
-                    if len > 0 {
-                        if b.len() < len as usize {
-                            return;
+                if let Some((portal, stmt, at)) = bind_parts(&body) {
+                    let statement = self.statements.get(&stmt).cloned().unwrap_or_default();
+                    let mut rest = &body[at..];
+                    let mut formats = i16s(&mut rest).unwrap_or_default();
+                    // The client sees the row's columns only: one format code per visible column is
+                    // widened with text codes for the proof columns the server also returns.
+                    let widened = match statement.layout.lock().expect("statement lock").as_ref() {
+                        Some(Some(l)) if formats.len() > 1 && formats.len() == l.shown().len() => {
+                            let shown = l.shown();
+                            let mut full = vec![0i16; l.fields.len()];
+                            for (k, &i) in shown.iter().enumerate() {
+                                full[i] = formats[k];
+                            }
+                            Some(full)
                         }
-                        b.advance(len as usize);
-                    }
+                        _ => None,
+                    };
+                    let out = match widened {
+                        Some(full) => {
+                            let mut m = body[..at].to_vec();
+                            m.put_i16(full.len() as i16);
+                            for f in &full {
+                                m.put_i16(*f);
+                            }
+                            formats = full;
+                            m
+                        }
+                        None => body,
+                    };
+                    self.portals.insert(portal, Portal { statement, formats });
+                    return out;
                 }
-                let formats = i16s(&mut b).unwrap_or_default();
-                self.portal_layouts.remove(&portal);
-                self.portals.insert(portal, (stmt, formats));
             }
             b'D' if !b.is_empty() => {
                 let kind = b.get_u8();
                 if let Some(name) = cstr(&mut b) {
-                    self.queue.push_back(if kind == b'S' { Expect::DescribeStatement(name) } else { Expect::DescribePortal(name) });
+                    self.queue.push_back(if kind == b'S' {
+                        Expect::DescribeStatement(self.statements.get(&name).cloned().unwrap_or_default())
+                    } else {
+                        Expect::DescribePortal
+                    });
                 }
             }
             b'E' => {
                 if let Some(portal) = cstr(&mut b) {
-                    self.queue.push_back(Expect::Execute(portal));
+                    self.queue.push_back(Expect::Execute(self.portals.get(&portal).cloned()));
                 }
             }
             b'Q' => {
-                self.simple_must_verify = cstr(&mut b).is_some_and(|q| calls_proof_function(&q));
-                self.queue.push_back(Expect::Simple)
+                let must = cstr(&mut b).is_some_and(|q| calls_proof_function(&q));
+                self.queue.push_back(Expect::Simple(must))
             }
+            b'F' => self.queue.push_back(Expect::Function),
             b'S' => self.queue.push_back(Expect::Sync),
             _ => {}
         }
+        body
     }
+}
 
-    /// The layout of a portal's rows, with the Bind's result formats applied.
-    fn portal_layout(&self, portal: &str) -> Option<Layout> {
-        if let Some(l) = self.portal_layouts.get(portal) {
-            return l.clone();
-        }
-        let (stmt, formats) = self.portals.get(portal)?;
-        let mut l = self.statements.get(stmt)?.clone()?;
-        for (i, f) in l.fields.iter_mut().enumerate() {
-            f.format = match formats.len() {
-                0 => 0,
-                1 => formats[0],
-                _ => formats.get(i).copied().unwrap_or(0),
-            };
-        }
-        Some(l)
+/// The layout of an Execute's rows: its statement's, with the Bind's result formats applied.
+fn execute_layout(p: &Portal) -> Option<Layout> {
+    let mut l = p.statement.layout.lock().expect("statement lock").clone().flatten()?;
+    for (i, f) in l.fields.iter_mut().enumerate() {
+        f.format = match p.formats.len() {
+            0 => 0,
+            1 => p.formats[0],
+            _ => p.formats.get(i).copied().unwrap_or(0),
+        };
     }
+    Some(l)
 }
 
 /// Whether statement text calls a row proof function (whose results the gateway must verify).
@@ -327,15 +395,21 @@ fn message(ty: u8, body: &[u8]) -> Vec<u8> {
     m
 }
 
-fn error_response(code: &str, msg: &str) -> Vec<u8> {
+/// An ErrorResponse made by the gateway.
+fn error_response(severity: &str, code: &str, msg: &str) -> Vec<u8> {
+    response(b'E', severity, code, msg)
+}
+
+/// An ErrorResponse (`E`) or NoticeResponse (`N`).
+fn response(kind: u8, severity: &str, code: &str, msg: &str) -> Vec<u8> {
     let mut body = Vec::new();
-    for (t, v) in [(b'S', "ERROR"), (b'V', "ERROR"), (b'C', code), (b'M', msg)] {
+    for (t, v) in [(b'S', severity), (b'V', severity), (b'C', code), (b'M', msg)] {
         body.push(t);
         body.extend_from_slice(v.as_bytes());
         body.push(0);
     }
     body.push(0);
-    message(b'E', &body)
+    message(kind, &body)
 }
 
 /// The SQL type of a result column, for decoding what the server sent.
@@ -374,7 +448,7 @@ async fn verify_row(gw: &Gateway, l: &Layout, cols: &[Option<Vec<u8>>]) -> Resul
     let num = |n: &str| -> Result<u64, ClientError> { t(n)?.parse().map_err(|_| ClientError::Malformed(format!("{n} is not a number"))) };
     let proof = RowProof {
         tx: num("_tx")?,
-        entry_index: num("_entry_index")? as u32,
+        entry_index: u32::try_from(num("_entry_index")?).map_err(|_| ClientError::Malformed("_entry_index is out of range".into()))?,
         entry: parse_hex("_entry", &t("_entry")?)?,
         entry_proof: parse_hash_array("_entry_proof", &t("_entry_proof")?)?,
         leaf: parse_hex("_leaf", &t("_leaf")?)?,
@@ -407,12 +481,17 @@ async fn verify_row(gw: &Gateway, l: &Layout, cols: &[Option<Vec<u8>>]) -> Resul
             l.keep.len()
         )));
     }
+    // Compared as values, with no cast of the proven value (a cast could round it into agreement):
+    // the served value, decoded by its declared type, must equal the proven one.
     for (&i, p) in l.keep.iter().zip(proven) {
         let f = &l.fields[i];
         let shown = column_value(f, &cols[i])?;
-        let ty = column_type(f.type_oid).unwrap_or(DataType::Text);
-        let p = if p.is_null() { p } else { p.cast(ty).map_err(|e| ClientError::Malformed(e.message))? };
-        if shown.to_text(ty) != p.to_text(ty) {
+        let same = match (&shown, &p) {
+            (Value::Null, Value::Null) => true,
+            (Value::Null, _) | (_, Value::Null) => false,
+            (a, b) => a.compare(b) == Some(std::cmp::Ordering::Equal) && a.natural_type().is_numeric() == b.natural_type().is_numeric(),
+        };
+        if !same {
             return Err(ClientError::Tampered { tx, what: format!("the served column {} differs from the proven entry", f.name) });
         }
     }
@@ -499,11 +578,11 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
     let (ur, mut uw) = upstream.into_split();
     let session = Arc::new(std::sync::Mutex::new(Session::default()));
     let s2 = session.clone();
-    // Client → server: relayed as is, noted on the way.
+    // Client → server: relayed (a Bind's result formats widened), noted on the way.
     let forward = async move {
         loop {
             let (ty, body) = read_message(&mut cr).await?;
-            s2.lock().expect("session lock").frontend(ty, &body);
+            let body = s2.lock().expect("session lock").frontend(ty, body);
             uw.write_all(&message(ty, &body)).await?;
             if ty == b'X' {
                 return Ok::<(), std::io::Error>(());
@@ -520,110 +599,132 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
             let mut check_write = false;
             {
                 let mut s = session.lock().expect("session lock");
+                let s = &mut *s;
                 match ty {
-                    b'T' => {
-                        let fields = parse_row_description(&body).unwrap_or_default();
-                        let l = layout(fields);
-                        let front = s.queue.front();
-                        match front {
-                            Some(Expect::DescribeStatement(name)) => {
-                                let name = name.clone();
-                                s.statements.insert(name, l.clone());
+                    // After the gateway answered with an error, the server's answers up to
+                    // ReadyForQuery are dropped (the client treats the error as ending them).
+                    b'T' | b'D' | b'C' | b's' | b'I' | b'E' | b'n' | b't' | b'1' | b'2' | b'3' if s.failed => {
+                        if matches!(ty, b'C' | b's' | b'I' | b'E') {
+                            if let Some(Expect::Execute(_)) = s.queue.front() {
                                 s.queue.pop_front();
                             }
-                            Some(Expect::DescribePortal(name)) => {
-                                let name = name.clone();
-                                s.portal_layouts.insert(name, l.clone());
+                        }
+                        if ty == b'E' {
+                            while matches!(
+                                s.queue.front(),
+                                Some(Expect::DescribeStatement(_) | Expect::DescribePortal | Expect::Execute(_))
+                            ) {
                                 s.queue.pop_front();
+                            }
+                        }
+                        if ty == b'T' || ty == b'n' {
+                            if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal) = s.queue.front() {
+                                s.queue.pop_front();
+                            }
+                        }
+                    }
+                    b'T' => {
+                        let l = layout(parse_row_description(&body).unwrap_or_default());
+                        match s.queue.front() {
+                            Some(Expect::DescribeStatement(st)) => {
+                                *st.layout.lock().expect("statement lock") = Some(l.clone());
+                                s.queue.pop_front();
+                            }
+                            Some(Expect::DescribePortal) => {
+                                s.queue.pop_front();
+                            }
+                            Some(Expect::Simple(must)) => {
+                                s.current_must_verify = *must;
+                                s.current = l.clone().map(|mut l| {
+                                    // Simple-query results are text.
+                                    l.fields.iter_mut().for_each(|f| f.format = 0);
+                                    l
+                                });
                             }
                             _ => s.current = l.clone(),
                         }
-                        let unverifiable = l.is_none() && matches!(s.queue.front(), Some(Expect::Simple)) && s.simple_must_verify;
+                        let unverifiable = l.is_none() && matches!(s.queue.front(), Some(Expect::Simple(true)));
                         if unverifiable {
                             s.failed = true;
-                            out.extend_from_slice(&error_response("XX001", NEEDS_PROOF));
-                        }
-                        match &l {
-                            _ if unverifiable => {}
-                            Some(l) => {
-                                let keep: Vec<&Field> = l.shown().into_iter().map(|i| &l.fields[i]).collect();
-                                out.extend_from_slice(&message(b'T', &row_description(&keep)));
+                            out.extend_from_slice(&error_response("ERROR", "XX001", NEEDS_PROOF));
+                        } else {
+                            match &l {
+                                Some(l) => {
+                                    let keep: Vec<&Field> = l.shown().into_iter().map(|i| &l.fields[i]).collect();
+                                    out.extend_from_slice(&message(b'T', &row_description(&keep)));
+                                }
+                                None => out.extend_from_slice(&message(ty, &body)),
                             }
-                            None => out.extend_from_slice(&message(ty, &body)),
                         }
                     }
                     b'n' => {
-                        if matches!(s.queue.front(), Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_))) {
-                            match s.queue.pop_front() {
-                                Some(Expect::DescribeStatement(name)) => {
-                                    s.statements.insert(name, None);
-                                }
-                                Some(Expect::DescribePortal(name)) => {
-                                    s.portal_layouts.insert(name, None);
-                                }
-                                _ => {}
+                        if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal) = s.queue.front() {
+                            if let Some(Expect::DescribeStatement(st)) = s.queue.pop_front() {
+                                *st.layout.lock().expect("statement lock") = Some(None);
                             }
                         }
                         out.extend_from_slice(&message(ty, &body));
                     }
                     b'D' => {
-                        if s.current.is_none() && !s.failed {
-                            if let Some(Expect::Execute(portal)) = s.queue.front() {
-                                let portal = portal.clone();
-                                s.current = s.portal_layout(&portal);
-                                let stmt = s.portals.get(&portal).map(|(st, _)| st.clone()).unwrap_or_default();
-                                if s.current.is_none() && s.must_verify.contains(&stmt) {
-                                    s.failed = true;
-                                    out.extend_from_slice(&error_response("XX001", NEEDS_PROOF));
-                                }
+                        if s.current.is_none() {
+                            if let Some(Expect::Execute(p)) = s.queue.front() {
+                                s.current = p.as_ref().and_then(execute_layout);
+                                s.current_must_verify = p.as_ref().is_some_and(|p| p.statement.must_verify);
+                            } else if let Some(Expect::Simple(must)) = s.queue.front() {
+                                s.current_must_verify = *must;
                             }
                         }
-                        match (&s.current, s.failed) {
-                            (_, true) => {}
-                            (Some(l), false) => match parse_data_row(&body) {
+                        match &s.current {
+                            Some(l) => match parse_data_row(&body) {
                                 Some(cols) => pending_verify = Some((l.clone(), cols)),
                                 None => {
                                     s.failed = true;
-                                    out.extend_from_slice(&error_response("XX001", "gateway: malformed DataRow from the server"));
+                                    out.extend_from_slice(&error_response(
+                                        "FATAL",
+                                        "XX001",
+                                        "vouchdb gateway: malformed DataRow from the server",
+                                    ));
                                 }
                             },
-                            (None, _) => out.extend_from_slice(&message(ty, &body)),
+                            None if s.current_must_verify => {
+                                s.failed = true;
+                                out.extend_from_slice(&error_response("ERROR", "XX001", NEEDS_PROOF));
+                            }
+                            None => out.extend_from_slice(&message(ty, &body)),
                         }
                     }
                     b'C' | b's' | b'I' => {
-                        if ty == b'C' {
-                            match tag_word(&body).as_str() {
-                                "ROLLBACK" => s.wrote = false,
-                                _ if is_write_tag(&body) => s.wrote = true,
-                                _ => {}
-                            }
+                        if ty == b'C' && is_write_tag(&body) {
+                            s.wrote = true;
                         }
-                        let failed = std::mem::take(&mut s.failed);
                         s.current = None;
-                        if matches!(s.queue.front(), Some(Expect::Execute(_))) {
+                        s.current_must_verify = false;
+                        if let Some(Expect::Execute(_)) = s.queue.front() {
                             s.queue.pop_front();
                         }
-                        if !failed {
-                            out.extend_from_slice(&message(ty, &body));
-                        }
+                        out.extend_from_slice(&message(ty, &body));
                     }
                     b'E' => {
                         s.current = None;
-                        let failed = std::mem::take(&mut s.failed);
+                        s.current_must_verify = false;
                         // The server skips to the next Sync: so do the expectations.
-                        while matches!(s.queue.front(), Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_) | Expect::Execute(_)))
-                        {
+                        while matches!(s.queue.front(), Some(Expect::DescribeStatement(_) | Expect::DescribePortal | Expect::Execute(_))) {
                             s.queue.pop_front();
                         }
-                        if !failed {
-                            out.extend_from_slice(&message(ty, &body));
+                        out.extend_from_slice(&message(ty, &body));
+                    }
+                    b'V' => {
+                        if let Some(Expect::Function) = s.queue.front() {
+                            s.queue.pop_front();
                         }
+                        out.extend_from_slice(&message(ty, &body));
                     }
                     b'Z' => {
                         s.current = None;
+                        s.current_must_verify = false;
                         s.failed = false;
                         while let Some(e) = s.queue.pop_front() {
-                            if matches!(e, Expect::Sync | Expect::Simple) {
+                            if matches!(e, Expect::Sync | Expect::Simple(_) | Expect::Function) {
                                 break;
                             }
                         }
@@ -643,20 +744,37 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         let keep: Vec<&Option<Vec<u8>>> = l.shown().into_iter().map(|i| &cols[i]).collect();
                         out.extend_from_slice(&message(b'D', &data_row(&keep)));
                     }
-                    Err(e) => {
+                    Err(e) if e.is_integrity() => {
+                        // Evidence against the server: end the session, so nothing after this (a
+                        // pipelined write, an implicit transaction) goes on as if nothing happened.
                         tracing::error!(error = %e, "gateway: a verified read failed verification");
+                        out.extend_from_slice(&error_response("FATAL", "XX001", &format!("vouchdb gateway: verification failed: {e}")));
+                        cw.write_all(&out).await?;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "gateway: a verified read could not be checked");
                         session.lock().expect("session lock").failed = true;
-                        out.extend_from_slice(&error_response("XX001", &format!("vouchdb gateway: verification failed: {e}")));
+                        out.extend_from_slice(&error_response("ERROR", "08006", &format!("vouchdb gateway: could not verify: {e}")));
                     }
                 }
             }
             if check_write {
-                if let Err(e) = gw.verify_current().await {
-                    tracing::error!(error = %e, "gateway: the checkpoint after a write does not verify");
-                    out.extend_from_slice(&error_response(
-                        "XX001",
-                        &format!("vouchdb gateway: the write committed, but the server's checkpoint after it does not verify: {e}"),
-                    ));
+                match gw.verify_current().await {
+                    Ok(_) => {}
+                    Err(e) if e.is_integrity() => {
+                        tracing::error!(error = %e, "gateway: the checkpoint after a write does not verify");
+                        let msg =
+                            format!("vouchdb gateway: the write committed, but the server's checkpoint after it does not verify: {e}");
+                        out.extend_from_slice(&error_response("FATAL", "XX001", &msg));
+                        cw.write_all(&out).await?;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "gateway: could not confirm a write");
+                        let msg = format!("vouchdb gateway: the write committed but could not be confirmed: {e}");
+                        out.extend_from_slice(&response(b'N', "WARNING", "01000", &msg));
+                    }
                 }
                 out.extend_from_slice(&message(b'Z', b"I"));
             }

@@ -1,10 +1,11 @@
 //! The gateway's REST/JSON endpoint (the immugw REST role): every answer is verified by the gateway
 //! against its trusted state before it is returned; a failed verification is HTTP 502 with the reason.
+//! It has no authentication of its own and reads with the gateway's credentials: bind it to loopback
+//! or a private network. Whole transactions (which include roles' SCRAM verifiers) are not served.
 //!
 //! - `GET /checkpoint`: the server's current checkpoint, verified (signature, consistency) and trusted.
 //! - `GET /verified_get?table=T&key=K[&key=K2…][&at=TX]`: a row's proven values (`--key` syntax of
 //!   `vouchdb verify row`: an integer, text, or `TYPE:value`).
-//! - `GET /verified_tx?tx=N`: a transaction's entries and provenance record, verified.
 //! - `GET /proof/inclusion?tx=N`: the inclusion proof of tx N in the gateway's trusted tree, verified.
 //! - `GET /proof/consistency?old=N&old_root=HEX`: the consistency proof from your tree (size N, root
 //!   HEX) to the gateway's trusted tree, verified against both roots.
@@ -103,17 +104,12 @@ async fn answer(gw: &Gateway, path: &str, params: &[(String, String)]) -> Result
                 })),
             }
         }
-        "/verified_tx" => {
-            let t = v.verified_tx(number(params, "tx")?).await?;
-            Ok(json!({
-                "verified": true, "tx": t.leaf.tx, "commit_time": format_timestamp(t.leaf.commit_time_us as i64),
-                "entries": t.entries.iter().map(|e| json!({"table_id": e.table, "key": hex::encode(&e.key), "delete": e.is_delete(), "value": hex::encode(&e.value)})).collect::<Vec<_>>(),
-                "provenance": String::from_utf8_lossy(&t.provenance), "tree_size": t.checkpoint.size, "root": hex::encode(t.checkpoint.root),
-            }))
-        }
         "/proof/inclusion" => {
             let cp = v.checkpoint().await?;
             let tx = number(params, "tx")?;
+            if tx == 0 || tx > cp.size {
+                return Err(ClientError::Malformed(format!("tx {tx} is not in the trusted tree of size {}", cp.size)));
+            }
             let rows = simple_rows(v.client(), &format!("SELECT leaf_hash, proof FROM inclusion_proof({tx}, {})", cp.size)).await?;
             let row = rows.first().ok_or_else(|| ClientError::Malformed("no proof".into()))?;
             let (leaf, proof) = (parse_hash("leaf_hash", col(row, "leaf_hash")?)?, parse_hash_array("proof", col(row, "proof")?)?);
@@ -129,14 +125,21 @@ async fn answer(gw: &Gateway, path: &str, params: &[(String, String)]) -> Result
             let cp = v.checkpoint().await?;
             let old = number(params, "old")?;
             let old_root = parse_hash("old_root", param(params, "old_root")?)?;
-            crate::client::check_consistency(v.client(), old, &old_root, &cp).await?;
+            if old == 0 || old > cp.size {
+                return Err(ClientError::Malformed(format!("old must be between 1 and the trusted tree size {}", cp.size)));
+            }
             let rows = simple_rows(v.client(), &format!("SELECT proof FROM consistency_proof({old}, {})", cp.size)).await?;
-            let proof = rows.first().map(|r| col(r, "proof").map(str::to_string)).transpose()?.unwrap_or_default();
+            let row = rows.first().ok_or_else(|| ClientError::Malformed("no proof".into()))?;
+            let proof = parse_hash_array("proof", col(row, "proof")?)?;
+            // The proof returned is the one verified here, against your root and the trusted one.
+            crate::verify::consistency(old, cp.size, &old_root, &cp.root, &proof).map_err(|e| {
+                ClientError::Fork(format!("your tree of size {old} is not a prefix of the trusted tree of size {}: {e}", cp.size))
+            })?;
             Ok(json!({"verified": true, "old_size": old, "new_size": cp.size, "old_root": hex::encode(old_root),
-                "new_root": hex::encode(cp.root), "proof": parse_hash_array("proof", &proof)?.iter().map(hex::encode).collect::<Vec<_>>()}))
+                "new_root": hex::encode(cp.root), "proof": proof.iter().map(hex::encode).collect::<Vec<_>>()}))
         }
         _ => Err(ClientError::Malformed(format!(
-            "no such endpoint {path}: try /checkpoint, /verified_get, /verified_tx, /proof/inclusion, /proof/consistency"
+            "no such endpoint {path}: try /checkpoint, /verified_get, /proof/inclusion, /proof/consistency"
         ))),
     }
 }

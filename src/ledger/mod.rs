@@ -280,8 +280,10 @@ impl Ledger {
         }
         for item in range(keys::CF_ENTRIES, keys::entry_key(first, 0).to_vec(), keys::entry_key(last + 1, 0).to_vec()) {
             let (k, v) = item.map_err(|e| self.storage(e))?;
-            let tx = u64::from_be_bytes(k[..8].try_into().map_err(|_| self.corrupt("entry key shorter than 8 bytes".into()))?);
-            match out.get_mut((tx - first) as usize) {
+            let tx = u64::from_be_bytes(
+                k.get(..8).and_then(|p| p.try_into().ok()).ok_or_else(|| self.corrupt("entry key shorter than 8 bytes".into()))?,
+            );
+            match tx.checked_sub(first).and_then(|i| out.get_mut(i as usize)) {
                 Some(r) => r.entries.push(v.to_vec()),
                 None => return Err(self.corrupt(format!("entry key {} outside its range", hex::encode(&k)))),
             }

@@ -152,6 +152,12 @@ impl Engine {
         match f {
             "verified_get" | "verified_get_at" | "verified_history" => {
                 let at_arg = usize::from(f == "verified_get_at");
+                if args.len() < 2 + at_arg {
+                    return Err(SqlError::new(
+                        "42883",
+                        format!("function {f}() takes the table name{} and the primary key", if at_arg == 1 { ", a tx" } else { "" }),
+                    ));
+                }
                 let tname = args
                     .first()
                     .and_then(|a| plan::string_literal(a))
