@@ -150,6 +150,13 @@ fn drivers_work_through_the_gateway_which_verifies_reads_and_writes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("1|ann|11.00|") && text.contains("\n42\n"), "{text}");
+    // libpq's extended and prepared paths (Bind, Describe portal, Execute) through pgbench.
+    let script = g_script(&s);
+    for mode in ["simple", "extended", "prepared"] {
+        let out = Command::new("pgbench").args(["-n", "-M", mode, "-t", "50", "-c", "2", "-f"]).arg(&script).arg(g.url()).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("number of failed transactions: 0"), "pgbench -M {mode}: {text}");
+    }
     // REST.
     let (status, j) = g.get("/checkpoint");
     assert_eq!(status, 200, "{j}");
@@ -221,6 +228,13 @@ fn the_gateway_turns_a_tampered_row_into_an_error_and_refuses_a_rolled_back_serv
     s.restart();
     let err = gateway(&s, &state, &pubkey).err().expect("the gateway started against a rolled-back server");
     assert!(err.contains("rollback"), "{err}");
+}
+
+/// A pgbench script reading verified rows.
+fn g_script(s: &Server) -> PathBuf {
+    let p = s.dir.path().join("vg.sql");
+    std::fs::write(&p, "SELECT * FROM verified_get('acc', 1);\n").unwrap();
+    p
 }
 
 fn copy_dir(from: &Path, to: &Path) {

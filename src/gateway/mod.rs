@@ -144,13 +144,17 @@ struct Statement {
 struct Portal {
     statement: Arc<Statement>,
     formats: Vec<i16>,
+    /// Its layout, when the client described the portal (formats included).
+    described: Slot,
 }
+
+type Slot = Arc<std::sync::Mutex<Option<Option<Layout>>>>;
 
 /// What the server will answer next, in order, with everything needed captured when it was sent.
 #[derive(Debug)]
 enum Expect {
     DescribeStatement(Arc<Statement>),
-    DescribePortal,
+    DescribePortal(Slot),
     Execute(Option<Portal>),
     /// A simple query, and whether its text calls a proof function.
     Simple(bool),
@@ -260,7 +264,7 @@ impl Session {
                         }
                         None => body,
                     };
-                    self.portals.insert(portal, Portal { statement, formats });
+                    self.portals.insert(portal, Portal { statement, formats, described: Slot::default() });
                     return out;
                 }
             }
@@ -270,7 +274,7 @@ impl Session {
                     self.queue.push_back(if kind == b'S' {
                         Expect::DescribeStatement(self.statements.get(&name).cloned().unwrap_or_default())
                     } else {
-                        Expect::DescribePortal
+                        Expect::DescribePortal(self.portals.get(&name).map(|p| p.described.clone()).unwrap_or_default())
                     });
                 }
             }
@@ -293,6 +297,9 @@ impl Session {
 
 /// The layout of an Execute's rows: its statement's, with the Bind's result formats applied.
 fn execute_layout(p: &Portal) -> Option<Layout> {
+    if let Some(described) = p.described.lock().expect("portal lock").clone() {
+        return described;
+    }
     let mut l = p.statement.layout.lock().expect("statement lock").clone().flatten()?;
     for (i, f) in l.fields.iter_mut().enumerate() {
         f.format = match p.formats.len() {
@@ -612,13 +619,13 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         if ty == b'E' {
                             while matches!(
                                 s.queue.front(),
-                                Some(Expect::DescribeStatement(_) | Expect::DescribePortal | Expect::Execute(_))
+                                Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_) | Expect::Execute(_))
                             ) {
                                 s.queue.pop_front();
                             }
                         }
                         if ty == b'T' || ty == b'n' {
-                            if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal) = s.queue.front() {
+                            if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_)) = s.queue.front() {
                                 s.queue.pop_front();
                             }
                         }
@@ -630,7 +637,8 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                                 *st.layout.lock().expect("statement lock") = Some(l.clone());
                                 s.queue.pop_front();
                             }
-                            Some(Expect::DescribePortal) => {
+                            Some(Expect::DescribePortal(slot)) => {
+                                *slot.lock().expect("portal lock") = Some(l.clone());
                                 s.queue.pop_front();
                             }
                             Some(Expect::Simple(must)) => {
@@ -658,9 +666,11 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         }
                     }
                     b'n' => {
-                        if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal) = s.queue.front() {
-                            if let Some(Expect::DescribeStatement(st)) = s.queue.pop_front() {
-                                *st.layout.lock().expect("statement lock") = Some(None);
+                        if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_)) = s.queue.front() {
+                            match s.queue.pop_front() {
+                                Some(Expect::DescribeStatement(st)) => *st.layout.lock().expect("statement lock") = Some(None),
+                                Some(Expect::DescribePortal(slot)) => *slot.lock().expect("portal lock") = Some(None),
+                                _ => {}
                             }
                         }
                         out.extend_from_slice(&message(ty, &body));
@@ -708,7 +718,8 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         s.current = None;
                         s.current_must_verify = false;
                         // The server skips to the next Sync: so do the expectations.
-                        while matches!(s.queue.front(), Some(Expect::DescribeStatement(_) | Expect::DescribePortal | Expect::Execute(_))) {
+                        while matches!(s.queue.front(), Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_) | Expect::Execute(_)))
+                        {
                             s.queue.pop_front();
                         }
                         out.extend_from_slice(&message(ty, &body));
