@@ -13,7 +13,7 @@ cargo build --release --quiet --bin vouchdb
 BIN="$CARGO_TARGET_DIR/release/vouchdb"
 WORK=$(mktemp -d /tmp/vouchdb-verify-bench.XXXXXX)
 PORT=55443
-cleanup() { kill "$VPID" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; rm -rf "$WORK"; }
+cleanup() { kill "$VPID" ${GWPID:-} 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; cat "$WORK/gw-pgbench.log" "$WORK/gateway.log" 2>/dev/null | grep -iE "error|fatal" | head -5 >&2 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 start() {
   VOUCHDB_ADMIN_PASSWORD=bench VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$WORK/data" 2>>"$WORK/vouchdb.log" &
@@ -50,7 +50,7 @@ GURL="host=127.0.0.1 port=$GPORT user=admin password=bench dbname=vouchdb"
 printf '| clients | direct verified_get tps | through the gateway tps | ratio |\n|---|---|---|---|\n'
 for c in 1 16; do
   d=$(tps verified_get.sql $c)
-  g=$(pgbench "$GURL" -n -M prepared -f benches/pgbench/verified_get.sql -c "$c" -j 2 -T "$SECS" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+  g=$(pgbench "$GURL" -n -M prepared -f benches/pgbench/verified_get.sql -c "$c" -j 2 -T "$SECS" 2>&1 | tee -a "$WORK/gw-pgbench.log" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
   printf '| %s | %.0f | %.0f | %.2f |\n' "$c" "$d" "$g" "$(python3 -c "print($g / $d)")"
 done
 kill "$GWPID"; wait "$GWPID" 2>/dev/null || true
