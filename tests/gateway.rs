@@ -3,26 +3,13 @@
 
 mod common;
 
-use common::{Server, PASSWORD};
+use common::{copy_dir, Server, PASSWORD};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn public_key_file(s: &Server) -> PathBuf {
-    let out = s.dir.path().join("pub.pem");
-    let o = Command::new("openssl")
-        .args(["pkey", "-pubout", "-in"])
-        .arg(s.data_dir().join("signing.key"))
-        .arg("-out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    out
 }
 
 struct Gateway {
@@ -99,7 +86,7 @@ fn rt() -> tokio::runtime::Runtime {
 fn drivers_work_through_the_gateway_which_verifies_reads_and_writes() {
     let s = Server::start();
     let state = s.dir.path().join("gw.json");
-    let g = gateway(&s, &state, &public_key_file(&s)).unwrap();
+    let g = gateway(&s, &state, &s.public_key_file()).unwrap();
     rt().block_on(async {
         let c = g.client().await;
         c.batch_execute("CREATE TABLE acc (id int PRIMARY KEY, owner text, bal numeric(10, 2), at timestamptz)").await.unwrap();
@@ -175,7 +162,7 @@ fn drivers_work_through_the_gateway_which_verifies_reads_and_writes() {
 #[test]
 fn the_gateway_turns_a_tampered_row_into_an_error_and_refuses_a_rolled_back_server() {
     let mut s = Server::start();
-    let pubkey = public_key_file(&s);
+    let pubkey = s.public_key_file();
     let state = s.dir.path().join("gw.json");
     rt().block_on(async {
         let c = s.client().await;
@@ -235,17 +222,4 @@ fn g_script(s: &Server) -> PathBuf {
     let p = s.dir.path().join("vg.sql");
     std::fs::write(&p, "SELECT * FROM verified_get('acc', 1);\n").unwrap();
     p
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }

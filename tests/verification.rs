@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, PASSWORD};
+use common::{copy_dir, Server, PASSWORD};
 use rocksdb::{Options as DbOptions, DB};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -47,15 +47,6 @@ async fn verifying(s: &Server, state: &Path, trust: Trust) -> Result<VerifyingCl
     VerifyingClient::connect(&s.url(), TrustedState::load(state).unwrap(), trust).await
 }
 
-/// The server's public key, derived by openssl from its key file (never asked of the server).
-fn public_key_file(s: &Server) -> PathBuf {
-    let out = s.dir.path().join("pub.pem");
-    let key = s.data_dir().join("signing.key");
-    let o = Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(&out).output().unwrap();
-    assert!(o.status.success(), "openssl pkey: {}", String::from_utf8_lossy(&o.stderr));
-    out
-}
-
 fn vouchdb(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vouchdb")).args(args).env("PGPASSWORD", PASSWORD).env("VOUCHDB_LOG", "warn").output().unwrap()
 }
@@ -65,7 +56,7 @@ fn text(o: &Output) -> String {
 }
 
 fn audit_once(s: &Server, state: &Path) -> Output {
-    let pubkey = public_key_file(s);
+    let pubkey = s.public_key_file();
     vouchdb(&["audit", "--once", "--server", &s.url(), "--public-key", pubkey.to_str().unwrap(), "--state", state.to_str().unwrap()])
 }
 
@@ -86,19 +77,6 @@ fn flip_byte(db: &DB, cf: &str, key: &[u8], at: usize) {
     let at = at.min(v.len() - 1);
     v[at] ^= 0x01;
     db.put_cf(h, key, v).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -167,7 +145,7 @@ fn client_verifies_rows_and_refuses_rollback_and_fork() {
     let state = state_path(s.dir.path());
     let backup = s.dir.path().join("backup");
     let rt = rt();
-    let pem = std::fs::read_to_string(public_key_file(&s)).unwrap();
+    let pem = std::fs::read_to_string(s.public_key_file()).unwrap();
     rt.block_on(async {
         let c = s.client().await;
         fill(&c, 5).await;
@@ -234,7 +212,7 @@ fn client_verifies_rows_and_refuses_rollback_and_fork() {
 fn tamper_setup() -> (Server, u64, PathBuf) {
     let s = Server::start();
     let state = state_path(s.dir.path());
-    let pem = std::fs::read_to_string(public_key_file(&s)).unwrap();
+    let pem = std::fs::read_to_string(s.public_key_file()).unwrap();
     let tx = rt().block_on(async {
         let c = s.client().await;
         fill(&c, 16).await;
@@ -291,7 +269,7 @@ fn a_changed_merkle_node_is_caught_by_the_client_and_the_auditor() {
 fn an_independent_verifier_and_openssl_check_psql_output() {
     let s = Server::start();
     rt().block_on(async { fill(&s.client().await, 6).await });
-    let pubkey = public_key_file(&s);
+    let pubkey = s.public_key_file();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verifier/walkthrough.sh");
     let work = s.dir.path().join("walk");
     let out =
@@ -328,7 +306,7 @@ fn an_independent_verifier_and_openssl_check_psql_output() {
 fn offline_bundles_verify_and_a_changed_bundle_does_not() {
     let s = Server::start();
     rt().block_on(async { fill(&s.client().await, 4).await });
-    let pubkey = public_key_file(&s);
+    let pubkey = s.public_key_file();
     let state = state_path(s.dir.path());
     let bundle = s.dir.path().join("row.tlog-proof");
     let (p, st, b) = (pubkey.to_str().unwrap(), state.to_str().unwrap(), bundle.to_str().unwrap());
@@ -393,7 +371,7 @@ fn the_auditor_catches_up_in_rounds_and_serves_metrics() {
     assert!(text(&out).contains(&format!("audited tx {}..=", size1 + 1)), "second round starts after the first: {}", text(&out));
     // Continuous mode with metrics.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let pubkey = public_key_file(&s);
+    let pubkey = s.public_key_file();
     let mut child = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
         .args(["audit", "--server", &s.url(), "--public-key", pubkey.to_str().unwrap(), "--state", state.to_str().unwrap()])
         .args(["--interval", "1", "--metrics-listen", &format!("127.0.0.1:{port}")])

@@ -103,6 +103,36 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server's public key, derived by openssl from its key file (never asked of the server).
+    pub fn public_key_file(&self) -> PathBuf {
+        let out = self.dir.path().join("pub.pem");
+        let o = Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(self.data_dir().join("signing.key"))
+            .arg("-out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "openssl pkey: {}", String::from_utf8_lossy(&o.stderr));
+        out
+    }
+}
+
+/// Copy a directory tree (a stopped server's data directory, for rollback and fork tests).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
