@@ -15,9 +15,8 @@
 //! in the server's tree (an inclusion proof per transaction of the round). The state (audited size,
 //! root, frontier, checkpoint) is saved atomically after a round that passed, never after one that failed.
 
-use crate::client::proof::{check_tx_contents, parse_hash, parse_hash_array, parse_hex, parse_hex_array};
+use crate::client::proof::{check_tx_contents, decode_leaf, parse_hash, parse_hash_array, parse_hex, parse_hex_array};
 use crate::client::{check_consistency, col, fetch_checkpoint, simple_rows, ClientError};
-use crate::ledger::format::LeafData;
 use crate::merkle::Frontier;
 use crate::verify::checkpoint::parse_public_key_pem;
 use crate::verify::{inclusion, leaf_hash, Hash};
@@ -26,7 +25,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -69,19 +67,7 @@ impl AuditState {
     }
 
     fn save(&self, path: &Path) -> Result<(), ClientError> {
-        let io = |e: std::io::Error| ClientError::State(format!("cannot write {}: {e}", path.display()));
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".audit-state.tmp{}", std::process::id()));
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&serde_json::to_vec_pretty(self).expect("the state always serialises")).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        crate::client::state::write_atomically(path, &serde_json::to_vec_pretty(self).expect("the state always serialises"))
     }
 
     fn frontier(&self) -> Result<Frontier, ClientError> {
@@ -250,11 +236,7 @@ fn check_page(
         if tx != want {
             return Err(ClientError::Malformed(format!("expected tx {want}, the server sent tx {tx}")));
         }
-        let leaf =
-            LeafData::decode(&leaf_bytes).map_err(|e| ClientError::Tampered { tx, what: format!("its leaf data does not decode: {e}") })?;
-        if leaf.tx != tx {
-            return Err(ClientError::Tampered { tx, what: format!("its leaf data says tx {}", leaf.tx) });
-        }
+        let leaf = decode_leaf(tx, &leaf_bytes)?;
         check_tx_contents(&leaf, &entries, &provenance)?;
         let h = leaf_hash(&leaf_bytes);
         let mut mine = Vec::with_capacity(stored.len());

@@ -131,6 +131,10 @@ fn checked(what: &str) {
     println!("ok  {what}");
 }
 
+fn checked_checkpoint(cp: &vouchdb::verify::checkpoint::Checkpoint) {
+    checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+}
+
 pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
     match cmd {
         VerifyCommand::Checkpoint { server } => {
@@ -138,7 +142,7 @@ pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
             let mut c = connect(&server).await?;
             let cp = c.checkpoint().await?;
             let prev = before.get(c.origin()).map_or(0, |l| l.tree_size);
-            checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+            checked_checkpoint(&cp);
             if prev == 0 {
                 checked("no earlier checkpoint was trusted: this one is now the trusted state");
             } else {
@@ -154,7 +158,7 @@ pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
                 .await?
                 .ok_or_else(|| ClientError::Server(format!("no row in {table} with that key (absence is not proven)")))?;
             let cp = &row.checkpoint;
-            checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+            checked_checkpoint(cp);
             checked("checkpoint consistent with the trusted state, which now trusts it");
             checked(&format!(
                 "tx {} (committed {}) is leaf {} of that tree (inclusion proof)",
@@ -178,7 +182,7 @@ pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
             let mut c = connect(&server).await?;
             let t = c.verified_tx(tx).await?;
             let cp = &t.checkpoint;
-            checked(&format!("checkpoint of {} signed by the pinned key: tree size {}, root {}", cp.origin, cp.size, hex::encode(cp.root)));
+            checked_checkpoint(cp);
             checked("checkpoint consistent with the trusted state, which now trusts it");
             checked(&format!("tx {tx} is leaf {} of that tree (inclusion proof)", tx - 1));
             checked(&format!("its {} entries re-hash to its entries root {}", t.entries.len(), hex::encode(t.leaf.entries_root)));

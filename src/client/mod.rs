@@ -423,15 +423,5 @@ impl VerifyingClient {
 
 /// The proof columns of a `verified_get` row.
 pub fn row_proof(row: &SimpleQueryRow) -> Result<RowProof, ClientError> {
-    Ok(RowProof {
-        tx: num(row, "_tx")?,
-        entry_index: col(row, "_entry_index")?.parse().map_err(|_| ClientError::Malformed("_entry_index is not a number".into()))?,
-        entry: parse_hex("_entry", col(row, "_entry")?)?,
-        entry_proof: parse_hash_array("_entry_proof", col(row, "_entry_proof")?)?,
-        leaf: parse_hex("_leaf", col(row, "_leaf")?)?,
-        tx_proof: parse_hash_array("_tx_proof", col(row, "_tx_proof")?)?,
-        tree_size: num(row, "_tree_size")?,
-        root: parse_hash("_root", col(row, "_root")?)?,
-        checkpoint: SignedBody { body: col(row, "_checkpoint")?.to_string(), signature: col(row, "_signature")?.to_string() },
-    })
+    RowProof::from_columns(|name| col(row, name).map(str::to_string))
 }

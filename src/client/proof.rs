@@ -87,33 +87,63 @@ pub fn parse_hash(what: &str, s: &str) -> Result<Hash, ClientError> {
     Ok(h)
 }
 
-/// Parse a `text[]` of hex hashes as PostgreSQL writes it (`{a,b}`, `{}`).
-pub fn parse_hash_array(what: &str, s: &str) -> Result<Vec<Hash>, ClientError> {
+/// The elements of a `text[]` of hex strings as PostgreSQL writes it (`{a,b}`, `{}`; hex needs no quotes).
+fn array_items<'a>(what: &str, s: &'a str) -> Result<impl Iterator<Item = &'a str>, ClientError> {
     let inner = s
         .trim()
         .strip_prefix('{')
         .and_then(|r| r.strip_suffix('}'))
         .ok_or_else(|| ClientError::Malformed(format!("{what} is not an array")))?;
-    if inner.is_empty() {
-        return Ok(Vec::new());
-    }
-    inner.split(',').map(|h| parse_hash(what, h)).collect()
+    Ok(inner.split(',').filter(move |_| !inner.is_empty()))
+}
+
+/// Parse a `text[]` of hex hashes.
+pub fn parse_hash_array(what: &str, s: &str) -> Result<Vec<Hash>, ClientError> {
+    array_items(what, s)?.map(|h| parse_hash(what, h)).collect()
 }
 
 /// Parse a `text[]` of hex byte strings.
 pub fn parse_hex_array(what: &str, s: &str) -> Result<Vec<Vec<u8>>, ClientError> {
-    let inner = s
-        .trim()
-        .strip_prefix('{')
-        .and_then(|r| r.strip_suffix('}'))
-        .ok_or_else(|| ClientError::Malformed(format!("{what} is not an array")))?;
-    if inner.is_empty() {
-        return Ok(Vec::new());
-    }
-    inner.split(',').map(|h| parse_hex(what, h)).collect()
+    array_items(what, s)?.map(|h| parse_hex(what, h)).collect()
 }
 
-fn decode_leaf(tx: u64, bytes: &[u8]) -> Result<LeafData, ClientError> {
+/// The proof columns `verified_get` returns after the row's columns, in order (the SQL contract; the
+/// server's `sql/proofs.rs` gives their types).
+pub const ROW_PROOF_COLUMNS: [&str; 11] = [
+    "_tx",
+    "_commit_ts",
+    "_entry_index",
+    "_entry",
+    "_entry_proof",
+    "_leaf",
+    "_tx_proof",
+    "_tree_size",
+    "_root",
+    "_checkpoint",
+    "_signature",
+];
+
+impl RowProof {
+    /// Build from a `verified_get` row, given each proof column's text by name.
+    pub fn from_columns(get: impl Fn(&str) -> Result<String, ClientError>) -> Result<RowProof, ClientError> {
+        let num =
+            |n: &str| -> Result<u64, ClientError> { get(n)?.parse().map_err(|_| ClientError::Malformed(format!("{n} is not a number"))) };
+        Ok(RowProof {
+            tx: num("_tx")?,
+            entry_index: u32::try_from(num("_entry_index")?).map_err(|_| ClientError::Malformed("_entry_index is out of range".into()))?,
+            entry: parse_hex("_entry", &get("_entry")?)?,
+            entry_proof: parse_hash_array("_entry_proof", &get("_entry_proof")?)?,
+            leaf: parse_hex("_leaf", &get("_leaf")?)?,
+            tx_proof: parse_hash_array("_tx_proof", &get("_tx_proof")?)?,
+            tree_size: num("_tree_size")?,
+            root: parse_hash("_root", &get("_root")?)?,
+            checkpoint: SignedBody { body: get("_checkpoint")?, signature: get("_signature")? },
+        })
+    }
+}
+
+/// Decode a transaction's leaf data and check it is the leaf of `tx`.
+pub(crate) fn decode_leaf(tx: u64, bytes: &[u8]) -> Result<LeafData, ClientError> {
     let leaf = LeafData::decode(bytes).map_err(|e| ClientError::Tampered { tx, what: format!("its leaf data does not decode: {e}") })?;
     if leaf.tx != tx {
         return Err(ClientError::Tampered { tx, what: format!("its leaf data says tx {}", leaf.tx) });

@@ -124,21 +124,27 @@ impl TrustedState {
     }
 
     fn save(&self) -> Result<(), ClientError> {
-        let io = |e: std::io::Error| ClientError::State(format!("cannot write {}: {e}", self.path.display()));
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
-        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(&self.file).expect("the state always serialises");
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&json).map_err(io)?;
-            f.write_all(b"\n").map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(io)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        let mut json = serde_json::to_vec_pretty(&self.file).expect("the state always serialises");
+        json.push(b'\n');
+        write_atomically(&self.path, &json)
     }
+}
+
+/// Replace a file so that a crash leaves the old contents or the new, never a torn file: write a
+/// temporary file beside it, fsync, rename over it, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::State(format!("cannot write {}: {e}", path.display()));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }

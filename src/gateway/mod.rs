@@ -18,7 +18,8 @@
 
 pub mod rest;
 
-use crate::client::proof::{parse_hash, parse_hash_array, parse_hex, RowProof, SignedBody};
+// The proof columns a verified result carries, removed before the client sees it.
+use crate::client::proof::{RowProof, SignedBody, ROW_PROOF_COLUMNS as PROOF_COLUMNS};
 use crate::client::{ClientError, VerifyingClient};
 use crate::server::types::decode_binary;
 use crate::sql::value::{decode_row, DataType, Value};
@@ -28,21 +29,6 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
-
-/// The proof columns a verified result carries, removed before the client sees it.
-const PROOF_COLUMNS: [&str; 11] = [
-    "_tx",
-    "_commit_ts",
-    "_entry_index",
-    "_entry",
-    "_entry_proof",
-    "_leaf",
-    "_tx_proof",
-    "_tree_size",
-    "_root",
-    "_checkpoint",
-    "_signature",
-];
 
 /// Largest message the gateway relays (the server's own limit is lower).
 const MAX_MESSAGE: usize = 1 << 30;
@@ -451,19 +437,7 @@ async fn verify_row(gw: &Gateway, l: &Layout, cols: &[Option<Vec<u8>>]) -> Resul
     if cols.len() != l.fields.len() {
         return Err(ClientError::Malformed("a row's column count differs from its description".into()));
     }
-    let t = |n: &str| text_of(l, cols, n);
-    let num = |n: &str| -> Result<u64, ClientError> { t(n)?.parse().map_err(|_| ClientError::Malformed(format!("{n} is not a number"))) };
-    let proof = RowProof {
-        tx: num("_tx")?,
-        entry_index: u32::try_from(num("_entry_index")?).map_err(|_| ClientError::Malformed("_entry_index is out of range".into()))?,
-        entry: parse_hex("_entry", &t("_entry")?)?,
-        entry_proof: parse_hash_array("_entry_proof", &t("_entry_proof")?)?,
-        leaf: parse_hex("_leaf", &t("_leaf")?)?,
-        tx_proof: parse_hash_array("_tx_proof", &t("_tx_proof")?)?,
-        tree_size: num("_tree_size")?,
-        root: parse_hash("_root", &t("_root")?)?,
-        checkpoint: SignedBody { body: t("_checkpoint")?, signature: t("_signature")? },
-    };
+    let proof = RowProof::from_columns(|n| text_of(l, cols, n))?;
     let (key, origin) = gw.key().await;
     let v = proof.verify(&key, &origin, None)?;
     gw.accept_checkpoint(&proof.checkpoint).await?;

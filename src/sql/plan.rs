@@ -493,7 +493,7 @@ const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
 ];
 
 /// A table's columns, then pseudo-columns (`hidden` ones are not expanded by `*`).
-fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType)], hidden: bool) -> Vec<ScopeCol> {
+pub(super) fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType)], hidden: bool) -> Vec<ScopeCol> {
     let col =
         |name: &str, ty: DataType, hidden: bool| ScopeCol { qualifier: Some(qualifier.to_string()), name: name.to_string(), ty, hidden };
     let mut s: Vec<ScopeCol> = t.columns.iter().map(|c| col(&c.name, c.ty, c.hidden)).collect();

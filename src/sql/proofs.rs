@@ -57,19 +57,20 @@ pub(crate) fn is_proof_function(f: &str) -> bool {
 
 const HEX_ARRAY: DataType = DataType::Array(&DataType::Text);
 
-/// The proof columns `verified_get` adds after the row's columns.
-const ROW_PROOF_COLUMNS: [(&str, DataType); 11] = [
-    ("_tx", DataType::Int8),
-    ("_commit_ts", DataType::Timestamptz),
-    ("_entry_index", DataType::Int4),
-    ("_entry", DataType::Text),
-    ("_entry_proof", HEX_ARRAY),
-    ("_leaf", DataType::Text),
-    ("_tx_proof", HEX_ARRAY),
-    ("_tree_size", DataType::Int8),
-    ("_root", DataType::Text),
-    ("_checkpoint", DataType::Text),
-    ("_signature", DataType::Text),
+/// The types of the proof columns `verified_get` adds after the row's columns (their names are
+/// `crate::client::proof::ROW_PROOF_COLUMNS`, the contract clients read).
+const ROW_PROOF_TYPES: [DataType; 11] = [
+    DataType::Int8,
+    DataType::Timestamptz,
+    DataType::Int4,
+    DataType::Text,
+    HEX_ARRAY,
+    DataType::Text,
+    HEX_ARRAY,
+    DataType::Int8,
+    DataType::Text,
+    DataType::Text,
+    DataType::Text,
 ];
 
 const TX_COLUMNS: [(&str, DataType); 11] = [
@@ -177,16 +178,13 @@ impl Engine {
                     .zip(&t.primary_key)
                     .map(|(a, &i)| c.compile_as(a, t.columns[i].ty).map(|x| x.expr))
                     .collect::<SqlResult<Vec<_>>>()?;
-                let mut scope: Vec<ScopeCol> = t
-                    .columns
-                    .iter()
-                    .map(|col| ScopeCol { qualifier: Some(q.clone()), name: col.name.clone(), ty: col.ty, hidden: col.hidden })
-                    .collect();
-                scope.extend(cols(&q, &ROW_PROOF_COLUMNS));
                 let history = f == "verified_history";
+                let mut extra: Vec<(&str, DataType)> =
+                    crate::client::proof::ROW_PROOF_COLUMNS.iter().copied().zip(ROW_PROOF_TYPES).collect();
                 if history {
-                    scope.extend(cols(&q, &[("_deleted", DataType::Bool)]));
+                    extra.push(("_deleted", DataType::Bool));
                 }
+                let scope = plan::scope_with(&t, &q, &extra, false);
                 Ok((ProofCall::Row { table: t, key, at, history }, scope))
             }
             "verified_tx" => {
