@@ -199,3 +199,59 @@ async fn bad_startup_packets_and_http_are_refused() {
     drop(r);
     server_is_fine(&server).await;
 }
+
+/// Extended-protocol semantics drivers rely on (psycopg pipelines, pgjdbc batches): the Executes
+/// before one Sync are one implicit transaction, so an error rolls back the statements before it; a
+/// lone Execute commits at once; Describe of a statement without a result is NoData; and a statement
+/// that fails to parse inside a transaction block aborts it (25P02 after, ROLLBACK at COMMIT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelines_are_implicit_transactions_and_parse_errors_abort_blocks() {
+    let server = common::Server::start();
+    let mut r = raw::connect(server.port);
+    r.query(b"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    let insert = |id: &str| {
+        let mut m = parse(b"INSERT INTO t VALUES ($1, 'x')");
+        m.extend(bind(&[Some(id.as_bytes())], 0));
+        m.extend(frame(b'E', &[0, 0, 0, 0, 0]));
+        m
+    };
+    // 1, 2 and a duplicate 1 before one Sync: all rolled back.
+    let mut pipeline = [insert("1"), insert("2"), insert("1")].concat();
+    pipeline.extend(frame(b'S', &[]));
+    r.send(&pipeline);
+    let msgs = r.until_ready();
+    assert_eq!(first_error(&msgs).map(|e| e.1), Some("23505".into()));
+    assert_eq!(first_column(&r.query(b"SELECT count(*) FROM t")), ["0"]);
+    // Without the error, the pipeline commits at Sync.
+    let mut pipeline = [insert("1"), insert("2")].concat();
+    pipeline.extend(frame(b'S', &[]));
+    r.send(&pipeline);
+    assert_eq!(first_error(&r.until_ready()), None);
+    assert_eq!(first_column(&r.query(b"SELECT count(*) FROM t")), ["2"]);
+
+    // Describe of a named INSERT: ParameterDescription, then NoData (not an empty RowDescription).
+    let mut named = cstr(b"ins");
+    named.extend(cstr(b"INSERT INTO t VALUES ($1, $2)"));
+    named.extend_from_slice(&0i16.to_be_bytes());
+    let mut m = frame(b'P', &named);
+    let mut describe = vec![b'S'];
+    describe.extend(cstr(b"ins"));
+    m.extend(frame(b'D', &describe));
+    m.extend(frame(b'S', &[]));
+    r.send(&m);
+    let tags: Vec<u8> = r.until_ready().iter().map(|m| m.0).collect();
+    assert_eq!(tags, b"1tnZ");
+
+    // A parse error inside a block aborts it: the next statement is 25P02, COMMIT rolls back.
+    r.query(b"BEGIN");
+    r.query(b"INSERT INTO t VALUES (3, 'in the block')");
+    let mut m = parse(b"SELECT * FROM missing");
+    m.extend(frame(b'S', &[]));
+    r.send(&m);
+    assert_eq!(first_error(&r.until_ready()).map(|e| e.1), Some("42P01".into()));
+    assert_eq!(first_error(&r.query(b"SELECT 1")).map(|e| e.1), Some("25P02".into()));
+    let msgs = r.query(b"COMMIT");
+    assert!(msgs.iter().any(|m| m.0 == b'C' && m.1.starts_with(b"ROLLBACK")), "{msgs:?}");
+    assert_eq!(first_column(&r.query(b"SELECT count(*) FROM t")), ["2"]);
+    server_is_fine(&server).await;
+}

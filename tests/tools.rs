@@ -7,44 +7,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
-
-/// Run a setup script of tests/tools (idempotent) and return the path it prints last, which must exist
-/// and, when `expect` is given, hold it.
-fn setup(script: &str, expect: Option<&str>) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(script);
-    let out = Command::new("bash").arg(&path).output().unwrap_or_else(|e| panic!("run tests/tools/{script}: {e}"));
-    assert!(
-        out.status.success(),
-        "tests/tools/{script} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_string();
-    let found = Path::new(&printed);
-    assert!(expect.map_or(found.exists(), |e| found.join(e).exists()), "{script} printed no usable path: {printed:?}");
-    PathBuf::from(printed)
-}
-
-/// The venv's python, set up once per test process.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| setup("setup-python.sh", None))
-}
-
-/// The pinned node_modules (knex, pg), set up once per test process.
-fn node_modules() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| setup("setup-node.sh", Some("knex")))
-}
 
 /// Run the venv's python with `args` in `dir` and the connection in the environment; panics with the
 /// tool's output when it fails.
 fn run(server: &common::Server, dir: &str, args: &[&str]) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools").join(dir);
-    let mut cmd = Command::new(python());
+    let mut cmd = Command::new(common::runtimes::python());
     cmd.args(args).current_dir(&dir).env("PYTHONDONTWRITEBYTECODE", "1");
     connection_env(&mut cmd, server);
     let out = cmd.output().expect("run the venv's python");
@@ -68,7 +38,7 @@ fn connection_env(cmd: &mut Command, server: &common::Server) {
 fn run_node(server: &common::Server, script: &str) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/knex");
     let mut cmd = Command::new("node");
-    cmd.arg(script).current_dir(&dir).env("NODE_PATH", node_modules());
+    cmd.arg(script).current_dir(&dir).env("NODE_PATH", common::runtimes::node_modules());
     connection_env(&mut cmd, server);
     let out = cmd.output().expect("run node (Node 20 is part of the machine; a missing runtime is a failure)");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -82,12 +52,6 @@ async fn strings(c: &tokio_postgres::Client, sql: &str) -> Vec<String> {
 
 async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-fn check_ledger(server: &mut common::Server) {
-    server.stop();
-    let check = Command::new(env!("CARGO_BIN_EXE_vouchdb")).arg("check").arg("--data-dir").arg(server.data_dir()).output().unwrap();
-    assert!(check.status.success(), "vouchdb check: {}", String::from_utf8_lossy(&check.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +90,7 @@ async fn alembic_migrations_and_sqlalchemy_orm() {
     assert_eq!(count(&c, "SELECT sum(pages)::bigint FROM book").await, 450);
     assert_eq!(count(&c, "SELECT count(*) FROM review").await, 2);
     drop(c);
-    check_ledger(&mut server);
+    server.check_ledger();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +121,7 @@ async fn django_migrations_and_orm() {
     .await;
     assert_eq!(ty, ["bigint"]);
     drop(c);
-    check_ledger(&mut server);
+    server.check_ledger();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +140,7 @@ async fn knex_migrations_and_queries() {
     assert_eq!(count(&c, "SELECT count(*) FROM kx_order").await, 2);
     assert_eq!(count(&c, "SELECT count(*) FROM kx_order WHERE NOT paid").await, 0);
     drop(c);
-    check_ledger(&mut server);
+    server.check_ledger();
 }
 
 /// sqlx's migrator (run, undo to nothing, run again; it takes `pg_advisory_lock` around each) and
@@ -252,5 +216,5 @@ async fn sqlx_migrator_and_queries() {
     migrator.run(&pool).await.expect("migrate up after undo");
     work(&pool).await;
     pool.close().await;
-    check_ledger(&mut server);
+    server.check_ledger();
 }

@@ -187,8 +187,8 @@ fn client_verifies_rows_and_refuses_rollback_and_fork() {
         assert_eq!(TrustedState::load(&state).unwrap().only().unwrap().1.tree_size, trusted, "state not advanced");
         // Fork: the old copy diverges to the trusted size with other transactions…
         let c = s.client().await;
-        c.batch_execute("INSERT INTO t VALUES (6, 'other six')").await.unwrap();
-        c.batch_execute("INSERT INTO t VALUES (7, 'other seven')").await.unwrap();
+        // (the two statements of one query string are one transaction, as the trusted tree's were)
+        c.batch_execute("INSERT INTO t VALUES (6, 'other six'); INSERT INTO t VALUES (7, 'other seven')").await.unwrap();
         let size: i64 = c.query_one("SELECT tree_size FROM vouch_checkpoint()", &[]).await.unwrap().get(0);
         assert_eq!(size as u64, trusted);
         match verifying(&s, &state, Trust::StateOnly).await {

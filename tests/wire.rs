@@ -136,10 +136,15 @@ async fn errors_carry_sqlstate_and_the_connection_stays_usable() {
     c.simple_query("").await.unwrap();
     c.simple_query("-- just a comment").await.unwrap();
     c.simple_query(";;").await.unwrap();
-    // Several statements in one message stop at the first error.
+    // Several statements in one message are one implicit transaction: the first error stops it and
+    // rolls back the statements before it, as in PostgreSQL.
     assert!(c.simple_query("INSERT INTO t VALUES (2, 'x'); INSERT INTO t VALUES (2, 'y'); INSERT INTO t VALUES (3, 'z')").await.is_err());
     let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
-    assert_eq!(n, 2);
+    assert_eq!(n, 1);
+    c.simple_query("INSERT INTO t VALUES (2, 'x'); INSERT INTO t VALUES (3, 'z')").await.unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    assert_eq!(n, 3);
+    c.execute("DELETE FROM t WHERE id = 3", &[]).await.unwrap();
     // Transactions through the driver.
     let mut c2 = server.client().await;
     let tx = c2.transaction().await.unwrap();
@@ -158,6 +163,10 @@ async fn wrong_password_and_unknown_user_are_refused() {
     ] {
         let e = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.err().expect("login must fail");
         assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("28P01"), "{e}");
+        // PostgreSQL's words, with the role the client logged in as.
+        let user = if url.contains("user=admin") { "admin" } else { "nobody" };
+        let message = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        assert_eq!(message, format!("password authentication failed for user \"{user}\""));
     }
 }
 

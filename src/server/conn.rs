@@ -361,6 +361,24 @@ where
 }
 
 /// Serve one TCP connection: optional TLS negotiation, startup, then messages until the client leaves.
+/// Whether the client's already-received messages `buf` hold another Execute before the next Sync,
+/// or no Sync yet: then the Execute being handled is part of a pipeline, whose statements PostgreSQL
+/// runs in one implicit transaction committed at Sync. A lone Execute followed by Sync (what most
+/// drivers send) commits on its own at once.
+fn execute_before_sync(buf: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(header) = buf.get(at..at + 5) {
+        match header[0] {
+            b'S' => return false,
+            b'E' => return true,
+            _ => {}
+        }
+        let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+        at += 1 + len.max(4);
+    }
+    true
+}
+
 pub async fn process_socket<A, Q, C, X>(tcp: TcpStream, tls: Option<pgwire::tokio::TlsAcceptor>, h: Handlers<A, Q, C, X>) -> io::Result<()>
 where
     A: StartupHandler,
@@ -418,14 +436,28 @@ where
             _ => msg.is_extended_query(),
         };
         let is_cancel_request = matches!(msg, PgWireFrontendMessage::CancelRequest(_));
+        if matches!(msg, PgWireFrontendMessage::Execute(_)) && execute_before_sync(socket.read_buffer()) {
+            super::session(&socket).pipelined.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Err(e) =
             process_message(msg, &mut socket, h.startup.clone(), h.query.clone(), h.query.clone(), h.copy.clone(), h.cancel.clone()).await
         {
-            let is_fatal = e.is_fatal();
-            process_error(&mut socket, e, is_extended_query).await?;
-            if is_fatal {
+            if e.is_fatal() {
+                // A FATAL error ends the session: PostgreSQL sends it and closes, with no ReadyForQuery.
+                let user = socket.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+                let info: pgwire::error::ErrorInfo = match e {
+                    // pgwire names the user of the SCRAM message, which clients leave empty.
+                    PgWireError::InvalidPassword(_) => pgwire::error::ErrorInfo::new(
+                        "FATAL".into(),
+                        "28P01".into(),
+                        format!("password authentication failed for user \"{user}\""),
+                    ),
+                    e => e.into(),
+                };
+                let _ = futures::SinkExt::send(&mut socket, PgWireBackendMessage::ErrorResponse(info.into())).await;
                 break;
             }
+            process_error(&mut socket, e, is_extended_query).await?;
         }
         if is_cancel_request {
             break;

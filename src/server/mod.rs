@@ -77,6 +77,9 @@ struct SessionCell {
     /// Names of the statements the client prepared with Parse (pgwire's store cannot list them), for
     /// `DEALLOCATE ALL`.
     prepared: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Set by the message loop before an Execute when another Execute may follow before the next
+    /// Sync: the statement then runs in the pipeline's implicit transaction, committed at Sync.
+    pipelined: std::sync::atomic::AtomicBool,
 }
 
 fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
@@ -86,6 +89,7 @@ fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
             session: tokio::sync::Mutex::new(Session::new(user)),
             copy: std::sync::Mutex::new(None),
             prepared: Default::default(),
+            pipelined: Default::default(),
         }
     })
 }
@@ -226,6 +230,12 @@ impl SimpleQueryHandler for Handler {
         }
         let mut out = Vec::with_capacity(stmts.len());
         let last = stmts.len() - 1;
+        // Several statements in one string are one implicit transaction, as in PostgreSQL (COPY FROM
+        // STDIN, which needs the client's data first, keeps statement-at-a-time commits).
+        let implicit = last > 0 && !stmts.iter().any(|(st, _)| matches!(st, Statement::Copy { .. }));
+        if implicit {
+            self.engine.begin_implicit(&mut s);
+        }
         for (i, (stmt, text)) in stmts.into_iter().enumerate() {
             let result = match &stmt {
                 Statement::Deallocate { name, .. } => deallocate(client.portal_store(), &cell, name),
@@ -255,12 +265,21 @@ impl SimpleQueryHandler for Handler {
             match result {
                 Ok(r) => out.push(r),
                 Err(e) => {
+                    if implicit {
+                        self.engine.fail_statement(&mut s);
+                        self.engine.end_implicit(&mut s).await.map_err(pg_error)?;
+                    }
                     if out.is_empty() {
                         return Err(pg_error(e));
                     }
                     out.push(Response::Error(Box::new(error_info(e))));
-                    break;
+                    return Ok(out);
                 }
+            }
+        }
+        if implicit {
+            if let Err(e) = self.engine.end_implicit(&mut s).await {
+                out.push(Response::Error(Box::new(error_info(e))));
             }
         }
         Ok(out)
@@ -275,27 +294,14 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut stmts = sql::parse(sql).map_err(pg_error)?;
-        if stmts.len() > 1 {
-            return Err(pg_error(SqlError::syntax("cannot insert multiple commands into a prepared statement")));
+        match self.parse_one(client, sql, types).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                // A statement that fails to parse aborts the transaction, as any failed statement does.
+                self.engine.fail_statement(&mut *session(client).session.lock().await);
+                Err(pg_error(e))
+            }
         }
-        let Some((stmt, text)) = stmts.pop() else {
-            return Ok(Some(Prepared {
-                stmt: None,
-                sql: String::new(),
-                shape: Shape::default(),
-                plan: Arc::default(),
-                schemas: Arc::default(),
-            }));
-        };
-        let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
-        // Described under the session's transaction, which may have created the tables it names.
-        let cell = session(client);
-        let shape = {
-            let s = cell.session.lock().await;
-            self.engine.describe(&s, &stmt, &given).map_err(pg_error)?
-        };
-        Ok(Some(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() }))
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -304,6 +310,26 @@ impl QueryParser for Parser {
 
     fn get_result_schema(&self, stmt: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         Ok(field_infos(&stmt.shape.columns, format.unwrap_or(&Format::UnifiedText)))
+    }
+}
+
+impl Parser {
+    async fn parse_one<C: ClientInfo>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> Result<Prepared, SqlError> {
+        let mut stmts = sql::parse(sql)?;
+        if stmts.len() > 1 {
+            return Err(SqlError::syntax("cannot insert multiple commands into a prepared statement"));
+        }
+        let Some((stmt, text)) = stmts.pop() else {
+            return Ok(Prepared { stmt: None, sql: String::new(), shape: Shape::default(), plan: Arc::default(), schemas: Arc::default() });
+        };
+        let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
+        // Described under the session's transaction, which may have created the tables it names.
+        let cell = session(client);
+        let shape = {
+            let s = cell.session.lock().await;
+            self.engine.describe(&s, &stmt, &given)?
+        };
+        Ok(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() })
     }
 }
 
@@ -325,18 +351,27 @@ impl ExtendedQueryHandler for Handler {
     {
         let prepared = &portal.statement.statement;
         let Some(stmt) = &prepared.stmt else { return Ok(Response::EmptyQuery) };
+        let cell = session(client);
+        let mut s = cell.session.lock().await;
+        if cell.pipelined.load(std::sync::atomic::Ordering::Relaxed) {
+            self.engine.begin_implicit(&mut s);
+        }
         let mut params = Vec::with_capacity(portal.parameters.len());
         for (i, raw) in portal.parameters.iter().enumerate() {
             let ty = prepared.shape.params.get(i).copied().unwrap_or(DataType::Text);
             let v = match raw {
-                None => Value::Null,
-                Some(b) if portal.parameter_format.is_binary(i) => types::decode_binary(b, ty).map_err(pg_error)?,
-                Some(b) => Value::parse(check_utf8(b).map_err(pg_error)?, ty).map_err(pg_error)?,
+                None => Ok(Value::Null),
+                Some(b) if portal.parameter_format.is_binary(i) => types::decode_binary(b, ty),
+                Some(b) => check_utf8(b).and_then(|t| Value::parse(t, ty)),
             };
-            params.push(v);
+            match v {
+                Ok(v) => params.push(v),
+                Err(e) => {
+                    self.engine.fail_statement(&mut s);
+                    return Err(pg_error(e));
+                }
+            }
         }
-        let cell = session(client);
-        let mut s = cell.session.lock().await;
         if let Statement::Deallocate { name, .. } = &**stmt {
             return deallocate(client.portal_store(), &cell, name).map_err(pg_error);
         }
@@ -349,6 +384,58 @@ impl ExtendedQueryHandler for Handler {
             return Ok(Response::CopyOut(copy::copy_out_response(columns.len(), messages)));
         }
         to_response(o, &portal.result_column_format, Some(prepared))
+    }
+
+    /// Sync ends the pipeline: its implicit transaction commits (or rolls back after an error) before
+    /// ReadyForQuery, and a failed commit is reported first.
+    async fn on_sync<C>(&self, client: &mut C, _message: pgwire::messages::extendedquery::Sync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use futures::SinkExt;
+        client.portal_store().rm_portal("");
+        let cell = session(client);
+        cell.pipelined.store(false, std::sync::atomic::Ordering::Relaxed);
+        let ended = {
+            let mut s = cell.session.lock().await;
+            self.engine.end_implicit(&mut s).await
+        };
+        if let Err(e) = ended {
+            client.feed(PgWireBackendMessage::ErrorResponse(error_info(e).into())).await?;
+        }
+        let status = client.transaction_status();
+        client.send(PgWireBackendMessage::ReadyForQuery(pgwire::messages::response::ReadyForQuery::new(status))).await?;
+        Ok(())
+    }
+
+    /// Describe of a statement that returns no rows (INSERT, UPDATE without RETURNING, DDL) answers
+    /// NoData after its parameters, as PostgreSQL does; pgwire would send an empty RowDescription,
+    /// which pgjdbc takes for a result set.
+    async fn on_describe<C>(&self, client: &mut C, message: pgwire::messages::extendedquery::Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use futures::SinkExt;
+        use pgwire::messages::data::{NoData, ParameterDescription};
+        if message.target_type == b'S' {
+            let name = message.name.as_deref().unwrap_or("");
+            if let Some(pgwire::api::store::Entry::Value(stmt)) = client.portal_store().get_statement(name) {
+                let p = &stmt.statement;
+                if p.stmt.is_some() && p.shape.columns.is_empty() {
+                    let oids = p.shape.params.iter().map(|t| types::pg_type(*t).oid()).collect();
+                    client.feed(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids))).await?;
+                    client.send(PgWireBackendMessage::NoData(NoData::new())).await?;
+                    return Ok(());
+                }
+            }
+        }
+        self._on_describe(client, message).await
     }
 }
 

@@ -31,6 +31,9 @@ pub fn pg_type(t: DataType) -> Type {
         DataType::Date => Type::DATE,
         DataType::Uuid => Type::UUID,
         DataType::Jsonb => Type::JSONB,
+        DataType::Oid => Type::OID,
+        DataType::Name => Type::NAME,
+        DataType::Char => Type::CHAR,
     }
 }
 
@@ -44,7 +47,10 @@ pub fn data_type(t: &Type) -> Option<DataType> {
         Type::FLOAT4 => DataType::Float4,
         Type::FLOAT8 => DataType::Float8,
         Type::NUMERIC => DataType::Numeric,
-        Type::TEXT | Type::BPCHAR | Type::NAME => DataType::Text,
+        Type::TEXT | Type::BPCHAR => DataType::Text,
+        Type::NAME => DataType::Name,
+        Type::CHAR => DataType::Char,
+        Type::OID => DataType::Oid,
         Type::VARCHAR => DataType::Varchar(None),
         Type::BYTEA => DataType::Bytea,
         Type::TIMESTAMP => DataType::Timestamp,
@@ -52,12 +58,44 @@ pub fn data_type(t: &Type) -> Option<DataType> {
         Type::DATE => DataType::Date,
         Type::UUID => DataType::Uuid,
         Type::JSONB | Type::JSON => DataType::Jsonb,
-        Type::OID | Type::REGCLASS | Type::REGTYPE | Type::REGPROC => DataType::Int8,
+        Type::REGCLASS | Type::REGTYPE | Type::REGPROC => DataType::Int8,
         ref t => match t.kind() {
             postgres_types::Kind::Array(elem) => DataType::array_of(data_type(elem)?),
             _ => return None,
         },
     })
+}
+
+/// NUMERIC's binary form as PostgreSQL writes it: base-10000 digits with no leading or trailing zero
+/// digit (`10000` is one digit of weight 1), the display scale, and the sign.
+fn encode_numeric(d: &rust_decimal::Decimal, out: &mut BytesMut) {
+    let text = d.abs().to_string();
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let int = int.trim_start_matches('0');
+    let int_pad = (4 - int.len() % 4) % 4;
+    let frac_pad = (4 - frac.len() % 4) % 4;
+    let digits_text = format!("{}{int}{frac}{}", "0".repeat(int_pad), "0".repeat(frac_pad));
+    let mut digits: Vec<i16> =
+        digits_text.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("0").parse().unwrap_or(0)).collect();
+    let mut weight = ((int.len() + int_pad) / 4) as i16 - 1;
+    while digits.first() == Some(&0) {
+        digits.remove(0);
+        weight -= 1;
+    }
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        weight = 0;
+    }
+    let negative = d.is_sign_negative() && !digits.is_empty();
+    out.put_i16(digits.len() as i16);
+    out.put_i16(weight);
+    out.put_u16(if negative { 0x4000 } else { 0 });
+    out.put_i16(frac.len() as i16);
+    for g in digits {
+        out.put_i16(g);
+    }
 }
 
 /// A value with its column type, encodable in both wire formats.
@@ -79,7 +117,7 @@ impl ToSqlText for Cell<'_> {
 }
 
 impl ToSql for Cell<'_> {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxErr> {
+    fn to_sql(&self, _ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxErr> {
         let v = match self.0 {
             Value::Null => return Ok(IsNull::Yes),
             v => v,
@@ -88,10 +126,11 @@ impl ToSql for Cell<'_> {
             (Value::Bool(b), _) => out.put_u8(*b as u8),
             (Value::Int(i), DataType::Int2) => out.put_i16(*i as i16),
             (Value::Int(i), DataType::Int4) => out.put_i32(*i as i32),
+            (Value::Int(i), DataType::Oid) => out.put_u32(*i as u32),
             (Value::Int(i), _) => out.put_i64(*i),
             (Value::Float(f), DataType::Float4) => out.put_f32(*f as f32),
             (Value::Float(f), _) => out.put_f64(*f),
-            (Value::Numeric(d), _) => return d.to_sql(ty, out),
+            (Value::Numeric(d), _) => encode_numeric(d, out),
             // ndigits 0, weight 0, sign NUMERIC_NAN, dscale 0.
             (Value::NumericNaN, _) => out.put_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0]),
             (Value::Text(s), _) => out.put_slice(s.as_bytes()),
@@ -100,8 +139,9 @@ impl ToSql for Cell<'_> {
             (Value::Date(d), _) => out.put_i32(d - PG_EPOCH_DAYS),
             (Value::Uuid(u), _) => out.put_slice(u),
             (Value::Jsonb(j), _) => {
+                // Version 1, then the text PostgreSQL prints (with its spacing).
                 out.put_u8(1);
-                out.put_slice(j.to_string().as_bytes());
+                out.put_slice(crate::sql::value::jsonb_text(j).as_bytes());
             }
             (Value::Array(items), ty) => {
                 let elem = ty.elem().unwrap_or(DataType::Text);
@@ -154,6 +194,11 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             fixed(4)?;
             Value::Int(i32::from_be_bytes(b.try_into().map_err(|_| bad())?) as i64)
         }
+        DataType::Oid => {
+            fixed(4)?;
+            Value::Int(u32::from_be_bytes(b.try_into().map_err(|_| bad())?) as i64)
+        }
+        DataType::Name | DataType::Char => Value::parse(super::check_utf8(b)?, ty)?,
         DataType::Int8 => {
             fixed(8)?;
             Value::Int(i64::from_be_bytes(b.try_into().map_err(|_| bad())?))

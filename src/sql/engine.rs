@@ -175,6 +175,8 @@ pub(crate) struct Txn {
     write_snapshot: u64,
     start_us: i64,
     explicit: bool,
+    /// BEGIN READ ONLY: statements that write fail with 25006.
+    read_only: bool,
     failed: bool,
     writes: BTreeMap<WriteKey, Option<Vec<u8>>>,
     statements: Vec<String>,
@@ -340,6 +342,7 @@ impl Engine {
             write_snapshot: u64::MAX,
             start_us: now_us(),
             explicit,
+            read_only: false,
             failed: false,
             writes: BTreeMap::new(),
             statements: Vec::new(),
@@ -423,14 +426,21 @@ impl Engine {
         }
         match stmt {
             Statement::StartTransaction { modes, .. } => {
+                // BEGIN inside an implicit transaction (a pipeline before Sync) turns it into a block.
+                if let Some(t) = s.txn.as_mut() {
+                    t.explicit = true;
+                }
                 if s.txn.is_none() {
                     let mut isolation = session_isolation(&s.settings);
+                    let mut read_only = false;
                     for m in modes {
-                        if let ast::TransactionMode::IsolationLevel(l) = m {
-                            isolation = Isolation::from_ast(l);
+                        match m {
+                            ast::TransactionMode::IsolationLevel(l) => isolation = Isolation::from_ast(l),
+                            ast::TransactionMode::AccessMode(a) => read_only = *a == ast::TransactionAccessMode::ReadOnly,
                         }
                     }
                     let mut txn = self.begin_txn_with(true, isolation);
+                    txn.read_only = read_only;
                     txn.seq_session = s.seq.clone();
                     s.txn = Some(txn);
                 }
@@ -458,6 +468,12 @@ impl Engine {
         }
         if s.in_failed_transaction() {
             return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+        }
+        if s.txn.as_ref().is_some_and(|t| t.read_only) {
+            if let Some(what) = writing_statement(stmt) {
+                self.fail_statement(s);
+                return Err(SqlError::new("25006", format!("cannot execute {what} in a read-only transaction")));
+            }
         }
         if let Statement::Copy { .. } = stmt {
             if let Err(e) = self.check_copy(stmt) {
@@ -576,6 +592,31 @@ impl Engine {
         let out = self.execute(s, stmt, sql, &[]).await;
         s.copy_input = None;
         out
+    }
+
+    /// Open an implicit transaction unless one (implicit or a block) is open: the statements of one
+    /// extended-protocol pipeline (up to Sync) or one multi-statement query string run in it, as in
+    /// PostgreSQL, so they commit together at its end or not at all.
+    pub fn begin_implicit(&self, s: &mut Session) {
+        if s.txn.is_none() {
+            let mut txn = self.begin_txn_with(false, session_isolation(&s.settings));
+            txn.seq_session = s.seq.clone();
+            s.txn = Some(txn);
+        }
+    }
+
+    /// End the implicit transaction, if one is open: commit it, or roll it back when a statement of
+    /// it failed. A transaction block (BEGIN) stays open.
+    pub async fn end_implicit(&self, s: &mut Session) -> SqlResult<()> {
+        if s.txn.as_ref().is_none_or(|t| t.explicit) {
+            return Ok(());
+        }
+        let txn = s.txn.take().expect("checked above");
+        if txn.failed {
+            self.abandon(txn);
+            return Ok(());
+        }
+        self.commit(&s.user, txn).await
     }
 
     /// A COPY FROM that failed before its statement ran (bad data caught by the server, CopyFail):
@@ -2128,10 +2169,25 @@ impl Engine {
     }
 
     fn table_def(&self, ct: &ast::CreateTable, name: &str) -> SqlResult<TableDef> {
-        if ct.query.is_some() || ct.like.is_some() {
-            return Err(SqlError::unsupported("CREATE TABLE AS / LIKE is not supported yet"));
+        if ct.query.is_some() {
+            return Err(SqlError::unsupported("CREATE TABLE AS is not supported yet"));
         }
         let mut columns = Vec::new();
+        // LIKE copies the visible columns' names, types and NOT NULL (and defaults with INCLUDING
+        // DEFAULTS), not keys or indexes, as in PostgreSQL.
+        if let Some(ast::CreateTableLikeKind::Parenthesized(like) | ast::CreateTableLikeKind::Plain(like)) = &ct.like {
+            let catalog = self.catalog();
+            let source = catalog.table(&object_name(&like.name))?;
+            let defaults = like.defaults == Some(ast::CreateTableLikeDefaults::Including);
+            for c in source.columns.iter().filter(|c| !c.hidden) {
+                let mut c = c.clone();
+                c.missing = None;
+                if !defaults {
+                    c.default = None;
+                }
+                columns.push(c);
+            }
+        }
         let mut pk: Vec<String> = Vec::new();
         // UNIQUE constraints: their names if given, and their columns.
         let mut unique: Vec<(Option<String>, Vec<String>)> = Vec::new();
@@ -2479,6 +2535,25 @@ pub(crate) const SETTINGS: &[(&str, &str)] = &[
     ("lc_ctype", "C"),
     ("application_name", ""),
 ];
+
+/// The command name of a statement that writes (for 25006 in a read-only transaction), or None.
+fn writing_statement(stmt: &Statement) -> Option<&'static str> {
+    Some(match stmt {
+        Statement::Insert(_) => "INSERT",
+        Statement::Update(_) => "UPDATE",
+        Statement::Delete(_) => "DELETE",
+        Statement::Truncate(_) => "TRUNCATE TABLE",
+        Statement::Copy { to: false, .. } => "COPY FROM",
+        Statement::CreateTable(_) => "CREATE TABLE",
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::CreateView(_) => "CREATE VIEW",
+        Statement::CreateSequence { .. } => "CREATE SEQUENCE",
+        Statement::AlterTable(_) => "ALTER TABLE",
+        Statement::Drop { .. } => "DROP",
+        Statement::Comment { .. } => "COMMENT",
+        _ => return None,
+    })
+}
 
 /// The isolation level new transactions of a session get (`SET default_transaction_isolation`).
 /// A CHECK or FOREIGN KEY constraint as written, before it is resolved against the catalog.

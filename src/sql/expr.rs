@@ -692,7 +692,9 @@ impl Ctx<'_> {
             })
             .collect::<SqlResult<Vec<_>>>()?;
         let ty = match (name.as_str(), compiled.as_slice()) {
-            ("lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "md5" | "concat" | "substr" | "substring" | "replace", _) => DataType::Text,
+            ("lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "md5" | "concat" | "substr" | "substring" | "replace" | "repeat", _) => {
+                DataType::Text
+            }
             ("version" | "current_database" | "current_schema" | "current_user" | "session_user" | "user", []) => DataType::Text,
             ("length" | "char_length" | "octet_length", [_]) => DataType::Int4,
             ("abs", [a]) => a.ty,
@@ -1342,8 +1344,20 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
                 sep => Value::Array(s.split(text(sep).unwrap_or_default().as_str()).map(|p| Value::Text(p.to_string())).collect()),
             }
         }
+        ("repeat", [v, n]) => {
+            let n = match n {
+                Value::Int(n) => (*n).max(0) as usize,
+                _ => return Err(SqlError::new("22023", "repeat count must be an integer")),
+            };
+            let t = text(v).unwrap_or_default();
+            if t.len().saturating_mul(n) > 1 << 30 {
+                return Err(SqlError::new("54000", "requested length too large"));
+            }
+            Value::Text(t.repeat(n))
+        }
         ("lower", [v]) => Value::Text(text(v).unwrap_or_default().to_lowercase()),
         ("upper", [v]) => Value::Text(text(v).unwrap_or_default().to_uppercase()),
+        ("length", [Value::Bytea(b)]) => Value::Int(b.len() as i64),
         ("length" | "char_length", [v]) => Value::Int(text(v).unwrap_or_default().chars().count() as i64),
         ("octet_length", [v]) => Value::Int(match v {
             Value::Bytea(b) => b.len() as i64,

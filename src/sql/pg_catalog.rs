@@ -23,8 +23,83 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_string())
 }
 
-/// The rows of `pg_catalog.<name>`, or None if vouchdb does not emulate that table.
+/// The columns of PostgreSQL 15's catalog tables whose type is `oid`, `name` or `"char"`, as
+/// `(table, oid columns, name columns, "char" columns)`, space-separated (from PostgreSQL 15's
+/// pg_attribute). Drivers pick decoders by these type oids (asyncpg's `"char"` typtype).
+const CATALOG_COLUMN_TYPES: &[(&str, &str, &str, &str)] = &[
+    ("pg_am", "oid", "amname", "amtype"),
+    ("pg_attrdef", "oid adrelid", "", ""),
+    ("pg_attribute", "attrelid atttypid attcollation", "attname", "attalign attstorage attcompression attidentity attgenerated"),
+    ("pg_auth_members", "roleid member grantor", "", ""),
+    (
+        "pg_class",
+        "oid relnamespace reltype reloftype relowner relam relfilenode reltablespace reltoastrelid relrewrite",
+        "relname",
+        "relpersistence relkind relreplident",
+    ),
+    ("pg_collation", "oid collnamespace collowner", "collname", "collprovider"),
+    (
+        "pg_constraint",
+        "oid connamespace conrelid contypid conindid conparentid confrelid",
+        "conname",
+        "contype confupdtype confdeltype confmatchtype",
+    ),
+    ("pg_database", "oid datdba dattablespace", "datname", "datlocprovider"),
+    ("pg_depend", "classid objid refclassid refobjid", "", "deptype"),
+    ("pg_description", "objoid classoid", "", ""),
+    ("pg_enum", "oid enumtypid", "enumlabel", ""),
+    ("pg_event_trigger", "oid evtowner evtfoid", "evtname evtevent", "evtenabled"),
+    ("pg_extension", "oid extowner extnamespace", "extname", ""),
+    ("pg_foreign_table", "ftrelid ftserver", "", ""),
+    ("pg_index", "indexrelid indrelid", "", ""),
+    ("pg_indexes", "", "schemaname tablename indexname tablespace", ""),
+    ("pg_inherits", "inhrelid inhparent", "", ""),
+    ("pg_matviews", "", "schemaname matviewname matviewowner tablespace", ""),
+    ("pg_namespace", "oid nspowner", "nspname", ""),
+    ("pg_partitioned_table", "partrelid partdefid", "", "partstrat"),
+    ("pg_policy", "oid polrelid", "polname", "polcmd"),
+    ("pg_proc", "oid pronamespace proowner prolang provariadic prorettype", "proname", "prokind provolatile proparallel"),
+    ("pg_publication", "oid pubowner", "pubname", ""),
+    ("pg_publication_namespace", "oid pnpubid pnnspid", "", ""),
+    ("pg_publication_rel", "oid prpubid prrelid", "", ""),
+    ("pg_range", "rngtypid rngsubtype rngmultitypid rngcollation rngsubopc", "", ""),
+    ("pg_rewrite", "oid ev_class", "rulename", "ev_type ev_enabled"),
+    ("pg_roles", "oid", "rolname", ""),
+    ("pg_sequence", "seqrelid seqtypid", "", ""),
+    ("pg_shdescription", "objoid classoid", "", ""),
+    ("pg_stat_activity", "datid usesysid", "datname usename", ""),
+    ("pg_statistic_ext", "oid stxrelid stxnamespace stxowner", "stxname", ""),
+    ("pg_tables", "", "schemaname tablename tableowner tablespace", ""),
+    ("pg_tablespace", "oid spcowner", "spcname", ""),
+    ("pg_trigger", "oid tgrelid tgparentid tgfoid tgconstrrelid tgconstrindid tgconstraint", "tgname tgoldtable tgnewtable", "tgenabled"),
+    (
+        "pg_type",
+        "oid typnamespace typowner typrelid typelem typarray typbasetype typcollation",
+        "typname",
+        "typtype typcategory typdelim typalign typstorage",
+    ),
+    ("pg_views", "", "schemaname viewname viewowner", ""),
+];
+
+/// The rows of `pg_catalog.<name>`, or None if vouchdb does not emulate that table, with the column
+/// types PostgreSQL gives them.
 pub fn table(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
+    let Some((mut columns, rows)) = table_rows(name, catalog)? else { return Ok(None) };
+    if let Some((_, oids, names, chars)) = CATALOG_COLUMN_TYPES.iter().find(|t| t.0 == name) {
+        for (col, ty) in columns.iter_mut() {
+            let has = |list: &str| list.split(' ').any(|c| c == *col);
+            *ty = match *ty {
+                DataType::Int8 | DataType::Int4 if has(oids) => DataType::Oid,
+                DataType::Text if has(names) => DataType::Name,
+                DataType::Text if has(chars) => DataType::Char,
+                t => t,
+            };
+        }
+    }
+    Ok(Some((columns, rows)))
+}
+
+fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
     use DataType::{Bool, Float4, Int2, Int2Vector, Int4, Int8, Text};
     Ok(Some(match name {
         "pg_namespace" => (
@@ -750,15 +825,15 @@ pub type TypeRow = (i64, &'static str, i64, i64, &'static str, Option<DataType>)
 pub const TYPES: &[TypeRow] = &[
     (16, "bool", 1000, 1, "B", Some(DataType::Bool)),
     (17, "bytea", 1001, -1, "U", Some(DataType::Bytea)),
-    (18, "char", 1002, 1, "Z", None),
-    (19, "name", 1003, 64, "S", None),
+    (18, "char", 1002, 1, "Z", Some(DataType::Char)),
+    (19, "name", 1003, 64, "S", Some(DataType::Name)),
     (20, "int8", 1016, 8, "N", Some(DataType::Int8)),
     (21, "int2", 1005, 2, "N", Some(DataType::Int2)),
     (22, "int2vector", 1006, -1, "A", Some(DataType::Int2Vector)),
     (23, "int4", 1007, 4, "N", Some(DataType::Int4)),
     (24, "regproc", 1008, 4, "N", None),
     (25, "text", 1009, -1, "S", Some(DataType::Text)),
-    (26, "oid", 1028, 4, "N", None),
+    (26, "oid", 1028, 4, "N", Some(DataType::Oid)),
     (30, "oidvector", 1013, -1, "A", None),
     (114, "json", 199, -1, "U", None),
     (700, "float4", 1021, 4, "N", Some(DataType::Float4)),

@@ -88,6 +88,12 @@ pub(crate) enum Source {
         parts: Vec<Source>,
         all: bool,
     },
+    /// EXCEPT (`intersect` false) or INTERSECT of two parts: distinct rows, or with ALL as multisets.
+    SetOp {
+        parts: Vec<Source>,
+        all: bool,
+        intersect: bool,
+    },
     /// WITH RECURSIVE: `base` once, then `step` over the rows the previous round added (its
     /// `WorkTable`) until a round adds none; UNION (not ALL) drops rows already produced.
     Recursive {
@@ -331,6 +337,14 @@ fn explain_source(source: &Source, depth: usize, out: &mut Vec<String>) {
             }
             return;
         }
+        Source::SetOp { parts, all, intersect } => {
+            let cmd = if *intersect { "Intersect" } else { "Except" };
+            out.push(format!("{pad}HashSetOp {cmd}{}", if *all { " All" } else { "" }));
+            for p in parts {
+                explain_source(p, depth + 1, out);
+            }
+            return;
+        }
         Source::Lateral { left, right, .. } => {
             out.push(format!("{pad}Nested Loop"));
             explain_source(left, depth + 1, out);
@@ -393,7 +407,7 @@ impl QueryPlan {
         fn source(s: &Source) -> bool {
             match s {
                 Source::Derived(p) => p.uses_outer(),
-                Source::Union { parts, .. } => parts.iter().any(source),
+                Source::Union { parts, .. } | Source::SetOp { parts, .. } => parts.iter().any(source),
                 Source::Recursive { base, step, .. } => source(base) || source(step),
                 Source::Join { left, right, .. } => source(left) || source(right),
                 Source::Lateral { left, correlated, .. } => source(left) || *correlated,
@@ -420,7 +434,7 @@ impl Source {
             // The working table lives in the plan: a recursive query is planned afresh each time.
             Source::Recursive { .. } => true,
             Source::Derived(p) => p.has_subquery(),
-            Source::Union { parts, .. } => parts.iter().any(Source::has_subquery),
+            Source::Union { parts, .. } | Source::SetOp { parts, .. } => parts.iter().any(Source::has_subquery),
             Source::Values(rows) => rows.iter().any(|r| any(r)),
             Source::Join { left, right, on, .. } => left.has_subquery() || right.has_subquery() || on.iter().any(Expr::has_subquery),
             Source::Lateral { left, right, .. } => left.has_subquery() || right.has_subquery(),
@@ -981,20 +995,22 @@ impl Engine {
                 let cols = plan.columns();
                 Ok((Source::Derived(Arc::new(plan)), cols))
             }
-            ast::SetExpr::SetOperation { left, op: ast::SetOperator::Union, set_quantifier, right } => {
+            ast::SetExpr::SetOperation { left, op, set_quantifier, right }
+                if matches!(op, ast::SetOperator::Union | ast::SetOperator::Except | ast::SetOperator::Intersect) =>
+            {
                 let all = match set_quantifier {
                     ast::SetQuantifier::All => true,
                     ast::SetQuantifier::Distinct | ast::SetQuantifier::None => false,
-                    other => return Err(SqlError::unsupported(format!("UNION {other}"))),
+                    other => return Err(SqlError::unsupported(format!("{op} {other}"))),
                 };
                 let (l, lcols) = self.plan_set_expr(left, ctes, outer_cols, params)?;
                 let (r, rcols) = self.plan_set_expr(right, ctes, outer_cols, params)?;
                 if lcols.len() != rcols.len() {
-                    return Err(SqlError::syntax("each UNION query must have the same number of columns"));
+                    return Err(SqlError::syntax(format!("each {op} query must have the same number of columns")));
                 }
                 for (a, b) in lcols.iter().zip(&rcols) {
                     if a.ty != b.ty && !(a.ty.is_numeric() && b.ty.is_numeric()) && !(a.ty.is_text() && b.ty.is_text()) {
-                        return Err(SqlError::new("42804", format!("UNION types {} and {} cannot be matched", a.ty.name(), b.ty.name())));
+                        return Err(SqlError::new("42804", format!("{op} types {} and {} cannot be matched", a.ty.name(), b.ty.name())));
                     }
                 }
                 let cols = lcols
@@ -1002,7 +1018,11 @@ impl Engine {
                     .zip(&rcols)
                     .map(|(a, b)| Column { name: a.name.clone(), ty: crate::sql::expr::wider(a.ty, b.ty) })
                     .collect();
-                Ok((Source::Union { parts: vec![l, r], all }, cols))
+                let parts = vec![l, r];
+                Ok(match op {
+                    ast::SetOperator::Union => (Source::Union { parts, all }, cols),
+                    _ => (Source::SetOp { parts, all, intersect: *op == ast::SetOperator::Intersect }, cols),
+                })
             }
             ast::SetExpr::SetOperation { op, .. } => Err(SqlError::unsupported(format!("{op} is not supported yet"))),
             ast::SetExpr::Values(values) => {
@@ -1585,6 +1605,27 @@ impl Engine {
                     dedup_rows(&mut out, usize::MAX);
                 }
                 out
+            }
+            Source::SetOp { parts, all, intersect } => {
+                let mut left = self.source_rows(&parts[0], txn, env)?;
+                let right = self.source_rows(&parts[1], txn, env)?;
+                // How many times each right row occurs (rows compare as UNION's dedup does: NULLs equal).
+                let mut counts: HashMap<String, usize> = HashMap::new();
+                for r in &right {
+                    *counts.entry(format!("{r:?}")).or_default() += 1;
+                }
+                if !all {
+                    dedup_rows(&mut left, usize::MAX);
+                }
+                left.retain(|l| {
+                    let n = counts.get_mut(&format!("{l:?}"));
+                    let found = n.as_ref().is_some_and(|n| **n > 0);
+                    if let (true, Some(n)) = (*all, n) {
+                        *n = n.saturating_sub(1);
+                    }
+                    found == *intersect
+                });
+                left
             }
             Source::Lateral { left, right, .. } => {
                 let mut out = Vec::new();

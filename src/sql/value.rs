@@ -31,6 +31,12 @@ pub enum DataType {
     /// `int2vector` (`pg_index.indkey`, `indoption`): an `int2[]` whose text form is the values
     /// separated by spaces.
     Int2Vector,
+    /// `oid`: an unsigned 32-bit object identifier (an `Int` value), as catalog columns report it.
+    Oid,
+    /// `name`: a catalog identifier (a `Text` value of at most 63 bytes).
+    Name,
+    /// `"char"`: a one-byte catalog code such as `relkind` (a `Text` value).
+    Char,
 }
 
 fn serialize_elem<S: serde::Serializer>(elem: &&'static DataType, s: S) -> Result<S::Ok, S::Error> {
@@ -46,7 +52,7 @@ fn deserialize_elem<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static D
 }
 
 /// The scalar types arrays can hold, as `'static` values for `DataType::Array`.
-static ARRAY_ELEMS: [DataType; 15] = [
+static ARRAY_ELEMS: [DataType; 18] = [
     DataType::Bool,
     DataType::Int2,
     DataType::Int4,
@@ -62,6 +68,9 @@ static ARRAY_ELEMS: [DataType; 15] = [
     DataType::Date,
     DataType::Uuid,
     DataType::Jsonb,
+    DataType::Oid,
+    DataType::Name,
+    DataType::Char,
 ];
 
 impl DataType {
@@ -106,11 +115,14 @@ impl DataType {
             DataType::Jsonb => "jsonb".into(),
             DataType::Array(e) => format!("{}[]", e.name()),
             DataType::Int2Vector => "int2vector".into(),
+            DataType::Oid => "oid".into(),
+            DataType::Name => "name".into(),
+            DataType::Char => "\"char\"".into(),
         }
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(self, DataType::Int2 | DataType::Int4 | DataType::Int8)
+        matches!(self, DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Oid)
     }
 
     pub fn is_numeric(&self) -> bool {
@@ -118,7 +130,7 @@ impl DataType {
     }
 
     pub fn is_text(&self) -> bool {
-        matches!(self, DataType::Text | DataType::Varchar(_))
+        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Name | DataType::Char)
     }
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
@@ -158,7 +170,9 @@ impl DataType {
             }
             A::Char(_) | A::Character(_) => DataType::Text,
             A::Regclass => DataType::Int8,
-            A::Custom(name, _) => match name.to_string().to_ascii_lowercase().replace("pg_catalog.", "").as_str() {
+            // `"char"` (quoted) is the one-byte catalog type; unquoted `char` is `character`.
+            A::Custom(name, _) if name.0.len() == 1 && name.to_string() == "\"char\"" => DataType::Char,
+            A::Custom(name, _) => match custom_type_name(name).as_str() {
                 "timestamptz" => DataType::Timestamptz,
                 "int2" => DataType::Int2,
                 "int4" => DataType::Int4,
@@ -178,9 +192,11 @@ impl DataType {
                 "integer" | "int" => DataType::Int4,
                 "bigint" => DataType::Int8,
                 "real" => DataType::Float4,
-                // Catalog types: object ids are integers here; `name` and `"char"` are text.
-                "oid" | "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "xid" | "cid" => DataType::Int8,
-                "name" | "\"char\"" | "char" | "bpchar" => DataType::Text,
+                // Catalog types: `oid`, `name` and `"char"` are their own; the `reg*` types are integers.
+                "oid" => DataType::Oid,
+                "name" => DataType::Name,
+                "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "xid" | "cid" => DataType::Int8,
+                "char" | "bpchar" => DataType::Text,
                 "int2vector" => DataType::Int2Vector,
                 "oidvector" => DataType::array_of(DataType::Int8),
                 "serial" | "bigserial" | "smallserial" => return Err(SqlError::unsupported("SERIAL columns are not supported yet")),
@@ -188,6 +204,24 @@ impl DataType {
             },
             other => return Err(SqlError::new("42704", format!("type \"{other}\" is not supported"))),
         })
+    }
+}
+
+/// A type name written as an identifier, unquoted parts lower-cased and quoted ones kept, without
+/// a `pg_catalog.` schema (`"pg_catalog"."int4"` is `int4`).
+fn custom_type_name(name: &sqlparser::ast::ObjectName) -> String {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(i) if i.quote_style.is_some() => i.value.clone(),
+            Some(i) => i.value.to_ascii_lowercase(),
+            None => p.to_string().to_ascii_lowercase(),
+        })
+        .collect();
+    match parts.as_slice() {
+        [schema, t] if schema == "pg_catalog" => t.clone(),
+        _ => parts.join("."),
     }
 }
 
@@ -252,7 +286,22 @@ fn parse_timestamp(s: &str, tz: bool) -> Option<i64> {
             return Some(d.and_utc().timestamp_micros());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
+    if !tz {
+        // A time zone on a timestamp without one is ignored, as PostgreSQL does (pgjdbc sends
+        // `setTimestamp` values with `+00`).
+        for f in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z"] {
+            if let Ok(d) = DateTime::parse_from_str(s, f) {
+                return Some(d.naive_local().and_utc().timestamp_micros());
+            }
+        }
+    }
+    let (date, rest) = s.split_once([' ', 'T']).unwrap_or((s, ""));
+    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    // A date may carry a zone alone (`1999-12-31 +00`, pgjdbc's `setDate`).
+    let rest = rest.trim();
+    let zone_only =
+        rest.is_empty() || (rest.starts_with(['+', '-']) && rest[1..].chars().all(|c| c.is_ascii_digit() || c == ':') && rest.len() > 1);
+    zone_only.then(|| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_micros())
 }
 
 fn parse_uuid(s: &str) -> Option<[u8; 16]> {
@@ -354,7 +403,7 @@ impl Value {
                 "f" | "false" | "no" | "n" | "off" | "0" => Value::Bool(false),
                 _ => return Err(bad()),
             },
-            DataType::Int2 | DataType::Int4 | DataType::Int8 => {
+            DataType::Int2 | DataType::Int4 | DataType::Int8 | DataType::Oid => {
                 let i: i128 = t.parse().map_err(|_| bad())?;
                 return Value::Int(
                     i64::try_from(i)
@@ -371,16 +420,26 @@ impl Value {
             DataType::Numeric if t.trim().eq_ignore_ascii_case("nan") => Value::NumericNaN,
             DataType::Numeric => Value::Numeric(Decimal::from_str(t).or_else(|_| Decimal::from_scientific(t)).map_err(|_| bad())?),
             DataType::Text | DataType::Varchar(_) => return Value::Text(text.to_string()).cast(ty),
+            DataType::Name => {
+                // Truncated to NAMEDATALEN - 1 bytes, on a character boundary, as PostgreSQL does.
+                let mut end = text.len().min(63);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                Value::Text(text[..end].to_string())
+            }
+            DataType::Char => Value::Text(text.chars().next().map(String::from).unwrap_or_default()),
             DataType::Bytea => match text.strip_prefix("\\x") {
                 Some(h) => Value::Bytea(hex::decode(h).map_err(|_| bad())?),
                 None => Value::Bytea(text.as_bytes().to_vec()),
             },
             DataType::Timestamp => Value::Timestamp(parse_timestamp(t, false).ok_or_else(bad)?),
             DataType::Timestamptz => Value::Timestamptz(parse_timestamp(t, true).ok_or_else(bad)?),
-            DataType::Date => {
-                let d = NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad())?;
-                Value::Date((d - UNIX_EPOCH_DATE).num_days() as i32)
-            }
+            DataType::Date => match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+                Ok(d) => Value::Date((d - UNIX_EPOCH_DATE).num_days() as i32),
+                // A date with a time or a zone (`1999-12-31 13:00:00+02`): its date part, as PostgreSQL reads it.
+                Err(_) => Value::Date(parse_timestamp(t, false).ok_or_else(bad)?.div_euclid(86_400_000_000) as i32),
+            },
             DataType::Uuid => Value::Uuid(parse_uuid(t).ok_or_else(bad)?),
             DataType::Jsonb => {
                 Value::Jsonb(serde_json::from_str(t).map_err(|_| SqlError::new("22P02", "invalid input syntax for type json"))?)
@@ -401,6 +460,7 @@ impl Value {
             let ok = match ty {
                 T::Int2 => i16::try_from(i).is_ok(),
                 T::Int4 => i32::try_from(i).is_ok(),
+                T::Oid => u32::try_from(i).is_ok(),
                 _ => true,
             };
             if ok {
@@ -412,6 +472,9 @@ impl Value {
         Ok(match (self, ty) {
             (Value::Null, _) => Value::Null,
             (Value::Int(i), T::Int2 | T::Int4 | T::Int8) => range(i, ty)?,
+            // A negative int4 is the oid with the same bits, as in PostgreSQL (-1 is 4294967295).
+            (Value::Int(i), T::Oid) if (i32::MIN as i64..0).contains(&i) => Value::Int(i + (1 << 32)),
+            (Value::Int(i), T::Oid) => range(i, ty)?,
             (Value::Int(i), T::Float4 | T::Float8) => Value::Float(i as f64),
             (Value::Int(i), T::Numeric) => Value::Numeric(Decimal::from(i)),
             (Value::Float(f), T::Int2 | T::Int4 | T::Int8) => {
@@ -438,6 +501,7 @@ impl Value {
             (Value::Bool(b), T::Int4) => Value::Int(b as i64),
             (Value::Int(i), T::Bool) => Value::Bool(i != 0),
             (Value::Text(s), T::Text) => Value::Text(s),
+            (Value::Text(s), T::Name | T::Char) => Value::parse(&s, ty)?,
             (Value::Text(s), T::Varchar(n)) => {
                 if let Some(n) = n {
                     if s.chars().count() > n as usize {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod runtimes;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -130,6 +131,15 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         } else {
             std::fs::copy(e.path(), target).unwrap();
         }
+    }
+}
+
+impl Server {
+    /// Stop the server and run `vouchdb check` on its data directory: the ledger must verify.
+    pub fn check_ledger(&mut self) {
+        self.stop();
+        let check = Command::new(env!("CARGO_BIN_EXE_vouchdb")).arg("check").arg("--data-dir").arg(self.data_dir()).output().unwrap();
+        assert!(check.status.success(), "vouchdb check: {}", String::from_utf8_lossy(&check.stderr));
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A Python 3.11 virtual environment with the pinned ORM and migration tools that tests/tools.rs runs
-# against the real server. Idempotent: the environment is kept outside the clone (VOUCHDB_VENV, default
-# $HOME/.cache/vouchdb-venv) and rebuilt only when the pins below change. Prints the venv's python.
+# A Python 3.11 virtual environment with the pinned ORM and migration tools and drivers that
+# tests/tools.rs and tests/clients run against the real server. Idempotent: the environment is kept
+# outside the clone (VOUCHDB_VENV, default $HOME/.cache/vouchdb-venv) and rebuilt only when the pins
+# below change. Prints the venv's python.
 set -euo pipefail
 venv="${VOUCHDB_VENV:-$HOME/.cache/vouchdb-venv}"
 pins=(
@@ -9,6 +10,7 @@ pins=(
   "alembic==1.14.0"
   "psycopg[binary]==3.2.3"
   "Django==5.1.4"
+  "asyncpg==0.30.0"
 )
 stamp="$venv/.vouchdb-pins"
 want="$(printf '%s\n' "${pins[@]}")"
