@@ -165,7 +165,15 @@ fn field_infos(columns: &[sql::Column], format: &Format) -> Vec<FieldInfo> {
     columns
         .iter()
         .enumerate()
-        .map(|(i, c)| FieldInfo::new(c.name.clone(), None, None, types::pg_type(c.ty), format.format_for(i)))
+        .map(|(i, c)| {
+            // As PostgreSQL describes a column: the table and column it reads unchanged, the type's
+            // width and the column's type modifier (drivers read precision and lengths from them).
+            let table = c.origin.map(|o| o.table as i32);
+            let attnum = c.origin.map(|o| o.attnum);
+            FieldInfo::new(c.name.clone(), table, attnum, types::pg_type(c.ty), format.format_for(i))
+                .with_type_size(sql::pg_catalog::type_len(c.ty) as i16)
+                .with_type_modifier(c.origin.map_or(-1, |o| o.typmod))
+        })
         .collect()
 }
 

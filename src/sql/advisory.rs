@@ -154,7 +154,7 @@ impl Engine {
             },
         };
         let ty = FUNCTIONS.iter().find(|(n, _)| *n == name).map_or(DataType::Text, |(_, t)| *t);
-        Ok(Outcome::Rows { columns: Arc::from(vec![Column { name: column, ty }]), rows: vec![vec![value]], tag: "SELECT 1".into() })
+        Ok(Outcome::Rows { columns: Arc::from(vec![Column::new(column, ty)]), rows: vec![vec![value]], tag: "SELECT 1".into() })
     }
 }
 

@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 
 /// A table's columns as an expression scope (rows carry `_tx` and `_commit_ts` after them).
 fn scope(t: &TableDef) -> Vec<ScopeCol> {
-    t.columns.iter().map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: false }).collect()
+    t.columns
+        .iter()
+        .map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: false, origin: None })
+        .collect()
 }
 
 /// The columns a CHECK expression reads (`pg_constraint.conkey`), in table order; none if it does not

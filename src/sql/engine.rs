@@ -23,6 +23,15 @@ use std::sync::{Arc, Mutex, RwLock};
 pub struct Column {
     pub name: String,
     pub ty: DataType,
+    /// The table column it reads unchanged, if any (RowDescription's table oid, column number and
+    /// type modifier).
+    pub origin: Option<super::expr::ColumnOrigin>,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: DataType) -> Column {
+        Column { name: name.into(), ty, origin: None }
+    }
 }
 
 /// What a statement produced.
@@ -675,8 +684,8 @@ impl Engine {
             Statement::Insert(ins) => self.plan_insert(ins, &mut params)?.returning_columns.to_vec(),
             Statement::Update(u) => self.plan_update(u, &mut params)?.returning_columns.to_vec(),
             Statement::Delete(d) => self.plan_delete(d, &mut params)?.returning_columns.to_vec(),
-            Statement::ShowVariable { variable } => vec![Column { name: show_name(variable), ty: DataType::Text }],
-            Statement::Explain { .. } => vec![Column { name: "QUERY PLAN".into(), ty: DataType::Text }],
+            Statement::ShowVariable { variable } => vec![Column::new(show_name(variable), DataType::Text)],
+            Statement::Explain { .. } => vec![Column::new("QUERY PLAN", DataType::Text)],
             _ => vec![],
         };
         Ok(Shape { params: params.into_iter().map(|p| p.unwrap_or(DataType::Text)).collect(), columns })
@@ -790,7 +799,7 @@ impl Engine {
                 };
                 let rows = lines.into_iter().map(|l| vec![Value::Text(l)]).collect::<Vec<_>>();
                 let tag = format!("EXPLAIN {}", rows.len());
-                Ok(Outcome::Rows { columns: Arc::new([Column { name: "QUERY PLAN".into(), ty: DataType::Text }]), rows, tag })
+                Ok(Outcome::Rows { columns: Arc::new([Column::new("QUERY PLAN", DataType::Text)]), rows, tag })
             }
             other => Err(SqlError::unsupported(format!("statement not supported yet: {}", first_words(&other.to_string())))),
         }
@@ -2377,7 +2386,7 @@ impl Engine {
             (None, "transaction_isolation") => session_isolation(&s.settings).name().to_string(),
             _ => s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string()),
         };
-        Outcome::Rows { columns: Arc::new([Column { name, ty: DataType::Text }]), rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
+        Outcome::Rows { columns: Arc::new([Column::new(name, DataType::Text)]), rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
     }
 
     // ---- reading --------------------------------------------------------------------------------
@@ -2605,7 +2614,10 @@ fn constraint_names(t: &TableDef) -> Vec<String> {
 /// PostgreSQL's choice of a constraint name: `<table>_<columns>_<suffix>`, numbered if taken.
 /// A table's stored columns (hidden ones too, by position) as an expression scope.
 fn table_columns_scope(t: &TableDef) -> Vec<ScopeCol> {
-    t.columns.iter().map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: c.hidden }).collect()
+    t.columns
+        .iter()
+        .map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: c.hidden, origin: None })
+        .collect()
 }
 
 /// The columns a PRIMARY KEY or UNIQUE constraint names.

@@ -16,6 +16,17 @@ pub struct ScopeCol {
     pub ty: DataType,
     /// Hidden columns (pseudo-columns such as `_tx`) are not expanded by `*`.
     pub hidden: bool,
+    /// The table column it reads, for a result column's description (RowDescription).
+    pub origin: Option<ColumnOrigin>,
+}
+
+/// Where a result column comes from, as PostgreSQL describes it: the table's oid, the column's
+/// number, and its type modifier (`varchar(20)`, `numeric(12,3)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnOrigin {
+    pub table: u32,
+    pub attnum: i16,
+    pub typmod: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -645,6 +656,7 @@ impl Ctx<'_> {
                     }
                 }
                 (AggFunc::Avg, Some(a)) if a.ty.is_integer() || a.ty == DataType::Numeric => DataType::Numeric,
+                (AggFunc::Sum, Some(a)) if a.ty == DataType::Numeric => DataType::Numeric,
                 (AggFunc::Avg | AggFunc::Sum, Some(a)) if a.ty.is_numeric() => DataType::Float8,
                 (AggFunc::Avg | AggFunc::Sum, Some(a)) => {
                     return Err(SqlError::new("42883", format!("function {name}({}) does not exist", a.ty.name())))

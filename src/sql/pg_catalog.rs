@@ -406,7 +406,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             let mut rows = Vec::new();
             for &(oid, name, array, len, category, _) in TYPES {
                 let row = |oid: i64, name: String, len: i64, category: &str, elem: i64, array: i64| {
-                    let (input, output) = if elem != 0 {
+                    let (input, output) = if name.starts_with('_') {
                         ("array_in".to_string(), "array_out".to_string())
                     } else {
                         (input_function(&name), output_function(&name))
@@ -437,7 +437,13 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         Value::Text(output),
                     ]
                 };
-                rows.push(row(oid, name.to_string(), len, category, 0, array));
+                // The vector types are arrays of their element type too (asyncpg decodes them so).
+                let elem = match oid {
+                    22 => 21,
+                    30 => 26,
+                    _ => 0,
+                };
+                rows.push(row(oid, name.to_string(), len, category, elem, array));
                 rows.push(row(array, format!("_{name}"), -1, "A", oid, 0));
             }
             (
@@ -1419,13 +1425,24 @@ fn index_row(oid: i64, table: u32, cols: &[usize], unique: bool, primary: bool) 
     ]
 }
 
+/// A column's type modifier (`atttypmod`): varchar's length + 4, NUMERIC(p, s)'s ((p << 16) | s) + 4,
+/// or -1.
+pub fn column_typmod(c: &ColumnDef) -> i64 {
+    match c.numeric {
+        Some((p, s)) => (((p as i64) << 16) | s as i64) + 4,
+        None => type_oid_mod(c.ty).1,
+    }
+}
+
+/// A type's `typlen`: its fixed width in bytes, or -1 for a variable-length type.
+pub fn type_len(t: DataType) -> i64 {
+    let oid = type_oid(t);
+    TYPES.iter().find(|r| r.0 == oid).map_or(-1, |r| r.3)
+}
+
 fn attribute_row(rel: i64, attnum: usize, c: &ColumnDef, has_default: bool) -> Vec<Value> {
-    let (oid, typmod) = match c.numeric {
-        // NUMERIC(p, s): PostgreSQL's typmod ((p << 16) | s) + 4.
-        Some((p, s)) => (type_oid(c.ty), (((p as i64) << 16) | s as i64) + 4),
-        None => type_oid_mod(c.ty),
-    };
-    let len = TYPES.iter().find(|r| r.0 == oid).map_or(-1, |r| r.3);
+    let (oid, typmod) = (type_oid(c.ty), column_typmod(c));
+    let len = type_len(c.ty);
     vec![
         Value::Int(rel),
         text(&c.name),

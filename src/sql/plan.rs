@@ -177,6 +177,8 @@ pub struct QueryPlan {
     having: Option<Expr>,
     /// Output columns, then hidden ORDER BY keys.
     outputs: Vec<(String, Expr, DataType)>,
+    /// For each visible output that reads a table column unchanged: where it comes from.
+    origins: Vec<Option<crate::sql::expr::ColumnOrigin>>,
     visible: usize,
     distinct: bool,
     order_by: Vec<(usize, bool, bool)>,
@@ -399,7 +401,11 @@ impl QueryPlan {
     }
 
     pub(crate) fn columns(&self) -> Vec<Column> {
-        self.outputs[..self.visible].iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect()
+        self.outputs[..self.visible]
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, t))| Column { name: n.clone(), ty: *t, origin: self.origins.get(i).copied().flatten() })
+            .collect()
     }
 
     /// Whether the plan or a plan it reads rows from appends the outer query's row (is correlated).
@@ -508,9 +514,26 @@ const CHECKPOINT_COLUMNS: [(&str, DataType); 6] = [
 
 /// A table's columns, then pseudo-columns (`hidden` ones are not expanded by `*`).
 pub(super) fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType)], hidden: bool) -> Vec<ScopeCol> {
-    let col =
-        |name: &str, ty: DataType, hidden: bool| ScopeCol { qualifier: Some(qualifier.to_string()), name: name.to_string(), ty, hidden };
-    let mut s: Vec<ScopeCol> = t.columns.iter().map(|c| col(&c.name, c.ty, c.hidden)).collect();
+    let col = |name: &str, ty: DataType, hidden: bool| ScopeCol {
+        qualifier: Some(qualifier.to_string()),
+        name: name.to_string(),
+        ty,
+        hidden,
+        origin: None,
+    };
+    let mut s: Vec<ScopeCol> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ScopeCol {
+            origin: Some(crate::sql::expr::ColumnOrigin {
+                table: t.id,
+                attnum: i as i16 + 1,
+                typmod: crate::sql::pg_catalog::column_typmod(c) as i32,
+            }),
+            ..col(&c.name, c.ty, c.hidden)
+        })
+        .collect();
     s.extend(extra.iter().map(|(n, ty)| col(n, *ty, hidden)));
     s
 }
@@ -921,7 +944,10 @@ impl Engine {
             }
             body @ (ast::SetExpr::Query(_) | ast::SetExpr::SetOperation { .. } | ast::SetExpr::Values(_)) => {
                 let (source, columns) = self.plan_set_expr(body, &ctes, outer_cols, params)?;
-                let scope = columns.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false }).collect();
+                let scope = columns
+                    .iter()
+                    .map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false, origin: None })
+                    .collect();
                 self.plan_core(source, scope, None, q, params)
             }
             other => Err(SqlError::unsupported(format!("query not supported yet: {}", first_words(&other.to_string())))),
@@ -958,10 +984,10 @@ impl Engine {
         let cols: Vec<Column> = base_cols
             .iter()
             .enumerate()
-            .map(|(i, c)| Column { name: cte.alias.columns.get(i).map_or_else(|| c.name.clone(), |a| normalize_ident(&a.name)), ty: c.ty })
+            .map(|(i, c)| Column::new(cte.alias.columns.get(i).map_or_else(|| c.name.clone(), |a| normalize_ident(&a.name)), c.ty))
             .collect();
         let scope = |cols: &[Column]| -> Vec<ScopeCol> {
-            cols.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false }).collect()
+            cols.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false, origin: None }).collect()
         };
         let work = WorkTable::default();
         let bare = bare_query(&ast::SetExpr::Values(ast::Values { explicit_row: false, value_keyword: false, rows: vec![] }));
@@ -1013,11 +1039,8 @@ impl Engine {
                         return Err(SqlError::new("42804", format!("{op} types {} and {} cannot be matched", a.ty.name(), b.ty.name())));
                     }
                 }
-                let cols = lcols
-                    .iter()
-                    .zip(&rcols)
-                    .map(|(a, b)| Column { name: a.name.clone(), ty: crate::sql::expr::wider(a.ty, b.ty) })
-                    .collect();
+                let cols =
+                    lcols.iter().zip(&rcols).map(|(a, b)| Column::new(a.name.clone(), crate::sql::expr::wider(a.ty, b.ty))).collect();
                 let parts = vec![l, r];
                 Ok(match op {
                     ast::SetOperator::Union => (Source::Union { parts, all }, cols),
@@ -1047,11 +1070,8 @@ impl Engine {
                     }
                     rows.push(exprs);
                 }
-                let cols = types
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| Column { name: format!("column{}", i + 1), ty: t.unwrap_or(DataType::Text) })
-                    .collect();
+                let cols =
+                    types.iter().enumerate().map(|(i, t)| Column::new(format!("column{}", i + 1), t.unwrap_or(DataType::Text))).collect();
                 Ok((Source::Values(rows), cols))
             }
             other => Err(SqlError::unsupported(format!("query not supported yet: {}", first_words(&other.to_string())))),
@@ -1167,7 +1187,7 @@ impl Engine {
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| n.clone());
                 let scope = cols
                     .iter()
-                    .map(|(c, ty)| ScopeCol { qualifier: Some(q.clone()), name: c.to_string(), ty: *ty, hidden: false })
+                    .map(|(c, ty)| ScopeCol { qualifier: Some(q.clone()), name: c.to_string(), ty: *ty, hidden: false, origin: None })
                     .collect();
                 (Source::Rows(rows), scope)
             }
@@ -1188,7 +1208,7 @@ impl Engine {
                 let scope = plan
                     .columns()
                     .into_iter()
-                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name, ty: c.ty, hidden: false })
+                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name, ty: c.ty, hidden: false, origin: None })
                     .collect();
                 (Source::Derived(Arc::new(plan)), scope)
             }
@@ -1198,7 +1218,7 @@ impl Engine {
                 let scope = plan
                     .columns()
                     .into_iter()
-                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false })
+                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false, origin: None })
                     .collect();
                 (Source::Derived(plan), scope)
             }
@@ -1210,7 +1230,7 @@ impl Engine {
                 let scope = plan
                     .columns()
                     .into_iter()
-                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false })
+                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false, origin: None })
                     .collect();
                 (Source::Derived(Arc::new(plan)), scope)
             }
@@ -1256,7 +1276,13 @@ impl Engine {
                                 let q = alias_name.unwrap_or(f);
                                 let scope = CHECKPOINT_COLUMNS
                                     .iter()
-                                    .map(|(n, t)| ScopeCol { qualifier: Some(q.clone()), name: n.to_string(), ty: *t, hidden: false })
+                                    .map(|(n, t)| ScopeCol {
+                                        qualifier: Some(q.clone()),
+                                        name: n.to_string(),
+                                        ty: *t,
+                                        hidden: false,
+                                        origin: None,
+                                    })
                                     .collect();
                                 (Source::Checkpoint, scope)
                             }
@@ -1346,15 +1372,15 @@ impl Engine {
         let q = alias.map(|a| normalize_ident(&a.name)).unwrap_or(f.to_string());
         let default = if func == SeriesFunc::PartitionAncestors { "relid".to_string() } else { q.clone() };
         let col = alias.and_then(|a| a.columns.first()).map(|c| normalize_ident(&c.name)).unwrap_or(default);
-        let mut scope = vec![ScopeCol { qualifier: Some(q.clone()), name: col, ty, hidden: false }];
+        let mut scope = vec![ScopeCol { qualifier: Some(q.clone()), name: col, ty, hidden: false, origin: None }];
         for (i, ty) in extra_types.into_iter().enumerate() {
             let name = alias.and_then(|a| a.columns.get(i + 1)).map(|c| normalize_ident(&c.name)).unwrap_or_else(|| q.clone());
-            scope.push(ScopeCol { qualifier: Some(q.clone()), name, ty, hidden: false });
+            scope.push(ScopeCol { qualifier: Some(q.clone()), name, ty, hidden: false, origin: None });
         }
         if ordinality {
             let at = scope.len();
             let name = alias.and_then(|a| a.columns.get(at)).map(|c| normalize_ident(&c.name)).unwrap_or("ordinality".into());
-            scope.push(ScopeCol { qualifier: Some(q), name, ty: DataType::Int8, hidden: false });
+            scope.push(ScopeCol { qualifier: Some(q), name, ty: DataType::Int8, hidden: false, origin: None });
         }
         Ok((Source::Series { func, args, correlated, ordinality }, scope))
     }
@@ -1537,6 +1563,13 @@ impl Engine {
             return Err(SqlError::unsupported("window functions with GROUP BY or aggregates"));
         }
         let window_base = scope.len();
+        let origins = outputs[..visible]
+            .iter()
+            .map(|(_, e, _)| match e {
+                Expr::Column(i) if !grouped => scope.get(*i).and_then(|c| c.origin),
+                _ => None,
+            })
+            .collect();
         Ok(QueryPlan {
             windows,
             window_base,
@@ -1548,6 +1581,7 @@ impl Engine {
             aggs,
             having,
             outputs,
+            origins,
             visible,
             distinct,
             order_by,
@@ -2165,7 +2199,7 @@ impl Engine {
         };
         let scope = table_scope(&table, &table.name);
         let returning = returning(&scope, &ins.returning, params)?;
-        let returning_columns = returning.iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect();
+        let returning_columns = returning.iter().map(|(n, _, t)| Column::new(n.clone(), *t)).collect();
         Ok(InsertPlan { table, targets, rows, query, defaults, do_nothing, do_update, returning, returning_columns })
     }
 
@@ -2458,7 +2492,7 @@ impl Engine {
             assigns.push((col, e));
         }
         let returning = returning(&scope, ret, params)?;
-        let returning_columns = returning.iter().map(|(n, _, t)| Column { name: n.clone(), ty: *t }).collect();
+        let returning_columns = returning.iter().map(|(n, _, t)| Column::new(n.clone(), *t)).collect();
         Ok(ModifyPlan { table, filter, pk, assignments: assigns, returning, returning_columns })
     }
 
@@ -2658,16 +2692,48 @@ fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
             };
             match (a.func, sum) {
                 (AggFunc::Avg, Value::Float(f)) => Value::Float(f / n as f64),
-                (AggFunc::Avg, Value::Numeric(d)) => Value::Numeric(
-                    (d / rust_decimal::Decimal::from(n))
-                        .round_dp_with_strategy(16, rust_decimal::RoundingStrategy::MidpointNearestEven)
-                        .normalize(),
-                ),
+                (AggFunc::Avg, Value::Numeric(d)) => {
+                    let count = rust_decimal::Decimal::from(n);
+                    let scale = numeric_div_scale(&d, &count);
+                    let q = d.checked_div(count).ok_or_else(|| SqlError::out_of_range("numeric"))?;
+                    let mut q = q.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+                    q.rescale(scale);
+                    Value::Numeric(q)
+                }
                 (_, s) => s.cast(a.ty)?,
             }
         }
     })
 }
+/// The display scale PostgreSQL gives a NUMERIC quotient `a / b` (numeric.c's `select_div_scale`):
+/// at least 16 significant digits, and no fewer decimals than either operand shows. Capped at 28,
+/// the most decimals a value here can hold.
+fn numeric_div_scale(a: &rust_decimal::Decimal, b: &rust_decimal::Decimal) -> u32 {
+    // The base-10000 weight and leading base-10000 digit of a value, as PostgreSQL stores it.
+    fn weight_first(d: &rust_decimal::Decimal) -> (i64, i64) {
+        let text = d.abs().to_string();
+        let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let int = int.trim_start_matches('0');
+        if !int.is_empty() {
+            let weight = (int.len() as i64 - 1) / 4;
+            let lead = int.len() - 4 * weight as usize;
+            return (weight, int[..lead].parse().unwrap_or(0));
+        }
+        match frac.find(|c| c != '0') {
+            None => (0, 0),
+            Some(z) => {
+                let group = z / 4;
+                let digits: String = frac.chars().chain(std::iter::repeat('0')).skip(group * 4).take(4).collect();
+                (-(group as i64) - 1, digits.parse().unwrap_or(0))
+            }
+        }
+    }
+    let ((w1, f1), (w2, f2)) = (weight_first(a), weight_first(b));
+    let qweight = w1 - w2 - i64::from(f1 < f2);
+    let scale = (16 - qweight * 4).max(a.scale() as i64).max(b.scale() as i64).max(0);
+    scale.min(28) as u32
+}
+
 /// A query with nothing but a body (no WITH, ORDER BY or LIMIT).
 fn bare_query(body: &ast::SetExpr) -> ast::Query {
     ast::Query {

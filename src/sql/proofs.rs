@@ -111,7 +111,9 @@ const TXS_COLUMNS: [(&str, DataType); 5] =
 pub const MAX_TXS_PER_CALL: i64 = 100_000;
 
 fn cols(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol> {
-    list.iter().map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false }).collect()
+    list.iter()
+        .map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false, origin: None })
+        .collect()
 }
 
 fn hex_array(hashes: &[Hash]) -> Value {

@@ -53,28 +53,27 @@ fn run_driver(program: &str, args: &[&str], driver_dir: &str, env: &[(&str, &Pat
 }
 
 #[test]
-#[ignore = "server gaps open (docs/CLIENTS.md): RowDescription type modifiers, table oid and attnum"]
 fn psycopg3_prepared_binary_and_pipeline() {
     let py = common::runtimes::python();
     run_driver(py.to_str().unwrap(), &["test_psycopg.py"], "psycopg", &[]);
 }
 
 #[test]
-#[ignore = "server gaps open (docs/CLIENTS.md): pg_type typelem of int2vector/oidvector, quoted type names in casts, quote_literal, regclass as a type"]
+#[ignore = "server gaps open (docs/CLIENTS.md): regclass as a type of its own, quote_literal"]
 fn asyncpg_binary_protocol_and_introspection() {
     let py = common::runtimes::python();
     run_driver(py.to_str().unwrap(), &["test_asyncpg.py"], "asyncpg", &[]);
 }
 
 #[test]
-#[ignore = "server gaps open (docs/CLIENTS.md): 23505 detail/table/constraint fields, error positions, jsonb numbers as numeric"]
+#[ignore = "server gaps open (docs/CLIENTS.md): jsonb numbers as numeric, 23505 detail/table/constraint fields, error positions"]
 fn node_postgres_parameterised_and_prepared() {
     let modules = common::runtimes::node_modules();
     run_driver("node", &["test.js"], "node-postgres", &[("NODE_PATH", modules)]);
 }
 
 #[test]
-#[ignore = "server gaps open (docs/CLIENTS.md): RowDescription type modifiers, table oid and attnum; information_schema._pg_expandarray; sum(numeric) scale"]
+#[ignore = "server gap open (docs/CLIENTS.md): information_schema._pg_expandarray (composite results) for getPrimaryKeys/getIndexInfo"]
 fn pgjdbc_prepared_batches_and_metadata() {
     let jar = Path::new("/usr/share/java/postgresql.jar");
     assert!(jar.exists(), "pgjdbc is not installed: scripts/setup installs Debian's libpostgresql-jdbc-java");
