@@ -225,6 +225,10 @@ impl Txn {
 }
 
 /// Per-connection state.
+/// The session setting holding the session's process id (`pg_backend_pid()`): a number unique
+/// among the server's sessions, kept across RESET and DISCARD.
+pub const BACKEND_PID: &str = "vouchdb.backend_pid";
+
 pub struct Session {
     pub user: String,
     txn: Option<Txn>,
@@ -238,10 +242,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(user: &str) -> Session {
+        static NEXT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1000);
+        let pid = NEXT_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Session {
             user: user.to_string(),
             txn: None,
-            settings: BTreeMap::new(),
+            settings: BTreeMap::from([(BACKEND_PID.to_string(), pid.to_string())]),
             seq: Default::default(),
             copy_input: None,
             advisory: Default::default(),
@@ -524,12 +530,12 @@ impl Engine {
             Statement::Set(set) => return self.set(s, set),
             // Connection-pool hygiene that drivers send (asyncpg sends all four on release).
             Statement::Discard { .. } => {
-                s.settings.clear();
+                s.settings.retain(|k, _| k == BACKEND_PID);
                 *s.seq.lock().expect("session sequence lock is never poisoned") = Default::default();
                 return Ok(Outcome::Command("DISCARD ALL".into()));
             }
             Statement::Reset(_) => {
-                s.settings.clear();
+                s.settings.retain(|k, _| k == BACKEND_PID);
                 return Ok(Outcome::Command("RESET".into()));
             }
             Statement::Close { .. } => return Ok(Outcome::Command("CLOSE CURSOR ALL".into())),

@@ -708,6 +708,8 @@ impl Ctx<'_> {
                 DataType::Text
             }
             ("version" | "current_database" | "current_schema" | "current_user" | "session_user" | "user", []) => DataType::Text,
+            ("pg_backend_pid", []) => DataType::Int4,
+            ("quote_ident" | "quote_literal" | "quote_nullable", [_]) => DataType::Text,
             ("length" | "char_length" | "octet_length", [_]) => DataType::Int4,
             ("abs", [a]) => a.ty,
             ("round" | "floor" | "ceil" | "ceiling", [a, ..]) => {
@@ -749,9 +751,13 @@ impl Ctx<'_> {
             ("pg_partition_ancestors" | "pg_partition_root", [_]) => DataType::Int8,
             ("shobj_description", [_, _]) => DataType::Text,
             ("pg_get_viewdef" | "pg_get_triggerdef" | "pg_get_functiondef" | "pg_get_statisticsobjdef_columns", [_, ..]) => DataType::Text,
+            // No partitioned tables and no rules: NULL, as PostgreSQL gives for other relations.
+            ("pg_get_partkeydef" | "pg_get_ruledef", [_, ..]) => DataType::Text,
+            // Scan statistics are not kept.
+            ("pg_stat_get_numscans", [_]) => DataType::Int8,
             ("pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size", [_]) => DataType::Int8,
             ("pg_size_pretty", [_]) => DataType::Text,
-            ("pg_relation_is_publishable" | "pg_is_in_recovery", _) => DataType::Bool,
+            ("pg_relation_is_publishable" | "pg_is_in_recovery" | "pg_is_wal_replay_paused", _) => DataType::Bool,
             ("pg_get_function_result" | "pg_get_function_arguments" | "pg_get_function_identity_arguments", [_]) => DataType::Text,
             (
                 "has_table_privilege"
@@ -1451,7 +1457,9 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             | "pg_get_statisticsobjdef_columns"
             | "pg_get_function_result"
             | "pg_get_function_arguments"
-            | "pg_get_function_identity_arguments",
+            | "pg_get_function_identity_arguments"
+            | "pg_get_partkeydef"
+            | "pg_get_ruledef",
             _,
         ) => Value::Null,
         // Per-relation sizes are not tracked (one RocksDB store holds every table).
@@ -1460,7 +1468,8 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             Value::Int(b) => Value::Text(size_pretty(b)),
             _ => Value::Null,
         },
-        ("pg_relation_is_publishable" | "pg_is_in_recovery", _) => Value::Bool(false),
+        ("pg_relation_is_publishable" | "pg_is_in_recovery" | "pg_is_wal_replay_paused", _) => Value::Bool(false),
+        ("pg_stat_get_numscans", [_]) => Value::Int(0),
         // No per-object privileges yet: every role may use every object (policies: docs/THREAT_MODEL.md).
         (
             "has_table_privilege"
@@ -1501,6 +1510,12 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             Value::Array(path)
         }
         ("current_user" | "session_user" | "user", []) => Value::Text(env.user.to_string()),
+        ("quote_ident", [v]) => text(v).map_or(Value::Null, |t| Value::Text(crate::sql::pg_catalog::quote_ident(&t))),
+        ("quote_literal", [v]) => text(v).map_or(Value::Null, |t| Value::Text(quote_literal(&t))),
+        ("quote_nullable", [v]) => Value::Text(text(v).map_or_else(|| "NULL".to_string(), |t| quote_literal(&t))),
+        ("pg_backend_pid", []) => {
+            env.settings.and_then(|s| s.get(crate::sql::engine::BACKEND_PID)).and_then(|p| p.parse().ok()).map_or(Value::Null, Value::Int)
+        }
         _ => return Err(SqlError::new("42883", format!("function {name} does not exist for these argument types"))),
     })
 }
@@ -1544,4 +1559,15 @@ fn round(v: &Value, places: i32) -> SqlResult<Value> {
 fn md5_digest(data: &[u8]) -> [u8; 16] {
     // md5 is provided for compatibility (pgbench scripts use it), not for security.
     md5::compute(data).0
+}
+
+/// PostgreSQL's `quote_literal`: single-quoted, quotes doubled; with a backslash, the E'' form with
+/// backslashes doubled.
+fn quote_literal(t: &str) -> String {
+    let q = t.replace('\'', "''");
+    if t.contains('\\') {
+        format!("E'{}'", q.replace('\\', "\\\\"))
+    } else {
+        format!("'{q}'")
+    }
 }

@@ -15,6 +15,8 @@ const AM_BTREE: i64 = 403;
 const PKEY_OID_OFFSET: i64 = 1 << 30;
 /// The owner every object reports (the first superuser).
 pub const OWNER_OID: i64 = 10;
+/// `pg_default`'s oid, every database's tablespace.
+const TABLESPACE_DEFAULT: i64 = 1663;
 
 /// A virtual table: column names and types, and its rows.
 pub type Virtual = (Vec<(&'static str, DataType)>, Vec<Vec<Value>>);
@@ -27,6 +29,11 @@ fn text(s: &str) -> Value {
 /// `(table, oid columns, name columns, "char" columns)`, space-separated (from PostgreSQL 15's
 /// pg_attribute). Drivers pick decoders by these type oids (asyncpg's `"char"` typtype).
 const CATALOG_COLUMN_TYPES: &[(&str, &str, &str, &str)] = &[
+    ("pg_policies", "", "schemaname tablename policyname", ""),
+    ("pg_replication_slots", "datoid", "slot_name plugin database", ""),
+    ("pg_seclabels", "objoid classoid objnamespace", "", ""),
+    ("pg_sequences", "", "schemaname sequencename sequenceowner", ""),
+    ("pg_user", "usesysid", "usename", ""),
     ("pg_am", "oid", "amname", "amtype"),
     ("pg_attrdef", "oid adrelid", "", ""),
     ("pg_attribute", "attrelid atttypid attcollation", "attname", "attalign attstorage attcompression attidentity attgenerated"),
@@ -79,6 +86,35 @@ const CATALOG_COLUMN_TYPES: &[(&str, &str, &str, &str)] = &[
         "typtype typcategory typdelim typalign typstorage",
     ),
     ("pg_views", "", "schemaname viewname viewowner", ""),
+];
+
+/// PostgreSQL 15's keywords that are not unreserved, by category (its documentation's appendix C).
+const KEYWORDS: &[(&str, &str, &str)] = &[
+    (
+        "R",
+        "reserved",
+        "all analyse analyze and any array as asc asymmetric both case cast check collate column constraint create \
+         current_catalog current_date current_role current_time current_timestamp current_user default deferrable desc \
+         distinct do else end except false fetch for foreign from grant group having in initially intersect into lateral \
+         leading limit localtime localtimestamp not null offset on only or order placing primary references returning \
+         select session_user some symmetric table then to trailing true union unique user using variadic \
+         when where window with",
+    ),
+    (
+        "T",
+        "reserved (can be function or type name)",
+        "authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull join left \
+         like natural notnull outer overlaps right similar tablesample verbose",
+    ),
+    (
+        "C",
+        "unreserved (cannot be function or type name)",
+        "between bigint bit boolean char character coalesce dec decimal exists extract float greatest grouping inout int \
+         integer interval json_array json_arrayagg json_object json_objectagg least national nchar none normalize nullif \
+         numeric out overlay position precision real row setof smallint substring time timestamp treat trim values \
+         varchar xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot \
+         xmlserialize xmltable",
+    ),
 ];
 
 /// The rows of `pg_catalog.<name>`, or None if vouchdb does not emulate that table, with the column
@@ -656,6 +692,10 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 ("daticulocale", Text),
                 ("datlocprovider", Text),
                 ("datacl", Text),
+                ("datistemplate", Bool),
+                ("datallowconn", Bool),
+                ("datconnlimit", Int4),
+                ("dattablespace", Int8),
             ],
             vec![vec![
                 Value::Int(16_384),
@@ -667,9 +707,91 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 Value::Null,
                 text("c"),
                 Value::Null,
+                Value::Bool(false),
+                Value::Bool(true),
+                Value::Int(-1),
+                Value::Int(TABLESPACE_DEFAULT),
             ]],
         ),
-        "pg_roles" | "pg_user" => {
+        // PostgreSQL's pg_user view (pgAdmin reads usesuper at connect).
+        "pg_user" => (
+            vec![
+                ("usename", Text),
+                ("usesysid", Int8),
+                ("usecreatedb", Bool),
+                ("usesuper", Bool),
+                ("userepl", Bool),
+                ("usebypassrls", Bool),
+                ("passwd", Text),
+                ("valuntil", DataType::Timestamptz),
+                ("useconfig", DataType::array_of(Text)),
+            ],
+            catalog
+                .users
+                .values()
+                .enumerate()
+                .map(|(i, u)| {
+                    vec![
+                        text(&u.name),
+                        Value::Int(role_oid(i, &u.name)),
+                        Value::Bool(u.superuser),
+                        Value::Bool(u.superuser),
+                        Value::Bool(false),
+                        Value::Bool(false),
+                        text("********"),
+                        Value::Null,
+                        Value::Null,
+                    ]
+                })
+                .collect(),
+        ),
+        // pg_get_keywords(): PostgreSQL 15's reserved (R), type-or-function-name (T) and column-name (C)
+        // keywords (DBeaver reads them at connect for highlighting).
+        "pg_get_keywords" => (
+            vec![("word", Text), ("catcode", DataType::Char), ("barelabel", Bool), ("catdesc", Text), ("baredesc", Text)],
+            KEYWORDS
+                .iter()
+                .flat_map(|(code, desc, words)| words.split(' ').map(move |w| (w, *code, *desc)))
+                .map(|(w, code, desc)| vec![text(w), text(code), Value::Bool(true), text(desc), text("can be bare label")])
+                .collect(),
+        ),
+        "pg_sequences" => (
+            vec![
+                ("schemaname", Text),
+                ("sequencename", Text),
+                ("sequenceowner", Text),
+                ("data_type", Text),
+                ("start_value", Int8),
+                ("min_value", Int8),
+                ("max_value", Int8),
+                ("increment_by", Int8),
+                ("cycle", Bool),
+                ("cache_size", Int8),
+                ("last_value", Int8),
+            ],
+            catalog
+                .sequences
+                .values()
+                .map(|s| {
+                    vec![
+                        text("public"),
+                        text(&s.name),
+                        text("admin"),
+                        text(&s.ty.name()),
+                        Value::Int(s.start),
+                        Value::Int(s.min),
+                        Value::Int(s.max),
+                        Value::Int(s.increment),
+                        Value::Bool(s.cycle),
+                        Value::Int(s.cache),
+                        // PostgreSQL shows NULL to roles without USAGE and before the first nextval; the
+                        // value lives in the ledger, not the catalog, so it is not shown here.
+                        Value::Null,
+                    ]
+                })
+                .collect(),
+        ),
+        "pg_roles" => {
             let rows = catalog
                 .users
                 .values()
@@ -804,6 +926,30 @@ const CATALOG_TABLE_OIDS: &[(&str, i64)] = &[
     ("pg_sequence", 2224),
     ("pg_extension", 3079),
     ("pg_collation", 3456),
+    ("pg_tablespace", 1213),
+    ("pg_auth_members", 1261),
+    ("pg_shdescription", 2396),
+    ("pg_foreign_table", 3118),
+    ("pg_policy", 3256),
+    ("pg_partitioned_table", 3350),
+    ("pg_statistic_ext", 3381),
+    ("pg_event_trigger", 3466),
+    ("pg_enum", 3501),
+    ("pg_range", 3541),
+    ("pg_publication", 6104),
+    ("pg_publication_rel", 6106),
+    ("pg_publication_namespace", 6237),
+    // System views, with PostgreSQL 15's oids.
+    ("pg_roles", 12000),
+    ("pg_user", 12014),
+    ("pg_policies", 12018),
+    ("pg_views", 12028),
+    ("pg_tables", 12033),
+    ("pg_matviews", 12038),
+    ("pg_indexes", 12043),
+    ("pg_sequences", 12048),
+    ("pg_settings", 12104),
+    ("pg_stat_activity", 12222),
 ];
 
 /// The oid of a catalog table named `pg_x` or `pg_catalog.pg_x`.
@@ -1313,6 +1459,29 @@ fn empty_table(name: &str) -> Option<Vec<(&'static str, DataType)>> {
         "pg_enum" => vec![("oid", Int8), ("enumtypid", Int8), ("enumsortorder", DataType::Float4), ("enumlabel", Text)],
         "pg_range" => vec![("rngtypid", Int8), ("rngsubtype", Int8), ("rngmultitypid", Int8)],
         "pg_tablespace" => vec![("oid", Int8), ("spcname", Text), ("spcowner", Int8)],
+        // Views of server state a single-node ledger has none of: GSSAPI sessions, replication slots,
+        // row-security policies, security labels.
+        "pg_stat_gssapi" => vec![("pid", Int4), ("gss_authenticated", Bool), ("principal", Text), ("encrypted", Bool)],
+        "pg_replication_slots" => vec![
+            ("slot_name", Text),
+            ("plugin", Text),
+            ("slot_type", Text),
+            ("datoid", Int8),
+            ("database", Text),
+            ("temporary", Bool),
+            ("active", Bool),
+        ],
+        "pg_policies" => vec![
+            ("schemaname", Text),
+            ("tablename", Text),
+            ("policyname", Text),
+            ("permissive", Text),
+            ("roles", arr(Text)),
+            ("cmd", Text),
+            ("qual", Text),
+            ("with_check", Text),
+        ],
+        "pg_seclabels" => vec![("objoid", Int8), ("classoid", Int8), ("objsubid", Int4), ("provider", Text), ("label", Text)],
         "pg_event_trigger" => vec![("oid", Int8), ("evtname", Text), ("evtevent", Text), ("evtenabled", Text)],
         "pg_stat_activity" => vec![
             ("datid", Int8),

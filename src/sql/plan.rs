@@ -1183,12 +1183,19 @@ impl Engine {
                 } else {
                     crate::sql::pg_catalog::table(&n, &self.catalog())?
                 };
-                let (cols, rows) = found.ok_or_else(|| SqlError::undefined_table(&n))?;
+                let (cols, mut rows) = found.ok_or_else(|| SqlError::undefined_table(&n))?;
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| n.clone());
-                let scope = cols
+                let mut scope: Vec<ScopeCol> = cols
                     .iter()
                     .map(|(c, ty)| ScopeCol { qualifier: Some(q.clone()), name: c.to_string(), ty: *ty, hidden: false, origin: None })
                     .collect();
+                // The system column `tableoid` (pgAdmin joins pg_depend on it): the catalog's own oid.
+                if let Some(oid) = crate::sql::pg_catalog::catalog_table_oid(&n) {
+                    scope.push(ScopeCol { qualifier: Some(q), name: "tableoid".into(), ty: DataType::Oid, hidden: true, origin: None });
+                    for r in &mut rows {
+                        r.push(Value::Int(oid));
+                    }
+                }
                 (Source::Rows(rows), scope)
             }
             ast::TableFactor::Table { name, alias, args: None, .. }
@@ -1272,6 +1279,24 @@ impl Engine {
                     (Some(args), _) => {
                         let f = object_name(name);
                         match f.as_str() {
+                            // Set-returning catalog functions that are tables here.
+                            "pg_show_all_settings" | "pg_get_keywords" if args.is_empty() => {
+                                let table = if f == "pg_show_all_settings" { "pg_settings" } else { "pg_get_keywords" };
+                                let (cols, rows) = crate::sql::pg_catalog::table(table, &self.catalog())?
+                                    .ok_or_else(|| SqlError::undefined_table(table))?;
+                                let q = alias_name.unwrap_or(f);
+                                let scope = cols
+                                    .iter()
+                                    .map(|(c, ty)| ScopeCol {
+                                        qualifier: Some(q.clone()),
+                                        name: c.to_string(),
+                                        ty: *ty,
+                                        hidden: false,
+                                        origin: None,
+                                    })
+                                    .collect();
+                                (Source::Rows(rows), scope)
+                            }
                             "vouch_checkpoint" if args.is_empty() => {
                                 let q = alias_name.unwrap_or(f);
                                 let scope = CHECKPOINT_COLUMNS

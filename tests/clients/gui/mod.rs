@@ -3,7 +3,9 @@
 //! table. `dbeaver.sql` and `pgadmin.sql` hold them as the tools render them for PostgreSQL 15 (each
 //! with its source in a comment; statements end at a line holding only `;;`), checked to run on
 //! PostgreSQL 15. Each runs here through the extended protocol, as both tools send them, and through
-//! the simple protocol, and must succeed; the session stays usable throughout.
+//! the simple protocol. Every statement succeeds except the ones in `KNOWN_GAPS`, which must fail
+//! cleanly with exactly the SQLSTATE listed (so that a fix, or a new failure, shows here); the
+//! session stays usable throughout.
 
 use tokio_postgres::Client;
 
@@ -46,6 +48,17 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Statements vouchdb cannot run yet (pgAdmin's table Properties panel and one tree node), by file
+/// and first line, with the SQLSTATE each fails with. docs/CLIENTS.md lists them.
+const KNOWN_GAPS: &[(&str, usize, &str)] = &[
+    ("pgadmin.sql", 276, "0A000"), // DISTINCT ON
+    ("pgadmin.sql", 320, "0A000"), // SUBSTRING(… FROM 'regex')
+    ("pgadmin.sql", 400, "42883"), // aclexplode() and composite field access
+    ("pgadmin.sql", 454, "42703"), // GROUP BY an output column's alias
+    ("pgadmin.sql", 520, "0A000"), // SUBSTRING(… FROM 'regex')
+    ("pgadmin.sql", 559, "42702"), // an outer column in ARRAY(SELECT generate_series(…)) inside a join
+];
+
 async fn run_file(c: &Client, file: &str) -> Vec<String> {
     let mut failures = vec![];
     let all = statements(file);
@@ -53,14 +66,17 @@ async fn run_file(c: &Client, file: &str) -> Vec<String> {
     for (line, source, sql) in all {
         let single = !sql.trim().trim_end_matches(';').contains(';');
         // Extended protocol (one statement per Parse), then simple protocol.
+        let gap = KNOWN_GAPS.iter().find(|g| g.0 == file && g.1 == line).map(|g| g.2);
+        let mut check = |protocol: &str, result: Result<(), tokio_postgres::Error>| match (result, gap) {
+            (Ok(()), None) => {}
+            (Err(e), Some(code)) if e.code().map(|c| c.code()) == Some(code) => {}
+            (Ok(()), Some(code)) => failures.push(format!("{file}:{line} {protocol}: succeeds now (listed as {code}): update KNOWN_GAPS")),
+            (Err(e), _) => failures.push(format!("{file}:{line} ({source}) {protocol}: {}", describe(&e))),
+        };
         if single {
-            if let Err(e) = c.query(sql.trim().trim_end_matches(';'), &[]).await {
-                failures.push(format!("{file}:{line} ({source}) extended: {}", describe(&e)));
-            }
+            check("extended", c.query(sql.trim().trim_end_matches(';'), &[]).await.map(drop));
         }
-        if let Err(e) = c.simple_query(&sql).await {
-            failures.push(format!("{file}:{line} ({source}) simple: {}", describe(&e)));
-        }
+        check("simple", c.simple_query(&sql).await.map(drop));
         // Whatever happened, the session is usable.
         let one: i32 = c.query_one("SELECT 1", &[]).await.unwrap_or_else(|e| panic!("{file}:{line}: session broken: {e}")).get(0);
         assert_eq!(one, 1);
@@ -69,7 +85,6 @@ async fn run_file(c: &Client, file: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server gaps open (docs/CLIENTS.md): catalog functions and views the GUI tools read"]
 async fn dbeaver_and_pgadmin_metadata_queries() {
     let mut server = crate::common::Server::start();
     let c = server.client().await;
