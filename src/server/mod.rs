@@ -38,6 +38,12 @@ pub const PG_VERSION_NUM: &str = "150000";
 fn error_info(e: SqlError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), e.code.into(), e.message);
     info.where_context = e.context;
+    if let Some(f) = e.fields {
+        info.detail = f.detail;
+        info.schema = f.schema;
+        info.table = f.table;
+        info.constraint = f.constraint;
+    }
     info
 }
 
@@ -68,6 +74,64 @@ pub(crate) fn check_utf8(b: &[u8]) -> Result<&str, SqlError> {
 
 fn pg_error(e: SqlError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e)))
+}
+
+/// `pg_error`, with PostgreSQL's cursor position in `sql` (1-based, in characters) for the errors that
+/// have one: a syntax error (and PostgreSQL's wording for it), an unknown relation or column.
+fn pg_error_at(e: SqlError, sql: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info_at(e, sql)))
+}
+
+fn error_info_at(mut e: SqlError, sql: &str) -> ErrorInfo {
+    let mut position = None;
+    if e.code == "42601" {
+        // sqlparser: "…, found: TOKEN at Line: L, Column: C".
+        let message = e.message.clone();
+        if let Some((head, at)) = message.rsplit_once(" at Line: ") {
+            if let Some((line, col)) = at.split_once(", Column: ") {
+                if let (Ok(line), Ok(col)) = (line.trim().parse::<usize>(), col.trim().parse::<usize>()) {
+                    let before: usize = sql.split_inclusive('\n').take(line.saturating_sub(1)).map(|l| l.chars().count()).sum();
+                    position = Some(before + col);
+                }
+                if let Some((_, token)) = head.rsplit_once("found: ") {
+                    e.message =
+                        if token == "EOF" { "syntax error at end of input".into() } else { format!("syntax error at or near \"{token}\"") };
+                    if token == "EOF" {
+                        position = Some(sql.trim_end().chars().count() + 1);
+                    }
+                }
+            }
+        }
+    } else if matches!(e.code, "42P01" | "42703") {
+        // The quoted name of `relation "x" does not exist` / `column "x" does not exist`.
+        let name = e.message.split('"').nth(1).map(str::to_lowercase);
+        position = name.filter(|n| !n.is_empty()).and_then(|n| find_word(sql, &n));
+    }
+    let mut info = error_info(e);
+    info.position = position.map(|p| p.to_string());
+    info
+}
+
+/// The 1-based character position of the first occurrence of identifier `word` in `sql` (case-
+/// insensitive, as a whole word, outside string literals).
+fn find_word(sql: &str, word: &str) -> Option<usize> {
+    let lower = sql.to_lowercase();
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut in_string = false;
+    for (i, c) in lower.char_indices() {
+        if c == '\'' {
+            in_string = !in_string;
+        }
+        if in_string || !lower[i..].starts_with(word) {
+            continue;
+        }
+        let before = lower[..i].chars().next_back().is_none_or(|b| !ident(b));
+        let after = lower[i + word.len()..].chars().next().is_none_or(|a| !ident(a));
+        if before && after {
+            return Some(lower[..i].chars().count() + 1);
+        }
+    }
+    None
 }
 
 struct SessionCell {
@@ -231,7 +295,7 @@ impl SimpleQueryHandler for Handler {
         let mut s = cell.session.lock().await;
         let stmts = match sql::parse(query) {
             Ok(v) => v,
-            Err(e) => return Err(pg_error(e)),
+            Err(e) => return Err(pg_error_at(e, query)),
         };
         if stmts.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
@@ -278,9 +342,9 @@ impl SimpleQueryHandler for Handler {
                         self.engine.end_implicit(&mut s).await.map_err(pg_error)?;
                     }
                     if out.is_empty() {
-                        return Err(pg_error(e));
+                        return Err(pg_error_at(e, query));
                     }
-                    out.push(Response::Error(Box::new(error_info(e))));
+                    out.push(Response::Error(Box::new(error_info_at(e, query))));
                     return Ok(out);
                 }
             }
@@ -307,7 +371,7 @@ impl QueryParser for Parser {
             Err(e) => {
                 // A statement that fails to parse aborts the transaction, as any failed statement does.
                 self.engine.fail_statement(&mut *session(client).session.lock().await);
-                Err(pg_error(e))
+                Err(pg_error_at(e, sql))
             }
         }
     }
@@ -386,7 +450,11 @@ impl ExtendedQueryHandler for Handler {
         if is_copy_from(stmt) {
             return start_copy_in(&self.engine, &cell, &mut s, stmt, &prepared.sql).await.map_err(pg_error);
         }
-        let o = self.engine.execute_prepared(&mut s, stmt, &prepared.sql, &params, Some(&prepared.plan)).await.map_err(pg_error)?;
+        let o = self
+            .engine
+            .execute_prepared(&mut s, stmt, &prepared.sql, &params, Some(&prepared.plan))
+            .await
+            .map_err(|e| pg_error_at(e, &prepared.sql))?;
         if let (Statement::Copy { .. }, Outcome::Rows { columns, rows, .. }) = (&**stmt, &o) {
             let messages = copy::copy_out_messages(stmt, columns, rows).map_err(pg_error)?;
             return Ok(Response::CopyOut(copy::copy_out_response(columns.len(), messages)));

@@ -8,16 +8,37 @@ pub struct SqlError {
     pub message: String,
     /// PostgreSQL's CONTEXT (the error's `where` field), e.g. the COPY input line of a bad value.
     pub context: Option<String>,
+    /// DETAIL and the object the error is about (schema, table, constraint), as PostgreSQL reports a
+    /// constraint violation; drivers expose them (node-postgres' `err.constraint`).
+    pub fields: Option<Box<ErrorFields>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ErrorFields {
+    pub detail: Option<String>,
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub constraint: Option<String>,
 }
 
 pub type SqlResult<T> = Result<T, SqlError>;
 
 impl SqlError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        SqlError { code, message: message.into(), context: None }
+        SqlError { code, message: message.into(), context: None, fields: None }
     }
     pub fn with_context(mut self, context: impl Into<String>) -> Self {
         self.context = Some(context.into());
+        self
+    }
+    /// A violation of `constraint` on table `table` (schema public), with PostgreSQL's DETAIL.
+    pub fn on_constraint(mut self, table: &str, constraint: &str, detail: Option<String>) -> Self {
+        self.fields = Some(Box::new(ErrorFields {
+            detail,
+            schema: Some("public".into()),
+            table: Some(table.into()),
+            constraint: Some(constraint.into()),
+        }));
         self
     }
     pub fn syntax(m: impl Into<String>) -> Self {

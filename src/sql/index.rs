@@ -93,13 +93,9 @@ pub fn unique_violation(table: &TableDef, index: &IndexDef, values: &[Value]) ->
     let names: Vec<&str> = index.columns.iter().map(|&c| table.columns[c].name.as_str()).collect();
     let vals: Vec<String> =
         values.iter().zip(&index.columns).map(|(v, &c)| v.to_text(table.columns[c].ty).unwrap_or_else(|| "NULL".into())).collect();
-    SqlError::new(
-        "23505",
-        format!(
-            "duplicate key value violates unique constraint \"{}\": Key ({})=({}) already exists.",
-            index.name,
-            names.join(", "),
-            vals.join(", ")
-        ),
+    SqlError::new("23505", format!("duplicate key value violates unique constraint \"{}\"", index.name)).on_constraint(
+        &table.name,
+        &index.name,
+        Some(format!("Key ({})=({}) already exists.", names.join(", "), vals.join(", "))),
     )
 }

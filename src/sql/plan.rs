@@ -2622,14 +2622,11 @@ impl Engine {
 fn duplicate_key(t: &TableDef, row: &[Value]) -> SqlError {
     let names: Vec<&str> = t.primary_key.iter().map(|&i| t.columns[i].name.as_str()).collect();
     let vals: Vec<String> = t.primary_key.iter().map(|&i| row[i].to_text(t.columns[i].ty).unwrap_or_default()).collect();
-    SqlError::new(
-        "23505",
-        format!(
-            "duplicate key value violates unique constraint \"{}_pkey\": Key ({})=({}) already exists.",
-            t.name,
-            names.join(", "),
-            vals.join(", ")
-        ),
+    let constraint = format!("{}_pkey", t.name);
+    SqlError::new("23505", format!("duplicate key value violates unique constraint \"{constraint}\"")).on_constraint(
+        &t.name,
+        &constraint,
+        Some(format!("Key ({})=({}) already exists.", names.join(", "), vals.join(", "))),
     )
 }
 

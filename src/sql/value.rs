@@ -342,7 +342,8 @@ impl Value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or_else(|| J::String(format_float(*f, false)), J::Number),
+            Value::Float(f) if f.is_finite() => J::Number(json_number(&format_float(*f, false))),
+            Value::Float(f) => J::String(format_float(*f, false)),
             Value::Numeric(d) => serde_json::from_str(&d.to_string()).unwrap_or_else(|_| J::String(d.to_string())),
             Value::Jsonb(j) => j.clone(),
             Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
@@ -442,7 +443,9 @@ impl Value {
             },
             DataType::Uuid => Value::Uuid(parse_uuid(t).ok_or_else(bad)?),
             DataType::Jsonb => {
-                Value::Jsonb(serde_json::from_str(t).map_err(|_| SqlError::new("22P02", "invalid input syntax for type json"))?)
+                let mut j = serde_json::from_str(t).map_err(|_| SqlError::new("22P02", "invalid input syntax for type json"))?;
+                normalize_json_numbers(&mut j)?;
+                Value::Jsonb(j)
             }
             DataType::Int2Vector => Value::Array(t.split_whitespace().map(|i| Value::parse(i, DataType::Int2)).collect::<SqlResult<_>>()?),
             DataType::Array(elem) => {
@@ -801,6 +804,61 @@ pub fn parse_array_text(t: &str) -> Option<Vec<Option<String>>> {
 }
 
 /// jsonb's text form as PostgreSQL prints it: object keys ordered by length then bytes, `": "` and `", "`.
+/// A JSON number from text that is one (serde_json keeps the digits: `arbitrary_precision`).
+fn json_number(text: &str) -> serde_json::Number {
+    text.parse().unwrap_or_else(|_| serde_json::Number::from(0))
+}
+
+/// jsonb stores numbers as NUMERIC: every number of `j` becomes the text PostgreSQL prints for it
+/// (`1e2` is `100`, `2.50` stays `2.50`, `1.5e-1` is `0.15`, `-0` is `0`, and no digit is lost).
+pub fn normalize_json_numbers(j: &mut serde_json::Value) -> SqlResult<()> {
+    use serde_json::Value as J;
+    match j {
+        J::Number(n) => *n = json_number(&numeric_text(&n.to_string())?),
+        J::Array(items) => items.iter_mut().try_for_each(normalize_json_numbers)?,
+        J::Object(o) => o.values_mut().try_for_each(normalize_json_numbers)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// PostgreSQL's NUMERIC text for a JSON number's text: the exact value, with `max(0, decimals −
+/// exponent)` decimals.
+fn numeric_text(n: &str) -> SqlResult<String> {
+    let overflow = || SqlError::new("22003", "value overflows numeric format");
+    let (negative, n) = match n.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, n),
+    };
+    let (mantissa, exp) = match n.find(['e', 'E']) {
+        Some(i) => (&n[..i], n[i + 1..].parse::<i64>().map_err(|_| overflow())?),
+        None => (n, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let shift = exp - frac.len() as i64;
+    if !(-16_383..=131_072).contains(&shift) || digits.len() > 200_000 {
+        return Err(overflow());
+    }
+    let text = if shift >= 0 {
+        let whole = format!("{digits}{}", "0".repeat(shift as usize));
+        let whole = whole.trim_start_matches('0');
+        if whole.is_empty() {
+            "0".to_string()
+        } else {
+            whole.to_string()
+        }
+    } else {
+        let scale = (-shift) as usize;
+        let padded = format!("{}{digits}", "0".repeat((scale + 1).saturating_sub(digits.len())));
+        let (i, f) = padded.split_at(padded.len() - scale);
+        let i = i.trim_start_matches('0');
+        format!("{}.{f}", if i.is_empty() { "0" } else { i })
+    };
+    let zero = text.bytes().all(|b| b == b'0' || b == b'.');
+    Ok(if negative && !zero { format!("-{text}") } else { text })
+}
+
 pub fn jsonb_text(j: &serde_json::Value) -> String {
     use serde_json::Value as J;
     match j {

@@ -59,14 +59,13 @@ fn psycopg3_prepared_binary_and_pipeline() {
 }
 
 #[test]
-#[ignore = "server gaps open (docs/CLIENTS.md): regclass as a type of its own, quote_literal"]
+#[ignore = "server gap open (docs/CLIENTS.md): regclass as a type of its own"]
 fn asyncpg_binary_protocol_and_introspection() {
     let py = common::runtimes::python();
     run_driver(py.to_str().unwrap(), &["test_asyncpg.py"], "asyncpg", &[]);
 }
 
 #[test]
-#[ignore = "server gaps open (docs/CLIENTS.md): jsonb numbers as numeric, 23505 detail/table/constraint fields, error positions"]
 fn node_postgres_parameterised_and_prepared() {
     let modules = common::runtimes::node_modules();
     run_driver("node", &["test.js"], "node-postgres", &[("NODE_PATH", modules)]);
