@@ -532,3 +532,24 @@ fn scram_stays_the_default_over_tls() {
     r.scram(common::PASSWORD);
     assert_eq!(common::raw::first_column(&r.query(b"SELECT 7")), ["7"]);
 }
+
+/// Error fields drivers expose: a unique violation's DETAIL, schema, table and constraint; the cursor
+/// position and PostgreSQL's wording of a syntax error; the position of an unknown relation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_detail_object_names_and_positions() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE ef (id INTEGER PRIMARY KEY, v TEXT UNIQUE); INSERT INTO ef VALUES (1, 'a')").await.unwrap();
+    let db = |e: tokio_postgres::Error| e.as_db_error().cloned().expect("a server error");
+    let e = db(c.execute("INSERT INTO ef VALUES (1, 'b')", &[]).await.unwrap_err());
+    assert_eq!(e.message(), "duplicate key value violates unique constraint \"ef_pkey\"");
+    assert_eq!(e.detail(), Some("Key (id)=(1) already exists."));
+    assert_eq!((e.schema(), e.table(), e.constraint()), (Some("public"), Some("ef"), Some("ef_pkey")));
+    let e = db(c.execute("INSERT INTO ef VALUES (2, 'a')", &[]).await.unwrap_err());
+    assert_eq!((e.constraint(), e.detail()), (Some("ef_v_key"), Some("Key (v)=(a) already exists.")));
+    let e = db(c.simple_query("SELECT 1;\nSELEC 1").await.unwrap_err());
+    assert_eq!(e.message(), "syntax error at or near \"SELEC\"");
+    assert_eq!(e.position(), Some(&tokio_postgres::error::ErrorPosition::Original(11)));
+    let e = db(c.query("SELECT * FROM missing_table WHERE id = $1", &[&1i32]).await.unwrap_err());
+    assert_eq!(e.position(), Some(&tokio_postgres::error::ErrorPosition::Original(15)));
+}
