@@ -547,6 +547,11 @@ async fn errors_carry_detail_object_names_and_positions() {
     assert_eq!((e.schema(), e.table(), e.constraint()), (Some("public"), Some("ef"), Some("ef_pkey")));
     let e = db(c.execute("INSERT INTO ef VALUES (2, 'a')", &[]).await.unwrap_err());
     assert_eq!((e.constraint(), e.detail()), (Some("ef_v_key"), Some("Key (v)=(a) already exists.")));
+    c.batch_execute("CREATE TABLE ef_child (id INTEGER PRIMARY KEY, p INTEGER REFERENCES ef (id))").await.unwrap();
+    let e = db(c.execute("INSERT INTO ef_child VALUES (1, 7)", &[]).await.unwrap_err());
+    assert_eq!(e.message(), "insert or update on table \"ef_child\" violates foreign key constraint \"ef_child_p_fkey\"");
+    assert_eq!((e.table(), e.constraint()), (Some("ef_child"), Some("ef_child_p_fkey")));
+    assert_eq!(e.detail(), Some("Key (p)=(7) is not present in table \"ef\"."));
     let e = db(c.simple_query("SELECT 1;\nSELEC 1").await.unwrap_err());
     assert_eq!(e.message(), "syntax error at or near \"SELEC\"");
     assert_eq!(e.position(), Some(&tokio_postgres::error::ErrorPosition::Original(11)));

@@ -84,7 +84,8 @@ impl Engine {
                             return Err(SqlError::new(
                                 "23514",
                                 format!("new row for relation \"{}\" violates check constraint \"{name}\"", def.name),
-                            ));
+                            )
+                            .on_constraint(&def.name, name, None));
                         }
                     }
                 }
@@ -100,13 +101,12 @@ impl Engine {
                     if !self.referenced_row_exists(parent, fk, &vals, txn)? {
                         return Err(SqlError::new(
                             "23503",
-                            format!(
-                                "insert or update on table \"{}\" violates foreign key constraint \"{}\": {} is not present in table \"{}\".",
-                                def.name,
-                                fk.name,
-                                key_text(def, &fk.columns, row),
-                                parent.name
-                            ),
+                            format!("insert or update on table \"{}\" violates foreign key constraint \"{}\"", def.name, fk.name),
+                        )
+                        .on_constraint(
+                            &def.name,
+                            &fk.name,
+                            Some(format!("{} is not present in table \"{}\".", key_text(def, &fk.columns, row), parent.name)),
                         ));
                     }
                 }
@@ -139,13 +139,18 @@ impl Engine {
                                 return Err(SqlError::new(
                                     "23503",
                                     format!(
-                                        "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\": {} is still referenced from table \"{}\".",
-                                        def.name,
-                                        fk.name,
-                                        child.name,
+                                        "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
+                                        def.name, fk.name, child.name
+                                    ),
+                                )
+                                .on_constraint(
+                                    &child.name,
+                                    &fk.name,
+                                    Some(format!(
+                                        "{} is still referenced from table \"{}\".",
                                         key_text(def, &fk.ref_columns, &old),
                                         child.name
-                                    ),
+                                    )),
                                 ))
                             }
                             (FkAction::Cascade, None) => {
@@ -164,7 +169,8 @@ impl Engine {
                                             let mut params = vec![];
                                             let e = crate::sql::parse_expr(d)?;
                                             let ty = child.columns[c].ty;
-                                            let x = Ctx { scope: &[], params: &mut params, aggs: None, planner: None }.compile_as(&e, ty)?;
+                                            let x =
+                                                Ctx { scope: &[], params: &mut params, aggs: None, planner: None }.compile_as(&e, ty)?;
                                             x.expr.eval(&[], env)?.cast(ty)?
                                         }
                                         _ => Value::Null,
