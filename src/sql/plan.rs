@@ -181,6 +181,8 @@ pub struct QueryPlan {
     origins: Vec<Option<crate::sql::expr::ColumnOrigin>>,
     visible: usize,
     distinct: bool,
+    /// DISTINCT ON: the outputs (visible or hidden) whose values pick the first row of each group.
+    distinct_on: Vec<usize>,
     order_by: Vec<(usize, bool, bool)>,
     limit: Option<Expr>,
     offset: Option<Expr>,
@@ -1570,10 +1572,27 @@ impl Engine {
             }
             Some(_) => return Err(SqlError::syntax("LIMIT offset, count is not PostgreSQL syntax")),
         };
+        let mut distinct_on = Vec::new();
         let distinct = match &select.distinct {
             None | Some(ast::Distinct::All) => false,
             Some(ast::Distinct::Distinct) => true,
-            Some(ast::Distinct::On(_)) => return Err(SqlError::unsupported("DISTINCT ON is not supported yet")),
+            // DISTINCT ON (exprs): the first row (in ORDER BY order) of each distinct value of exprs.
+            Some(ast::Distinct::On(exprs)) => {
+                for e in exprs {
+                    let idx = match e {
+                        ast::Expr::Identifier(i) if outputs[..visible].iter().filter(|o| o.0 == normalize_ident(i)).count() == 1 => {
+                            outputs.iter().position(|o| o.0 == normalize_ident(i)).expect("counted above")
+                        }
+                        e => {
+                            let t = Ctx { scope: &scope, params, aggs: Some(&mut aggs), planner: Some(self) }.compile(e)?;
+                            outputs.push(("?distinct?".into(), t.expr, t.ty));
+                            outputs.len() - 1
+                        }
+                    };
+                    distinct_on.push(idx);
+                }
+                false
+            }
         };
         let filter = filter.map(|f| f.expr);
         let having = having.map(|h| h.expr);
@@ -1609,6 +1628,7 @@ impl Engine {
             origins,
             visible,
             distinct,
+            distinct_on,
             order_by,
             limit,
             offset,
@@ -2015,6 +2035,11 @@ impl Engine {
                 }
                 std::cmp::Ordering::Equal
             });
+        }
+        if !plan.distinct_on.is_empty() {
+            // The sort is stable: the first row of each key is the first in ORDER BY order.
+            let mut seen: HashSet<String> = HashSet::new();
+            out.retain(|r| seen.insert(format!("{:?}", plan.distinct_on.iter().map(|&i| &r[i]).collect::<Vec<_>>())));
         }
         let offset = const_usize(&plan.offset, env, "OFFSET")?.unwrap_or(0);
         let limit = const_usize(&plan.limit, env, "LIMIT")?;
