@@ -410,6 +410,27 @@ impl Ctx<'_> {
                 };
                 Typed { expr: Expr::Const(Value::parse(&text, ty)?), ty }
             }
+            // SUBSTRING(s FROM start [FOR count]); with a text FROM and no FOR, the part of s matching a
+            // POSIX regular expression (its first parenthesized group, if any), as in PostgreSQL.
+            A::Substring { expr, substring_from, substring_for, .. } => {
+                let s = self.compile(expr)?.expr;
+                let from = substring_from.as_ref().map(|f| self.compile(f)).transpose()?;
+                let count = substring_for.as_ref().map(|n| self.compile_as(n, DataType::Int8)).transpose()?;
+                let args = match (from, count) {
+                    (Some(p), None) if p.ty.is_text() => {
+                        return Ok(Typed { expr: Expr::Func("__vouch_substring_regex".into(), vec![s, p.expr]), ty: DataType::Text });
+                    }
+                    (Some(p), Some(_)) if p.ty.is_text() => {
+                        return Err(SqlError::unsupported("SUBSTRING(… SIMILAR … ESCAPE …) is not supported yet"));
+                    }
+                    (from, count) => {
+                        let mut args = vec![s, from.map_or(Expr::Const(Value::Int(1)), |f| f.expr)];
+                        args.extend(count.map(|c| c.expr));
+                        args
+                    }
+                };
+                Typed { expr: Expr::Func("substr".into(), args), ty: DataType::Text }
+            }
             other => return Err(SqlError::unsupported(format!("expression not supported yet: {other}"))),
         })
     }
@@ -710,6 +731,7 @@ impl Ctx<'_> {
             ("version" | "current_database" | "current_schema" | "current_user" | "session_user" | "user", []) => DataType::Text,
             ("pg_backend_pid", []) => DataType::Int4,
             ("quote_ident" | "quote_literal" | "quote_nullable", [_]) => DataType::Text,
+            ("__vouch_substring_regex", [_, _]) => DataType::Text,
             ("length" | "char_length" | "octet_length", [_]) => DataType::Int4,
             ("abs", [a]) => a.ty,
             ("round" | "floor" | "ceil" | "ceiling", [a, ..]) => {
@@ -1510,6 +1532,16 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             Value::Array(path)
         }
         ("current_user" | "session_user" | "user", []) => Value::Text(env.user.to_string()),
+        ("__vouch_substring_regex", [v, p]) => match (text(v), text(p)) {
+            (Some(v), Some(p)) => {
+                let re = regex::Regex::new(&p).map_err(|e| SqlError::new("2201B", format!("invalid regular expression: {e}")))?;
+                match re.captures(&v) {
+                    None => Value::Null,
+                    Some(c) => c.get(1).or_else(|| c.get(0)).map_or(Value::Null, |m| Value::Text(m.as_str().to_string())),
+                }
+            }
+            _ => Value::Null,
+        },
         ("quote_ident", [v]) => text(v).map_or(Value::Null, |t| Value::Text(crate::sql::pg_catalog::quote_ident(&t))),
         ("quote_literal", [v]) => text(v).map_or(Value::Null, |t| Value::Text(quote_literal(&t))),
         ("quote_nullable", [v]) => Value::Text(text(v).map_or_else(|| "NULL".to_string(), |t| quote_literal(&t))),

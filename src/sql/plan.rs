@@ -1489,7 +1489,17 @@ impl Engine {
                         .map(|o| o.1.clone())
                         .ok_or_else(|| SqlError::new("42P10", format!("GROUP BY position {n} is not in select list")))?
                 }
-                _ => Ctx { scope: &scope, params, aggs: None, planner: Some(self) }.compile(g)?.expr,
+                _ => match (Ctx { scope: &scope, params, aggs: None, planner: Some(self) }).compile(g) {
+                    Ok(t) => t.expr,
+                    // A name that is no input column may be an output column's alias, as in PostgreSQL.
+                    Err(e) if e.code == "42703" => match g {
+                        ast::Expr::Identifier(i) if outputs[..visible].iter().filter(|o| o.0 == normalize_ident(i)).count() == 1 => {
+                            outputs[..visible].iter().find(|o| o.0 == normalize_ident(i)).expect("counted above").1.clone()
+                        }
+                        _ => return Err(e),
+                    },
+                    Err(e) => return Err(e),
+                },
             };
             group_by.push(e);
         }
