@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 fn scope(t: &TableDef) -> Vec<ScopeCol> {
     t.columns
         .iter()
-        .map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: false, origin: None })
+        .map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: false, origin: None, depth: 0 })
         .collect()
 }
 

@@ -2622,7 +2622,7 @@ fn constraint_names(t: &TableDef) -> Vec<String> {
 fn table_columns_scope(t: &TableDef) -> Vec<ScopeCol> {
     t.columns
         .iter()
-        .map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: c.hidden, origin: None })
+        .map(|c| ScopeCol { qualifier: Some(t.name.clone()), name: c.name.clone(), ty: c.ty, hidden: c.hidden, origin: None, depth: 0 })
         .collect()
 }
 

@@ -18,6 +18,9 @@ pub struct ScopeCol {
     pub hidden: bool,
     /// The table column it reads, for a result column's description (RowDescription).
     pub origin: Option<ColumnOrigin>,
+    /// 0 for the query's own FROM items; 1 for the query a subquery sits in, and so on: a name
+    /// resolves to the nearest level that has it, as in PostgreSQL.
+    pub depth: u8,
 }
 
 /// Where a result column comes from, as PostgreSQL describes it: the table's oid, the column's
@@ -170,9 +173,12 @@ pub fn normalize_ident(i: &ast::Ident) -> String {
 
 impl Ctx<'_> {
     fn resolve(&self, qualifier: Option<&str>, name: &str) -> SqlResult<Typed> {
-        let matches: Vec<usize> = (0..self.scope.len())
+        let all: Vec<usize> = (0..self.scope.len())
             .filter(|&i| self.scope[i].name == name && (qualifier.is_none() || self.scope[i].qualifier.as_deref() == qualifier))
             .collect();
+        // The nearest query level that has the name.
+        let nearest = all.iter().map(|&i| self.scope[i].depth).min().unwrap_or(0);
+        let matches: Vec<usize> = all.into_iter().filter(|&i| self.scope[i].depth == nearest).collect();
         // Outer-query columns (visible to a correlated subquery) are hidden: an inner column wins.
         let visible: Vec<usize> = matches.iter().copied().filter(|&i| !self.scope[i].hidden).collect();
         let found = match (matches.len(), visible.len()) {
@@ -437,7 +443,8 @@ impl Ctx<'_> {
 
     fn subquery(&mut self, q: &ast::Query, kind: SubKind, left: Option<Typed>) -> SqlResult<Typed> {
         let planner = self.planner.ok_or_else(|| SqlError::unsupported("subqueries are not allowed here"))?;
-        let outer: Vec<ScopeCol> = self.scope.iter().map(|c| ScopeCol { hidden: true, ..c.clone() }).collect();
+        let outer: Vec<ScopeCol> =
+            self.scope.iter().map(|c| ScopeCol { hidden: true, depth: c.depth.saturating_add(1), ..c.clone() }).collect();
         let (plan, correlated) = planner.plan_subquery(q, &outer, self.params)?;
         let cols = plan.columns();
         let ty = match kind {

@@ -471,6 +471,8 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         Value::Null,
                         Value::Text(input),
                         Value::Text(output),
+                        // Storage: plain for fixed-width types, extended (TOAST-able) for the others.
+                        text(if len > 0 { "p" } else { "x" }),
                     ]
                 };
                 // The vector types are arrays of their element type too (asyncpg decodes them so).
@@ -508,6 +510,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     // regproc in PostgreSQL; here the function's name, which is how a regproc prints.
                     ("typinput", Text),
                     ("typoutput", Text),
+                    ("typstorage", Text),
                 ],
                 rows,
             )

@@ -22,6 +22,9 @@ impl SubqueryPlanner for Engine {
     fn plan_subquery(&self, q: &ast::Query, outer: &[ScopeCol], params: &mut Vec<Option<DataType>>) -> SqlResult<(QueryPlan, bool)> {
         match &*q.body {
             ast::SetExpr::Select(select) if q.with.is_none() => {
+                // Set-returning functions in its SELECT list move into FROM first, as at the top level.
+                let rewritten = rewrite_select_list_srfs(select)?;
+                let select = rewritten.as_ref().unwrap_or(select);
                 let (source, mut scope) = self.plan_from(&select.from, &Ctes::new(), outer, params)?;
                 let inner = scope.len();
                 scope.extend(outer.iter().cloned());
@@ -522,6 +525,7 @@ pub(super) fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType
         ty,
         hidden,
         origin: None,
+        depth: 0,
     };
     let mut s: Vec<ScopeCol> = t
         .columns
@@ -638,8 +642,11 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
         ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => Some(e.clone()),
         _ => None,
     };
+    if select.from.is_empty() {
+        return Ok(from_less_srf(select));
+    }
     let srfs: Vec<_> = select.projection.iter().filter_map(|i| item_expr(i).and_then(|e| is_srf(&e))).collect();
-    if srfs.is_empty() || select.from.is_empty() {
+    if srfs.is_empty() {
         return Ok(None);
     }
     if !matches!(&select.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty()) || select.having.is_some() {
@@ -677,6 +684,43 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
         };
     }
     Ok(Some(out))
+}
+
+/// A SELECT without FROM whose one set-returning item is `generate_series(…)` or `unnest(…)`
+/// (`ARRAY(SELECT generate_series(1, i.indnatts))`, pgAdmin): the function moves into FROM and the item
+/// reads its column, which gives the same rows. Other items are evaluated once per row, as PostgreSQL
+/// does. None: nothing to rewrite.
+fn from_less_srf(select: &ast::Select) -> Option<ast::Select> {
+    let srf_index = |e: &ast::Expr| match e {
+        ast::Expr::Function(f) => matches!(object_name(&f.name).as_str(), "generate_series" | "unnest").then(|| f.clone()),
+        _ => None,
+    };
+    let mut found = None;
+    for (i, item) in select.projection.iter().enumerate() {
+        let e = match item {
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        if let Some(f) = srf_index(e) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some((i, f));
+        }
+    }
+    let (i, f) = found?;
+    let name = object_name(&f.name);
+    let from = crate::sql::parse(&format!("SELECT 1 FROM {f} AS __vouch_srf(__vouch_v)")).ok()?.remove(0).0;
+    let ast::Statement::Query(q) = from else { return None };
+    let ast::SetExpr::Select(inner) = *q.body else { return None };
+    let mut out = select.clone();
+    out.from = inner.from;
+    let column = crate::sql::parse_expr("__vouch_srf.__vouch_v").ok()?;
+    out.projection[i] = match &select.projection[i] {
+        ast::SelectItem::ExprWithAlias { alias, .. } => ast::SelectItem::ExprWithAlias { expr: column, alias: alias.clone() },
+        _ => ast::SelectItem::ExprWithAlias { expr: column, alias: ast::Ident::new(name) },
+    };
+    Some(out)
 }
 
 /// A set-returning function in FROM (`f(…)` or `UNNEST(…)`).
@@ -948,7 +992,7 @@ impl Engine {
                 let (source, columns) = self.plan_set_expr(body, &ctes, outer_cols, params)?;
                 let scope = columns
                     .iter()
-                    .map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false, origin: None })
+                    .map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false, origin: None, depth: 0 })
                     .collect();
                 self.plan_core(source, scope, None, q, params)
             }
@@ -989,7 +1033,9 @@ impl Engine {
             .map(|(i, c)| Column::new(cte.alias.columns.get(i).map_or_else(|| c.name.clone(), |a| normalize_ident(&a.name)), c.ty))
             .collect();
         let scope = |cols: &[Column]| -> Vec<ScopeCol> {
-            cols.iter().map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false, origin: None }).collect()
+            cols.iter()
+                .map(|c| ScopeCol { qualifier: None, name: c.name.clone(), ty: c.ty, hidden: false, origin: None, depth: 0 })
+                .collect()
         };
         let work = WorkTable::default();
         let bare = bare_query(&ast::SetExpr::Values(ast::Values { explicit_row: false, value_keyword: false, rows: vec![] }));
@@ -1189,11 +1235,25 @@ impl Engine {
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| n.clone());
                 let mut scope: Vec<ScopeCol> = cols
                     .iter()
-                    .map(|(c, ty)| ScopeCol { qualifier: Some(q.clone()), name: c.to_string(), ty: *ty, hidden: false, origin: None })
+                    .map(|(c, ty)| ScopeCol {
+                        qualifier: Some(q.clone()),
+                        name: c.to_string(),
+                        ty: *ty,
+                        hidden: false,
+                        origin: None,
+                        depth: 0,
+                    })
                     .collect();
                 // The system column `tableoid` (pgAdmin joins pg_depend on it): the catalog's own oid.
                 if let Some(oid) = crate::sql::pg_catalog::catalog_table_oid(&n) {
-                    scope.push(ScopeCol { qualifier: Some(q), name: "tableoid".into(), ty: DataType::Oid, hidden: true, origin: None });
+                    scope.push(ScopeCol {
+                        qualifier: Some(q),
+                        name: "tableoid".into(),
+                        ty: DataType::Oid,
+                        hidden: true,
+                        origin: None,
+                        depth: 0,
+                    });
                     for r in &mut rows {
                         r.push(Value::Int(oid));
                     }
@@ -1217,7 +1277,7 @@ impl Engine {
                 let scope = plan
                     .columns()
                     .into_iter()
-                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name, ty: c.ty, hidden: false, origin: None })
+                    .map(|c| ScopeCol { qualifier: Some(qual.clone()), name: c.name, ty: c.ty, hidden: false, origin: None, depth: 0 })
                     .collect();
                 (Source::Derived(Arc::new(plan)), scope)
             }
@@ -1227,7 +1287,7 @@ impl Engine {
                 let scope = plan
                     .columns()
                     .into_iter()
-                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false, origin: None })
+                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false, origin: None, depth: 0 })
                     .collect();
                 (Source::Derived(plan), scope)
             }
@@ -1239,7 +1299,7 @@ impl Engine {
                 let scope = plan
                     .columns()
                     .into_iter()
-                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false, origin: None })
+                    .map(|c| ScopeCol { qualifier: Some(q.clone()), name: c.name, ty: c.ty, hidden: false, origin: None, depth: 0 })
                     .collect();
                 (Source::Derived(Arc::new(plan)), scope)
             }
@@ -1295,6 +1355,7 @@ impl Engine {
                                         ty: *ty,
                                         hidden: false,
                                         origin: None,
+                                        depth: 0,
                                     })
                                     .collect();
                                 (Source::Rows(rows), scope)
@@ -1309,6 +1370,7 @@ impl Engine {
                                         ty: *t,
                                         hidden: false,
                                         origin: None,
+                                        depth: 0,
                                     })
                                     .collect();
                                 (Source::Checkpoint, scope)
@@ -1399,15 +1461,15 @@ impl Engine {
         let q = alias.map(|a| normalize_ident(&a.name)).unwrap_or(f.to_string());
         let default = if func == SeriesFunc::PartitionAncestors { "relid".to_string() } else { q.clone() };
         let col = alias.and_then(|a| a.columns.first()).map(|c| normalize_ident(&c.name)).unwrap_or(default);
-        let mut scope = vec![ScopeCol { qualifier: Some(q.clone()), name: col, ty, hidden: false, origin: None }];
+        let mut scope = vec![ScopeCol { qualifier: Some(q.clone()), name: col, ty, hidden: false, origin: None, depth: 0 }];
         for (i, ty) in extra_types.into_iter().enumerate() {
             let name = alias.and_then(|a| a.columns.get(i + 1)).map(|c| normalize_ident(&c.name)).unwrap_or_else(|| q.clone());
-            scope.push(ScopeCol { qualifier: Some(q.clone()), name, ty, hidden: false, origin: None });
+            scope.push(ScopeCol { qualifier: Some(q.clone()), name, ty, hidden: false, origin: None, depth: 0 });
         }
         if ordinality {
             let at = scope.len();
             let name = alias.and_then(|a| a.columns.get(at)).map(|c| normalize_ident(&c.name)).unwrap_or("ordinality".into());
-            scope.push(ScopeCol { qualifier: Some(q), name, ty: DataType::Int8, hidden: false, origin: None });
+            scope.push(ScopeCol { qualifier: Some(q), name, ty: DataType::Int8, hidden: false, origin: None, depth: 0 });
         }
         Ok((Source::Series { func, args, correlated, ordinality }, scope))
     }

@@ -112,7 +112,7 @@ pub const MAX_TXS_PER_CALL: i64 = 100_000;
 
 fn cols(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol> {
     list.iter()
-        .map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false, origin: None })
+        .map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false, origin: None, depth: 0 })
         .collect()
 }
 

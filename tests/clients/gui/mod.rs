@@ -52,8 +52,6 @@ fn describe(e: &tokio_postgres::Error) -> String {
 /// and first line, with the SQLSTATE each fails with. docs/CLIENTS.md lists them.
 const KNOWN_GAPS: &[(&str, usize, &str)] = &[
     ("pgadmin.sql", 400, "42883"), // aclexplode() and composite field access
-    ("pgadmin.sql", 454, "42703"), // GROUP BY an output column's alias
-    ("pgadmin.sql", 559, "42702"), // an outer column in ARRAY(SELECT generate_series(…)) inside a join
 ];
 
 async fn run_file(c: &Client, file: &str) -> Vec<String> {
