@@ -544,6 +544,14 @@ pub(super) fn scope_with(t: &TableDef, qualifier: &str, extra: &[(&str, DataType
     s
 }
 
+/// The scope of a relation that is not a table (a catalog view, a set-returning function): its
+/// columns under qualifier `q`.
+pub(super) fn virtual_scope(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol> {
+    list.iter()
+        .map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false, origin: None, depth: 0 })
+        .collect()
+}
+
 /// A table's columns and its hidden `_tx` and `_commit_ts`.
 fn table_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
     scope_with(t, qualifier, &[("_tx", DataType::Int8), ("_commit_ts", DataType::Timestamptz)], true)
@@ -1233,17 +1241,7 @@ impl Engine {
                 };
                 let (cols, mut rows) = found.ok_or_else(|| SqlError::undefined_table(&n))?;
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| n.clone());
-                let mut scope: Vec<ScopeCol> = cols
-                    .iter()
-                    .map(|(c, ty)| ScopeCol {
-                        qualifier: Some(q.clone()),
-                        name: c.to_string(),
-                        ty: *ty,
-                        hidden: false,
-                        origin: None,
-                        depth: 0,
-                    })
-                    .collect();
+                let mut scope = virtual_scope(&q, &cols);
                 // The system column `tableoid` (pgAdmin joins pg_depend on it): the catalog's own oid.
                 if let Some(oid) = crate::sql::pg_catalog::catalog_table_oid(&n) {
                     scope.push(ScopeCol {
@@ -1347,33 +1345,10 @@ impl Engine {
                                 let (cols, rows) = crate::sql::pg_catalog::table(table, &self.catalog())?
                                     .ok_or_else(|| SqlError::undefined_table(table))?;
                                 let q = alias_name.unwrap_or(f);
-                                let scope = cols
-                                    .iter()
-                                    .map(|(c, ty)| ScopeCol {
-                                        qualifier: Some(q.clone()),
-                                        name: c.to_string(),
-                                        ty: *ty,
-                                        hidden: false,
-                                        origin: None,
-                                        depth: 0,
-                                    })
-                                    .collect();
-                                (Source::Rows(rows), scope)
+                                (Source::Rows(rows), virtual_scope(&q, &cols))
                             }
                             "vouch_checkpoint" if args.is_empty() => {
-                                let q = alias_name.unwrap_or(f);
-                                let scope = CHECKPOINT_COLUMNS
-                                    .iter()
-                                    .map(|(n, t)| ScopeCol {
-                                        qualifier: Some(q.clone()),
-                                        name: n.to_string(),
-                                        ty: *t,
-                                        hidden: false,
-                                        origin: None,
-                                        depth: 0,
-                                    })
-                                    .collect();
-                                (Source::Checkpoint, scope)
+                                (Source::Checkpoint, virtual_scope(&alias_name.unwrap_or(f), &CHECKPOINT_COLUMNS))
                             }
                             "history" if !args.is_empty() => {
                                 let tname = string_literal(args[0])

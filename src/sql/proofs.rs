@@ -110,12 +110,6 @@ const TXS_COLUMNS: [(&str, DataType); 5] =
 /// Most transactions one `vouch_txs` call returns (an auditor pages through the log).
 pub const MAX_TXS_PER_CALL: i64 = 100_000;
 
-fn cols(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol> {
-    list.iter()
-        .map(|(n, t)| ScopeCol { qualifier: Some(q.to_string()), name: n.to_string(), ty: *t, hidden: false, origin: None, depth: 0 })
-        .collect()
-}
-
 fn hex_array(hashes: &[Hash]) -> Value {
     Value::Array(hashes.iter().map(|h| Value::Text(to_hex(h))).collect())
 }
@@ -191,16 +185,16 @@ impl Engine {
             }
             "verified_tx" => {
                 arity(1)?;
-                Ok((ProofCall::Tx(c.compile_as(args[0], DataType::Int8)?.expr), cols(&q, &TX_COLUMNS)))
+                Ok((ProofCall::Tx(c.compile_as(args[0], DataType::Int8)?.expr), super::plan::virtual_scope(&q, &TX_COLUMNS)))
             }
             "inclusion_proof" | "consistency_proof" | "vouch_txs" => {
                 arity(2)?;
                 let a = c.compile_as(args[0], DataType::Int8)?.expr;
                 let b = c.compile_as(args[1], DataType::Int8)?.expr;
                 Ok(match f {
-                    "inclusion_proof" => (ProofCall::Inclusion(a, b), cols(&q, &INCLUSION_COLUMNS)),
-                    "consistency_proof" => (ProofCall::Consistency(a, b), cols(&q, &CONSISTENCY_COLUMNS)),
-                    _ => (ProofCall::Txs(a, b), cols(&q, &TXS_COLUMNS)),
+                    "inclusion_proof" => (ProofCall::Inclusion(a, b), super::plan::virtual_scope(&q, &INCLUSION_COLUMNS)),
+                    "consistency_proof" => (ProofCall::Consistency(a, b), super::plan::virtual_scope(&q, &CONSISTENCY_COLUMNS)),
+                    _ => (ProofCall::Txs(a, b), super::plan::virtual_scope(&q, &TXS_COLUMNS)),
                 })
             }
             _ => Err(SqlError::new("42883", format!("function {f}() does not exist"))),

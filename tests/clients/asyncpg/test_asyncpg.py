@@ -29,14 +29,15 @@ wrong-password check (for a server with trust authentication).
 """
 
 import asyncio
-import base64
 import getpass
-import importlib.util
 import io
 import json
 import os
 import sys
 import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rowproof  # noqa: E402  (tests/clients/rowproof.py)
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -322,14 +323,7 @@ async def check_errors(state):
 # ---------------------------------------------------------------------------------------------
 
 def load_verifier():
-    path = os.environ.get("VOUCHDB_VERIFIER")
-    if not path:
-        fail("VOUCHDB_VERIFIER is not set")
-    sys.dont_write_bytecode = True  # leave no __pycache__ in tests/verifier
-    spec = importlib.util.spec_from_file_location("rfc9162", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return rowproof.load_verifier(fail)
 
 
 async def verify_get(conn, v, key, want, trusted, what):
@@ -343,27 +337,7 @@ async def verify_get(conn, v, key, want, trusted, what):
         fail(f"{what}: expected 1 row, got {len(rows)}")
     r = rows[0]
     compare_row(r, want, what)
-    leaf = bytes.fromhex(r["_leaf"])
-    entry = bytes.fromhex(r["_entry"])
-    tx, size, root = r["_tx"], r["_tree_size"], bytes.fromhex(r["_root"])
-    tx_proof = v.parse_hash_list(",".join(r["_tx_proof"]), "_tx_proof")
-    entry_proof = v.parse_hash_list(",".join(r["_entry_proof"]), "_entry_proof")
-    decoded_leaf = v.decode_leaf(leaf)
-    expect_eq(decoded_leaf["tx"], tx, f"{what}: the leaf's tx")
-    decoded_entry = v.decode_entry(entry)
-    if decoded_entry["table"] < v.FIRST_USER_TABLE_ID or decoded_entry["flags"] & v.FLAG_DELETE:
-        fail(f"{what}: the entry is not a user-table put: {decoded_entry}")
-    if not v.verify_inclusion(r["_entry_index"], decoded_leaf["entry_count"], v.leaf_hash(entry),
-                              entry_proof, decoded_leaf["entries_root"]):
-        fail(f"{what}: entry {r['_entry_index']} is not proven to be in the entries tree of tx {tx}")
-    if not 1 <= tx <= size:
-        fail(f"{what}: _tx {tx} is outside the tree of size {size}")
-    if not v.verify_inclusion(tx - 1, size, v.leaf_hash(leaf), tx_proof, root):
-        fail(f"{what}: tx {tx} (leaf index {tx - 1}) is not proven to be in the tree of size {size}, "
-             f"root {root.hex()}")
-    lines = r["_checkpoint"].split("\n")
-    if len(lines) != 4 or lines[3] != "" or lines[1] != str(size) or base64.b64decode(lines[2]) != root:
-        fail(f"{what}: _checkpoint {r['_checkpoint']!r} does not name tree size {size}, root {root.hex()}")
+    tx, size, root, leaf = rowproof.check_row_proof(v, r, what, fail)
     inc = await conn.fetchrow("SELECT * FROM inclusion_proof($1, $2)", tx, size)
     expect_eq((inc["leaf_index"], inc["tree_size"], inc["root"], list(inc["proof"])),
               (tx - 1, size, r["_root"], list(r["_tx_proof"])), f"{what}: inclusion_proof({tx}, {size})")

@@ -23,11 +23,12 @@ vouchdb-only verification functions, VOUCHDB_SKIP_WRONG_PASSWORD=1 the wrong-pas
 server with trust authentication).
 """
 
-import base64
-import importlib.util
 import os
 import sys
 import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import rowproof  # noqa: E402  (tests/clients/rowproof.py)
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -304,14 +305,7 @@ def check_errors(state):
 # ---------------------------------------------------------------------------------------------
 
 def load_verifier():
-    path = os.environ.get("VOUCHDB_VERIFIER")
-    if not path:
-        fail("VOUCHDB_VERIFIER is not set")
-    sys.dont_write_bytecode = True  # leave no __pycache__ in tests/verifier
-    spec = importlib.util.spec_from_file_location("rfc9162", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return rowproof.load_verifier(fail)
 
 
 def checkpoint(conn):
@@ -338,28 +332,7 @@ def verify_get(conn, v, key, want, trusted, what):
         compare_row(r, want, f"{what} ({fmt})")
         if binary:
             continue  # the proof material is the same; check it once
-        leaf = bytes.fromhex(r["_leaf"])
-        entry = bytes.fromhex(r["_entry"])
-        tx, size, root = r["_tx"], r["_tree_size"], bytes.fromhex(r["_root"])
-        tx_proof = v.parse_hash_list(",".join(r["_tx_proof"]), "_tx_proof")
-        entry_proof = v.parse_hash_list(",".join(r["_entry_proof"]), "_entry_proof")
-        decoded_leaf = v.decode_leaf(leaf)
-        expect_eq(decoded_leaf["tx"], tx, f"{what}: the leaf's tx")
-        decoded_entry = v.decode_entry(entry)
-        if decoded_entry["table"] < v.FIRST_USER_TABLE_ID or decoded_entry["flags"] & v.FLAG_DELETE:
-            fail(f"{what}: the entry is not a user-table put: {decoded_entry}")
-        if not v.verify_inclusion(r["_entry_index"], decoded_leaf["entry_count"], v.leaf_hash(entry),
-                                  entry_proof, decoded_leaf["entries_root"]):
-            fail(f"{what}: entry {r['_entry_index']} is not proven to be in the entries tree of tx {tx}")
-        if not 1 <= tx <= size:
-            fail(f"{what}: _tx {tx} is outside the tree of size {size}")
-        if not v.verify_inclusion(tx - 1, size, v.leaf_hash(leaf), tx_proof, root):
-            fail(f"{what}: tx {tx} (leaf index {tx - 1}) is not proven to be in the tree of size {size}, "
-                 f"root {root.hex()}")
-        # The checkpoint body the row carries names the same tree.
-        lines = r["_checkpoint"].split("\n")
-        if len(lines) != 4 or lines[3] != "" or lines[1] != str(size) or base64.b64decode(lines[2]) != root:
-            fail(f"{what}: _checkpoint {r['_checkpoint']!r} does not name tree size {size}, root {root.hex()}")
+        tx, size, root, leaf = rowproof.check_row_proof(v, r, what, fail)
         # inclusion_proof() gives the same proof.
         inc = conn.cursor(row_factory=dict_row).execute(
             "SELECT * FROM inclusion_proof(%s, %s)", (tx, size)).fetchone()
