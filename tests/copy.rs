@@ -58,18 +58,7 @@ fn psql(url: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
 }
 
 fn psql_status(url: &str, args: &[&str], stdin: &[u8]) -> (bool, Vec<u8>, String) {
-    let mut child = Command::new("psql")
-        .arg(url)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("psql is installed (scripts/setup installs postgresql-client)");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    common::runtimes::psql(url, std::path::Path::new("."), args, stdin)
 }
 
 fn code(e: tokio_postgres::Error) -> String {

@@ -2,8 +2,9 @@
 //! tests/tools/setup-python.sh and the node_modules of tests/tools/setup-node.sh. Both scripts are
 //! idempotent (scripts/setup runs them too); a missing Python or Node is a failure, never a skip.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// Run a setup script of tests/tools and return the path it prints last, which must exist and, when
@@ -41,4 +42,22 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> String {
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{what} failed ({}):\n{text}", out.status);
     text
+}
+
+/// Run psql (`-X -q -v ON_ERROR_STOP=1` and `args`) against `url` in `cwd`, feeding `stdin`:
+/// (success, stdout, stderr).
+pub fn psql(url: &str, cwd: &Path, args: &[&str], stdin: &[u8]) -> (bool, Vec<u8>, String) {
+    let mut child = Command::new("psql")
+        .arg(url)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("psql is installed (scripts/setup installs postgresql-client)");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
 }

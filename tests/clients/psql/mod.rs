@@ -4,25 +4,7 @@
 //! a role named `admin`, so that `\dt`'s owners match). Then psql calls the verification functions.
 //! The COPY feature itself, byte for byte against PostgreSQL, is tested in tests/copy.rs.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-fn psql(server: &crate::common::Server, cwd: &std::path::Path, args: &[&str], stdin: &[u8]) -> String {
-    let mut child = Command::new("psql")
-        .arg(server.psql_url())
-        .arg("-X")
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("psql is installed (scripts/setup installs postgresql-client)");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "psql {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+use std::process::Command;
 
 #[test]
 fn psql_session_matches_postgres_15() {
@@ -54,15 +36,17 @@ fn psql_session_matches_postgres_15() {
     assert!(scratch.path().join("types.csv").exists());
 
     // The verification functions from psql, with a psql variable as the key.
-    let out = psql(
-        &server,
+    let (ok, out, err) = crate::common::runtimes::psql(
+        &server.psql_url(),
         scratch.path(),
-        &["-At", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+        &["-At", "-f", "-"],
         b"SELECT tree_size AS size FROM vouch_checkpoint() \\gset\n\
           SELECT note, _tx > 0, _tree_size >= :size, array_length(_tx_proof, 1) >= 0 FROM verified_get('psql_notes', 5);\n\
           SELECT _tx AS tx, _tree_size AS tree, _root AS root FROM verified_get('psql_notes', 5) \\gset\n\
           SELECT root = :'root', leaf_index = :tx - 1 FROM inclusion_proof(:tx, :tree);\n",
     );
+    assert!(ok, "psql: {err}");
+    let out = String::from_utf8(out).unwrap();
     assert_eq!(out, "committed|t|t|t\nt|t\n");
     server.check_ledger();
 }
