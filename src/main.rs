@@ -92,6 +92,10 @@ struct ServeArgs {
     /// it sleeps (0: sleep at once). Cuts the latency of a waking thread; costs CPU while it polls.
     #[arg(long, env = "VOUCHDB_SPIN_US", default_value_t = 50)]
     spin_us: u64,
+    /// Seconds a client timestamp (`SET vouch.client_timestamp`) may differ from the server's clock;
+    /// a commit carrying one further off is refused (SQLSTATE 22023).
+    #[arg(long, env = "VOUCHDB_MAX_CLIENT_SKEW", default_value_t = 300)]
+    max_client_skew: u64,
 }
 
 #[derive(Args)]
@@ -191,6 +195,7 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
     tracing::info!(data_dir = %args.store.data_dir.display(), tree_size = cp.checkpoint.size, origin = signer.origin(), "ledger open and consistent");
     let sql_err = |e: vouchdb::sql::SqlError| vouchdb::Error::InvalidInput(e.to_string());
     let engine = Arc::new(vouchdb::sql::Engine::new(ledger.clone(), signer).map_err(sql_err)?);
+    engine.set_client_skew(std::time::Duration::from_secs(args.max_client_skew));
     let io = |e| vouchdb::Error::Io { path: args.store.data_dir.clone(), source: e };
     let rt = tokio::runtime::Runtime::new().map_err(io)?;
     rt.block_on(async {

@@ -222,6 +222,16 @@ impl Ledger {
         Ok((leaf, bytes))
     }
 
+    /// The provenance record of a committed transaction, as stored (its SHA-256 is in the leaf).
+    pub fn provenance(&self, tx: u64) -> Result<Vec<u8>> {
+        self.check_tx(tx)?;
+        self.shared
+            .db
+            .get_cf(self.cf(keys::CF_PROVENANCE), keys::tx_key(tx))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| self.corrupt(format!("provenance record of tx {tx} is missing")))
+    }
+
     /// A committed transaction: leaf data, entries and provenance record.
     pub fn get_tx(&self, tx: u64) -> Result<TxRecord> {
         let (leaf, leaf_bytes) = self.leaf(tx)?;

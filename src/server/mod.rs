@@ -147,10 +147,16 @@ struct SessionCell {
 }
 
 fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
+    if let Some(cell) = client.session_extensions().get::<SessionCell>() {
+        return cell;
+    }
+    // (Read before get_or_insert_with, which holds the extensions' lock while it builds the cell.)
+    let method = client.session_extensions().get::<AuthUsed>().map_or("scram-sha-256", |m| m.0);
     client.session_extensions().get_or_insert_with(|| {
         let user = client.metadata().get(pgwire::api::METADATA_USER).map(String::as_str).unwrap_or_default();
+        let auth = sql::provenance::Auth { method: method.into(), tls: client.is_secure(), client_cert: None };
         SessionCell {
-            session: tokio::sync::Mutex::new(Session::new(user)),
+            session: tokio::sync::Mutex::new(Session::connected(user, auth)),
             copy: std::sync::Mutex::new(None),
             prepared: Default::default(),
             pipelined: Default::default(),
@@ -618,6 +624,9 @@ pub struct Startup {
     cleartext: Option<CleartextPasswordAuth<Users>>,
 }
 
+/// The authentication method of a connection, for its provenance records.
+struct AuthUsed(&'static str);
+
 /// Marks a connection whose first authentication message arrived.
 struct SaslStarted;
 
@@ -640,10 +649,11 @@ impl StartupHandler for Startup {
             PgWireFrontendMessage::Startup(ref startup) => {
                 pgwire::api::auth::protocol_negotiation(client, startup).await?;
                 pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
-                let mechanism = match &self.cleartext {
-                    Some(cleartext) if self.cleartext_for(client) => cleartext.create(),
-                    _ => self.scram.create(),
+                let (mechanism, method) = match &self.cleartext {
+                    Some(cleartext) if self.cleartext_for(client) => (cleartext.create(), "password"),
+                    _ => (self.scram.create(), "scram-sha-256"),
                 };
+                client.session_extensions().insert(AuthUsed(method));
                 self.driver.begin_authentication(client, mechanism).await?
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {

@@ -10,6 +10,7 @@
 use super::catalog::{Catalog, CheckDef, ColumnDef, FkAction, ForeignKeyDef, TableDef, SYS_TABLES};
 use super::error::{SqlError, SqlResult};
 use super::expr::{normalize_ident, object_name, AggCall, AggFunc, Ctx, Env, Expr, ScopeCol};
+use super::provenance::{Auth, Provenance};
 use super::value::{decode_row, encode_key, encode_row, DataType, Value};
 use crate::ledger::{Entry, Ledger, NewTx};
 use crate::signing::CheckpointSigner;
@@ -188,7 +189,8 @@ pub(crate) struct Txn {
     read_only: bool,
     failed: bool,
     writes: BTreeMap<WriteKey, Option<Vec<u8>>>,
-    statements: Vec<String>,
+    /// Every statement that ran, with its parameters and the policy that admitted it (provenance).
+    statements: Vec<StmtRecord>,
     /// The session's currval/lastval state, and what this transaction's statements drew (provenance).
     seq_session: sequence::SessionSeqs,
     drawn: sequence::Drawn,
@@ -198,6 +200,51 @@ pub(crate) struct Txn {
     copy_data: Vec<Arc<Vec<u8>>>,
     /// Open savepoints, oldest first, each with the state ROLLBACK TO returns to.
     savepoints: Vec<(String, Savepoint)>,
+}
+
+/// One statement of a transaction as its provenance record keeps it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StmtRecord {
+    sql: String,
+    params: Vec<Option<String>>,
+    policy: Option<String>,
+}
+
+impl StmtRecord {
+    fn new(sql: &str, params: &[Value]) -> StmtRecord {
+        StmtRecord { sql: sql.to_string(), params: params.iter().map(|v| v.to_text(v.natural_type())).collect(), policy: None }
+    }
+}
+
+/// Who commits a transaction, as its provenance record names them. `client_time_us` comes from the
+/// session's `vouch.client_timestamp` (0 when unset); `consumed` is set once a commit recorded it.
+pub(crate) struct Who {
+    user: String,
+    auth: Auth,
+    session: i64,
+    client_time_us: u64,
+    consumed: std::sync::atomic::AtomicBool,
+}
+
+impl Who {
+    /// The provenance record of a transaction of these statements.
+    fn record(&self, statements: &[StmtRecord], snapshots: &[u64], isolation: Isolation, start_us: i64, drawn: &sequence::Drawn) -> Provenance {
+        let mut p = Provenance::simple(&self.user, statements.iter().map(|s| s.sql.clone()).collect());
+        p.auth = Some(self.auth.clone());
+        p.session = Some(self.session);
+        if statements.iter().any(|s| !s.params.is_empty()) {
+            p.params = statements.iter().map(|s| s.params.clone()).collect();
+        }
+        if statements.iter().any(|s| s.policy.is_some()) {
+            p.policies = statements.iter().map(|s| s.policy.clone()).collect();
+        }
+        p.snapshots = snapshots.to_vec();
+        p.isolation = Some(isolation.name().to_string());
+        p.now_us = Some(start_us);
+        p.sequence_values = drawn.sequence_values.clone();
+        p.random_uuids = drawn.random_uuids.clone();
+        p
+    }
 }
 
 /// What `ROLLBACK TO SAVEPOINT` restores: the writes, the catalog and the provenance lists (statements,
@@ -238,10 +285,22 @@ pub struct Session {
     copy_input: Option<Arc<Vec<u8>>>,
     /// Session-level advisory locks held (released when the session is dropped).
     advisory: advisory::Held,
+    /// How the session authenticated (recorded in the provenance of its transactions).
+    pub auth: Auth,
+    pid: i32,
 }
 
+/// The session setting a client sets to the timestamp of its next transaction (docs/PROVENANCE.md).
+pub const CLIENT_TIMESTAMP: &str = "vouch.client_timestamp";
+
 impl Session {
+    /// A session of `user` that authenticated in-process (tests, tools): method `internal`.
     pub fn new(user: &str) -> Session {
+        Session::connected(user, Auth { method: "internal".into(), tls: false, client_cert: None })
+    }
+
+    /// A session of a client that authenticated as `user` by `auth`.
+    pub fn connected(user: &str, auth: Auth) -> Session {
         static NEXT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1000);
         let pid = NEXT_PID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Session {
@@ -251,6 +310,24 @@ impl Session {
             seq: Default::default(),
             copy_input: None,
             advisory: Default::default(),
+            auth,
+            pid,
+        }
+    }
+
+    /// Who commits this session's next transaction.
+    fn who(&self) -> SqlResult<Who> {
+        let client_time_us = match self.settings.get(CLIENT_TIMESTAMP).filter(|v| !v.is_empty()) {
+            None => 0,
+            Some(text) => parse_client_timestamp(text)?,
+        };
+        Ok(Who { user: self.user.clone(), auth: self.auth.clone(), session: self.pid.into(), client_time_us, consumed: Default::default() })
+    }
+
+    /// After a commit: a client timestamp applies to one transaction only.
+    fn consume(&mut self, who: &Who) {
+        if who.consumed.load(Ordering::Relaxed) {
+            self.settings.remove(CLIENT_TIMESTAMP);
         }
     }
     pub fn in_transaction(&self) -> bool {
@@ -276,10 +353,30 @@ pub struct Engine {
     locks: Arc<super::locks::LockManager>,
     next_txn_id: std::sync::atomic::AtomicU64,
     sequences: sequence::Sequences,
+    /// How far (µs) a client timestamp may be from the server's clock.
+    client_skew_us: AtomicU64,
 }
+
+/// The default of `--max-client-skew`: five minutes.
+pub const DEFAULT_CLIENT_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
+}
+
+/// `vouch.client_timestamp`'s value: a timestamp with a time zone (UTC when none is given), in
+/// microseconds since the Unix epoch; before 1970 is refused (the leaf stores it unsigned).
+fn parse_client_timestamp(text: &str) -> SqlResult<u64> {
+    let bad = || {
+        SqlError::new(
+            "22007",
+            format!("invalid value for parameter \"{CLIENT_TIMESTAMP}\": \"{text}\" (expected a timestamp such as 2026-11-25 10:00:00.123+00)"),
+        )
+    };
+    match Value::parse(text, DataType::Timestamptz).map_err(|_| bad())? {
+        Value::Timestamptz(us) if us > 0 => Ok(us as u64),
+        _ => Err(bad()),
+    }
 }
 
 /// Rows of one table as seen by a transaction, each with its key and the tx that wrote it.
@@ -302,6 +399,7 @@ impl Engine {
             locks: Arc::new(super::locks::LockManager::default()),
             next_txn_id: std::sync::atomic::AtomicU64::new(1),
             sequences: Default::default(),
+            client_skew_us: AtomicU64::new(DEFAULT_CLIENT_SKEW.as_micros() as u64),
         })
     }
 
@@ -467,7 +565,9 @@ impl Engine {
                     self.abandon(txn);
                     return Ok(Outcome::Commit("ROLLBACK".into()));
                 }
-                self.commit(&s.user, txn).await?;
+                let who = s.who()?;
+                self.commit(&who, txn).await?;
+                s.consume(&who);
                 return Ok(Outcome::Commit("COMMIT".into()));
             }
             Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } | Statement::Rollback { savepoint: Some(_), .. } => {
@@ -510,8 +610,10 @@ impl Engine {
                 let Some(mut txn) = s.txn.take() else {
                     let mut txn = self.begin_txn_with(false, session_isolation(&s.settings));
                     txn.seq_session = s.seq.clone();
+                    let who = s.who()?;
                     let out = self.ddl_in(s, &mut txn, stmt, sql).await?;
-                    self.commit(&s.user, txn).await?;
+                    self.commit(&who, txn).await?;
+                    s.consume(&who);
                     return Ok(out);
                 };
                 let out = self.ddl_in(s, &mut txn, stmt, sql).await;
@@ -546,7 +648,12 @@ impl Engine {
             Statement::Analyze(_) => return Ok(Outcome::Command("ANALYZE".into())),
             _ => {}
         }
-        let Some(mut txn) = s.txn.take() else { return self.autocommit(s, stmt, sql, params, cache).await };
+        let Some(mut txn) = s.txn.take() else {
+            let who = s.who()?;
+            let out = self.autocommit(s, &who, stmt, sql, params, cache).await;
+            s.consume(&who);
+            return out;
+        };
         // READ COMMITTED: each statement of an explicit transaction reads a fresh snapshot;
         // REPEATABLE READ and SERIALIZABLE keep the one their first statement took.
         if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
@@ -558,7 +665,7 @@ impl Engine {
         let copy_input = txn.copy_input.take();
         match result {
             Ok(out) => {
-                txn.statements.push(sql.to_string());
+                txn.statements.push(StmtRecord::new(sql, params));
                 txn.copy_data.extend(copy_input);
                 txn.snapshots.push(txn.snapshot);
                 if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
@@ -631,7 +738,10 @@ impl Engine {
             self.abandon(txn);
             return Ok(());
         }
-        self.commit(&s.user, txn).await
+        let who = s.who()?;
+        self.commit(&who, txn).await?;
+        s.consume(&who);
+        Ok(())
     }
 
     /// A COPY FROM that failed before its statement ran (bad data caught by the server, CopyFail):
@@ -648,6 +758,7 @@ impl Engine {
     async fn autocommit(
         &self,
         s: &Session,
+        who: &Who,
         stmt: &Statement,
         sql: &str,
         params: &[Value],
@@ -666,11 +777,11 @@ impl Engine {
                 // Nothing to commit (a read): no provenance to record.
                 return Ok(out);
             }
-            txn.statements.push(sql.to_string());
+            txn.statements.push(StmtRecord::new(sql, params));
             let copy_input = txn.copy_input.take();
             txn.copy_data.extend(copy_input);
             txn.snapshots.push(txn.snapshot);
-            match self.commit(user, txn).await {
+            match self.commit(who, txn).await {
                 Err(e) if e.code == "40001" && attempt < RETRIES => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_micros(50 * u64::from(attempt.min(20)))).await;
@@ -1050,6 +1161,34 @@ impl Engine {
         Ok(keys)
     }
 
+    /// A client timestamp further than the configured skew from the server's clock refuses the commit.
+    fn check_client_time(&self, who: &Who) -> SqlResult<()> {
+        if who.client_time_us == 0 {
+            return Ok(());
+        }
+        let skew = self.client_skew_us.load(Ordering::Relaxed);
+        let now = now_us() as u64;
+        if who.client_time_us.abs_diff(now) > skew {
+            let text = |us: u64| Value::Timestamptz(us as i64).to_text(DataType::Timestamptz).unwrap_or_default();
+            return Err(SqlError::new(
+                "22023",
+                format!(
+                    "client timestamp {} is {:.3} s from the server's clock ({}), more than the allowed skew of {} s; nothing was committed",
+                    text(who.client_time_us),
+                    who.client_time_us.abs_diff(now) as f64 / 1e6,
+                    text(now),
+                    skew as f64 / 1e6
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How far a client timestamp may be from the server's clock (`--max-client-skew`).
+    pub fn set_client_skew(&self, skew: std::time::Duration) {
+        self.client_skew_us.store(skew.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    }
+
     /// Tables written by transactions committed after `snapshot` or queued now (for SERIALIZABLE).
     fn tables_written_since(&self, snapshot: u64, in_flight: &HashSet<WriteKey>) -> SqlResult<HashSet<u32>> {
         let mut tables: HashSet<u32> = in_flight.iter().map(|(t, _)| *t).collect();
@@ -1059,13 +1198,14 @@ impl Engine {
         Ok(tables)
     }
 
-    async fn commit(&self, user: &str, txn: Txn) -> SqlResult<()> {
+    async fn commit(&self, who: &Who, txn: Txn) -> SqlResult<()> {
         if txn.writes.is_empty() {
             if let Some(c) = txn.catalog {
                 self.install_catalog(c);
             }
             return Ok(());
         }
+        self.check_client_time(who)?;
         let keys: Vec<WriteKey> = txn.writes.keys().cloned().collect();
         // Under READ COMMITTED every written key is locked and was re-read under the lock; the
         // other levels validate against the transaction's snapshot.
@@ -1129,25 +1269,9 @@ impl Engine {
                     None => Entry::delete(table, key),
                 })
                 .collect();
-            let mut provenance = serde_json::json!({
-                "user": user,
-                "statements": statements,
-                "snapshots": snapshots,
-                "isolation": isolation.name(),
-                "now_us": start_us,
-            });
-            // Inputs drawn from outside the SQL text, for replay (docs/FORMAT.md).
-            if !drawn.sequence_values.is_empty() {
-                provenance["sequence_values"] = serde_json::json!(drawn.sequence_values);
-            }
-            if !drawn.random_uuids.is_empty() {
-                provenance["random_uuids"] = serde_json::json!(drawn.random_uuids);
-            }
-            let mut provenance = serde_json::to_vec(&provenance).expect("provenance always serialises");
-            if !copy_data.is_empty() {
-                append_copy_data(&mut provenance, &copy_data);
-            }
-            let pending = self.ledger.append(NewTx { entries, provenance, client_time_us: 0, index_entries });
+            let provenance = who.record(&statements, &snapshots, isolation, start_us, &drawn).encode_with_copy_data(&copy_data);
+            let pending = self.ledger.append(NewTx { entries, provenance, client_time_us: who.client_time_us, index_entries });
+            who.consumed.store(true, Ordering::Relaxed);
             // A changed catalog is installed before the next commit can start (it is queued behind
             // this one), so that commit already maintains this one's new indexes.
             if let Some(c) = &txn_catalog {
@@ -1224,7 +1348,7 @@ impl Engine {
         let scope = TxnCatalog::enter(txn.catalog.as_ref());
         let out = self.ddl(user, txn, stmt, sql)?;
         txn.catalog = scope.leave();
-        txn.statements.push(sql.to_string());
+        txn.statements.push(StmtRecord::new(sql, &[]));
         txn.snapshots.push(txn.snapshot);
         Ok(out)
     }
@@ -2360,6 +2484,9 @@ impl Engine {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
+                if name == CLIENT_TIMESTAMP && !value.is_empty() {
+                    parse_client_timestamp(&value)?;
+                }
                 s.settings.insert(name, value);
                 Ok(Outcome::Command("SET".into()))
             }
@@ -2490,31 +2617,6 @@ fn copy_query(source: &ast::CopySource) -> SqlResult<ast::Query> {
     }
 }
 
-/// Add `"copy_data": [...]` to a serialised provenance object (its last byte is `}`), writing each
-/// COPY input as a JSON string when it is UTF-8, else as `{"base64": "..."}`, without copying the
-/// (possibly large) inputs into a JSON value first.
-fn append_copy_data(provenance: &mut Vec<u8>, copy_data: &[Arc<Vec<u8>>]) {
-    debug_assert_eq!(provenance.last(), Some(&b'}'));
-    provenance.pop();
-    if provenance.len() > 1 {
-        provenance.push(b',');
-    }
-    provenance.extend_from_slice(b"\"copy_data\":[");
-    for (i, data) in copy_data.iter().enumerate() {
-        if i > 0 {
-            provenance.push(b',');
-        }
-        match std::str::from_utf8(data) {
-            Ok(text) => serde_json::to_writer(&mut *provenance, text).expect("writing to a Vec cannot fail"),
-            Err(_) => {
-                use base64::Engine as _;
-                let b64 = base64::engine::general_purpose::STANDARD.encode(&data[..]);
-                serde_json::to_writer(&mut *provenance, &serde_json::json!({ "base64": b64 })).expect("writing to a Vec cannot fail");
-            }
-        }
-    }
-    provenance.extend_from_slice(b"]}");
-}
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
@@ -2524,7 +2626,10 @@ fn show_name(variable: &[ast::Ident]) -> String {
     let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
     match name.as_str() {
         "transaction isolation level" => "transaction_isolation".into(),
-        _ => name,
+        "time zone" => "timezone".into(),
+        "session authorization" => "session_authorization".into(),
+        // A qualified (custom) setting such as `vouch.client_timestamp`, which the parser splits.
+        _ => name.replace(' ', "."),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod expr;
 pub mod index;
 pub mod locks;
 pub mod pg_catalog;
+pub mod provenance;
 pub mod value;
 
 pub use engine::{Column, Engine, Outcome, Session, Shape};

@@ -1231,6 +1231,13 @@ impl Engine {
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<(Source, Vec<ScopeCol>)> {
         Ok(match relation {
+            // The `vouch_log` system view: the log's provenance records (docs/PROVENANCE.md).
+            ast::TableFactor::Table { name, alias, args: None, .. }
+                if name.0.len() == 1 && object_name(name) == "vouch_log" && !self.catalog().tables.contains_key("vouch_log") =>
+            {
+                let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| "vouch_log".into());
+                (Source::Proof(Box::new(super::proofs::ProofCall::Log(None))), virtual_scope(&q, &super::proofs::LOG_COLUMNS))
+            }
             ast::TableFactor::Table { name, alias, args: None, .. } if self.is_pg_catalog(name) => {
                 let n = object_name(name);
                 let info = name.0.len() == 2 && name.0[0].as_ident().is_some_and(|i| normalize_ident(i) == "information_schema");

@@ -23,6 +23,9 @@ pub(crate) enum ProofCall {
     Consistency(Expr, Expr),
     /// `vouch_txs(first, last)`: the raw log, for auditors.
     Txs(Expr, Expr),
+    /// `vouch_log(first, last)`, `provenance(tx)` (first = last) and the `vouch_log` view (None: the
+    /// whole log): each transaction's provenance record, decoded.
+    Log(Option<(Expr, Expr)>),
 }
 
 impl ProofCall {
@@ -35,6 +38,7 @@ impl ProofCall {
             ProofCall::Inclusion(..) => "inclusion_proof",
             ProofCall::Consistency(..) => "consistency_proof",
             ProofCall::Txs(..) => "vouch_txs",
+            ProofCall::Log(_) => "vouch_log",
         }
     }
 
@@ -43,6 +47,7 @@ impl ProofCall {
             ProofCall::Row { key, at, .. } => key.iter().chain(at).collect(),
             ProofCall::Tx(e) => vec![e],
             ProofCall::Inclusion(a, b) | ProofCall::Consistency(a, b) | ProofCall::Txs(a, b) => vec![a, b],
+            ProofCall::Log(range) => range.iter().flat_map(|(a, b)| [a, b]).collect(),
         }
     }
 }
@@ -51,7 +56,15 @@ impl ProofCall {
 pub(crate) fn is_proof_function(f: &str) -> bool {
     matches!(
         f,
-        "verified_get" | "verified_get_at" | "verified_history" | "verified_tx" | "inclusion_proof" | "consistency_proof" | "vouch_txs"
+        "verified_get"
+            | "verified_get_at"
+            | "verified_history"
+            | "verified_tx"
+            | "inclusion_proof"
+            | "consistency_proof"
+            | "vouch_txs"
+            | "vouch_log"
+            | "provenance"
     )
 }
 
@@ -106,6 +119,25 @@ const CONSISTENCY_COLUMNS: [(&str, DataType); 5] = [
 
 const TXS_COLUMNS: [(&str, DataType); 5] =
     [("tx", DataType::Int8), ("leaf", DataType::Text), ("entries", HEX_ARRAY), ("provenance", DataType::Text), ("nodes", HEX_ARRAY)];
+
+/// The columns of `vouch_log` and `provenance(tx)` (docs/PROVENANCE.md).
+pub(crate) const LOG_COLUMNS: [(&str, DataType); 15] = [
+    ("tx", DataType::Int8),
+    ("commit_ts", DataType::Timestamptz),
+    ("client_ts", DataType::Timestamptz),
+    ("principal", DataType::Text),
+    ("auth_method", DataType::Text),
+    ("tls", DataType::Bool),
+    ("session", DataType::Int8),
+    ("statements", DataType::Array(&DataType::Text)),
+    ("params", DataType::Jsonb),
+    ("policies", DataType::Array(&DataType::Text)),
+    ("signature", DataType::Text),
+    ("refused", DataType::Bool),
+    ("refusal", DataType::Text),
+    ("entries", DataType::Int4),
+    ("record", DataType::Text),
+];
 
 /// Most transactions one `vouch_txs` call returns (an auditor pages through the log).
 pub const MAX_TXS_PER_CALL: i64 = 100_000;
@@ -187,11 +219,17 @@ impl Engine {
                 arity(1)?;
                 Ok((ProofCall::Tx(c.compile_as(args[0], DataType::Int8)?.expr), super::plan::virtual_scope(&q, &TX_COLUMNS)))
             }
-            "inclusion_proof" | "consistency_proof" | "vouch_txs" => {
+            "provenance" => {
+                arity(1)?;
+                let tx = c.compile_as(args[0], DataType::Int8)?.expr;
+                Ok((ProofCall::Log(Some((tx.clone(), tx))), super::plan::virtual_scope(&q, &LOG_COLUMNS)))
+            }
+            "inclusion_proof" | "consistency_proof" | "vouch_txs" | "vouch_log" => {
                 arity(2)?;
                 let a = c.compile_as(args[0], DataType::Int8)?.expr;
                 let b = c.compile_as(args[1], DataType::Int8)?.expr;
                 Ok(match f {
+                    "vouch_log" => (ProofCall::Log(Some((a, b))), super::plan::virtual_scope(&q, &LOG_COLUMNS)),
                     "inclusion_proof" => (ProofCall::Inclusion(a, b), super::plan::virtual_scope(&q, &INCLUSION_COLUMNS)),
                     "consistency_proof" => (ProofCall::Consistency(a, b), super::plan::virtual_scope(&q, &CONSISTENCY_COLUMNS)),
                     _ => (ProofCall::Txs(a, b), super::plan::virtual_scope(&q, &TXS_COLUMNS)),
@@ -283,6 +321,16 @@ impl Engine {
                     hex_array(&self.ledger.consistency_proof(old, new)?),
                 ]])
             }
+            ProofCall::Log(range) => {
+                let (first, last) = match range {
+                    None => (1, u64::MAX),
+                    Some((first, last)) => match (count_arg(first, env, "first tx")?, count_arg(last, env, "last tx")?) {
+                        (Some(first), Some(last)) => (first.max(1), last),
+                        _ => return Ok(vec![]),
+                    },
+                };
+                self.log_rows(first, last.min(self.ledger.head().size), env.user)
+            }
             ProofCall::Txs(first, last) => {
                 let (Some(first), Some(last)) = (count_arg(first, env, "first tx")?, count_arg(last, env, "last tx")?) else {
                     return Ok(vec![]);
@@ -311,6 +359,48 @@ impl Engine {
                     .collect())
             }
         }
+    }
+
+    /// Rows of `vouch_log` for transactions `first..=last`. Superusers see every transaction; other
+    /// roles see the ones they committed.
+    fn log_rows(&self, first: u64, last: u64, user: &str) -> SqlResult<Vec<Vec<Value>>> {
+        let all = self.catalog().users.get(user).is_some_and(|u| u.superuser);
+        let mut rows = Vec::new();
+        for tx in first..=last {
+            let (leaf, _) = self.ledger.leaf(tx)?;
+            let bytes = self.ledger.provenance(tx)?;
+            let record = crate::sql::provenance::Provenance::decode(&bytes).ok();
+            if !all && record.as_ref().is_none_or(|r| r.user != user) {
+                continue;
+            }
+            let time = |us: u64| if us == 0 { Value::Null } else { Value::Timestamptz(us as i64) };
+            let text_array = |v: &[String]| Value::Array(v.iter().cloned().map(Value::Text).collect());
+            let row = match &record {
+                Some(r) => vec![
+                    Value::Text(r.user.clone()),
+                    r.auth.as_ref().map_or(Value::Null, |a| Value::Text(a.method.clone())),
+                    r.auth.as_ref().map_or(Value::Null, |a| Value::Bool(a.tls)),
+                    r.session.map_or(Value::Null, Value::Int),
+                    text_array(&r.statements),
+                    if r.params.is_empty() { Value::Null } else { Value::Jsonb(serde_json::json!(r.params)) },
+                    if r.policies.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Array(r.policies.iter().map(|p| p.clone().map_or(Value::Null, Value::Text)).collect())
+                    },
+                    Value::Text(if r.signature.is_some() { "signed" } else { "unsigned" }.into()),
+                    Value::Bool(r.refused.is_some()),
+                    r.refused.as_ref().map_or(Value::Null, |f| Value::Text(format!("{}: {}", f.sqlstate, f.message))),
+                ],
+                None => vec![Value::Null; 10],
+            };
+            let mut out = vec![Value::Int(tx as i64), time(leaf.commit_time_us), time(leaf.client_time_us)];
+            out.extend(row);
+            out.push(Value::Int(leaf.entry_count.into()));
+            out.push(String::from_utf8(bytes).map_or(Value::Null, Value::Text));
+            rows.push(out);
+        }
+        Ok(rows)
     }
 
     fn verified_rows(
