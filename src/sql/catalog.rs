@@ -101,6 +101,9 @@ pub struct TableDef {
     /// COMMENT ON TABLE (key "") and COMMENT ON COLUMN (key: the column name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub comments: BTreeMap<String, String>,
+    /// `WITH (append_only = true)`: a key is written once and never replaced or deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
 }
 
 /// A CHECK constraint: its name and its expression's SQL text.
@@ -215,6 +218,12 @@ pub struct UserDef {
     pub iterations: u32,
     pub stored_key: String,
     pub server_key: String,
+    /// Public keys (PEM) whose signatures this role's transactions may carry (docs/PROVENANCE.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signing_keys: Vec<String>,
+    /// Every transaction of this role that writes must carry a valid client signature.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_signature: bool,
 }
 
 impl UserDef {
@@ -229,6 +238,8 @@ pub struct Catalog {
     pub users: BTreeMap<String, UserDef>,
     pub sequences: BTreeMap<String, SequenceDef>,
     pub views: BTreeMap<String, ViewDef>,
+    /// Allowlist policies by name (system table 6).
+    pub policies: BTreeMap<String, super::policy::PolicyDef>,
     pub next_table_id: u32,
 }
 
@@ -260,6 +271,11 @@ impl Catalog {
             let d: ViewDef =
                 serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("view entry in tx {}: {e}", v.tx)))?;
             c.views.insert(d.name.clone(), d);
+        }
+        for (_, v) in ledger.scan_table(super::policy::SYS_POLICIES, snapshot, None)? {
+            let p: super::policy::PolicyDef =
+                serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("policy entry in tx {}: {e}", v.tx)))?;
+            c.policies.insert(p.name.clone(), p);
         }
         for (k, _) in ledger.scan_table_all_keys(SYS_VIEWS)? {
             if let Ok(id) = <[u8; 4]>::try_from(k.as_slice()) {

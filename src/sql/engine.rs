@@ -10,6 +10,7 @@
 use super::catalog::{Catalog, CheckDef, ColumnDef, FkAction, ForeignKeyDef, TableDef, SYS_TABLES};
 use super::error::{SqlError, SqlResult};
 use super::expr::{normalize_ident, object_name, AggCall, AggFunc, Ctx, Env, Expr, ScopeCol};
+use super::policy;
 use super::provenance::{Auth, Provenance};
 use super::value::{decode_row, encode_key, encode_row, DataType, Value};
 use crate::ledger::{Entry, Ledger, NewTx};
@@ -211,8 +212,8 @@ pub(crate) struct StmtRecord {
 }
 
 impl StmtRecord {
-    fn new(sql: &str, params: &[Value]) -> StmtRecord {
-        StmtRecord { sql: sql.to_string(), params: params.iter().map(|v| v.to_text(v.natural_type())).collect(), policy: None }
+    fn new(sql: &str, params: &[Value], policy: Option<String>) -> StmtRecord {
+        StmtRecord { sql: sql.to_string(), params: params.iter().map(|v| v.to_text(v.natural_type())).collect(), policy }
     }
 }
 
@@ -288,6 +289,8 @@ pub struct Session {
     /// How the session authenticated (recorded in the provenance of its transactions).
     pub auth: Auth,
     pid: i32,
+    /// The policy rule that admitted the statement running now, with its row limit.
+    admission: Option<(String, Option<u64>)>,
 }
 
 /// The session setting a client sets to the timestamp of its next transaction (docs/PROVENANCE.md).
@@ -312,6 +315,7 @@ impl Session {
             advisory: Default::default(),
             auth,
             pid,
+            admission: None,
         }
     }
 
@@ -590,6 +594,23 @@ impl Engine {
                 return Err(SqlError::new("25006", format!("cannot execute {what} in a read-only transaction")));
             }
         }
+        s.admission = None;
+        match self.admit(s, stmt, sql, params).await {
+            Ok(policy::Admission::Admitted { rule, max_rows }) => s.admission = Some((rule, max_rows)),
+            Ok(_) => {}
+            Err(e) => {
+                self.fail_statement(s);
+                return Err(e);
+            }
+        }
+        if let Some(v) = policy::vouch_statement(stmt) {
+            return self.vouch_statement(s, v, sql).await;
+        }
+        let append_only = governance::append_only_target(&self.catalog(), stmt);
+        if let Some(table) = append_only {
+            self.fail_statement(s);
+            return Err(governance::append_only_error(&table));
+        }
         if let Statement::Copy { .. } = stmt {
             if let Err(e) = self.check_copy(stmt) {
                 // A failed statement aborts the transaction block, as in PostgreSQL.
@@ -665,7 +686,12 @@ impl Engine {
         let copy_input = txn.copy_input.take();
         match result {
             Ok(out) => {
-                txn.statements.push(StmtRecord::new(sql, params));
+                if let Err(e) = self.check_max_rows(s, &out, sql, params).await {
+                    txn.failed = true;
+                    s.txn = Some(txn);
+                    return Err(e);
+                }
+                txn.statements.push(StmtRecord::new(sql, params, s.admission.as_ref().map(|a| a.0.clone())));
                 txn.copy_data.extend(copy_input);
                 txn.snapshots.push(txn.snapshot);
                 if txn.writes.len() != writes_before || matches!(stmt, Statement::Update(_) | Statement::Delete(_)) {
@@ -777,7 +803,8 @@ impl Engine {
                 // Nothing to commit (a read): no provenance to record.
                 return Ok(out);
             }
-            txn.statements.push(StmtRecord::new(sql, params));
+            self.check_max_rows(s, &out, sql, params).await?;
+            txn.statements.push(StmtRecord::new(sql, params, s.admission.as_ref().map(|a| a.0.clone())));
             let copy_input = txn.copy_input.take();
             txn.copy_data.extend(copy_input);
             txn.snapshots.push(txn.snapshot);
@@ -1161,6 +1188,22 @@ impl Engine {
         Ok(keys)
     }
 
+    /// A statement admitted by a rule with `MAX ROWS n` that affected more rows is refused (and the
+    /// refusal recorded); its writes are discarded with its transaction.
+    async fn check_max_rows(&self, s: &Session, out: &Outcome, sql: &str, params: &[Value]) -> SqlResult<()> {
+        let Some((rule, Some(max))) = &s.admission else { return Ok(()) };
+        let n = governance::rows_affected(out);
+        if n <= *max {
+            return Ok(());
+        }
+        let e = SqlError::new(
+            "42501",
+            format!("permission denied: the statement affected {n} rows, more than the {max} that policy rule {rule} allows; nothing was written"),
+        );
+        self.record_refusal(s, sql, params, &e).await?;
+        Err(e)
+    }
+
     /// A client timestamp further than the configured skew from the server's clock refuses the commit.
     fn check_client_time(&self, who: &Who) -> SqlResult<()> {
         if who.client_time_us == 0 {
@@ -1247,6 +1290,13 @@ impl Engine {
             let mut index_entries = self.index_backfill(&catalog, &new_indexes, &writes)?;
             for ((table, key), new) in &writes {
                 let latest = self.ledger.get_latest(*table, key)?;
+                // The backstop for upserts and referential actions: an append-only table's key is
+                // written once.
+                if let Some(def) = catalog.table_by_id(*table).filter(|d| d.append_only) {
+                    if new.is_none() || latest.is_some() {
+                        return Err(governance::append_only_error(&def.name));
+                    }
+                }
                 if in_flight.contains(&(*table, key.clone())) || latest.as_ref().is_some_and(|v| v.tx > snapshot) {
                     return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
                 }
@@ -1348,7 +1398,7 @@ impl Engine {
         let scope = TxnCatalog::enter(txn.catalog.as_ref());
         let out = self.ddl(user, txn, stmt, sql)?;
         txn.catalog = scope.leave();
-        txn.statements.push(StmtRecord::new(sql, &[]));
+        txn.statements.push(StmtRecord::new(sql, &[], s.admission.as_ref().map(|a| a.0.clone())));
         txn.snapshots.push(txn.snapshot);
         Ok(out)
     }
@@ -2460,6 +2510,7 @@ impl Engine {
             checks: vec![],
             foreign_keys: vec![],
             comments: Default::default(),
+            append_only: table_options(ct)?,
         };
         for c in constraints {
             self.add_constraint(&mut def, c)?;
@@ -2675,6 +2726,41 @@ fn writing_statement(stmt: &Statement) -> Option<&'static str> {
     })
 }
 
+/// The storage options of `CREATE TABLE … WITH (…)`: `append_only` (a boolean) is vouchdb's; the
+/// ones PostgreSQL accepts for heap tables are accepted and ignored; others are errors (22023).
+fn table_options(ct: &ast::CreateTable) -> SqlResult<bool> {
+    let ast::CreateTableOptions::With(opts) = &ct.table_options else { return Ok(false) };
+    let mut append_only = false;
+    for o in opts {
+        let ast::SqlOption::KeyValue { key, value } = o else {
+            return Err(SqlError::new("22023", format!("unrecognized parameter \"{o}\"")));
+        };
+        let name = object_name(key);
+        match name.as_str() {
+            "append_only" => {
+                let text = match value {
+                    ast::Expr::Value(v) => match &v.value {
+                        ast::Value::Boolean(b) => b.to_string(),
+                        ast::Value::SingleQuotedString(s) => s.to_lowercase(),
+                        ast::Value::Number(n, _) => n.to_string(),
+                        other => other.to_string().to_lowercase(),
+                    },
+                    ast::Expr::Identifier(i) => i.value.to_lowercase(),
+                    other => other.to_string().to_lowercase(),
+                };
+                append_only = match text.as_str() {
+                    "true" | "on" | "1" | "yes" => true,
+                    "false" | "off" | "0" | "no" => false,
+                    _ => return Err(SqlError::new("22023", format!("invalid value for boolean option \"append_only\": {text}"))),
+                };
+            }
+            "fillfactor" | "autovacuum_enabled" | "toast_tuple_target" | "parallel_workers" | "user_catalog_table" => {}
+            _ => return Err(SqlError::new("22023", format!("unrecognized parameter \"{name}\""))),
+        }
+    }
+    Ok(append_only)
+}
+
 /// The isolation level new transactions of a session get (`SET default_transaction_isolation`).
 /// A CHECK or FOREIGN KEY constraint as written, before it is resolved against the catalog.
 enum NewConstraint {
@@ -2833,6 +2919,10 @@ pub(crate) mod proofs;
 #[path = "sequence.rs"]
 pub(crate) mod sequence;
 
+// Policies, refusals recorded in the log, signing keys bound to roles.
+#[path = "governance.rs"]
+pub(crate) mod governance;
+
 impl Engine {
     fn password_text(p: &ast::Password) -> SqlResult<Option<String>> {
         match p {
@@ -2945,6 +3035,9 @@ impl Engine {
             iterations: ITERATIONS as u32,
             stored_key: hex::encode(stored_key),
             server_key: hex::encode(server_key),
+            // A new password keeps the role's signing keys.
+            signing_keys: self.catalog().users.get(name).map(|u| u.signing_keys.clone()).unwrap_or_default(),
+            require_signature: self.catalog().users.get(name).is_some_and(|u| u.require_signature),
         };
         let provenance = serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [format!("-- set password of role {name}")] }))
             .expect("provenance always serialises");

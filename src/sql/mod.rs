@@ -9,7 +9,9 @@ pub mod expr;
 pub mod index;
 pub mod locks;
 pub mod pg_catalog;
+pub mod policy;
 pub mod provenance;
+pub mod signature;
 pub mod value;
 
 pub use engine::{Column, Engine, Outcome, Session, Shape};
@@ -31,6 +33,8 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
         || upper.contains("VACUUM")
         || upper.contains("ANALYZE")
         || upper.contains("CONSTRAINTS")
+        || upper.contains("POLICY")
+        || upper.contains("SIGN")
     {
         let texts = split_statements(sql);
         if texts.iter().any(|t| parse_special(t).is_some()) {
@@ -74,6 +78,9 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
 
 /// A statement sqlparser cannot parse as PostgreSQL writes it: ALTER SEQUENCE, VACUUM, ANALYZE.
 fn parse_special(text: &str) -> Option<SqlResult<Statement>> {
+    if let Some(s) = policy::parse_vouch_statement(text) {
+        return Some(s);
+    }
     let first = text.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
     match first.as_str() {
         "vacuum" | "analyze" | "analyse" => {

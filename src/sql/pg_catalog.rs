@@ -191,6 +191,10 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     let fk =
                         !t.foreign_keys.is_empty() || catalog.tables.values().any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id));
                     r[18] = Value::Bool(fk);
+                    if t.append_only {
+                        // psql's `\d+` shows it as `Options: append_only=true`.
+                        r[26] = Value::Array(vec![text("append_only=true")]);
+                    }
                 }
                 if !t.keyless() {
                     rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));

@@ -1238,6 +1238,20 @@ impl Engine {
                 let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| "vouch_log".into());
                 (Source::Proof(Box::new(super::proofs::ProofCall::Log(None))), virtual_scope(&q, &super::proofs::LOG_COLUMNS))
             }
+            // The `vouch_policies` system view: one row per rule of every policy in force.
+            ast::TableFactor::Table { name, alias, args: None, .. }
+                if name.0.len() == 1 && object_name(name) == "vouch_policies" && !self.catalog().tables.contains_key("vouch_policies") =>
+            {
+                let q = alias.as_ref().map(|a| normalize_ident(&a.name)).unwrap_or_else(|| "vouch_policies".into());
+                let cols = [
+                    ("policy", DataType::Text),
+                    ("role", DataType::Text),
+                    ("rule", DataType::Text),
+                    ("template", DataType::Text),
+                    ("max_rows", DataType::Int8),
+                ];
+                (Source::Rows(super::governance::policy_rows(&self.catalog().policies)), virtual_scope(&q, &cols))
+            }
             ast::TableFactor::Table { name, alias, args: None, .. } if self.is_pg_catalog(name) => {
                 let n = object_name(name);
                 let info = name.0.len() == 2 && name.0[0].as_ident().is_some_and(|i| normalize_ident(i) == "information_schema");

@@ -1,0 +1,197 @@
+//! Who may change what (docs/PROVENANCE.md): allowlist policies checked before a writing statement
+//! runs, refusals recorded in the log, `CREATE/DROP POLICY` and the signing keys bound to roles. A
+//! child module of `engine`.
+
+use super::*;
+use crate::sql::policy::{self, Admission, PolicyDef, VouchStatement};
+use crate::sql::provenance::Refusal;
+
+/// Whether a statement is governed by policies: everything that can write.
+pub(super) fn governed(stmt: &Statement) -> bool {
+    writing_statement(stmt).is_some()
+        || policy::vouch_statement(stmt).is_some()
+        || matches!(
+            stmt,
+            Statement::CreateRole(_) | Statement::AlterRole { .. } | Statement::CreateSequence { .. } | Statement::AlterTable(_)
+        )
+}
+
+/// The rows a statement affected, from its command tag (`INSERT 0 5`, `UPDATE 3`, `COPY 10`).
+pub(super) fn rows_affected(out: &Outcome) -> u64 {
+    let tag = match out {
+        Outcome::Rows { tag, .. } | Outcome::Command(tag) => tag,
+        _ => return 0,
+    };
+    tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// An append-only table a statement would replace or delete rows of (UPDATE, DELETE, TRUNCATE).
+pub(super) fn append_only_target(catalog: &Catalog, stmt: &Statement) -> Option<String> {
+    let names: Vec<&ast::ObjectName> = match stmt {
+        Statement::Update(u) => match &u.table.relation {
+            ast::TableFactor::Table { name, .. } => vec![name],
+            _ => vec![],
+        },
+        Statement::Delete(d) => {
+            let (ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from)) = &d.from;
+            from.iter()
+                .filter_map(|t| match &t.relation {
+                    ast::TableFactor::Table { name, .. } => Some(name),
+                    _ => None,
+                })
+                .collect()
+        }
+        Statement::Truncate(t) => t.table_names.iter().map(|t| &t.name).collect(),
+        _ => vec![],
+    };
+    names.into_iter().map(object_name).find(|n| catalog.tables.get(n).is_some_and(|t| t.append_only))
+}
+
+/// The error for a write that would replace or delete a row of append-only table `table`.
+pub(super) fn append_only_error(table: &str) -> SqlError {
+    SqlError::new(
+        "42501",
+        format!("table \"{table}\" is append-only: its rows cannot be updated, deleted or overwritten; nothing was written"),
+    )
+}
+
+impl Engine {
+    /// Check a statement of `s` against the policies of its role. A refusal is recorded in the log (a
+    /// transaction with no entries) before the 42501 error is returned.
+    pub(super) async fn admit(&self, s: &Session, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Admission> {
+        let catalog = self.catalog();
+        if !catalog.policies.values().any(|p| p.role == s.user) || !governed(stmt) {
+            return Ok(Admission::NoPolicy);
+        }
+        let texts: Vec<Option<String>> = params.iter().map(|v| v.to_text(v.natural_type())).collect();
+        let admission = policy::admit(catalog.policies.values(), &s.user, &policy::normalise(stmt), &texts)?;
+        drop(catalog);
+        if admission == Admission::Refused {
+            let e = SqlError::new(
+                "42501",
+                format!("permission denied: no policy of role \"{}\" admits this statement; the refusal is recorded in the log", s.user),
+            );
+            self.record_refusal(s, sql, params, &e).await?;
+            return Err(e);
+        }
+        Ok(admission)
+    }
+
+    /// Append a transaction with no entries whose provenance holds the refused statement.
+    pub(super) async fn record_refusal(&self, s: &Session, sql: &str, params: &[Value], e: &SqlError) -> SqlResult<()> {
+        let who = s.who().unwrap_or_else(|_| Who {
+            user: s.user.clone(),
+            auth: s.auth.clone(),
+            session: s.pid.into(),
+            client_time_us: 0,
+            consumed: Default::default(),
+        });
+        let mut p = who.record(&[StmtRecord::new(sql, params, None)], &[self.ledger.head().size], Isolation::ReadCommitted, now_us(), &Default::default());
+        p.refused = Some(Refusal { sqlstate: e.code.to_string(), message: e.message.clone() });
+        tracing::warn!(user = %s.user, statement = sql, "statement refused by policy");
+        self.ledger.append(NewTx { entries: vec![], provenance: p.encode(), client_time_us: 0, index_entries: vec![] }).await?;
+        Ok(())
+    }
+
+    /// Append a catalog change made by a vouchdb statement as a transaction of its own.
+    async fn append_governance(&self, s: &Session, sql: &str, entry: Entry) -> SqlResult<()> {
+        let who = s.who()?;
+        self.check_client_time(&who)?;
+        let p = who.record(&[StmtRecord::new(sql, &[], None)], &[self.ledger.head().size], Isolation::ReadCommitted, now_us(), &Default::default());
+        self.ledger.append(NewTx { entries: vec![entry], provenance: p.encode(), client_time_us: who.client_time_us, index_entries: vec![] }).await?;
+        Ok(())
+    }
+
+    /// Run one of vouchdb's own statements (policies, signing keys). Superusers only; outside
+    /// transaction blocks, like role changes.
+    pub(super) async fn vouch_statement(&self, s: &Session, v: VouchStatement, sql: &str) -> SqlResult<Outcome> {
+        if s.in_transaction() {
+            return Err(SqlError::unsupported("policy and signing-key changes inside a transaction block are not supported"));
+        }
+        if !self.catalog().users.get(&s.user).is_some_and(|u| u.superuser) {
+            return Err(SqlError::new("42501", "permission denied: only superusers change policies and signing keys"));
+        }
+        let _guard = self.ddl.lock().await;
+        let catalog = self.catalog();
+        match v {
+            VouchStatement::CreatePolicy(p) => {
+                if !catalog.users.contains_key(&p.role) {
+                    return Err(SqlError::new("42704", format!("role \"{}\" does not exist", p.role)));
+                }
+                if catalog.policies.contains_key(&p.name) {
+                    return Err(SqlError::new("42710", format!("policy \"{}\" already exists", p.name)));
+                }
+                drop(catalog);
+                self.append_governance(s, sql, p.entry()).await?;
+                self.update_catalog(|c| c.policies.insert(p.name.clone(), p));
+                Ok(Outcome::Command("CREATE POLICY".into()))
+            }
+            VouchStatement::DropPolicy { name, if_exists } => {
+                if !catalog.policies.contains_key(&name) {
+                    if if_exists {
+                        return Ok(Outcome::Command("DROP POLICY".into()));
+                    }
+                    return Err(SqlError::new("42704", format!("policy \"{name}\" does not exist")));
+                }
+                drop(catalog);
+                self.append_governance(s, sql, Entry::delete(policy::SYS_POLICIES, name.as_bytes().to_vec())).await?;
+                self.update_catalog(|c| c.policies.remove(&name));
+                Ok(Outcome::Command("DROP POLICY".into()))
+            }
+            other => {
+                let role = match &other {
+                    VouchStatement::AddSigningKey { role, .. }
+                    | VouchStatement::DropSigningKey { role, .. }
+                    | VouchStatement::RequireSignature { role, .. } => role.clone(),
+                    _ => unreachable!("policies are handled above"),
+                };
+                let Some(mut user) = catalog.users.get(&role).cloned() else {
+                    return Err(SqlError::new("42704", format!("role \"{role}\" does not exist")));
+                };
+                drop(catalog);
+                match other {
+                    VouchStatement::AddSigningKey { pem, .. } => {
+                        let key = crate::sql::signature::parse_public_key(&pem)?;
+                        let pem = crate::sql::signature::public_key_pem(&key);
+                        if user.signing_keys.contains(&pem) {
+                            return Err(SqlError::new("42710", format!("role \"{role}\" already has this signing key")));
+                        }
+                        user.signing_keys.push(pem);
+                    }
+                    VouchStatement::DropSigningKey { key, .. } => {
+                        let before = user.signing_keys.len();
+                        let wanted = crate::sql::signature::parse_public_key(&key).ok().map(|k| crate::sql::signature::public_key_pem(&k));
+                        user.signing_keys.retain(|k| {
+                            Some(k) != wanted.as_ref() && !crate::sql::signature::fingerprint_of_pem(k).is_some_and(|f| f == key.trim())
+                        });
+                        if user.signing_keys.len() == before {
+                            return Err(SqlError::new("42704", format!("role \"{role}\" has no such signing key")));
+                        }
+                    }
+                    VouchStatement::RequireSignature { on, .. } => user.require_signature = on,
+                    _ => unreachable!("signing-key statements only"),
+                }
+                self.append_governance(s, sql, user.entry()).await?;
+                self.update_catalog(|c| c.users.insert(role.clone(), user));
+                Ok(Outcome::Command("ALTER ROLE".into()))
+            }
+        }
+    }
+}
+
+/// The policies in force: for `pg_catalog`-style listing (`vouch_policies`).
+pub(crate) fn policy_rows(policies: &BTreeMap<String, PolicyDef>) -> Vec<Vec<Value>> {
+    let mut rows = Vec::new();
+    for p in policies.values() {
+        for (i, r) in p.rules.iter().enumerate() {
+            rows.push(vec![
+                Value::Text(p.name.clone()),
+                Value::Text(p.role.clone()),
+                Value::Text(p.rule_id(i)),
+                Value::Text(r.template.clone()),
+                r.max_rows.map_or(Value::Null, |n| Value::Int(n as i64)),
+            ]);
+        }
+    }
+    rows
+}
