@@ -224,6 +224,8 @@ pub(crate) struct Who {
     auth: Auth,
     session: i64,
     client_time_us: u64,
+    /// `vouch.nonce` and `vouch.signature`: the client's signature over this transaction.
+    signature: Option<(String, String)>,
     consumed: std::sync::atomic::AtomicBool,
 }
 
@@ -295,6 +297,10 @@ pub struct Session {
 
 /// The session setting a client sets to the timestamp of its next transaction (docs/PROVENANCE.md).
 pub const CLIENT_TIMESTAMP: &str = "vouch.client_timestamp";
+/// The session settings carrying a client's signature over its next transaction and the nonce it
+/// signed (docs/PROVENANCE.md, "Client signatures").
+pub const SIGNATURE: &str = "vouch.signature";
+pub const NONCE: &str = "vouch.nonce";
 
 impl Session {
     /// A session of `user` that authenticated in-process (tests, tools): method `internal`.
@@ -325,13 +331,27 @@ impl Session {
             None => 0,
             Some(text) => parse_client_timestamp(text)?,
         };
-        Ok(Who { user: self.user.clone(), auth: self.auth.clone(), session: self.pid.into(), client_time_us, consumed: Default::default() })
+        let signature = match (self.settings.get(NONCE).filter(|v| !v.is_empty()), self.settings.get(SIGNATURE).filter(|v| !v.is_empty())) {
+            (Some(n), Some(sig)) => Some((n.clone(), sig.clone())),
+            (None, None) => None,
+            _ => return Err(SqlError::new("22023", format!("{SIGNATURE} and {NONCE} are set together: the nonce is part of what is signed"))),
+        };
+        Ok(Who {
+            user: self.user.clone(),
+            auth: self.auth.clone(),
+            session: self.pid.into(),
+            client_time_us,
+            signature,
+            consumed: Default::default(),
+        })
     }
 
     /// After a commit: a client timestamp applies to one transaction only.
     fn consume(&mut self, who: &Who) {
         if who.consumed.load(Ordering::Relaxed) {
             self.settings.remove(CLIENT_TIMESTAMP);
+            self.settings.remove(NONCE);
+            self.settings.remove(SIGNATURE);
         }
     }
     pub fn in_transaction(&self) -> bool {
@@ -1249,6 +1269,17 @@ impl Engine {
             return Ok(());
         }
         self.check_client_time(who)?;
+        let mut txn = txn;
+        let signature = self.check_signature(who, &txn.statements)?;
+        if let Some(sig) = &signature {
+            // The nonce is spent by this transaction: an entry of system table 7, so a second use
+            // meets it (and an auditor sees every nonce in the log).
+            let key = governance::nonce_key(&sig.key, &sig.nonce);
+            if self.ledger.get_latest(governance::SYS_NONCES, &key)?.is_some() {
+                return Err(SqlError::new("42501", format!("nonce \"{}\" was already used with this signing key: a signed transaction cannot be replayed", sig.nonce)));
+            }
+            txn.writes.insert((governance::SYS_NONCES, key), Some(Vec::new()));
+        }
         let keys: Vec<WriteKey> = txn.writes.keys().cloned().collect();
         // Under READ COMMITTED every written key is locked and was re-read under the lock; the
         // other levels validate against the transaction's snapshot.
@@ -1319,7 +1350,9 @@ impl Engine {
                     None => Entry::delete(table, key),
                 })
                 .collect();
-            let provenance = who.record(&statements, &snapshots, isolation, start_us, &drawn).encode_with_copy_data(&copy_data);
+            let mut record = who.record(&statements, &snapshots, isolation, start_us, &drawn);
+            record.signature = signature.clone();
+            let provenance = record.encode_with_copy_data(&copy_data);
             let pending = self.ledger.append(NewTx { entries, provenance, client_time_us: who.client_time_us, index_entries });
             who.consumed.store(true, Ordering::Relaxed);
             // A changed catalog is installed before the next commit can start (it is queued behind

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::sql::policy::{self, Admission, PolicyDef, VouchStatement};
-use crate::sql::provenance::Refusal;
+use crate::sql::provenance::{ClientSignature, Refusal};
 
 /// Whether a statement is governed by policies: everything that can write.
 pub(super) fn governed(stmt: &Statement) -> bool {
@@ -55,7 +55,54 @@ pub(super) fn append_only_error(table: &str) -> SqlError {
     )
 }
 
+/// System table 7: spent nonces of client signatures, keyed by `nonce_key` (value empty).
+pub const SYS_NONCES: u32 = 7;
+
+/// The key of a spent nonce: the signing key's fingerprint (32 bytes) then the nonce's bytes.
+pub(crate) fn nonce_key(key_pem: &str, nonce: &str) -> Vec<u8> {
+    let mut k = crate::sql::signature::fingerprint_of_pem(key_pem).and_then(|f| hex::decode(f).ok()).unwrap_or_default();
+    k.extend_from_slice(nonce.as_bytes());
+    k
+}
+
 impl Engine {
+    /// Check the client signature a commit carries against the signing keys of its role, and refuse
+    /// an unsigned commit of a role that requires signatures. Returns what the provenance records.
+    pub(super) fn check_signature(&self, who: &Who, statements: &[StmtRecord]) -> SqlResult<Option<ClientSignature>> {
+        let (keys, required) = match self.catalog().users.get(&who.user) {
+            Some(u) => (u.signing_keys.clone(), u.require_signature),
+            None => (Vec::new(), false),
+        };
+        let Some((nonce, sig)) = &who.signature else {
+            if required {
+                return Err(SqlError::new(
+                    "42501",
+                    format!(
+                        "role \"{}\" must sign its transactions: set {} and {} before committing; nothing was committed",
+                        who.user, super::SIGNATURE, super::NONCE
+                    ),
+                ));
+            }
+            return Ok(None);
+        };
+        if keys.is_empty() {
+            return Err(SqlError::new("42501", format!("role \"{}\" has no signing key to check the client signature with; nothing was committed", who.user)));
+        }
+        let texts: Vec<String> = statements.iter().map(|s| s.sql.clone()).collect();
+        let params: Vec<Vec<Option<String>>> = statements.iter().map(|s| s.params.clone()).collect();
+        let message = crate::sql::signature::signed_message(&who.user, who.client_time_us, nonce, &texts, &params);
+        match keys.iter().find(|k| crate::sql::signature::verify(k, &message, sig).is_ok()) {
+            Some(key) => Ok(Some(ClientSignature { key: key.clone(), nonce: nonce.clone(), signature: sig.clone() })),
+            None => Err(SqlError::new(
+                "42501",
+                format!(
+                    "the client signature does not verify with any signing key of role \"{}\" over this transaction's statements, parameters, client timestamp and nonce; nothing was committed",
+                    who.user
+                ),
+            )),
+        }
+    }
+
     /// Check a statement of `s` against the policies of its role. A refusal is recorded in the log (a
     /// transaction with no entries) before the 42501 error is returned.
     pub(super) async fn admit(&self, s: &Session, stmt: &Statement, sql: &str, params: &[Value]) -> SqlResult<Admission> {
@@ -84,6 +131,7 @@ impl Engine {
             auth: s.auth.clone(),
             session: s.pid.into(),
             client_time_us: 0,
+            signature: None,
             consumed: Default::default(),
         });
         let mut p = who.record(&[StmtRecord::new(sql, params, None)], &[self.ledger.head().size], Isolation::ReadCommitted, now_us(), &Default::default());
@@ -94,17 +142,36 @@ impl Engine {
     }
 
     /// Append a catalog change made by a vouchdb statement as a transaction of its own.
-    async fn append_governance(&self, s: &Session, sql: &str, entry: Entry) -> SqlResult<()> {
-        let who = s.who()?;
-        self.check_client_time(&who)?;
-        let p = who.record(&[StmtRecord::new(sql, &[], None)], &[self.ledger.head().size], Isolation::ReadCommitted, now_us(), &Default::default());
-        self.ledger.append(NewTx { entries: vec![entry], provenance: p.encode(), client_time_us: who.client_time_us, index_entries: vec![] }).await?;
+    async fn append_governance(&self, who: &Who, sql: &str, entry: Entry) -> SqlResult<()> {
+        self.check_client_time(who)?;
+        let stmts = [StmtRecord::new(sql, &[], None)];
+        // An admin that must sign signs policy changes too.
+        let signature = self.check_signature(who, &stmts)?;
+        let mut entries = vec![entry];
+        if let Some(sig) = &signature {
+            let key = nonce_key(&sig.key, &sig.nonce);
+            if self.ledger.get_latest(SYS_NONCES, &key)?.is_some() {
+                return Err(SqlError::new("42501", format!("nonce \"{}\" was already used with this signing key", sig.nonce)));
+            }
+            entries.push(Entry::put(SYS_NONCES, key, Vec::new()));
+        }
+        let mut p = who.record(&stmts, &[self.ledger.head().size], Isolation::ReadCommitted, now_us(), &Default::default());
+        p.signature = signature;
+        self.ledger.append(NewTx { entries, provenance: p.encode(), client_time_us: who.client_time_us, index_entries: vec![] }).await?;
+        who.consumed.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     /// Run one of vouchdb's own statements (policies, signing keys). Superusers only; outside
     /// transaction blocks, like role changes.
-    pub(super) async fn vouch_statement(&self, s: &Session, v: VouchStatement, sql: &str) -> SqlResult<Outcome> {
+    pub(super) async fn vouch_statement(&self, s: &mut Session, v: VouchStatement, sql: &str) -> SqlResult<Outcome> {
+        let who = s.who()?;
+        let out = self.vouch_statement_as(s, &who, v, sql).await;
+        s.consume(&who);
+        out
+    }
+
+    async fn vouch_statement_as(&self, s: &Session, who: &Who, v: VouchStatement, sql: &str) -> SqlResult<Outcome> {
         if s.in_transaction() {
             return Err(SqlError::unsupported("policy and signing-key changes inside a transaction block are not supported"));
         }
@@ -122,7 +189,7 @@ impl Engine {
                     return Err(SqlError::new("42710", format!("policy \"{}\" already exists", p.name)));
                 }
                 drop(catalog);
-                self.append_governance(s, sql, p.entry()).await?;
+                self.append_governance(who, sql, p.entry()).await?;
                 self.update_catalog(|c| c.policies.insert(p.name.clone(), p));
                 Ok(Outcome::Command("CREATE POLICY".into()))
             }
@@ -134,7 +201,7 @@ impl Engine {
                     return Err(SqlError::new("42704", format!("policy \"{name}\" does not exist")));
                 }
                 drop(catalog);
-                self.append_governance(s, sql, Entry::delete(policy::SYS_POLICIES, name.as_bytes().to_vec())).await?;
+                self.append_governance(who, sql, Entry::delete(policy::SYS_POLICIES, name.as_bytes().to_vec())).await?;
                 self.update_catalog(|c| c.policies.remove(&name));
                 Ok(Outcome::Command("DROP POLICY".into()))
             }
@@ -171,7 +238,7 @@ impl Engine {
                     VouchStatement::RequireSignature { on, .. } => user.require_signature = on,
                     _ => unreachable!("signing-key statements only"),
                 }
-                self.append_governance(s, sql, user.entry()).await?;
+                self.append_governance(who, sql, user.entry()).await?;
                 self.update_catalog(|c| c.users.insert(role.clone(), user));
                 Ok(Outcome::Command("ALTER ROLE".into()))
             }
