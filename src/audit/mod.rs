@@ -15,6 +15,8 @@
 //! in the server's tree (an inclusion proof per transaction of the round). The state (audited size,
 //! root, frontier, checkpoint) is saved atomically after a round that passed, never after one that failed.
 
+pub mod replay;
+
 use crate::client::proof::{check_tx_contents, decode_leaf, parse_hash, parse_hash_array, parse_hex, parse_hex_array};
 use crate::client::{check_consistency, col, fetch_checkpoint, simple_rows, ClientError};
 use crate::merkle::Frontier;

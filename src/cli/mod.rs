@@ -78,11 +78,23 @@ pub enum VerifyCommand {
 pub struct AuditArgs {
     /// The server: a libpq connection string or URL; a password not in it comes from PGPASSWORD.
     /// The role needs superuser rights (vouch_txs returns whole transactions).
-    #[arg(long, env = "VOUCHDB_SERVER")]
-    pub server: String,
+    #[arg(long, env = "VOUCHDB_SERVER", required_unless_present = "data_dir", conflicts_with = "data_dir")]
+    pub server: Option<String>,
     /// The log's public key (PEM), pinned: a key the server presents is never used.
+    #[arg(long, required_unless_present = "data_dir")]
+    pub public_key: Option<PathBuf>,
+    /// Replay every transaction from genesis in a scratch store: each recorded statement, run as its
+    /// principal with its parameters at its snapshot, must produce exactly the recorded entries, be
+    /// admitted by the policies in force, and carry a valid client signature where one is required.
+    /// Exit 1 when any transaction violates this (each is listed with the reason).
+    #[arg(long, requires = "data_dir")]
+    pub replay: bool,
+    /// With --replay: the data directory to replay, offline (a copy, or one no server is running on).
     #[arg(long)]
-    pub public_key: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// With --replay: where the scratch store goes (default: the system's temporary directory).
+    #[arg(long)]
+    pub scratch_dir: Option<PathBuf>,
     /// Audit state file (audited size, root and frontier), created on the first round.
     #[arg(long, default_value = "vouchdb-audit.json")]
     pub state: PathBuf,
@@ -228,9 +240,82 @@ pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// A progress bar on a terminal, structured logs otherwise; `what` names the work.
+fn progress_reporter(what: &'static str) -> (indicatif::ProgressBar, Box<dyn FnMut(u64, u64) + Send>) {
+    let bar = indicatif::ProgressBar::new(0);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&format!("{{spinner}} {what} {{pos}}/{{len}} tx [{{bar:40}}] {{per_sec}} eta {{eta}}"))
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        let b = bar.clone();
+        (
+            bar,
+            Box::new(move |done, total| {
+                b.set_length(total);
+                b.set_position(done);
+            }),
+        )
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let mut last = 0;
+        (
+            bar,
+            Box::new(move |done, total| {
+                if done == total || done >= last + 100_000 {
+                    last = done;
+                    tracing::info!(done, total, "{what} progress");
+                }
+            }),
+        )
+    }
+}
+
+/// `vouchdb audit --replay --data-dir DIR`.
+async fn replay(a: &AuditArgs) -> Result<(), ClientError> {
+    let data_dir = a.data_dir.as_ref().ok_or_else(|| ClientError::State("--replay needs --data-dir".into()))?;
+    // The data directory's RocksDB store (as `vouchdb serve` lays it out); never create one.
+    let dir = data_dir.join("store");
+    if !dir.join("CURRENT").exists() {
+        return Err(ClientError::State(format!("{} holds no vouchdb store (no {})", data_dir.display(), dir.display())));
+    }
+    let ledger = vouchdb::ledger::Ledger::open(&dir, vouchdb::ledger::Options::default())
+        .map_err(|e| ClientError::State(format!("cannot open {}: {e}", dir.display())))?;
+    let (bar, progress) = progress_reporter("replay");
+    let result = vouchdb::audit::replay::replay_store(&ledger, a.scratch_dir.as_deref(), progress).await;
+    bar.finish_and_clear();
+    ledger.close();
+    let report = result.map_err(ClientError::State)?;
+    let rate = report.txs as f64 / report.elapsed.as_secs_f64().max(1e-9);
+    for (tx, reasons) in &report.violations {
+        for r in reasons {
+            println!("VIOLATION tx {tx}: {r}");
+        }
+    }
+    tracing::info!(txs = report.txs, violations = report.violations.len(), tx_per_sec = rate as u64, "replay finished");
+    if report.violations.is_empty() {
+        println!(
+            "ok  replayed tx 1..={} ({:.0} tx/s): every transaction is its recorded statements, run by its principal as the policies then in force allow; root {}",
+            report.txs,
+            rate,
+            vouchdb::verify::to_hex(report.root)
+        );
+        Ok(())
+    } else {
+        Err(ClientError::State(format!("{} of {} transactions violate their records (listed above)", report.violations.len(), report.txs)))
+    }
+}
+
 /// `vouchdb audit`: rounds until an integrity failure (exit non-zero) or, with --once, one round.
 pub async fn audit(a: AuditArgs) -> Result<(), ClientError> {
-    let mut auditor = Auditor::new(&read(&a.public_key)?, a.state.clone())?;
+    if a.replay {
+        return replay(&a).await;
+    }
+    let (Some(server), Some(public_key)) = (&a.server, &a.public_key) else {
+        return Err(ClientError::State("--server and --public-key are required (or --replay --data-dir)".into()));
+    };
+    let mut auditor = Auditor::new(&read(public_key)?, a.state.clone())?;
     auditor.page = a.page.clamp(1, vouchdb::audit::MAX_PAGE);
     if let Some(addr) = &a.metrics_listen {
         let bound =
@@ -262,7 +347,7 @@ pub async fn audit(a: AuditArgs) -> Result<(), ClientError> {
         let mut readers = Vec::new();
         let mut result = Ok(());
         for _ in 0..a.connections.max(1) {
-            match vouchdb::client::connect(&a.server).await {
+            match vouchdb::client::connect(server).await {
                 Ok(c) => readers.push(std::sync::Arc::new(c)),
                 Err(e) => {
                     result = Err(e);

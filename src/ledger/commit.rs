@@ -54,7 +54,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier
             }
         }
         let txs: Vec<&NewTx> = batch.iter().map(|r| &r.tx).collect();
-        match write_batch(&shared, &frontier, &txs, last_commit) {
+        match write_batch(&shared, &frontier, &txs, last_commit, options.sync) {
             Ok((next, receipts, head)) => {
                 frontier = next;
                 last_commit = head.last_commit_us;
@@ -76,7 +76,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier
 
 type Written = (Frontier, Vec<Receipt>, Head);
 
-fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_commit: u64) -> Result<Written> {
+fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_commit: u64, sync: bool) -> Result<Written> {
     let db = &shared.db;
     let (log, entries, prov, merkle, pk, meta) =
         (cf(db, CF_LOG), cf(db, CF_ENTRIES), cf(db, CF_PROVENANCE), cf(db, CF_MERKLE), cf(db, CF_PK), cf(db, CF_META));
@@ -128,7 +128,7 @@ fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_co
     b.put_cf(meta, META_ROOT, root);
     b.put_cf(meta, META_LAST_COMMIT, last_commit.to_be_bytes());
     let mut w = WriteOptions::default();
-    w.set_sync(true);
+    w.set_sync(sync);
     db.write_opt(b, &w).map_err(|e| storage_error(&shared.path, e))?;
     for r in &mut receipts {
         r.tree_size = next.size();

@@ -94,11 +94,14 @@ pub struct Options {
     pub max_batch_bytes: usize,
     /// RocksDB block cache in bytes.
     pub block_cache_bytes: usize,
+    /// fsync each group commit before answering (the server always does; a replay's scratch store,
+    /// which is thrown away, does not).
+    pub sync: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_batch_txs: 4096, max_batch_bytes: 64 << 20, block_cache_bytes: 256 << 20 }
+        Options { max_batch_txs: 4096, max_batch_bytes: 64 << 20, block_cache_bytes: 256 << 20, sync: true }
     }
 }
 

@@ -332,17 +332,37 @@ impl Drawn {
     }
 }
 
+/// The values a replayed transaction draws: the ones its provenance recorded, handed out in order
+/// instead of drawing new ones (and without recording sequence states).
+#[derive(Debug, Default)]
+pub struct ReplayDraws {
+    pub sequence_values: std::collections::VecDeque<(String, i64)>,
+    pub random_uuids: std::collections::VecDeque<String>,
+}
+
 /// The generator a statement's expressions call (`Env::gen`).
 pub struct Generated<'a> {
     pub engine: &'a Engine,
     pub session: SessionSeqs,
     pub user: &'a str,
     pub drawn: Mutex<Drawn>,
+    replay: Option<Arc<Mutex<ReplayDraws>>>,
 }
 
 impl<'a> Generated<'a> {
-    pub fn new(engine: &'a Engine, session: SessionSeqs, user: &'a str) -> Self {
-        Generated { engine, session, user, drawn: Mutex::new(Drawn::default()) }
+    pub fn new(engine: &'a Engine, session: SessionSeqs, user: &'a str, replay: Option<Arc<Mutex<ReplayDraws>>>) -> Self {
+        Generated { engine, session, user, drawn: Mutex::new(Drawn::default()), replay }
+    }
+
+    /// Replaying: the next recorded value of sequence `name`.
+    fn replayed_value(&self, name: &str) -> Option<SqlResult<i64>> {
+        let r = self.replay.as_ref()?;
+        let mut r = r.lock().expect("replay lock is never poisoned");
+        Some(match r.sequence_values.pop_front() {
+            Some((n, v)) if n == name => Ok(v),
+            Some((n, _)) => Err(SqlError::new("XX000", format!("replay: the statement drew from \"{name}\" where the record has a value of \"{n}\""))),
+            None => Err(SqlError::new("XX000", format!("replay: the statement drew from \"{name}\" more values than the record holds"))),
+        })
     }
 
     pub fn into_drawn(self) -> Drawn {
@@ -373,7 +393,10 @@ impl<'a> Generated<'a> {
 impl super::super::expr::Generator for Generated<'_> {
     fn nextval(&self, name: &str) -> SqlResult<i64> {
         let def = self.sequence(name)?;
-        let v = self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?;
+        let v = match self.replayed_value(&def.name) {
+            Some(v) => v?,
+            None => self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?,
+        };
         let mut s = self.session();
         s.currval.insert(def.id, v);
         s.last = Some(def.id);
@@ -414,6 +437,13 @@ impl super::super::expr::Generator for Generated<'_> {
                 format!("setval: value {value} is out of bounds for sequence \"{}\" ({}..{})", def.name, def.min, def.max),
             ));
         }
+        if self.replay.is_some() {
+            // The new state was recorded by a transaction of its own, which the replay checks apart.
+            if called {
+                self.session().currval.insert(def.id, value);
+            }
+            return Ok(value);
+        }
         self.engine.sequences.set(
             &self.engine.ledger,
             &def,
@@ -429,7 +459,14 @@ impl super::super::expr::Generator for Generated<'_> {
     }
 
     fn random_uuid(&self) -> [u8; 16] {
-        let u = random_uuid();
+        let replayed = self.replay.as_ref().and_then(|r| r.lock().expect("replay lock is never poisoned").random_uuids.pop_front());
+        // A replay that runs out of recorded UUIDs draws a fresh one, which then differs from the
+        // recorded entry and is reported there.
+        let u = replayed.and_then(|t| match Value::parse(&t, DataType::Uuid) {
+            Ok(Value::Uuid(u)) => Some(u),
+            _ => None,
+        });
+        let u = u.unwrap_or_else(random_uuid);
         self.drawn
             .lock()
             .expect("drawn lock is never poisoned")
@@ -458,7 +495,10 @@ impl super::super::expr::Generator for Generated<'_> {
             owned_by: None,
             identity: None,
         };
-        let v = self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?;
+        let v = match self.replayed_value(&def.name) {
+            Some(v) => v?,
+            None => self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?,
+        };
         self.note(&def, v);
         Ok(v)
     }
