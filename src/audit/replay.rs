@@ -55,7 +55,14 @@ impl Replayer {
         let origin = crate::signing::CheckpointSigner::default_origin(&key);
         let signer = crate::signing::CheckpointSigner::new(key, origin, dir.join("scratch.key")).map_err(|e| e.to_string())?;
         let engine = Engine::new(Arc::new(ledger), Arc::new(signer)).map_err(|e| e.to_string())?;
-        Ok(Replayer { engine, dir, cache: ParseCache::default(), frontier: Frontier::default(), report: ReplayReport::default(), started: Instant::now() })
+        Ok(Replayer {
+            engine,
+            dir,
+            cache: ParseCache::default(),
+            frontier: Frontier::default(),
+            report: ReplayReport::default(),
+            started: Instant::now(),
+        })
     }
 
     /// Check transaction `tx` (the next one) and replay it. Fails only when the replay cannot go on
@@ -95,7 +102,11 @@ impl Replayer {
 
 /// Replay every transaction of a store (offline, against a copy of a data directory: the server
 /// must not be running on it). The store is first checked as `vouchdb check` does.
-pub async fn replay_store(source: &Ledger, scratch_parent: Option<&std::path::Path>, mut progress: impl FnMut(u64, u64)) -> Result<ReplayReport, String> {
+pub async fn replay_store(
+    source: &Ledger,
+    scratch_parent: Option<&std::path::Path>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ReplayReport, String> {
     let head = source.head();
     let mut r = Replayer::new(scratch_parent)?;
     const PAGE: u64 = 1024;

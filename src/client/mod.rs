@@ -165,11 +165,49 @@ pub async fn connect(conn: &str) -> Result<Client, ClientError> {
 }
 
 /// Run one statement with the simple protocol and return its rows (text columns).
-pub async fn simple_rows(client: &Client, sql: &str) -> Result<Vec<SimpleQueryRow>, ClientError> {
-    let msgs = client.simple_query(sql).await.map_err(|e| match e.as_db_error() {
+/// Run `statements` (SQL text without parameters, one statement each) as one transaction signed
+/// with `key` for `role` (docs/PROVENANCE.md, "Client signatures"): sets the client timestamp (now),
+/// a fresh random nonce and the signature over exactly these statements, then runs them between
+/// BEGIN and COMMIT. The server refuses the commit unless the signature verifies with a key bound to
+/// `role`. Returns the client timestamp (µs) and nonce it signed.
+pub async fn execute_signed(
+    client: &Client,
+    role: &str,
+    key: &p256::ecdsa::SigningKey,
+    statements: &[&str],
+) -> Result<(u64, String), ClientError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or_default();
+    let mut nonce = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
+    let nonce = hex::encode(nonce);
+    let texts: Vec<String> = statements.iter().map(|s| s.to_string()).collect();
+    let message = crate::sql::signature::signed_message(role, now, &nonce, &texts, &vec![Vec::new(); texts.len()]);
+    let signature = crate::sql::signature::sign(key, &message);
+    let time = Value::Timestamptz(now as i64).to_text(DataType::Timestamptz).unwrap_or_default();
+    let run = |sql: String| async move { client.batch_execute(&sql).await.map_err(|e| server_error(&e)) };
+    run(format!("SET vouch.client_timestamp = '{time}'")).await?;
+    run(format!("SET vouch.nonce = '{nonce}'")).await?;
+    run(format!("SET vouch.signature = '{signature}'")).await?;
+    run("BEGIN".into()).await?;
+    for s in statements {
+        if let Err(e) = run(s.to_string()).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
+    }
+    run("COMMIT".into()).await?;
+    Ok((now, nonce))
+}
+
+fn server_error(e: &tokio_postgres::Error) -> ClientError {
+    match e.as_db_error() {
         Some(db) => ClientError::Server(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
         None => ClientError::Connection(e.to_string()),
-    })?;
+    }
+}
+
+pub async fn simple_rows(client: &Client, sql: &str) -> Result<Vec<SimpleQueryRow>, ClientError> {
+    let msgs = client.simple_query(sql).await.map_err(|e| server_error(&e))?;
     Ok(msgs
         .into_iter()
         .filter_map(|m| match m {

@@ -233,7 +233,14 @@ pub(crate) struct Who {
 
 impl Who {
     /// The provenance record of a transaction of these statements.
-    fn record(&self, statements: &[StmtRecord], snapshots: &[u64], isolation: Isolation, start_us: i64, drawn: &sequence::Drawn) -> Provenance {
+    fn record(
+        &self,
+        statements: &[StmtRecord],
+        snapshots: &[u64],
+        isolation: Isolation,
+        start_us: i64,
+        drawn: &sequence::Drawn,
+    ) -> Provenance {
         let mut p = Provenance::simple(&self.user, statements.iter().map(|s| s.sql.clone()).collect());
         p.auth = Some(self.auth.clone());
         p.session = Some(self.session);
@@ -336,7 +343,12 @@ impl Session {
         let signature = match (self.settings.get(NONCE).filter(|v| !v.is_empty()), self.settings.get(SIGNATURE).filter(|v| !v.is_empty())) {
             (Some(n), Some(sig)) => Some((n.clone(), sig.clone())),
             (None, None) => None,
-            _ => return Err(SqlError::new("22023", format!("{SIGNATURE} and {NONCE} are set together: the nonce is part of what is signed"))),
+            _ => {
+                return Err(SqlError::new(
+                    "22023",
+                    format!("{SIGNATURE} and {NONCE} are set together: the nonce is part of what is signed"),
+                ))
+            }
         };
         Ok(Who {
             user: self.user.clone(),
@@ -396,7 +408,9 @@ fn parse_client_timestamp(text: &str) -> SqlResult<u64> {
     let bad = || {
         SqlError::new(
             "22007",
-            format!("invalid value for parameter \"{CLIENT_TIMESTAMP}\": \"{text}\" (expected a timestamp such as 2026-11-25 10:00:00.123+00)"),
+            format!(
+                "invalid value for parameter \"{CLIENT_TIMESTAMP}\": \"{text}\" (expected a timestamp such as 2026-11-25 10:00:00.123+00)"
+            ),
         )
     };
     match Value::parse(text, DataType::Timestamptz).map_err(|_| bad())? {
@@ -671,6 +685,9 @@ impl Engine {
                 if s.in_transaction() {
                     return Err(SqlError::unsupported("role changes inside a transaction block are not supported yet"));
                 }
+                // Role changes commit on their own: what a query string or pipeline did before this
+                // statement commits first (it may hold the DDL lock the role change needs).
+                self.end_implicit(s).await?;
                 return self.roles(&s.user, stmt).await;
             }
             Statement::Set(set) => return self.set(s, set),
@@ -1284,7 +1301,10 @@ impl Engine {
             // meets it (and an auditor sees every nonce in the log).
             let key = governance::nonce_key(&sig.key, &sig.nonce);
             if self.ledger.get_latest(governance::SYS_NONCES, &key)?.is_some() {
-                return Err(SqlError::new("42501", format!("nonce \"{}\" was already used with this signing key: a signed transaction cannot be replayed", sig.nonce)));
+                return Err(SqlError::new(
+                    "42501",
+                    format!("nonce \"{}\" was already used with this signing key: a signed transaction cannot be replayed", sig.nonce),
+                ));
             }
             txn.writes.insert((governance::SYS_NONCES, key), Some(Vec::new()));
         }
@@ -2708,7 +2728,6 @@ fn copy_query(source: &ast::CopySource) -> SqlResult<ast::Query> {
         }
     }
 }
-
 
 fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")

@@ -79,14 +79,19 @@ impl Engine {
                     "42501",
                     format!(
                         "role \"{}\" must sign its transactions: set {} and {} before committing; nothing was committed",
-                        who.user, super::SIGNATURE, super::NONCE
+                        who.user,
+                        super::SIGNATURE,
+                        super::NONCE
                     ),
                 ));
             }
             return Ok(None);
         };
         if keys.is_empty() {
-            return Err(SqlError::new("42501", format!("role \"{}\" has no signing key to check the client signature with; nothing was committed", who.user)));
+            return Err(SqlError::new(
+                "42501",
+                format!("role \"{}\" has no signing key to check the client signature with; nothing was committed", who.user),
+            ));
         }
         let texts: Vec<String> = statements.iter().map(|s| s.sql.clone()).collect();
         let params: Vec<Vec<Option<String>>> = statements.iter().map(|s| s.params.clone()).collect();
@@ -134,7 +139,13 @@ impl Engine {
             signature: None,
             consumed: Default::default(),
         });
-        let mut p = who.record(&[StmtRecord::new(sql, params, None)], &[self.ledger.head().size], Isolation::ReadCommitted, now_us(), &Default::default());
+        let mut p = who.record(
+            &[StmtRecord::new(sql, params, None)],
+            &[self.ledger.head().size],
+            Isolation::ReadCommitted,
+            now_us(),
+            &Default::default(),
+        );
         p.refused = Some(Refusal { sqlstate: e.code.to_string(), message: e.message.clone() });
         tracing::warn!(user = %s.user, statement = sql, "statement refused by policy");
         self.ledger.append(NewTx { entries: vec![], provenance: p.encode(), client_time_us: 0, index_entries: vec![] }).await?;
@@ -165,6 +176,11 @@ impl Engine {
     /// Run one of vouchdb's own statements (policies, signing keys). Superusers only; outside
     /// transaction blocks, like role changes.
     pub(super) async fn vouch_statement(&self, s: &mut Session, v: VouchStatement, sql: &str) -> SqlResult<Outcome> {
+        if s.in_transaction() {
+            return Err(SqlError::unsupported("policy and signing-key changes inside a transaction block are not supported"));
+        }
+        // Like role changes, these commit on their own: what the query string did before commits first.
+        self.end_implicit(s).await?;
         let who = s.who()?;
         let out = self.vouch_statement_as(s, &who, v, sql).await;
         s.consume(&who);
@@ -172,9 +188,6 @@ impl Engine {
     }
 
     async fn vouch_statement_as(&self, s: &Session, who: &Who, v: VouchStatement, sql: &str) -> SqlResult<Outcome> {
-        if s.in_transaction() {
-            return Err(SqlError::unsupported("policy and signing-key changes inside a transaction block are not supported"));
-        }
         if !self.catalog().users.get(&s.user).is_some_and(|u| u.superuser) {
             return Err(SqlError::new("42501", "permission denied: only superusers change policies and signing keys"));
         }
@@ -229,7 +242,7 @@ impl Engine {
                         let before = user.signing_keys.len();
                         let wanted = crate::sql::signature::parse_public_key(&key).ok().map(|k| crate::sql::signature::public_key_pem(&k));
                         user.signing_keys.retain(|k| {
-                            Some(k) != wanted.as_ref() && !crate::sql::signature::fingerprint_of_pem(k).is_some_and(|f| f == key.trim())
+                            Some(k) != wanted.as_ref() && crate::sql::signature::fingerprint_of_pem(k).is_none_or(|f| f != key.trim())
                         });
                         if user.signing_keys.len() == before {
                             return Err(SqlError::new("42704", format!("role \"{role}\" has no such signing key")));

@@ -153,12 +153,20 @@ pub enum Admission {
     /// The role has no policy: table privileges apply.
     NoPolicy,
     /// Admitted by this rule (`policy#n`), with its row limit.
-    Admitted { rule: String, max_rows: Option<u64> },
+    Admitted {
+        rule: String,
+        max_rows: Option<u64>,
+    },
     Refused,
 }
 
 /// Check `stmt` (its normal form) with `params` against the policies of `role` in `policies`.
-pub fn admit<'a>(policies: impl Iterator<Item = &'a PolicyDef>, role: &str, stmt: &Normal, params: &[Option<String>]) -> SqlResult<Admission> {
+pub fn admit<'a>(
+    policies: impl Iterator<Item = &'a PolicyDef>,
+    role: &str,
+    stmt: &Normal,
+    params: &[Option<String>],
+) -> SqlResult<Admission> {
     let mut any = false;
     for p in policies.filter(|p| p.role == role) {
         any = true;
@@ -180,13 +188,25 @@ pub const VOUCH_MARKER: &str = "__vouchdb_statement";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum VouchStatement {
     CreatePolicy(PolicyDef),
-    DropPolicy { name: String, if_exists: bool },
+    DropPolicy {
+        name: String,
+        if_exists: bool,
+    },
     /// `ALTER ROLE r ADD SIGNING KEY 'pem'`.
-    AddSigningKey { role: String, pem: String },
+    AddSigningKey {
+        role: String,
+        pem: String,
+    },
     /// `ALTER ROLE r DROP SIGNING KEY 'pem or fingerprint'`.
-    DropSigningKey { role: String, key: String },
+    DropSigningKey {
+        role: String,
+        key: String,
+    },
     /// `ALTER ROLE r REQUIRE SIGNATURE` / `ALTER ROLE r NO REQUIRE SIGNATURE`.
-    RequireSignature { role: String, on: bool },
+    RequireSignature {
+        role: String,
+        on: bool,
+    },
 }
 
 /// The vouchdb statement a parsed statement carries, if any.
@@ -221,13 +241,13 @@ pub fn parse_vouch_statement(text: &str) -> Option<SqlResult<Statement>> {
     use sqlparser::tokenizer::{Token, Tokenizer};
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, text).tokenize().ok()?;
-    let tokens: Vec<Token> =
-        tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF)).collect();
+    let tokens: Vec<Token> = tokens.into_iter().filter(|t| !matches!(t, Token::Whitespace(_) | Token::SemiColon | Token::EOF)).collect();
     let word = |i: usize| match tokens.get(i) {
         Some(Token::Word(w)) => Some(if w.quote_style.is_some() { w.value.clone() } else { w.value.to_lowercase() }),
         _ => None,
     };
-    let is = |i: usize, w: &str| word(i).is_some_and(|x| x == w) && matches!(tokens.get(i), Some(Token::Word(t)) if t.quote_style.is_none());
+    let is =
+        |i: usize, w: &str| word(i).is_some_and(|x| x == w) && matches!(tokens.get(i), Some(Token::Word(t)) if t.quote_style.is_none());
     let string = |i: usize| match tokens.get(i) {
         Some(Token::SingleQuotedString(s)) => Some(s.clone()),
         Some(Token::DollarQuotedString(d)) => Some(d.value.clone()),
@@ -324,9 +344,11 @@ mod tests {
 
     #[test]
     fn vouch_statements_parse() {
-        let s = parse_vouch_statement("CREATE POLICY app_pay FOR ROLE app ALLOW 'INSERT INTO p VALUES ($1)' MAX ROWS 1 ALLOW $$DELETE FROM p WHERE id = $1$$")
-            .unwrap()
-            .unwrap();
+        let s = parse_vouch_statement(
+            "CREATE POLICY app_pay FOR ROLE app ALLOW 'INSERT INTO p VALUES ($1)' MAX ROWS 1 ALLOW $$DELETE FROM p WHERE id = $1$$",
+        )
+        .unwrap()
+        .unwrap();
         let Some(VouchStatement::CreatePolicy(p)) = vouch_statement(&s) else { panic!("not a policy: {s}") };
         assert_eq!((p.name.as_str(), p.role.as_str(), p.rules.len()), ("app_pay", "app", 2));
         assert_eq!(p.rules[0].max_rows, Some(1));

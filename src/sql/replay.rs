@@ -70,7 +70,14 @@ enum Kind {
 impl Engine {
     /// Replay source transaction `tx`: check it, then append it to this engine's (scratch) store.
     /// Returns the violations found (empty: the transaction is what its record says).
-    pub async fn replay_tx(&self, tx: u64, leaf: &LeafData, entries: &[Entry], provenance: &[u8], cache: &mut ParseCache) -> SqlResult<Vec<String>> {
+    pub async fn replay_tx(
+        &self,
+        tx: u64,
+        leaf: &LeafData,
+        entries: &[Entry],
+        provenance: &[u8],
+        cache: &mut ParseCache,
+    ) -> SqlResult<Vec<String>> {
         let head = self.ledger.head().size;
         if head + 1 != tx {
             return Err(SqlError::new("XX000", format!("replay: the scratch store holds {head} transactions, cannot replay tx {tx}")));
@@ -105,7 +112,10 @@ impl Engine {
                     }
                 }
                 Kind::SequenceState => {
-                    if let Some(e) = entries.iter().find(|e| !matches!(e.table, crate::sql::catalog::SYS_SEQUENCE_VALUES | crate::sql::catalog::SYS_SEQUENCES)) {
+                    if let Some(e) = entries
+                        .iter()
+                        .find(|e| !matches!(e.table, crate::sql::catalog::SYS_SEQUENCE_VALUES | crate::sql::catalog::SYS_SEQUENCES))
+                    {
                         v.push(format!("a sequence-state transaction wrote an entry of table {}", e.table));
                     }
                 }
@@ -117,7 +127,10 @@ impl Engine {
                             _ => false,
                         };
                         if !ok {
-                            v.push(format!("entry of table {} is not one the server writes outside a SQL transaction for \"{}\"", e.table, p.user));
+                            v.push(format!(
+                                "entry of table {} is not one the server writes outside a SQL transaction for \"{}\"",
+                                e.table, p.user
+                            ));
                         }
                     }
                     if entries.iter().any(|e| e.table == crate::sql::catalog::SYS_SEQUENCES) {
@@ -129,7 +142,10 @@ impl Engine {
                         v.push(format!("\"{}\" changed policies or signing keys without being a superuser", p.user));
                     }
                     self.replay_admission(p, cache, &mut v);
-                    if let Some(e) = entries.iter().find(|e| !matches!(e.table, policy::SYS_POLICIES | crate::sql::catalog::SYS_USERS | governance::SYS_NONCES)) {
+                    if let Some(e) = entries
+                        .iter()
+                        .find(|e| !matches!(e.table, policy::SYS_POLICIES | crate::sql::catalog::SYS_USERS | governance::SYS_NONCES))
+                    {
                         v.push(format!("a policy change wrote an entry of table {}", e.table));
                     }
                 }
@@ -334,7 +350,12 @@ impl Engine {
             entries.iter().map(|e| ((e.table, e.key.clone()), (!e.is_delete()).then(|| e.value.clone()))).collect();
         if recorded.is_empty() {
             self.ledger
-                .append(NewTx { entries: vec![], provenance: provenance.to_vec(), client_time_us: leaf.client_time_us, index_entries: vec![] })
+                .append(NewTx {
+                    entries: vec![],
+                    provenance: provenance.to_vec(),
+                    client_time_us: leaf.client_time_us,
+                    index_entries: vec![],
+                })
                 .await?;
             return Ok(());
         }

@@ -360,7 +360,9 @@ impl<'a> Generated<'a> {
         let mut r = r.lock().expect("replay lock is never poisoned");
         Some(match r.sequence_values.pop_front() {
             Some((n, v)) if n == name => Ok(v),
-            Some((n, _)) => Err(SqlError::new("XX000", format!("replay: the statement drew from \"{name}\" where the record has a value of \"{n}\""))),
+            Some((n, _)) => {
+                Err(SqlError::new("XX000", format!("replay: the statement drew from \"{name}\" where the record has a value of \"{n}\"")))
+            }
             None => Err(SqlError::new("XX000", format!("replay: the statement drew from \"{name}\" more values than the record holds"))),
         })
     }

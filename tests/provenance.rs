@@ -1,0 +1,332 @@
+//! Provenance (docs/PROVENANCE.md, docs/THREAT_MODEL.md): policies refuse what a role may not issue
+//! and the refusal is in the log, client signatures and timestamps are checked, and the replay audit
+//! catches writes injected below SQL; a changed record breaks the Merkle proof. Real server, real
+//! store, real clients.
+
+mod common;
+
+use common::Server;
+use std::process::{Command, Output};
+use vouchdb::client::state::TrustedState;
+use vouchdb::client::{ClientError, Trust, VerifyingClient};
+use vouchdb::ledger::{Entry, Ledger, NewTx, Options};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+async fn connect_as(s: &Server, user: &str, password: &str) -> tokio_postgres::Client {
+    let url = format!("host=127.0.0.1 port={} user={user} password={password} dbname=vouchdb", s.port);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// The SQLSTATE and message of a statement that must fail.
+async fn refused(c: &tokio_postgres::Client, sql: &str) -> (String, String) {
+    match c.batch_execute(sql).await {
+        Ok(()) => panic!("{sql} succeeded"),
+        Err(e) => {
+            let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: no SQLSTATE: {e}"));
+            (db.code().code().to_string(), db.message().to_string())
+        }
+    }
+}
+
+async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+fn vouchdb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouchdb")).args(args).env("VOUCHDB_LOG", "warn").output().unwrap()
+}
+
+fn replay(s: &Server) -> Output {
+    vouchdb(&["audit", "--replay", "--data-dir", s.data_dir().to_str().unwrap()])
+}
+
+fn stdout(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+async fn verifying(s: &Server) -> VerifyingClient {
+    let pem = std::fs::read_to_string(s.public_key_file()).unwrap();
+    let state = TrustedState::load(s.dir.path().join("trusted.json")).unwrap();
+    VerifyingClient::connect(&s.url(), state, Trust::Pinned(pem)).await.unwrap()
+}
+
+const SETUP: &str = "
+    CREATE TABLE payments (id INT PRIMARY KEY, payer TEXT NOT NULL, amount NUMERIC);
+    CREATE USER app PASSWORD 'app-pw';
+    CREATE POLICY app_payments FOR ROLE app
+        ALLOW 'INSERT INTO payments (id, payer, amount) VALUES ($1, $2, $3)' MAX ROWS 1
+        ALLOW 'UPDATE payments SET amount = $1 WHERE payer = $2' MAX ROWS 1";
+
+/// The scenario of the threat model: a role with an insert-only policy sends `DELETE FROM payments`.
+/// It is refused with 42501, nothing is written, and the refusal is a transaction of the log that a
+/// client verifies against the signed tree.
+#[test]
+fn an_insert_only_role_cannot_delete_and_the_refusal_is_in_the_log() {
+    let mut s = Server::start();
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin.batch_execute(SETUP).await.unwrap();
+        let app = connect_as(&s, "app", "app-pw").await;
+        // Admitted: the template with literals, and with bound parameters (recorded with the statement).
+        app.batch_execute("insert into payments (id, payer, amount)\n values (1, 'alice', 10)").await.unwrap();
+        let ins = app.prepare("INSERT INTO payments (id, payer, amount) VALUES ($1, $2, $3)").await.unwrap();
+        app.execute(&ins, &[&2i32, &"bob", &rust_decimal::Decimal::new(205, 1)]).await.unwrap();
+        app.execute(&ins, &[&3i32, &"bob", &rust_decimal::Decimal::new(1, 0)]).await.unwrap();
+        let head = count(&admin, "SELECT tree_size FROM vouch_checkpoint()").await;
+
+        let (code, msg) = refused(&app, "DELETE FROM payments").await;
+        assert_eq!(code, "42501", "{msg}");
+        assert!(msg.contains("no policy of role \"app\""), "{msg}");
+        assert_eq!(count(&admin, "SELECT count(*) FROM payments").await, 3, "nothing was deleted");
+        // MAX ROWS: the UPDATE template admits the statement, but it would change two rows.
+        let (code, msg) = refused(&app, "UPDATE payments SET amount = 0 WHERE payer = 'bob'").await;
+        assert_eq!(code, "42501", "{msg}");
+        assert!(msg.contains("MAX ROWS") || msg.contains("more than the 1"), "{msg}");
+        assert_eq!(count(&admin, "SELECT count(*) FROM payments WHERE amount = 0").await, 0, "nothing was updated");
+        app.batch_execute("UPDATE payments SET amount = 11 WHERE payer = 'alice'").await.unwrap();
+
+        // Both refusals are transactions with no entries, in vouch_log, with the refused statement.
+        let rows = admin.query("SELECT tx, statements[1], entries, refusal FROM vouch_log WHERE refused ORDER BY tx", &[]).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let (tx, stmt, entries): (i64, String, i32) = (rows[0].get(0), rows[0].get(1), rows[0].get(2));
+        assert_eq!((tx, stmt.as_str(), entries), (head + 1, "DELETE FROM payments", 0));
+        assert!(rows[1].get::<_, String>(3).starts_with("42501: "));
+        // Admitted statements name their rule; parameters are recorded beside the statement.
+        let row = admin
+            .query_one(
+                "SELECT policies[1], params::text FROM vouch_log WHERE principal = 'app' AND params IS NOT NULL ORDER BY tx LIMIT 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "app_payments#1");
+        assert_eq!(row.get::<_, String>(1), r#"[["2", "bob", "20.5"]]"#);
+        // A non-superuser sees its own transactions only.
+        assert_eq!(count(&app, "SELECT count(*) FROM vouch_log WHERE principal <> 'app'").await, 0);
+
+        // The refusal is proven like any transaction: its (empty) entries and record against the leaf,
+        // the leaf against the checkpoint signed with the pinned key.
+        let mut v = verifying(&s).await;
+        let proven = v.verified_tx(tx as u64).await.unwrap();
+        assert!(proven.entries.is_empty());
+        let record: serde_json::Value = serde_json::from_slice(&proven.provenance).unwrap();
+        assert_eq!(record["user"], "app");
+        assert_eq!(record["statements"][0], "DELETE FROM payments");
+        assert_eq!(record["refused"]["sqlstate"], "42501");
+    });
+    // The whole log replays: every write is its statements, admitted by the policies then in force.
+    s.stop();
+    let o = replay(&s);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("ok  replayed tx 1..="), "{}", stdout(&o));
+}
+
+/// A compromised server process writes below SQL, through the ledger API: the Merkle checks pass
+/// (the writes are in the tree), the replay audit names each forged transaction.
+#[test]
+fn the_replay_audit_flags_writes_injected_below_sql() {
+    let mut s = Server::start();
+    let (row1_tx, head) = rt().block_on(async {
+        let admin = s.client().await;
+        admin.batch_execute(SETUP).await.unwrap();
+        admin
+            .batch_execute(
+                "CREATE TABLE seqd (id SERIAL PRIMARY KEY, at TIMESTAMPTZ DEFAULT now(), u UUID DEFAULT gen_random_uuid(), n TEXT);
+                 INSERT INTO payments VALUES (1, 'alice', 10), (2, 'bob', 20);
+                 INSERT INTO seqd (n) VALUES ('a'), ('b');
+                 BEGIN; UPDATE payments SET amount = amount + 1 WHERE id = 1; DELETE FROM payments WHERE id = 2; COMMIT;",
+            )
+            .await
+            .unwrap();
+        let tx: i64 = admin.query_one("SELECT _tx FROM payments WHERE id = 1", &[]).await.unwrap().get(0);
+        (tx as u64, count(&admin, "SELECT tree_size FROM vouch_checkpoint()").await as u64)
+    });
+    s.stop();
+    let clean = replay(&s);
+    assert!(clean.status.success(), "an honest log replays clean: {}", stdout(&clean));
+
+    // Forge two transactions the way a compromised server process could: straight into the log.
+    let l = Ledger::open(s.data_dir().join("store"), Options::default()).unwrap();
+    let genuine = l.get_tx(row1_tx).unwrap();
+    let row = genuine.entries.iter().find(|e| e.table >= 1000).unwrap().clone();
+    let mut forged_value = row.value.clone();
+    let last = forged_value.len() - 1;
+    forged_value[last] ^= 1; // the amount changes
+    let record = |user: &str, stmt: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "v": 1, "user": user, "statements": [stmt], "snapshots": [head], "isolation": "read committed", "now_us": 0,
+        }))
+        .unwrap()
+    };
+    // 1. A row value that the statement recorded with it does not produce.
+    l.append_blocking(NewTx {
+        entries: vec![Entry::put(row.table, row.key.clone(), forged_value)],
+        provenance: record("admin", "UPDATE payments SET amount = 11 WHERE id = 1"),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
+    // 2. A delete attributed to a role whose policy does not admit it.
+    l.append_blocking(NewTx {
+        entries: vec![Entry::delete(row.table, row.key.clone())],
+        provenance: record("app", "DELETE FROM payments WHERE id = 1"),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
+    l.close();
+    drop(l);
+
+    let check = vouchdb(&["check", "--data-dir", s.data_dir().to_str().unwrap()]);
+    assert!(check.status.success(), "the forged transactions are well-formed and in the tree: {}", stdout(&check));
+    let o = replay(&s);
+    let out = stdout(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains(&format!("VIOLATION tx {}: entry 0: the log has table", head + 1)), "{out}");
+    assert!(out.contains(&format!("VIOLATION tx {}: statement 1 is not admitted by any policy of role \"app\"", head + 2)), "{out}");
+    assert!(out.contains("2 of") && out.contains("transactions violate their records"), "{out}");
+    assert_eq!(out.matches("VIOLATION tx").count(), 2, "{out}");
+    assert!(!out.contains(&format!("VIOLATION tx {head}:")), "honest transactions are not flagged: {out}");
+}
+
+/// A changed parameter value in a stored provenance record no longer hashes to the leaf: `vouchdb
+/// check` and a verifying client both refuse it.
+#[test]
+fn a_changed_parameter_in_a_stored_record_fails_verification() {
+    let mut s = Server::start();
+    let tx = rt().block_on(async {
+        let admin = s.client().await;
+        admin.batch_execute("CREATE TABLE t (id INT PRIMARY KEY, amount NUMERIC)").await.unwrap();
+        admin.execute("INSERT INTO t VALUES ($1, $2)", &[&1i32, &rust_decimal::Decimal::new(205, 1)]).await.unwrap();
+        admin.batch_execute("INSERT INTO t VALUES (2, 0)").await.unwrap();
+        let tx: i64 = admin.query_one("SELECT _tx FROM t WHERE id = 1", &[]).await.unwrap().get(0);
+        tx as u64
+    });
+    s.stop();
+    {
+        use vouchdb::ledger::keys::{tx_key, ALL_CFS, CF_PROVENANCE};
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), s.data_dir().join("store"), ALL_CFS).unwrap();
+        let cf = db.cf_handle(CF_PROVENANCE).unwrap();
+        let record = String::from_utf8(db.get_cf(cf, tx_key(tx)).unwrap().unwrap()).unwrap();
+        assert!(record.contains(r#""params":[["1","20.5"]]"#), "{record}");
+        db.put_cf(cf, tx_key(tx), record.replace("20.5", "99.5")).unwrap();
+        db.flush_wal(true).unwrap();
+    }
+    let check = vouchdb(&["check", "--data-dir", s.data_dir().to_str().unwrap()]);
+    assert!(!check.status.success());
+    assert!(stdout(&check).contains(&format!("tx {tx}: provenance record does not hash")), "{}", stdout(&check));
+    s.restart();
+    rt().block_on(async {
+        let mut v = verifying(&s).await;
+        match v.verified_tx(tx).await {
+            Err(ClientError::Tampered { tx: t, what }) => assert!(t == tx && what.contains("provenance"), "{what}"),
+            other => panic!("a changed record verified: {:?}", other.map(|t| t.provenance)),
+        }
+    });
+}
+
+/// Client signatures: a role that must sign cannot commit unsigned; a signature over other
+/// statements, or by a key not bound to the role, is refused; a nonce cannot be used twice; the
+/// replay audit re-checks every signature.
+#[test]
+fn client_signatures_are_checked_and_nonces_spent() {
+    let mut s = Server::start();
+    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let stranger = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let pem = vouchdb::signing::public_key_pem(key.verifying_key());
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLE acct (id INT PRIMARY KEY, balance INT);
+                 INSERT INTO acct VALUES (1, 100);
+                 CREATE USER teller PASSWORD 'teller-pw';
+                 ALTER ROLE teller ADD SIGNING KEY '{pem}';
+                 ALTER ROLE teller REQUIRE SIGNATURE;"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(refused(&admin, &format!("ALTER ROLE teller ADD SIGNING KEY '{pem}'")).await.0, "42710");
+        assert_eq!(refused(&admin, "ALTER ROLE teller ADD SIGNING KEY 'not a key'").await.0, "22023");
+        let teller = connect_as(&s, "teller", "teller-pw").await;
+        let (code, msg) = refused(&teller, "UPDATE acct SET balance = balance - 10 WHERE id = 1").await;
+        assert_eq!(code, "42501");
+        assert!(msg.contains("must sign"), "{msg}");
+
+        let stmt = "UPDATE acct SET balance = balance - 10 WHERE id = 1";
+        vouchdb::client::execute_signed(&teller, "teller", &key, &[stmt]).await.unwrap();
+        assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 90);
+        let row = admin.query_one("SELECT signature, client_ts IS NOT NULL FROM vouch_log WHERE principal = 'teller'", &[]).await.unwrap();
+        assert_eq!((row.get::<_, String>(0), row.get::<_, bool>(1)), ("signed".to_string(), true));
+
+        // A key not bound to the role.
+        let e = vouchdb::client::execute_signed(&teller, "teller", &stranger, &[stmt]).await.unwrap_err();
+        assert!(e.to_string().contains("does not verify") && e.to_string().contains("42501"), "{e}");
+        // A valid signature replayed: same nonce, same statements, same timestamp.
+        let record: String = admin.query_one("SELECT record FROM vouch_log WHERE principal = 'teller'", &[]).await.unwrap().get(0);
+        let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+        let (nonce, sig) = (record["signature"]["nonce"].as_str().unwrap(), record["signature"]["signature"].as_str().unwrap());
+        let ts: String = admin.query_one("SELECT client_ts::text FROM vouch_log WHERE principal = 'teller'", &[]).await.unwrap().get(0);
+        let replayed = format!(
+            "SET vouch.client_timestamp = '{ts}'; SET vouch.nonce = '{nonce}'; SET vouch.signature = '{sig}'; BEGIN; {stmt}; COMMIT"
+        );
+        let (code, msg) = refused(&teller, &replayed).await;
+        assert_eq!(code, "42501");
+        assert!(msg.contains("already used"), "{msg}");
+        teller.batch_execute("ROLLBACK; RESET ALL").await.unwrap();
+        // The same signature over a different statement.
+        let (code, msg) = refused(
+            &teller,
+            &format!("SET vouch.nonce = 'fresh'; SET vouch.signature = '{sig}'; UPDATE acct SET balance = 0 WHERE id = 1"),
+        )
+        .await;
+        assert_eq!(code, "42501");
+        assert!(msg.contains("does not verify"), "{msg}");
+        teller.batch_execute("RESET ALL").await.unwrap();
+        assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 90, "only the signed update was applied");
+    });
+    s.stop();
+    let o = replay(&s);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+/// Client timestamps are recorded as given, for one transaction, within the configured skew.
+#[test]
+fn client_timestamps_are_recorded_and_checked() {
+    let s = Server::start_with(|_| vec!["--max-client-skew".into(), "60".into()]);
+    rt().block_on(async {
+        let c = s.client().await;
+        c.batch_execute("CREATE TABLE t (id INT PRIMARY KEY)").await.unwrap();
+        let now = chrono::Utc::now() - chrono::Duration::seconds(30);
+        let given = now.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
+        c.batch_execute(&format!("SET vouch.client_timestamp = '{given}'")).await.unwrap();
+        c.batch_execute("INSERT INTO t VALUES (1)").await.unwrap();
+        let row = c.query_one("SELECT client_ts, tx FROM vouch_log WHERE tx = (SELECT _tx FROM t WHERE id = 1)", &[]).await.unwrap();
+        assert_eq!(row.get::<_, chrono::DateTime<chrono::Utc>>(0).timestamp_micros(), now.timestamp_micros());
+        // It applied to that transaction only.
+        let shown: String = c.query_one("SHOW vouch.client_timestamp", &[]).await.unwrap().get(0);
+        assert_eq!(shown, "");
+        c.batch_execute("INSERT INTO t VALUES (2)").await.unwrap();
+        let none: Option<chrono::DateTime<chrono::Utc>> =
+            c.query_one("SELECT client_ts FROM vouch_log WHERE tx = (SELECT _tx FROM t WHERE id = 2)", &[]).await.unwrap().get(0);
+        assert!(none.is_none());
+        // The leaf carries it, so the tree covers it.
+        let tx: i64 = row.get(1);
+        let mut v = verifying(&s).await;
+        assert_eq!(v.verified_tx(tx as u64).await.unwrap().leaf.client_time_us, now.timestamp_micros() as u64);
+        // Outside the window: refused, nothing written.
+        let old = (chrono::Utc::now() - chrono::Duration::seconds(3600)).format("%Y-%m-%d %H:%M:%S+00").to_string();
+        c.batch_execute(&format!("SET vouch.client_timestamp = '{old}'")).await.unwrap();
+        let (code, msg) = refused(&c, "INSERT INTO t VALUES (3)").await;
+        assert_eq!(code, "22023");
+        assert!(msg.contains("allowed skew of 60 s"), "{msg}");
+        assert_eq!(count(&c, "SELECT count(*) FROM t").await, 2);
+    });
+}
