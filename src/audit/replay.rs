@@ -50,7 +50,8 @@ impl Replayer {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
         let dir = parent.join(format!("vouchdb-replay-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("scratch directory {}: {e}", dir.display()))?;
-        let ledger = Ledger::open(dir.join("store"), Options { sync: false, ..Options::default() }).map_err(|e| e.to_string())?;
+        let ledger =
+            Ledger::open(dir.join("store"), Options { sync: false, inline: true, ..Options::default() }).map_err(|e| e.to_string())?;
         let key = crate::signing::generate_key(&dir.join("scratch.key")).map_err(|e| e.to_string())?;
         let origin = crate::signing::CheckpointSigner::default_origin(&key);
         let signer = crate::signing::CheckpointSigner::new(key, origin, dir.join("scratch.key")).map_err(|e| e.to_string())?;

@@ -74,9 +74,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier
     }
 }
 
-type Written = (Frontier, Vec<Receipt>, Head);
+pub(crate) type Written = (Frontier, Vec<Receipt>, Head);
 
-fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_commit: u64, sync: bool) -> Result<Written> {
+pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], mut last_commit: u64, sync: bool) -> Result<Written> {
     let db = &shared.db;
     let (log, entries, prov, merkle, pk, meta) =
         (cf(db, CF_LOG), cf(db, CF_ENTRIES), cf(db, CF_PROVENANCE), cf(db, CF_MERKLE), cf(db, CF_PK), cf(db, CF_META));

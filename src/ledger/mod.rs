@@ -97,11 +97,15 @@ pub struct Options {
     /// fsync each group commit before answering (the server always does; a replay's scratch store,
     /// which is thrown away, does not).
     pub sync: bool,
+    /// Write each append on the caller's thread, with no commit thread and no group commit: for a
+    /// single writer that appends one transaction at a time (a replay's scratch store), where the
+    /// hand-off to a commit thread would cost more than the write.
+    pub inline: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_batch_txs: 4096, max_batch_bytes: 64 << 20, block_cache_bytes: 256 << 20, sync: true }
+        Options { max_batch_txs: 4096, max_batch_bytes: 64 << 20, block_cache_bytes: 256 << 20, sync: true, inline: false }
     }
 }
 
@@ -133,6 +137,9 @@ pub struct Ledger {
     shared: Arc<Shared>,
     sender: Mutex<Option<mpsc::Sender<commit::Request>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
+    /// `Options::inline`: the frontier and last commit time, written under this lock by `append`.
+    inline: Option<Mutex<(crate::merkle::Frontier, u64)>>,
+    sync: bool,
 }
 
 impl Ledger {
@@ -143,13 +150,24 @@ impl Ledger {
         let (db, head, frontier) = open::open_and_check(&path, &options)?;
         let shared =
             Arc::new(Shared { db, path, head: RwLock::new(head), node_cache: Default::default(), material_cache: Default::default() });
+        if options.inline {
+            let last = head.last_commit_us;
+            return Ok(Ledger {
+                shared,
+                sender: Mutex::new(None),
+                committer: Mutex::new(None),
+                inline: Some(Mutex::new((frontier, last))),
+                sync: options.sync,
+            });
+        }
+        let sync = options.sync;
         let (tx, rx) = mpsc::channel();
         let worker = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("vouchdb-commit".into())
             .spawn(move || commit::run(worker, rx, frontier, options))
             .map_err(|e| Error::Io { path: shared.path.clone(), source: e })?;
-        Ok(Ledger { shared, sender: Mutex::new(Some(tx)), committer: Mutex::new(Some(handle)) })
+        Ok(Ledger { shared, sender: Mutex::new(Some(tx)), committer: Mutex::new(Some(handle)), inline: None, sync })
     }
 
     pub fn path(&self) -> &Path {
@@ -163,8 +181,25 @@ impl Ledger {
 
     /// Queue a transaction; the future resolves once it is durable (or failed).
     pub fn append(&self, tx: NewTx) -> impl std::future::Future<Output = Result<Receipt>> + Send + 'static {
-        let rx = self.submit(tx);
-        async move { rx?.await.map_err(|_| Error::Closed("commit pipeline stopped".into()))? }
+        let rx = match &self.inline {
+            Some(state) => Err(self.append_inline(state, tx)),
+            None => Ok(self.submit(tx)),
+        };
+        async move {
+            match rx {
+                Err(done) => done,
+                Ok(rx) => rx?.await.map_err(|_| Error::Closed("commit pipeline stopped".into()))?,
+            }
+        }
+    }
+
+    fn append_inline(&self, state: &Mutex<(crate::merkle::Frontier, u64)>, tx: NewTx) -> Result<Receipt> {
+        commit::validate(&tx)?;
+        let mut st = state.lock().expect("inline commit lock is never poisoned");
+        let (next, mut receipts, head) = commit::write_batch(&self.shared, &st.0, &[&tx], st.1, self.sync)?;
+        *st = (next, head.last_commit_us);
+        *self.shared.head.write().expect("head lock is never poisoned") = head;
+        Ok(receipts.remove(0))
     }
 
     /// Append and wait, for callers outside an async runtime.
