@@ -108,6 +108,10 @@ fn an_insert_only_role_cannot_delete_and_the_refusal_is_in_the_log() {
             .unwrap();
         assert_eq!(row.get::<_, String>(0), "app_payments#1");
         assert_eq!(row.get::<_, String>(1), r#"[["2", "bob", "20.5"]]"#);
+        // Policies are changed by superusers only (and here the change is not in app's allowlist either).
+        let (code, _) = refused(&app, "CREATE POLICY mine FOR ROLE app ALLOW 'DELETE FROM payments'").await;
+        assert_eq!(code, "42501");
+        assert_eq!(count(&admin, "SELECT count(*) FROM vouch_policies").await, 2);
         // A non-superuser sees its own transactions only.
         assert_eq!(count(&app, "SELECT count(*) FROM vouch_log WHERE principal <> 'app'").await, 0);
 
@@ -295,6 +299,30 @@ fn client_signatures_are_checked_and_nonces_spent() {
     s.stop();
     let o = replay(&s);
     assert!(o.status.success(), "{}", stdout(&o));
+    // A compromised server commits for the teller without a signature: the replay audit flags it.
+    let l = Ledger::open(s.data_dir().join("store"), Options::default()).unwrap();
+    let head = l.head().size;
+    let (table, key, value) = {
+        let last_update = (1..=head).rev().map(|t| l.get_tx(t).unwrap()).find(|t| t.entries.iter().any(|e| e.table >= 1000)).unwrap();
+        let e = last_update.entries.iter().find(|e| e.table >= 1000).unwrap().clone();
+        (e.table, e.key, e.value)
+    };
+    let record = serde_json::json!({
+        "v": 1, "user": "teller", "statements": ["UPDATE acct SET balance = balance - 0 WHERE id = 1"],
+        "snapshots": [head], "isolation": "read committed", "now_us": 0,
+    });
+    l.append_blocking(NewTx {
+        entries: vec![Entry::put(table, key, value)],
+        provenance: serde_json::to_vec(&record).unwrap(),
+        ..Default::default()
+    })
+    .unwrap();
+    l.close();
+    drop(l);
+    let o = replay(&s);
+    let out = stdout(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains(&format!("VIOLATION tx {}: role \"teller\" requires signed transactions", head + 1)), "{out}");
 }
 
 /// Client timestamps are recorded as given, for one transaction, within the configured skew.

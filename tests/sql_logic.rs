@@ -103,6 +103,27 @@ async fn sql_logic_tests() {
         runner.add_label(engine);
         if let Err(e) = runner.run_file_async(file).await {
             failures.push(format!("{}:\n{}", file.display(), e.display(false)));
+            continue;
+        }
+        // Every transaction the file committed must replay to exactly its entries
+        // (docs/PROVENANCE.md): the replay audit over the stopped server's data directory.
+        if let Some(mut server) = server {
+            drop(runner);
+            server.stop();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_vouchdb"))
+                .args(["audit", "--replay", "--data-dir"])
+                .arg(server.data_dir())
+                .env("VOUCHDB_LOG", "warn")
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                failures.push(format!(
+                    "{}: the replay audit failed:\n{}{}",
+                    file.display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{} of {} .slt files failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));

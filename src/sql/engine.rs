@@ -203,6 +203,9 @@ pub(crate) struct Txn {
     savepoints: Vec<(String, Savepoint)>,
     /// Replaying a recorded transaction (`audit::replay`): the values it drew.
     replay: Option<Arc<Mutex<sequence::ReplayDraws>>>,
+    /// The first object id its DDL could hand out (ids used by transactions that rolled back are
+    /// not reused, so this is not derivable from the log alone; recorded for replay).
+    first_table_id: Option<u32>,
 }
 
 /// One statement of a transaction as its provenance record keeps it.
@@ -505,6 +508,7 @@ impl Engine {
             copy_data: Vec::new(),
             savepoints: Vec::new(),
             replay: None,
+            first_table_id: None,
         }
     }
 
@@ -1325,6 +1329,7 @@ impl Engine {
             ddl_guard,
             new_indexes,
             copy_data,
+            first_table_id,
             ..
         } = txn;
         let mut previous_catalog = None;
@@ -1379,6 +1384,7 @@ impl Engine {
                 })
                 .collect();
             let mut record = who.record(&statements, &snapshots, isolation, start_us, &drawn);
+            record.next_table_id = first_table_id;
             record.signature = signature.clone();
             let provenance = record.encode_with_copy_data(&copy_data);
             let pending = self.ledger.append(NewTx { entries, provenance, client_time_us: who.client_time_us, index_entries });
@@ -1451,7 +1457,9 @@ impl Engine {
                 })?,
             };
             txn.ddl_guard = Some(guard);
-            txn.catalog = Some(self.committed_catalog());
+            let catalog = self.committed_catalog();
+            txn.first_table_id = Some(catalog.next_table_id);
+            txn.catalog = Some(catalog);
         }
         if txn.isolation == Isolation::ReadCommitted || txn.snapshots.is_empty() {
             txn.snapshot = self.ledger.head().size;

@@ -74,6 +74,10 @@ pub struct Provenance {
     /// The transaction's start time (µs since the epoch): what `now()` returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now_us: Option<i64>,
+    /// The next object (table, index, sequence, view) id when the transaction's first DDL statement
+    /// ran: ids handed out by transactions that rolled back are not reused, so replay needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_table_id: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequence_values: Vec<SequenceValue>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -151,6 +151,13 @@ impl Engine {
                 }
                 Kind::Sql => {
                     self.replay_admission(p, cache, &mut v);
+                    if let Some(n) = p.next_table_id {
+                        let next = self.catalog().next_table_id;
+                        if n < next {
+                            v.push(format!("its DDL handed out object ids from {n}, but ids up to {} were already used", next - 1));
+                        }
+                        self.update_catalog(|c| c.next_table_id = c.next_table_id.max(n));
+                    }
                     match self.replay_sql(p, cache).await {
                         Ok((txn, counts)) => {
                             self.replay_max_rows(p, cache, &counts, &mut v);
