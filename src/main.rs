@@ -47,7 +47,9 @@ enum Command {
     #[command(subcommand)]
     Verify(cli::VerifyCommand),
     /// Audit a server continuously (or --once): verify every new checkpoint and re-hash every new
-    /// transaction against the signed tree; exit non-zero on any integrity failure.
+    /// transaction against the signed tree; exit non-zero on any integrity failure. With --replay,
+    /// re-execute every recorded transaction from genesis and check its entries, policies and
+    /// signatures (docs/PROVENANCE.md).
     Audit(cli::AuditArgs),
     /// Run the verifying gateway: a PostgreSQL relay (ideally on another host) that checks every
     /// verified_get result and every commit against its trusted state, plus an optional REST endpoint.

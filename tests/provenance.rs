@@ -126,6 +126,11 @@ fn an_insert_only_role_cannot_delete_and_the_refusal_is_in_the_log() {
         assert_eq!(record["refused"]["sqlstate"], "42501");
     });
     // The whole log replays: every write is its statements, admitted by the policies then in force.
+    // Online, over pgwire (the checkpoint verified with the pinned key)...
+    let key = s.public_key_file();
+    let o = vouchdb(&["audit", "--replay", "--server", &s.url(), "--public-key", key.to_str().unwrap()]);
+    assert!(o.status.success() && stdout(&o).contains("ok  replayed tx 1..="), "{}", stdout(&o));
+    // ... and offline, over the stopped server's data directory.
     s.stop();
     let o = replay(&s);
     assert!(o.status.success(), "{}", stdout(&o));

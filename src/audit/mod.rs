@@ -269,7 +269,7 @@ fn check_page(
     Ok(())
 }
 
-async fn fetch_page(client: &Client, first: u64, last: u64) -> Result<Vec<TxRow>, ClientError> {
+pub(crate) async fn fetch_page(client: &Client, first: u64, last: u64) -> Result<Vec<TxRow>, ClientError> {
     {
         let rows = simple_rows(client, &format!("SELECT tx, leaf, entries, provenance, nodes FROM vouch_txs({first}, {last})")).await?;
         rows.iter()

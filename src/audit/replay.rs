@@ -130,3 +130,44 @@ pub async fn replay_store(
     }
     Ok(report)
 }
+
+/// Replay every transaction of a live server's log over pgwire (`vouch_txs`, which needs a
+/// superuser): the checkpoint is verified with the pinned key, every transaction's contents against
+/// its leaf, and the leaves' root against the signed root, so the replay runs on exactly the history
+/// the server signed.
+pub async fn replay_server(
+    client: &tokio_postgres::Client,
+    public_key_pem: &str,
+    scratch_parent: Option<&std::path::Path>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ReplayReport, String> {
+    let key = crate::verify::checkpoint::parse_public_key_pem(public_key_pem).map_err(|e| e.to_string())?;
+    let (signed, _) = crate::client::fetch_checkpoint(client).await.map_err(|e| e.to_string())?;
+    let origin = signed.body.lines().next().unwrap_or_default().to_string();
+    let cp = signed.verify(&key, &origin).map_err(|e| e.to_string())?;
+    let mut r = Replayer::new(scratch_parent)?;
+    const PAGE: u64 = 2048;
+    let mut first = 1;
+    while first <= cp.size {
+        let last = (first + PAGE - 1).min(cp.size);
+        let rows = super::fetch_page(client, first, last).await.map_err(|e| e.to_string())?;
+        if rows.len() as u64 != last + 1 - first {
+            return Err(format!("asked for transactions {first}..={last}, the server returned {}", rows.len()));
+        }
+        for (tx, leaf, entries, provenance, _) in rows {
+            r.next(tx, &leaf, &entries, &provenance).await?;
+        }
+        progress(last, cp.size);
+        first = last + 1;
+    }
+    let report = r.finish();
+    if report.root != cp.root {
+        return Err(format!(
+            "the replayed leaves hash to root {}, the checkpoint signed for tree size {} has {}",
+            crate::verify::to_hex(report.root),
+            cp.size,
+            crate::verify::to_hex(cp.root)
+        ));
+    }
+    Ok(report)
+}

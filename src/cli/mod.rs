@@ -87,10 +87,12 @@ pub struct AuditArgs {
     /// principal with its parameters at its snapshot, must produce exactly the recorded entries, be
     /// admitted by the policies in force, and carry a valid client signature where one is required.
     /// Exit 1 when any transaction violates this (each is listed with the reason).
-    #[arg(long, requires = "data_dir")]
+    /// Online with --server and --public-key (the checkpoint and every transaction verified as the
+    /// auditor does), or offline with --data-dir.
+    #[arg(long)]
     pub replay: bool,
     /// With --replay: the data directory to replay, offline (a copy, or one no server is running on).
-    #[arg(long)]
+    #[arg(long, requires = "replay")]
     pub data_dir: Option<PathBuf>,
     /// With --replay: where the scratch store goes (default: the system's temporary directory).
     #[arg(long)]
@@ -274,18 +276,27 @@ fn progress_reporter(what: &'static str) -> (indicatif::ProgressBar, Box<dyn FnM
 
 /// `vouchdb audit --replay --data-dir DIR`.
 async fn replay(a: &AuditArgs) -> Result<(), ClientError> {
-    let data_dir = a.data_dir.as_ref().ok_or_else(|| ClientError::State("--replay needs --data-dir".into()))?;
-    // The data directory's RocksDB store (as `vouchdb serve` lays it out); never create one.
-    let dir = data_dir.join("store");
-    if !dir.join("CURRENT").exists() {
-        return Err(ClientError::State(format!("{} holds no vouchdb store (no {})", data_dir.display(), dir.display())));
-    }
-    let ledger = vouchdb::ledger::Ledger::open(&dir, vouchdb::ledger::Options::default())
-        .map_err(|e| ClientError::State(format!("cannot open {}: {e}", dir.display())))?;
     let (bar, progress) = progress_reporter("replay");
-    let result = vouchdb::audit::replay::replay_store(&ledger, a.scratch_dir.as_deref(), progress).await;
+    let result = match (&a.data_dir, &a.server, &a.public_key) {
+        (Some(data_dir), _, _) => {
+            // The data directory's RocksDB store (as `vouchdb serve` lays it out); never create one.
+            let dir = data_dir.join("store");
+            if !dir.join("CURRENT").exists() {
+                return Err(ClientError::State(format!("{} holds no vouchdb store (no {})", data_dir.display(), dir.display())));
+            }
+            let ledger = vouchdb::ledger::Ledger::open(&dir, vouchdb::ledger::Options::default())
+                .map_err(|e| ClientError::State(format!("cannot open {}: {e}", dir.display())))?;
+            let r = vouchdb::audit::replay::replay_store(&ledger, a.scratch_dir.as_deref(), progress).await;
+            ledger.close();
+            r
+        }
+        (None, Some(server), Some(key)) => {
+            let client = vouchdb::client::connect(server).await?;
+            vouchdb::audit::replay::replay_server(&client, &read(key)?, a.scratch_dir.as_deref(), progress).await
+        }
+        _ => return Err(ClientError::State("--replay needs --data-dir, or --server and --public-key".into())),
+    };
     bar.finish_and_clear();
-    ledger.close();
     let report = result.map_err(ClientError::State)?;
     let rate = report.txs as f64 / report.elapsed.as_secs_f64().max(1e-9);
     for (tx, reasons) in &report.violations {
