@@ -258,7 +258,8 @@ fn client_signatures_are_checked_and_nonces_spent() {
                  INSERT INTO acct VALUES (1, 100);
                  CREATE USER teller PASSWORD 'teller-pw';
                  ALTER ROLE teller ADD SIGNING KEY '{pem}';
-                 ALTER ROLE teller REQUIRE SIGNATURE;"
+                 ALTER ROLE teller REQUIRE SIGNATURE;
+                 GRANT SELECT, UPDATE ON acct TO teller;"
             ))
             .await
             .unwrap();
@@ -362,4 +363,45 @@ fn client_timestamps_are_recorded_and_checked() {
         assert!(msg.contains("allowed skew of 60 s"), "{msg}");
         assert_eq!(count(&c, "SELECT count(*) FROM t").await, 2);
     });
+}
+
+/// Roles without a policy are plain PostgreSQL roles: the owner and superusers hold every privilege on
+/// a table, others what was granted to them or to PUBLIC; grants are transactional DDL in the log.
+#[test]
+fn grants_and_revokes_govern_roles_without_policies() {
+    let mut s = Server::start();
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin
+            .batch_execute("CREATE TABLE t (id INT PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'); CREATE USER bob PASSWORD 'bob-pw'")
+            .await
+            .unwrap();
+        let bob = connect_as(&s, "bob", "bob-pw").await;
+        assert_eq!(refused(&bob, "SELECT * FROM t").await, ("42501".into(), "permission denied for table t".into()));
+        assert_eq!(refused(&bob, "SELECT * FROM verified_get('t', 1)").await.0, "42501");
+        assert_eq!(refused(&bob, "SELECT 1 WHERE EXISTS (SELECT 1 FROM t)").await.0, "42501");
+        admin.batch_execute("GRANT SELECT ON t TO bob").await.unwrap();
+        assert_eq!(count(&bob, "SELECT count(*) FROM t").await, 1);
+        assert_eq!(refused(&bob, "INSERT INTO t VALUES (2, 'b')").await.0, "42501");
+        assert_eq!(refused(&bob, "UPDATE t SET v = 'x'").await.0, "42501");
+        assert_eq!(refused(&bob, "DELETE FROM t").await.0, "42501");
+        assert_eq!(refused(&bob, "GRANT INSERT ON t TO bob").await.0, "42501");
+        assert_eq!(refused(&bob, "DROP TABLE t").await, ("42501".into(), "must be owner of table t".into()));
+        assert_eq!(refused(&bob, "ALTER TABLE t ADD COLUMN w INT").await.0, "42501");
+        admin.batch_execute("GRANT INSERT, UPDATE ON TABLE t TO PUBLIC").await.unwrap();
+        bob.batch_execute("INSERT INTO t VALUES (2, 'b'); UPDATE t SET v = 'bb' WHERE id = 2").await.unwrap();
+        // A rolled-back REVOKE changes nothing; a committed one takes effect at once.
+        admin.batch_execute("BEGIN; REVOKE ALL ON t FROM PUBLIC; ROLLBACK").await.unwrap();
+        bob.batch_execute("INSERT INTO t VALUES (3, 'c')").await.unwrap();
+        admin.batch_execute("REVOKE INSERT ON t FROM PUBLIC; REVOKE SELECT ON t FROM bob").await.unwrap();
+        assert_eq!(refused(&bob, "INSERT INTO t VALUES (4, 'd')").await.0, "42501");
+        assert_eq!(refused(&bob, "SELECT * FROM t").await.0, "42501");
+        assert_eq!(refused(&admin, "GRANT SELECT ON t TO nobody").await.0, "42704");
+        // A role owns what it creates.
+        bob.batch_execute("CREATE TABLE mine (id INT PRIMARY KEY); INSERT INTO mine VALUES (1); DROP TABLE mine").await.unwrap();
+        assert_eq!(count(&admin, "SELECT count(*) FROM t").await, 3);
+    });
+    s.stop();
+    let o = replay(&s);
+    assert!(o.status.success(), "{}", stdout(&o));
 }

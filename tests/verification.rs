@@ -124,7 +124,7 @@ fn proof_functions_compose_with_sql_and_fail_cleanly() {
         assert_eq!(sqlstate(&c, "BEGIN; INSERT INTO t VALUES (9, 'uncommitted'); SELECT * FROM verified_get('t', 9)").await, "55000");
         c.batch_execute("ROLLBACK").await.unwrap();
         // Whole transactions hold roles' SCRAM verifiers: superusers only.
-        c.batch_execute("CREATE USER app PASSWORD 'app-pw'").await.unwrap();
+        c.batch_execute("CREATE USER app PASSWORD 'app-pw'; GRANT SELECT ON t TO app").await.unwrap();
         let (app, conn) = tokio_postgres::connect(
             &format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", s.port),
             tokio_postgres::NoTls,

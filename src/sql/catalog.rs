@@ -104,6 +104,12 @@ pub struct TableDef {
     /// `WITH (append_only = true)`: a key is written once and never replaced or deleted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub append_only: bool,
+    /// The role that created the table (None: created before owners were recorded; superusers own it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Privileges granted on the table: role (or `public`) → SELECT, INSERT, UPDATE, DELETE, TRUNCATE.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// A CHECK constraint: its name and its expression's SQL text.

@@ -647,6 +647,10 @@ impl Engine {
         if let Some(v) = policy::vouch_statement(stmt) {
             return self.vouch_statement(s, v, sql).await;
         }
+        if let Err(e) = self.check_privileges(&s.user, stmt) {
+            self.fail_statement(s);
+            return Err(e);
+        }
         let append_only = governance::append_only_target(&self.catalog(), stmt);
         if let Some(table) = append_only {
             self.fail_statement(s);
@@ -667,7 +671,9 @@ impl Engine {
             | Statement::CreateSequence { .. }
             | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
             | Statement::CreateView(_)
-            | Statement::Comment { .. } => {
+            | Statement::Comment { .. }
+            | Statement::Grant(_)
+            | Statement::Revoke(_) => {
                 // DDL is transactional, as in PostgreSQL: outside a block it is a transaction of its own.
                 let Some(mut txn) = s.txn.take() else {
                     let mut txn = self.begin_txn_with(false, session_isolation(&s.settings));
@@ -1514,6 +1520,7 @@ impl Engine {
                 // SERIAL and identity columns become integer columns owning a sequence each.
                 let (ct, serials) = self.serial_columns(ct, &name)?;
                 let mut def = self.table_def(&ct, &name)?;
+                def.owner = Some(user.to_string());
                 for (col, s) in serials.iter().filter(|(_, s)| s.identity.is_none()) {
                     if let Some(c) = def.columns.iter_mut().find(|c| &c.name == col) {
                         c.default = Some(format!("nextval('{}'::regclass)", super::pg_catalog::quote_ident(&s.name).replace('\'', "''")));
@@ -1834,6 +1841,38 @@ impl Engine {
                         c.tables.remove(&old_name);
                         c.next_table_id = c.next_table_id.max(t.indexes.iter().map(|i| i.id + 1).max().unwrap_or(0));
                         c.tables.insert(t.name.clone(), t);
+                    }),
+                )
+            }
+            Statement::Grant(ast::Grant { privileges, objects, grantees, .. })
+            | Statement::Revoke(ast::Revoke { privileges, objects, grantees, .. }) => {
+                let grant = matches!(stmt, Statement::Grant(_));
+                let governance::GrantTargets { tables, privileges: privs, roles } =
+                    governance::grant_targets(&self.catalog(), user, privileges, objects.as_ref(), grantees)?;
+                let mut defs = Vec::new();
+                for mut t in tables {
+                    for r in &roles {
+                        let set = t.grants.entry(r.clone()).or_default();
+                        for p in &privs {
+                            if grant {
+                                set.insert(p.to_string());
+                            } else {
+                                set.remove(*p);
+                            }
+                        }
+                        if set.is_empty() {
+                            t.grants.remove(r);
+                        }
+                    }
+                    defs.push(t);
+                }
+                (
+                    defs.iter().map(|t| t.entry()).collect(),
+                    if grant { "GRANT" } else { "REVOKE" },
+                    Box::new(move |c: &mut Catalog| {
+                        for t in defs {
+                            c.tables.insert(t.name.clone(), t);
+                        }
                     }),
                 )
             }
@@ -2580,6 +2619,8 @@ impl Engine {
             foreign_keys: vec![],
             comments: Default::default(),
             append_only: table_options(ct)?,
+            owner: None,
+            grants: Default::default(),
         };
         for c in constraints {
             self.add_constraint(&mut def, c)?;
@@ -2790,6 +2831,8 @@ fn writing_statement(stmt: &Statement) -> Option<&'static str> {
         Statement::AlterTable(_) => "ALTER TABLE",
         Statement::Drop { .. } => "DROP",
         Statement::Comment { .. } => "COMMENT",
+        Statement::Grant(_) => "GRANT",
+        Statement::Revoke(_) => "REVOKE",
         _ => return None,
     })
 }

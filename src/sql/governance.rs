@@ -65,7 +65,179 @@ pub(crate) fn nonce_key(key_pem: &str, nonce: &str) -> Vec<u8> {
     k
 }
 
+/// The privileges GRANT and REVOKE handle on tables.
+const TABLE_PRIVILEGES: [&str; 5] = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"];
+
+/// What a GRANT or REVOKE names: the tables (each owned by `user`, or `user` a superuser), the
+/// privileges and the grantee roles (`public` for PUBLIC).
+pub(super) fn grant_targets(
+    catalog: &Catalog,
+    user: &str,
+    privileges: &ast::Privileges,
+    objects: Option<&ast::GrantObjects>,
+    grantees: &[ast::Grantee],
+) -> SqlResult<GrantTargets> {
+    let privs: Vec<&'static str> = match privileges {
+        ast::Privileges::All { .. } => TABLE_PRIVILEGES.to_vec(),
+        ast::Privileges::Actions(actions) => actions
+            .iter()
+            .map(|a| {
+                let name = a.to_string().to_uppercase();
+                let word = name.split_whitespace().next().unwrap_or_default().to_string();
+                TABLE_PRIVILEGES.iter().find(|p| **p == word).copied().ok_or_else(|| {
+                    SqlError::unsupported(format!("privilege {name} is not supported (SELECT, INSERT, UPDATE, DELETE, TRUNCATE are)"))
+                })
+            })
+            .collect::<SqlResult<_>>()?,
+    };
+    let names: Vec<String> = match objects {
+        Some(ast::GrantObjects::Tables(names)) => names.iter().map(object_name).collect(),
+        Some(ast::GrantObjects::AllTablesInSchema { .. }) => catalog.tables.keys().cloned().collect(),
+        _ => return Err(SqlError::unsupported("GRANT and REVOKE are supported on tables")),
+    };
+    let superuser = catalog.users.get(user).is_some_and(|u| u.superuser);
+    let mut tables = Vec::new();
+    for n in names {
+        let t = catalog.table(&n)?.clone();
+        if !superuser && t.owner.as_deref() != Some(user) {
+            return Err(SqlError::new("42501", format!("permission denied for table {n}: only its owner or a superuser grants on it")));
+        }
+        tables.push(t);
+    }
+    let mut roles = Vec::new();
+    for g in grantees {
+        let name = match &g.name {
+            Some(ast::GranteeName::ObjectName(o)) => object_name(o),
+            None if g.to_string().eq_ignore_ascii_case("public") => "public".to_string(),
+            _ => return Err(SqlError::unsupported(format!("grantee {g} is not supported"))),
+        };
+        if name != "public" && !catalog.users.contains_key(&name) {
+            return Err(SqlError::new("42704", format!("role \"{name}\" does not exist")));
+        }
+        roles.push(name);
+    }
+    Ok(GrantTargets { tables, privileges: privs, roles })
+}
+
+/// What one GRANT or REVOKE applies to.
+pub(super) struct GrantTargets {
+    pub tables: Vec<TableDef>,
+    pub privileges: Vec<&'static str>,
+    pub roles: Vec<String>,
+}
+
+/// Whether `user` owns `t` (or is a superuser).
+fn holds_owner(catalog: &Catalog, user: &str, t: &TableDef) -> bool {
+    catalog.users.get(user).is_some_and(|u| u.superuser) || t.owner.as_deref() == Some(user)
+}
+
+/// Whether `user` holds `privilege` on `t`: superusers and the owner hold every privilege.
+pub(super) fn holds(catalog: &Catalog, user: &str, t: &TableDef, privilege: &str) -> bool {
+    catalog.users.get(user).is_some_and(|u| u.superuser)
+        || t.owner.as_deref() == Some(user)
+        || [user, "public"].iter().any(|r| t.grants.get(*r).is_some_and(|p| p.contains(privilege)))
+}
+
 impl Engine {
+    /// Table privileges, as PostgreSQL checks them, for roles without a policy (a role with policies
+    /// is governed by them; superusers hold every privilege). The statement's target needs the
+    /// privilege of its command; every other table it reads needs SELECT; ALTER, DROP, CREATE INDEX
+    /// and COMMENT need the owner.
+    pub(super) fn check_privileges(&self, user: &str, stmt: &Statement) -> SqlResult<()> {
+        let catalog = self.catalog();
+        if catalog.users.get(user).is_some_and(|u| u.superuser) || catalog.policies.values().any(|p| p.role == user) {
+            return Ok(());
+        }
+        let denied = |n: &str| SqlError::new("42501", format!("permission denied for table {n}"));
+        let owner_only = |n: &str| SqlError::new("42501", format!("must be owner of table {n}"));
+        let (target, privilege): (Option<String>, &str) = match stmt {
+            Statement::Insert(ins) => match &ins.table {
+                ast::TableObject::TableName(name) => (Some(object_name(name)), "INSERT"),
+                _ => (None, "INSERT"),
+            },
+            Statement::Update(u) => match &u.table.relation {
+                ast::TableFactor::Table { name, .. } => (Some(object_name(name)), "UPDATE"),
+                _ => (None, "UPDATE"),
+            },
+            Statement::Delete(d) => {
+                let (ast::FromTable::WithFromKeyword(from) | ast::FromTable::WithoutKeyword(from)) = &d.from;
+                match from.first().map(|t| &t.relation) {
+                    Some(ast::TableFactor::Table { name, .. }) => (Some(object_name(name)), "DELETE"),
+                    _ => (None, "DELETE"),
+                }
+            }
+            Statement::Truncate(t) => {
+                for n in t.table_names.iter().map(|t| object_name(&t.name)) {
+                    if let Some(def) = catalog.tables.get(&n) {
+                        if !holds(&catalog, user, def, "TRUNCATE") {
+                            return Err(denied(&n));
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            Statement::Copy { source: ast::CopySource::Table { table_name, .. }, to, .. } => {
+                (Some(object_name(table_name)), if *to { "SELECT" } else { "INSERT" })
+            }
+            Statement::AlterTable(a) => {
+                let n = object_name(&a.name);
+                return match catalog.tables.get(&n) {
+                    Some(t) if !holds_owner(&catalog, user, t) => Err(owner_only(&n)),
+                    _ => Ok(()),
+                };
+            }
+            Statement::Drop { object_type: ast::ObjectType::Table, names, .. } => {
+                for n in names.iter().map(object_name) {
+                    if catalog.tables.get(&n).is_some_and(|t| !holds_owner(&catalog, user, t)) {
+                        return Err(owner_only(&n));
+                    }
+                }
+                return Ok(());
+            }
+            Statement::CreateIndex(ci) => {
+                let n = object_name(&ci.table_name);
+                return match catalog.tables.get(&n) {
+                    Some(t) if !holds_owner(&catalog, user, t) => Err(owner_only(&n)),
+                    _ => Ok(()),
+                };
+            }
+            _ => (None, "SELECT"),
+        };
+        if let Some(n) = &target {
+            if let Some(t) = catalog.tables.get(n) {
+                if !holds(&catalog, user, t, privilege) {
+                    return Err(denied(n));
+                }
+            }
+        }
+        let mut missing = None;
+        let _ = ast::visit_relations(stmt, |rel| {
+            let n = object_name(rel);
+            if Some(&n) != target.as_ref() {
+                if let Some(t) = catalog.tables.get(&n) {
+                    if !holds(&catalog, user, t, "SELECT") {
+                        missing = Some(n);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        match missing {
+            Some(n) => Err(denied(&n)),
+            None => Ok(()),
+        }
+    }
+
+    /// SELECT on a table named by a string (the proof functions, `history`), for roles without a policy.
+    pub(super) fn may_read(&self, user: &str, t: &TableDef) -> SqlResult<()> {
+        let catalog = self.catalog();
+        if catalog.policies.values().any(|p| p.role == user) || holds(&catalog, user, t, "SELECT") {
+            return Ok(());
+        }
+        Err(SqlError::new("42501", format!("permission denied for table {}", t.name)))
+    }
+
     /// Check the client signature a commit carries against the signing keys of its role, and refuse
     /// an unsigned commit of a role that requires signatures. Returns what the provenance records.
     pub(super) fn check_signature(&self, who: &Who, statements: &[StmtRecord]) -> SqlResult<Option<ClientSignature>> {

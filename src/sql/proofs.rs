@@ -13,7 +13,7 @@ use crate::verify::{to_hex, Hash};
 pub(crate) enum ProofCall {
     /// `verified_get('t', key…)`, `verified_get_at('t', tx, key…)`, `verified_history('t', key…)`.
     Row {
-        table: TableDef,
+        table: Box<TableDef>,
         key: Vec<Expr>,
         at: Option<Expr>,
         history: bool,
@@ -213,7 +213,7 @@ impl Engine {
                     extra.push(("_deleted", DataType::Bool));
                 }
                 let scope = plan::scope_with(&t, &q, &extra, false);
-                Ok((ProofCall::Row { table: t, key, at, history }, scope))
+                Ok((ProofCall::Row { table: Box::new(t), key, at, history }, scope))
             }
             "verified_tx" => {
                 arity(1)?;
@@ -257,7 +257,10 @@ impl Engine {
             ));
         }
         match call {
-            ProofCall::Row { table, key, at, history } => self.verified_rows(table, key, at.as_ref(), *history, txn, env),
+            ProofCall::Row { table, key, at, history } => {
+                self.may_read(env.user, table)?;
+                self.verified_rows(table, key, at.as_ref(), *history, txn, env)
+            }
             ProofCall::Tx(tx) => {
                 let Some(tx) = count_arg(tx, env, "tx")? else { return Ok(vec![]) };
                 let (head, cp) = self.proof_head();

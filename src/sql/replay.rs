@@ -399,6 +399,8 @@ fn is_ddl(stmt: &Statement) -> bool {
             | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
             | Statement::CreateView(_)
             | Statement::Comment { .. }
+            | Statement::Grant(_)
+            | Statement::Revoke(_)
     )
 }
 
