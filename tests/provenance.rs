@@ -302,6 +302,34 @@ fn client_signatures_are_checked_and_nonces_spent() {
         teller.batch_execute("RESET ALL").await.unwrap();
         assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 90, "only the signed update was applied");
     });
+    // An admin that must sign signs its policy changes too.
+    let admin_key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let admin_pem = vouchdb::signing::public_key_pem(admin_key.verifying_key());
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin.batch_execute(&format!("ALTER ROLE admin ADD SIGNING KEY '{admin_pem}'; ALTER ROLE admin REQUIRE SIGNATURE")).await.unwrap();
+        let policy = "CREATE POLICY teller_only FOR ROLE teller ALLOW 'UPDATE acct SET balance = balance - $1 WHERE id = $2'";
+        let (code, msg) = refused(&admin, policy).await;
+        assert_eq!(code, "42501");
+        assert!(msg.contains("must sign"), "{msg}");
+        vouchdb::client::execute_signed(&admin, "admin", &admin_key, &[policy]).await.unwrap_err(); // not in a block
+        admin.batch_execute("RESET ALL").await.unwrap();
+        let now = chrono::Utc::now().timestamp_micros() as u64;
+        let message = vouchdb::sql::signature::signed_message("admin", now, "admin-1", &[policy.to_string()], &[vec![]]);
+        let sig = vouchdb::sql::signature::sign(&admin_key, &message);
+        let ts = vouchdb::sql::value::Value::Timestamptz(now as i64).to_text(vouchdb::sql::DataType::Timestamptz).unwrap();
+        admin
+            .batch_execute(&format!("SET vouch.client_timestamp = '{ts}'; SET vouch.nonce = 'admin-1'; SET vouch.signature = '{sig}'"))
+            .await
+            .unwrap();
+        admin.batch_execute(policy).await.unwrap();
+        let signed: String = admin
+            .query_one("SELECT signature FROM vouch_log WHERE statements[1] LIKE 'CREATE POLICY teller_only%'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(signed, "signed");
+    });
     s.stop();
     let o = replay(&s);
     assert!(o.status.success(), "{}", stdout(&o));
