@@ -50,6 +50,10 @@ impl Gateway {
 
 /// Start a gateway in front of `s`; `Err` with its output if it exits (refuses to start).
 fn gateway(s: &Server, state: &Path, pubkey: &Path) -> Result<Gateway, String> {
+    gateway_with(s, state, pubkey, &[])
+}
+
+fn gateway_with(s: &Server, state: &Path, pubkey: &Path, extra: &[&str]) -> Result<Gateway, String> {
     let (port, rest) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
         .args(["gateway", "--upstream", &format!("127.0.0.1:{}", s.port), "--listen", &format!("127.0.0.1:{port}")])
@@ -58,6 +62,7 @@ fn gateway(s: &Server, state: &Path, pubkey: &Path) -> Result<Gateway, String> {
         .arg(pubkey)
         .arg("--state")
         .arg(state)
+        .args(extra)
         .env("PGPASSWORD", PASSWORD)
         .env("VOUCHDB_LOG", "warn")
         .stdout(Stdio::piped())
@@ -218,6 +223,43 @@ fn the_gateway_turns_a_tampered_row_into_an_error_and_refuses_a_rolled_back_serv
 }
 
 /// A pgbench script reading verified rows.
+/// With --client-timestamps, every transaction committed through the gateway carries the gateway's
+/// clock as its client timestamp (docs/PROVENANCE.md), in simple and extended protocol, in and out of
+/// transaction blocks; the client sees only its own answers.
+#[test]
+fn the_gateway_sets_client_timestamps() {
+    let s = Server::start();
+    let state = s.dir.path().join("gw.json");
+    let g = gateway_with(&s, &state, &s.public_key_file(), &["--client-timestamps"]).unwrap();
+    rt().block_on(async {
+        let c = g.client().await;
+        let before = chrono::Utc::now();
+        c.batch_execute("CREATE TABLE ts (id int PRIMARY KEY, v text)").await.unwrap();
+        c.execute("INSERT INTO ts VALUES ($1, $2)", &[&1i32, &"one"]).await.unwrap();
+        c.batch_execute("BEGIN; INSERT INTO ts VALUES (2, 'two'); UPDATE ts SET v = 'uno' WHERE id = 1; COMMIT").await.unwrap();
+        let rows = c.query("SELECT id, v FROM ts ORDER BY id", &[]).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].get::<_, String>(1), "uno");
+        // A failing statement's error reaches the client as usual.
+        let e = c.batch_execute("INSERT INTO ts VALUES (1, 'dup')").await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "23505");
+        let after = chrono::Utc::now();
+        let direct = s.client().await;
+        let stamps: Vec<Option<chrono::DateTime<chrono::Utc>>> = direct
+            .query("SELECT client_ts FROM vouch_log WHERE principal = 'admin' AND tx > 1 ORDER BY tx", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(stamps.len(), 3, "CREATE TABLE, the INSERT, the block");
+        for t in stamps {
+            let t = t.expect("every transaction through the gateway has a client timestamp");
+            assert!(t >= before - chrono::Duration::seconds(1) && t <= after + chrono::Duration::seconds(1), "{t}");
+        }
+    });
+}
+
 fn g_script(s: &Server) -> PathBuf {
     let p = s.dir.path().join("vg.sql");
     std::fs::write(&p, "SELECT * FROM verified_get('acc', 1);\n").unwrap();

@@ -418,6 +418,11 @@ pub struct GatewayArgs {
     /// Serve the REST/JSON endpoint (checkpoint, verified_get, proofs) on this address.
     #[arg(long)]
     pub rest_listen: Option<String>,
+    /// Set the client timestamp of every transaction a client commits through the gateway to the
+    /// gateway's clock (`SET vouch.client_timestamp` before each query or extended-protocol batch;
+    /// docs/PROVENANCE.md).
+    #[arg(long, env = "VOUCHDB_GATEWAY_CLIENT_TIMESTAMPS")]
+    pub client_timestamps: bool,
 }
 
 /// `vouchdb gateway`: relay PostgreSQL clients to the server, verifying reads and writes.
@@ -433,8 +438,12 @@ pub async fn gateway(a: GatewayArgs) -> Result<(), ClientError> {
     }
     let verifier = VerifyingClient::connect(&conn, TrustedState::load(&a.state)?, trust).await?;
     tracing::info!(origin = verifier.origin(), "gateway trusts the log's checkpoint");
-    let gw =
-        std::sync::Arc::new(vouchdb::gateway::Gateway { upstream: a.upstream.clone(), conn, verifier: tokio::sync::Mutex::new(verifier) });
+    let gw = std::sync::Arc::new(vouchdb::gateway::Gateway {
+        upstream: a.upstream.clone(),
+        conn,
+        verifier: tokio::sync::Mutex::new(verifier),
+        client_timestamps: a.client_timestamps,
+    });
     if let Some(addr) = &a.rest_listen {
         let bound = vouchdb::gateway::rest::serve(addr, gw.clone(), tokio::runtime::Handle::current())
             .map_err(|e| ClientError::State(e.to_string()))?;

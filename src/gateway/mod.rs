@@ -40,6 +40,9 @@ pub struct Gateway {
     /// The gateway's own connection string (for reconnecting its verifier).
     pub conn: String,
     pub verifier: Mutex<VerifyingClient>,
+    /// Set the client timestamp (`vouch.client_timestamp`) of every transaction its clients commit to
+    /// the gateway's clock (`--client-timestamps`).
+    pub client_timestamps: bool,
 }
 
 impl Gateway {
@@ -147,10 +150,15 @@ enum Expect {
     /// A FunctionCall: one answer, then ReadyForQuery.
     Function,
     Sync,
+    /// The gateway's own `SET vouch.client_timestamp` query: its answers are not the client's.
+    Injected,
 }
 
 #[derive(Default)]
 struct Session {
+    /// The next client message starts a new unit of work (nothing sent yet, or after a Sync or a
+    /// simple Query): where the gateway may put its own query first.
+    mid_batch: bool,
     statements: HashMap<String, Arc<Statement>>,
     portals: HashMap<String, Portal>,
     queue: VecDeque<Expect>,
@@ -560,11 +568,33 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
     let session = Arc::new(std::sync::Mutex::new(Session::default()));
     let s2 = session.clone();
     // Client → server: relayed (a Bind's result formats widened), noted on the way.
+    let stamp = gw.client_timestamps;
     let forward = async move {
         loop {
             let (ty, body) = read_message(&mut cr).await?;
-            let body = s2.lock().expect("session lock").frontend(ty, body);
-            uw.write_all(&message(ty, &body)).await?;
+            let mut out = Vec::new();
+            let body = {
+                let mut s = s2.lock().expect("session lock");
+                // The client timestamp of whatever this unit of work commits: the gateway's clock now
+                // (docs/PROVENANCE.md). Its answers are swallowed (Expect::Injected).
+                if stamp && !s.mid_batch && matches!(ty, b'Q' | b'P' | b'B' | b'E') {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    let text = Value::Timestamptz(now).to_text(DataType::Timestamptz).unwrap_or_default();
+                    let mut q = format!("SET vouch.client_timestamp = '{text}'").into_bytes();
+                    q.push(0);
+                    out.extend_from_slice(&message(b'Q', &q));
+                    s.queue.push_back(Expect::Injected);
+                }
+                s.mid_batch = match ty {
+                    b'S' | b'Q' => false,
+                    // Extended-protocol messages (not the startup's password messages).
+                    b'P' | b'B' | b'E' | b'D' | b'C' | b'H' => true,
+                    _ => s.mid_batch,
+                };
+                s.frontend(ty, body)
+            };
+            out.extend_from_slice(&message(ty, &body));
+            uw.write_all(&out).await?;
             if ty == b'X' {
                 return Ok::<(), std::io::Error>(());
             }
@@ -581,7 +611,17 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
             {
                 let mut s = session.lock().expect("session lock");
                 let s = &mut *s;
+                let injected = matches!(s.queue.front(), Some(Expect::Injected));
                 match ty {
+                    // The answers to the gateway's own query, up to its ReadyForQuery.
+                    _ if injected => {
+                        if ty == b'E' {
+                            tracing::warn!("gateway: the server refused the client timestamp");
+                        }
+                        if ty == b'Z' {
+                            s.queue.pop_front();
+                        }
+                    }
                     // After the gateway answered with an error, the server's answers up to
                     // ReadyForQuery are dropped (the client treats the error as ending them).
                     b'T' | b'D' | b'C' | b's' | b'I' | b'E' | b'n' | b't' | b'1' | b'2' | b'3' if s.failed => {
