@@ -135,11 +135,24 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 impl Server {
-    /// Stop the server and run `vouchdb check` on its data directory: the ledger must verify.
+    /// Stop the server and run `vouchdb check` on its data directory: the ledger must verify. Then the
+    /// replay audit: every transaction must be its recorded statements (docs/PROVENANCE.md).
     pub fn check_ledger(&mut self) {
         self.stop();
         let check = Command::new(env!("CARGO_BIN_EXE_vouchdb")).arg("check").arg("--data-dir").arg(self.data_dir()).output().unwrap();
         assert!(check.status.success(), "vouchdb check: {}", String::from_utf8_lossy(&check.stderr));
+        let replay = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
+            .args(["audit", "--replay", "--data-dir"])
+            .arg(self.data_dir())
+            .env("VOUCHDB_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            replay.status.success(),
+            "vouchdb audit --replay: {}{}",
+            String::from_utf8_lossy(&replay.stdout),
+            String::from_utf8_lossy(&replay.stderr)
+        );
     }
 }
 
