@@ -664,16 +664,7 @@ impl Engine {
             }
         }
         match stmt {
-            Statement::CreateTable(_)
-            | Statement::Drop { object_type: ast::ObjectType::Table | ast::ObjectType::Index, .. }
-            | Statement::CreateIndex(_)
-            | Statement::AlterTable(_)
-            | Statement::CreateSequence { .. }
-            | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
-            | Statement::CreateView(_)
-            | Statement::Comment { .. }
-            | Statement::Grant(_)
-            | Statement::Revoke(_) => {
+            _ if is_ddl(stmt) => {
                 // DDL is transactional, as in PostgreSQL: outside a block it is a transaction of its own.
                 let Some(mut txn) = s.txn.take() else {
                     let mut txn = self.begin_txn_with(false, session_isolation(&s.settings));
@@ -2835,6 +2826,24 @@ fn writing_statement(stmt: &Statement) -> Option<&'static str> {
         Statement::Revoke(_) => "REVOKE",
         _ => return None,
     })
+}
+
+/// Statements that run as transactional DDL (`ddl_in`): they change the catalog inside the
+/// transaction. The replay audit re-runs them the same way.
+fn is_ddl(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::CreateTable(_)
+            | Statement::Drop { object_type: ast::ObjectType::Table | ast::ObjectType::Index, .. }
+            | Statement::CreateIndex(_)
+            | Statement::AlterTable(_)
+            | Statement::CreateSequence { .. }
+            | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
+            | Statement::CreateView(_)
+            | Statement::Comment { .. }
+            | Statement::Grant(_)
+            | Statement::Revoke(_)
+    )
 }
 
 /// The storage options of `CREATE TABLE … WITH (…)`: `append_only` (a boolean) is vouchdb's; the

@@ -34,7 +34,8 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
         || upper.contains("ANALYZE")
         || upper.contains("CONSTRAINTS")
         || upper.contains("POLICY")
-        || upper.contains("SIGN")
+        || upper.contains("SIGNING")
+        || upper.contains("SIGNATURE")
     {
         let texts = split_statements(sql);
         if texts.iter().any(|t| parse_special(t).is_some()) {

@@ -35,6 +35,34 @@ pub struct Rule {
     /// Most rows one statement may affect (INSERT, UPDATE, DELETE, COPY); None: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// The template's normal form, computed once (every governed statement is matched against it).
+    #[serde(skip)]
+    normal: NormalCache,
+}
+
+/// A lazily computed normal form; never part of a rule's identity (equal whether computed or not).
+#[derive(Debug, Clone, Default)]
+struct NormalCache(std::sync::OnceLock<Result<Normal, String>>);
+
+impl PartialEq for NormalCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Rule {
+    pub fn new(template: String, max_rows: Option<u64>) -> Rule {
+        Rule { template, max_rows, normal: NormalCache::default() }
+    }
+
+    /// The template's normal form (parsed on first use).
+    fn normal(&self) -> SqlResult<&Normal> {
+        self.normal
+            .0
+            .get_or_init(|| normalise_template(&self.template).map_err(|e| e.message))
+            .as_ref()
+            .map_err(|m| SqlError::syntax(m.clone()))
+    }
 }
 
 impl PolicyDef {
@@ -171,7 +199,7 @@ pub fn admit<'a>(
     for p in policies.filter(|p| p.role == role) {
         any = true;
         for (i, r) in p.rules.iter().enumerate() {
-            if normalise_template(&r.template)?.admits(stmt, params) {
+            if r.normal()?.admits(stmt, params) {
                 return Ok(Admission::Admitted { rule: p.rule_id(i), max_rows: r.max_rows });
             }
         }
@@ -276,7 +304,7 @@ pub fn parse_vouch_statement(text: &str) -> Option<SqlResult<Statement>> {
                 max_rows = Some(n);
                 i += 3;
             }
-            rules.push(Rule { template, max_rows });
+            rules.push(Rule::new(template, max_rows));
         }
         if rules.is_empty() {
             return syntax("CREATE POLICY … FOR ROLE role needs at least one ALLOW 'template'");

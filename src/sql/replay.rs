@@ -160,7 +160,7 @@ impl Engine {
                     }
                     match self.replay_sql(p, cache).await {
                         Ok((txn, counts)) => {
-                            self.replay_max_rows(p, cache, &counts, &mut v);
+                            self.replay_max_rows(p, &counts, &mut v);
                             let mut produced: Vec<Entry> = txn
                                 .writes
                                 .iter()
@@ -190,7 +190,7 @@ impl Engine {
     /// committed) and the rows each statement affected.
     async fn replay_sql(&self, p: &Provenance, cache: &mut ParseCache) -> Result<(Txn, Vec<u64>), String> {
         let isolation = p.isolation.as_deref().and_then(Isolation::parse).unwrap_or(Isolation::ReadCommitted);
-        let mut s = Session::new(&p.user);
+        let s = Session::new(&p.user);
         let mut txn = self.begin_txn_with(true, isolation);
         txn.start_us = p.now_us.unwrap_or_default();
         txn.replay = Some(Arc::new(Mutex::new(sequence::ReplayDraws {
@@ -221,11 +221,7 @@ impl Engine {
             };
             txn.snapshot = p.snapshots.get(i).copied().unwrap_or_else(|| self.ledger.head().size);
             let out = if is_ddl(&stmt) {
-                s.txn = Some(txn);
-                let mut t = s.txn.take().expect("just set");
-                let out = self.ddl_in(&s, &mut t, &stmt, sql).await;
-                txn = t;
-                out
+                self.ddl_in(&s, &mut txn, &stmt, sql).await
             } else {
                 if matches!(&*stmt, Statement::Copy { to: false, .. }) {
                     txn.copy_input = p.copy_bytes(copies).map(Arc::new);
@@ -255,7 +251,6 @@ impl Engine {
             };
             counts.push(governance::rows_affected(&out.map_err(fail)?));
         }
-        s.txn = None;
         Ok((txn, counts))
     }
 
@@ -289,7 +284,7 @@ impl Engine {
     }
 
     /// A statement admitted by a rule with MAX ROWS affected no more rows on replay.
-    fn replay_max_rows(&self, p: &Provenance, cache: &mut ParseCache, counts: &[u64], v: &mut Vec<String>) {
+    fn replay_max_rows(&self, p: &Provenance, counts: &[u64], v: &mut Vec<String>) {
         let catalog = self.catalog();
         for (i, rule) in p.policies.iter().enumerate() {
             let Some(rule) = rule else { continue };
@@ -302,7 +297,6 @@ impl Engine {
             else {
                 continue;
             };
-            let _ = cache;
             if counts.get(i).is_some_and(|&n| n > max) {
                 v.push(format!("statement {} affected {} rows, more than rule {rule}'s MAX ROWS {max}", i + 1, counts[i]));
             }
@@ -386,22 +380,6 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-fn is_ddl(stmt: &Statement) -> bool {
-    matches!(
-        stmt,
-        Statement::CreateTable(_)
-            | Statement::Drop { object_type: ast::ObjectType::Table | ast::ObjectType::Index, .. }
-            | Statement::CreateIndex(_)
-            | Statement::AlterTable(_)
-            | Statement::CreateSequence { .. }
-            | Statement::Drop { object_type: ast::ObjectType::Sequence | ast::ObjectType::View, .. }
-            | Statement::CreateView(_)
-            | Statement::Comment { .. }
-            | Statement::Grant(_)
-            | Statement::Revoke(_)
-    )
 }
 
 /// Compare recorded and replayed entries byte for byte; name the first difference.
