@@ -698,8 +698,17 @@ impl Engine {
                 *s.seq.lock().expect("session sequence lock is never poisoned") = Default::default();
                 return Ok(Outcome::Command("DISCARD ALL".into()));
             }
-            Statement::Reset(_) => {
-                s.settings.retain(|k, _| k == BACKEND_PID);
+            Statement::Reset(r) => {
+                match &r.reset {
+                    // RESET name: that setting back to its default (vouch.* included), the others kept.
+                    ast::Reset::ConfigurationParameter(name) => {
+                        let name = name.to_string().to_lowercase();
+                        if name != BACKEND_PID {
+                            s.settings.remove(&name);
+                        }
+                    }
+                    _ => s.settings.retain(|k, _| k == BACKEND_PID),
+                }
                 return Ok(Outcome::Command("RESET".into()));
             }
             Statement::Close { .. } => return Ok(Outcome::Command("CLOSE CURSOR ALL".into())),
@@ -2669,7 +2678,7 @@ impl Engine {
         let value = match (&s.txn, name.as_str()) {
             (Some(t), "transaction_isolation") => t.isolation.name().to_string(),
             (None, "transaction_isolation") => session_isolation(&s.settings).name().to_string(),
-            _ => s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).to_string()),
+            _ => s.settings.get(&name).cloned().unwrap_or_else(|| default_setting(&name).unwrap_or_default().to_string()),
         };
         Outcome::Rows { columns: Arc::new([Column::new(name, DataType::Text)]), rows: vec![vec![Value::Text(value)]], tag: "SHOW".into() }
     }
@@ -3015,8 +3024,9 @@ fn lock_deadline(settings: &BTreeMap<String, String>) -> Option<(std::time::Inst
     }
 }
 
-pub(crate) fn default_setting(name: &str) -> &'static str {
-    SETTINGS.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+/// A setting's default, `None` for a name the server does not know (an empty default is a value).
+pub(crate) fn default_setting(name: &str) -> Option<&'static str> {
+    SETTINGS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
 // CHECK and FOREIGN KEY enforcement.

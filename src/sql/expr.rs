@@ -1514,11 +1514,11 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
             match env.settings.and_then(|s| s.get(&n)) {
                 Some(v) => Value::Text(v.clone()),
                 None => match crate::sql::engine::default_setting(&n) {
-                    "" if !matches!(args.get(1), Some(Value::Bool(true))) => {
+                    None if !matches!(args.get(1), Some(Value::Bool(true))) => {
                         return Err(SqlError::new("42704", format!("unrecognized configuration parameter \"{n}\"")))
                     }
-                    "" => Value::Null,
-                    v => Value::Text(v.to_string()),
+                    None => Value::Null,
+                    Some(v) => Value::Text(v.to_string()),
                 },
             }
         }
