@@ -301,6 +301,47 @@ fn client_signatures_are_checked_and_nonces_spent() {
         assert!(msg.contains("does not verify"), "{msg}");
         teller.batch_execute("RESET ALL").await.unwrap();
         assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 90, "only the signed update was applied");
+
+        // Statements with parameters, sent in binary by the driver: the library signs each value's
+        // text as the server records it (numeric, timestamptz, text, NULL), in one transaction.
+        admin
+            .batch_execute(
+                "CREATE TABLE slips (id INT PRIMARY KEY, amount NUMERIC(10, 2), at TIMESTAMPTZ, note TEXT);
+                 GRANT INSERT ON slips TO teller",
+            )
+            .await
+            .unwrap();
+        let (amount, id, slip) = (5i32, 1i32, 7i32);
+        let value = rust_decimal::Decimal::new(125, 1);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-25T10:00:00.5+02:00").unwrap().with_timezone(&chrono::Utc);
+        let note: Option<String> = None;
+        let update = "UPDATE acct SET balance = balance - $1 WHERE id = $2";
+        let insert = "INSERT INTO slips VALUES ($1, $2, $3, $4)";
+        vouchdb::client::execute_signed_params(
+            &teller,
+            "teller",
+            &key,
+            &[(update, &[&amount, &id]), (insert, &[&slip, &value, &at, &note])],
+        )
+        .await
+        .unwrap();
+        assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 85);
+        let row = admin.query_one("SELECT signature, params::text FROM vouch_log ORDER BY tx DESC LIMIT 1", &[]).await.unwrap();
+        assert_eq!(row.get::<_, String>(0), "signed");
+        assert_eq!(row.get::<_, String>(1), r#"[["5", "1"], ["7", "12.5", "2026-11-25 08:00:00.5+00", null]]"#);
+        // A failed statement ends the signed transaction: nothing is committed, the settings are gone.
+        let e = vouchdb::client::execute_signed_params(
+            &teller,
+            "teller",
+            &key,
+            &[(update, &[&amount, &id]), (insert, &[&slip, &value, &at, &note])],
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("23505"), "{e}");
+        assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 85);
+        let left: String = teller.query_one("SHOW vouch.signature", &[]).await.unwrap().get(0);
+        assert_eq!(left, "");
     });
     // An admin that must sign signs its policy changes too.
     let admin_key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
@@ -312,8 +353,10 @@ fn client_signatures_are_checked_and_nonces_spent() {
         let (code, msg) = refused(&admin, policy).await;
         assert_eq!(code, "42501");
         assert!(msg.contains("must sign"), "{msg}");
-        vouchdb::client::execute_signed(&admin, "admin", &admin_key, &[policy]).await.unwrap_err(); // not in a block
-        admin.batch_execute("RESET ALL").await.unwrap();
+        // The library runs a single statement as its own transaction, so a policy change can be signed.
+        vouchdb::client::execute_signed(&admin, "admin", &admin_key, &[policy]).await.unwrap();
+        // By hand, as any driver can: the three settings, then the statement.
+        let policy = "CREATE POLICY teller_too FOR ROLE teller ALLOW 'UPDATE acct SET balance = $1 WHERE id = $2'";
         let now = chrono::Utc::now().timestamp_micros() as u64;
         let message = vouchdb::sql::signature::signed_message("admin", now, "admin-1", &[policy.to_string()], &[vec![]]);
         let sig = vouchdb::sql::signature::sign(&admin_key, &message);
@@ -323,12 +366,14 @@ fn client_signatures_are_checked_and_nonces_spent() {
             .await
             .unwrap();
         admin.batch_execute(policy).await.unwrap();
-        let signed: String = admin
-            .query_one("SELECT signature FROM vouch_log WHERE statements[1] LIKE 'CREATE POLICY teller_only%'", &[])
+        let signed: Vec<String> = admin
+            .query("SELECT signature FROM vouch_log WHERE statements[1] LIKE 'CREATE POLICY teller_%' ORDER BY tx", &[])
             .await
             .unwrap()
-            .get(0);
-        assert_eq!(signed, "signed");
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(signed, ["signed", "signed"]);
     });
     s.stop();
     let o = replay(&s);

@@ -15,6 +15,7 @@ use crate::verify::checkpoint::Checkpoint;
 use crate::verify::{consistency, VerifyError};
 use proof::{parse_hash, parse_hash_array, parse_hex, parse_hex_array, RowProof, SignedBody, TxProof};
 use state::TrustedState;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
 
 /// Why a verified operation failed. Every variant names what was checked.
@@ -164,39 +165,98 @@ pub async fn connect(conn: &str) -> Result<Client, ClientError> {
     Ok(client)
 }
 
-/// Run one statement with the simple protocol and return its rows (text columns).
 /// Run `statements` (SQL text without parameters, one statement each) as one transaction signed
-/// with `key` for `role` (docs/PROVENANCE.md, "Client signatures"): sets the client timestamp (now),
-/// a fresh random nonce and the signature over exactly these statements, then runs them between
-/// BEGIN and COMMIT. The server refuses the commit unless the signature verifies with a key bound to
-/// `role`. Returns the client timestamp (µs) and nonce it signed.
+/// with `key` for `role`: [`execute_signed_params`] with no parameters.
 pub async fn execute_signed(
     client: &Client,
     role: &str,
     key: &p256::ecdsa::SigningKey,
     statements: &[&str],
 ) -> Result<(u64, String), ClientError> {
+    let with: Vec<(&str, &[&(dyn ToSql + Sync)])> = statements.iter().map(|s| (*s, &[] as &[&(dyn ToSql + Sync)])).collect();
+    execute_signed_params(client, role, key, &with).await
+}
+
+/// Run `statements` (each SQL text with its parameter values, `$n` placeholders) as one transaction
+/// signed with `key` for `role` (docs/PROVENANCE.md, "Client signatures"): sets the client timestamp
+/// (now), a fresh random nonce and the signature over exactly these statements and parameters, then
+/// runs them (between BEGIN and COMMIT when there are several; a single statement is its own
+/// transaction, so policy and role changes can be signed too). Statements without parameters go by
+/// the simple protocol, the others are prepared first: the server's parameter types are what the
+/// values are converted with, and the signed text of each value is the one the server records (the
+/// value decoded as that type, in PostgreSQL's text form). The server refuses the commit unless the
+/// signature verifies with a key bound to `role`. Returns the client timestamp (µs) and nonce it signed.
+pub async fn execute_signed_params(
+    client: &Client,
+    role: &str,
+    key: &p256::ecdsa::SigningKey,
+    statements: &[(&str, &[&(dyn ToSql + Sync)])],
+) -> Result<(u64, String), ClientError> {
+    let mut prepared = Vec::with_capacity(statements.len());
+    let mut texts = Vec::with_capacity(statements.len());
+    let mut params = Vec::with_capacity(statements.len());
+    for (sql, values) in statements {
+        texts.push(sql.to_string());
+        if values.is_empty() {
+            prepared.push(None);
+            params.push(Vec::new());
+            continue;
+        }
+        let stmt = client.prepare(sql).await.map_err(|e| server_error(&e))?;
+        if stmt.params().len() != values.len() {
+            return Err(ClientError::Malformed(format!(
+                "statement has {} parameters, {} values were given: {sql}",
+                stmt.params().len(),
+                values.len()
+            )));
+        }
+        params.push(stmt.params().iter().zip(values.iter()).map(|(ty, v)| param_text(ty, *v)).collect::<Result<Vec<_>, _>>()?);
+        prepared.push(Some(stmt));
+    }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or_default();
     let mut nonce = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut nonce);
     let nonce = hex::encode(nonce);
-    let texts: Vec<String> = statements.iter().map(|s| s.to_string()).collect();
-    let message = crate::sql::signature::signed_message(role, now, &nonce, &texts, &vec![Vec::new(); texts.len()]);
+    let message = crate::sql::signature::signed_message(role, now, &nonce, &texts, &params);
     let signature = crate::sql::signature::sign(key, &message);
     let time = Value::Timestamptz(now as i64).to_text(DataType::Timestamptz).unwrap_or_default();
     let run = |sql: String| async move { client.batch_execute(&sql).await.map_err(|e| server_error(&e)) };
-    run(format!("SET vouch.client_timestamp = '{time}'")).await?;
-    run(format!("SET vouch.nonce = '{nonce}'")).await?;
-    run(format!("SET vouch.signature = '{signature}'")).await?;
-    run("BEGIN".into()).await?;
-    for s in statements {
-        if let Err(e) = run(s.to_string()).await {
-            let _ = client.batch_execute("ROLLBACK").await;
+    run(format!("SET vouch.client_timestamp = '{time}'; SET vouch.nonce = '{nonce}'; SET vouch.signature = '{signature}'")).await?;
+    let block = statements.len() > 1;
+    if block {
+        run("BEGIN".into()).await?;
+    }
+    for ((sql, values), stmt) in statements.iter().zip(&prepared) {
+        let done = match stmt {
+            Some(stmt) => client.execute(stmt, values).await.map(|_| ()).map_err(|e| server_error(&e)),
+            None => run(sql.to_string()).await,
+        };
+        if let Err(e) = done {
+            // Nothing was committed: end the block and clear the settings meant for this commit.
+            let _ = client.batch_execute(if block { "ROLLBACK; RESET vouch.signature" } else { "RESET vouch.signature" }).await;
+            let _ = client.batch_execute("RESET vouch.nonce; RESET vouch.client_timestamp").await;
             return Err(e);
         }
     }
-    run("COMMIT".into()).await?;
+    if block {
+        run("COMMIT".into()).await?;
+    }
     Ok((now, nonce))
+}
+
+/// A parameter value's text as the server records it: encoded by the driver in binary for the
+/// parameter's type, decoded as the server decodes it, printed in PostgreSQL's text form.
+fn param_text(ty: &Type, value: &(dyn ToSql + Sync)) -> Result<Option<String>, ClientError> {
+    let mut buf = bytes::BytesMut::new();
+    let bad = |what: String| ClientError::Malformed(format!("parameter of type {ty}: {what}"));
+    match value.to_sql_checked(ty, &mut buf).map_err(|e| bad(e.to_string()))? {
+        tokio_postgres::types::IsNull::Yes => Ok(None),
+        tokio_postgres::types::IsNull::No => {
+            let dt = crate::server::types::data_type(ty).ok_or_else(|| bad("not a type vouchdb accepts".into()))?;
+            let v = crate::server::types::decode_binary(&buf, dt).map_err(|e| bad(e.to_string()))?;
+            Ok(v.to_text(v.natural_type()))
+        }
+    }
 }
 
 fn server_error(e: &tokio_postgres::Error) -> ClientError {
@@ -206,6 +266,7 @@ fn server_error(e: &tokio_postgres::Error) -> ClientError {
     }
 }
 
+/// Run one statement with the simple protocol and return its rows (text columns).
 pub async fn simple_rows(client: &Client, sql: &str) -> Result<Vec<SimpleQueryRow>, ClientError> {
     let msgs = client.simple_query(sql).await.map_err(|e| server_error(&e))?;
     Ok(msgs
