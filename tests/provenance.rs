@@ -317,27 +317,15 @@ fn client_signatures_are_checked_and_nonces_spent() {
         let note: Option<String> = None;
         let update = "UPDATE acct SET balance = balance - $1 WHERE id = $2";
         let insert = "INSERT INTO slips VALUES ($1, $2, $3, $4)";
-        vouchdb::client::execute_signed_params(
-            &teller,
-            "teller",
-            &key,
-            &[(update, &[&amount, &id]), (insert, &[&slip, &value, &at, &note])],
-        )
-        .await
-        .unwrap();
+        let txn: [(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)]); 2] =
+            [(update, &[&amount, &id]), (insert, &[&slip, &value, &at, &note])];
+        vouchdb::client::execute_signed_params(&teller, "teller", &key, &txn).await.unwrap();
         assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 85);
         let row = admin.query_one("SELECT signature, params::text FROM vouch_log ORDER BY tx DESC LIMIT 1", &[]).await.unwrap();
         assert_eq!(row.get::<_, String>(0), "signed");
         assert_eq!(row.get::<_, String>(1), r#"[["5", "1"], ["7", "12.5", "2026-11-25 08:00:00.5+00", null]]"#);
         // A failed statement ends the signed transaction: nothing is committed, the settings are gone.
-        let e = vouchdb::client::execute_signed_params(
-            &teller,
-            "teller",
-            &key,
-            &[(update, &[&amount, &id]), (insert, &[&slip, &value, &at, &note])],
-        )
-        .await
-        .unwrap_err();
+        let e = vouchdb::client::execute_signed_params(&teller, "teller", &key, &txn).await.unwrap_err();
         assert!(e.to_string().contains("23505"), "{e}");
         assert_eq!(count(&admin, "SELECT balance::bigint FROM acct WHERE id = 1").await, 85);
         let left: String = teller.query_one("SHOW vouch.signature", &[]).await.unwrap().get(0);
