@@ -449,6 +449,14 @@ fn grants_and_revokes_govern_roles_without_policies() {
         assert_eq!(refused(&bob, "GRANT INSERT ON t TO bob").await.0, "42501");
         assert_eq!(refused(&bob, "DROP TABLE t").await, ("42501".into(), "must be owner of table t".into()));
         assert_eq!(refused(&bob, "ALTER TABLE t ADD COLUMN w INT").await.0, "42501");
+        // An upsert needs UPDATE too; dropping an index needs the table's owner.
+        admin.batch_execute("GRANT INSERT ON t TO bob; CREATE UNIQUE INDEX t_v ON t (v)").await.unwrap();
+        let upsert = "INSERT INTO t VALUES (1, 'z') ON CONFLICT (id) DO UPDATE SET v = excluded.v";
+        assert_eq!(refused(&bob, upsert).await, ("42501".into(), "permission denied for table t".into()));
+        assert_eq!(refused(&bob, "UPSERT INTO t VALUES (1, 'z')").await.0, "42501");
+        bob.batch_execute("INSERT INTO t VALUES (1, 'z') ON CONFLICT (id) DO NOTHING").await.unwrap();
+        assert_eq!(refused(&bob, "DROP INDEX t_v").await, ("42501".into(), "must be owner of index t_v".into()));
+        admin.batch_execute("REVOKE INSERT ON t FROM bob; DROP INDEX t_v").await.unwrap();
         admin.batch_execute("GRANT INSERT, UPDATE ON TABLE t TO PUBLIC").await.unwrap();
         bob.batch_execute("INSERT INTO t VALUES (2, 'b'); UPDATE t SET v = 'bb' WHERE id = 2").await.unwrap();
         // A rolled-back REVOKE changes nothing; a committed one takes effect at once.
@@ -461,6 +469,47 @@ fn grants_and_revokes_govern_roles_without_policies() {
         // A role owns what it creates.
         bob.batch_execute("CREATE TABLE mine (id INT PRIMARY KEY); INSERT INTO mine VALUES (1); DROP TABLE mine").await.unwrap();
         assert_eq!(count(&admin, "SELECT count(*) FROM t").await, 3);
+    });
+    s.stop();
+    let o = replay(&s);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+/// MAX ROWS counts every row a statement writes: the rows a TRUNCATE deletes, and the rows its
+/// referential actions change; in a transaction block as outside one. The replay audit agrees.
+#[test]
+fn max_rows_counts_truncated_and_cascaded_rows() {
+    let mut s = Server::start();
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin
+            .batch_execute(
+                "CREATE TABLE parents (id INT PRIMARY KEY);
+                 CREATE TABLE kids (id INT PRIMARY KEY, parent INT REFERENCES parents ON DELETE CASCADE);
+                 INSERT INTO parents VALUES (1), (2); INSERT INTO kids VALUES (1, 1), (2, 1), (3, 2);
+                 CREATE TABLE staging (id INT PRIMARY KEY); INSERT INTO staging VALUES (1), (2);
+                 CREATE USER cleaner PASSWORD 'c-pw';
+                 CREATE POLICY cleaning FOR ROLE cleaner
+                   ALLOW 'TRUNCATE staging' MAX ROWS 1
+                   ALLOW 'DELETE FROM parents WHERE id = $1' MAX ROWS 2",
+            )
+            .await
+            .unwrap();
+        let c = connect_as(&s, "cleaner", "c-pw").await;
+        let (code, msg) = refused(&c, "TRUNCATE staging").await;
+        assert_eq!(code, "42501", "{msg}");
+        assert!(msg.contains("affected 2 rows"), "{msg}");
+        c.batch_execute("BEGIN").await.unwrap();
+        let (code, msg) = refused(&c, "TRUNCATE staging").await;
+        assert_eq!(code, "42501", "{msg}");
+        c.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(count(&admin, "SELECT count(*) FROM staging").await, 2);
+        // Parent 1 and its two kids are three rows; parent 2 and its one kid are two.
+        let (code, msg) = refused(&c, "DELETE FROM parents WHERE id = 1").await;
+        assert_eq!(code, "42501", "{msg}");
+        assert!(msg.contains("affected 3 rows"), "{msg}");
+        c.batch_execute("DELETE FROM parents WHERE id = 2").await.unwrap();
+        assert_eq!(count(&admin, "SELECT count(*) FROM kids").await, 2);
     });
     s.stop();
     let o = replay(&s);

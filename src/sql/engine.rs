@@ -731,12 +731,14 @@ impl Engine {
             txn.snapshot = self.ledger.head().size;
         }
         let writes_before = txn.writes.len();
+        // A rule with MAX ROWS counts the rows this statement writes: keep what was written before it.
+        let rows_before = s.admission.as_ref().is_some_and(|a| a.1.is_some()).then(|| txn.writes.clone()).unwrap_or_default();
         txn.copy_input = s.copy_input.clone();
         let result = self.run_locked(&s.user, &s.settings, &mut txn, stmt, params, cache).await;
         let copy_input = txn.copy_input.take();
         match result {
             Ok(out) => {
-                if let Err(e) = self.check_max_rows(s, &out, sql, params).await {
+                if let Err(e) = self.check_max_rows(s, governance::rows_affected(&out, &rows_before, &txn.writes), sql, params).await {
                     txn.failed = true;
                     s.txn = Some(txn);
                     return Err(e);
@@ -853,7 +855,7 @@ impl Engine {
                 // Nothing to commit (a read): no provenance to record.
                 return Ok(out);
             }
-            self.check_max_rows(s, &out, sql, params).await?;
+            self.check_max_rows(s, governance::rows_affected(&out, &BTreeMap::new(), &txn.writes), sql, params).await?;
             txn.statements.push(StmtRecord::new(sql, params, s.admission.as_ref().map(|a| a.0.clone())));
             let copy_input = txn.copy_input.take();
             txn.copy_data.extend(copy_input);
@@ -1240,9 +1242,8 @@ impl Engine {
 
     /// A statement admitted by a rule with `MAX ROWS n` that affected more rows is refused (and the
     /// refusal recorded); its writes are discarded with its transaction.
-    async fn check_max_rows(&self, s: &Session, out: &Outcome, sql: &str, params: &[Value]) -> SqlResult<()> {
+    async fn check_max_rows(&self, s: &Session, n: u64, sql: &str, params: &[Value]) -> SqlResult<()> {
         let Some((rule, Some(max))) = &s.admission else { return Ok(()) };
-        let n = governance::rows_affected(out);
         if n <= *max {
             return Ok(());
         }

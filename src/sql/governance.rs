@@ -17,12 +17,23 @@ pub(super) fn governed(stmt: &Statement) -> bool {
 }
 
 /// The rows a statement affected, from its command tag (`INSERT 0 5`, `UPDATE 3`, `COPY 10`).
-pub(super) fn rows_affected(out: &Outcome) -> u64 {
-    let tag = match out {
-        Outcome::Rows { tag, .. } | Outcome::Command(tag) => tag,
-        _ => return 0,
+/// The rows a statement affected, for MAX ROWS: its command's count (`UPDATE 3`), or the rows of user
+/// tables it wrote (`after` against `before`: rows deleted by TRUNCATE, changed by referential
+/// actions), whichever is larger.
+pub(super) fn rows_affected(
+    out: &Outcome,
+    before: &BTreeMap<WriteKey, Option<Vec<u8>>>,
+    after: &BTreeMap<WriteKey, Option<Vec<u8>>>,
+) -> u64 {
+    let tagged = match out {
+        Outcome::Rows { tag, .. } | Outcome::Command(tag) => tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+        _ => 0,
     };
-    tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    let written = after
+        .iter()
+        .filter(|((table, key), row)| *table >= crate::sql::catalog::FIRST_USER_TABLE && before.get(&(*table, key.clone())) != Some(*row))
+        .count() as u64;
+    tagged.max(written)
 }
 
 /// An append-only table a statement would replace or delete rows of (UPDATE, DELETE, TRUNCATE).
@@ -194,6 +205,16 @@ impl Engine {
                 }
                 return Ok(());
             }
+            // Dropping an index (a UNIQUE constraint's too) needs the owner of its table.
+            Statement::Drop { object_type: ast::ObjectType::Index, names, .. } => {
+                for n in names.iter().map(object_name) {
+                    let table = catalog.tables.values().find(|t| t.indexes.iter().any(|i| i.name == n));
+                    if table.is_some_and(|t| !holds_owner(&catalog, user, t)) {
+                        return Err(SqlError::new("42501", format!("must be owner of index {n}")));
+                    }
+                }
+                return Ok(());
+            }
             Statement::CreateIndex(ci) => {
                 let n = object_name(&ci.table_name);
                 return match catalog.tables.get(&n) {
@@ -203,9 +224,13 @@ impl Engine {
             }
             _ => (None, "SELECT"),
         };
+        // An upsert may overwrite rows: it needs UPDATE as well, as in PostgreSQL.
+        let upsert = matches!(stmt, Statement::Insert(ins)
+            if ins.or == Some(ast::SqliteOnConflict::Replace)
+                || matches!(&ins.on, Some(ast::OnInsert::OnConflict(c)) if matches!(c.action, ast::OnConflictAction::DoUpdate(_))));
         if let Some(n) = &target {
             if let Some(t) = catalog.tables.get(n) {
-                if !holds(&catalog, user, t, privilege) {
+                if !holds(&catalog, user, t, privilege) || (upsert && !holds(&catalog, user, t, "UPDATE")) {
                     return Err(denied(n));
                 }
             }

@@ -38,10 +38,12 @@ pub fn parse(sql: &str) -> SqlResult<Vec<(Statement, String)>> {
         || upper.contains("SIGNATURE")
     {
         let texts = split_statements(sql);
-        if texts.iter().any(|t| parse_special(t).is_some()) {
+        // Each piece is tried once (a policy statement's templates are parsed in the trying).
+        let special: Vec<Option<SqlResult<Statement>>> = texts.iter().map(|t| parse_special(t)).collect();
+        if special.iter().any(Option::is_some) {
             let mut out = Vec::new();
-            for t in texts {
-                match parse_special(&t) {
+            for (t, sp) in texts.into_iter().zip(special) {
+                match sp {
                     Some(s) => out.push((s?, t)),
                     None => out.extend(parse(&t)?),
                 }

@@ -146,7 +146,17 @@ pub fn normalise(stmt: &Statement) -> Normal {
 
 /// The normal form of a template (exactly one statement).
 pub fn normalise_template(template: &str) -> SqlResult<Normal> {
-    let mut stmts = super::parse(template).map_err(|e| SqlError::syntax(format!("policy template {template:?}: {}", e.message)))?;
+    thread_local! {
+        static IN_TEMPLATE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    // A template is parsed with the full parser, which tries vouchdb's own statements too: a template
+    // that is itself a CREATE POLICY would parse its templates in turn, nested without bound.
+    if IN_TEMPLATE.with(|t| t.replace(true)) {
+        return Err(SqlError::syntax("a policy template cannot be a policy statement"));
+    }
+    let parsed = super::parse(template);
+    IN_TEMPLATE.with(|t| t.set(false));
+    let mut stmts = parsed.map_err(|e| SqlError::syntax(format!("policy template {template:?}: {}", e.message)))?;
     if stmts.len() != 1 {
         return Err(SqlError::syntax(format!("a policy template is exactly one statement, got {}: {template:?}", stmts.len())));
     }

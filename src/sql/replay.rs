@@ -220,6 +220,7 @@ impl Engine {
                     .map_err(fail)?
             };
             txn.snapshot = p.snapshots.get(i).copied().unwrap_or_else(|| self.ledger.head().size);
+            let before = txn.writes.clone();
             let out = if is_ddl(&stmt) {
                 self.ddl_in(&s, &mut txn, &stmt, sql).await
             } else {
@@ -227,7 +228,6 @@ impl Engine {
                     txn.copy_input = p.copy_bytes(copies).map(Arc::new);
                     copies += 1;
                 }
-                let before = txn.writes.clone();
                 let out = self.run(&p.user, &s.settings, &mut txn, &stmt, &params, None);
                 txn.copy_input = None;
                 match out {
@@ -249,7 +249,7 @@ impl Engine {
                     Err(e) => Err(e),
                 }
             };
-            counts.push(governance::rows_affected(&out.map_err(fail)?));
+            counts.push(governance::rows_affected(&out.map_err(fail)?, &before, &txn.writes));
         }
         Ok((txn, counts))
     }
