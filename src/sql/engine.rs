@@ -732,7 +732,7 @@ impl Engine {
         }
         let writes_before = txn.writes.len();
         // A rule with MAX ROWS counts the rows this statement writes: keep what was written before it.
-        let rows_before = s.admission.as_ref().is_some_and(|a| a.1.is_some()).then(|| txn.writes.clone()).unwrap_or_default();
+        let rows_before = if s.admission.as_ref().is_some_and(|a| a.1.is_some()) { txn.writes.clone() } else { BTreeMap::new() };
         txn.copy_input = s.copy_input.clone();
         let result = self.run_locked(&s.user, &s.settings, &mut txn, stmt, params, cache).await;
         let copy_input = txn.copy_input.take();
