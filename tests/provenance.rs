@@ -341,6 +341,11 @@ fn client_signatures_are_checked_and_nonces_spent() {
         let (code, msg) = refused(&admin, policy).await;
         assert_eq!(code, "42501");
         assert!(msg.contains("must sign"), "{msg}");
+        // Role changes cannot be signed yet, so a role that must sign cannot make them unsigned either.
+        let (code, msg) = refused(&admin, "CREATE ROLE evil SUPERUSER PASSWORD 'x'").await;
+        assert_eq!(code, "42501");
+        assert!(msg.contains("role changes cannot be signed yet"), "{msg}");
+        assert_eq!(count(&admin, "SELECT count(*) FROM pg_roles WHERE rolname = 'evil'").await, 0);
         // The library runs a single statement as its own transaction, so a policy change can be signed.
         vouchdb::client::execute_signed(&admin, "admin", &admin_key, &[policy]).await.unwrap();
         // By hand, as any driver can: the three settings, then the statement.

@@ -689,6 +689,18 @@ impl Engine {
                 // Role changes commit on their own: what a query string or pipeline did before this
                 // statement commits first (it may hold the DDL lock the role change needs).
                 self.end_implicit(s).await?;
+                // A role change is recorded without a client signature and without spending a nonce,
+                // so a role that must sign may not make one (else a stolen password alone could
+                // create a superuser).
+                if self.catalog().users.get(&s.user).is_some_and(|u| u.require_signature) {
+                    return Err(SqlError::new(
+                        "42501",
+                        format!(
+                            "role \"{}\" must sign its transactions, and role changes cannot be signed yet: lift the requirement with a signed ALTER ROLE {} NO REQUIRE SIGNATURE first; nothing was committed",
+                            s.user, s.user
+                        ),
+                    ));
+                }
                 return self.roles(&s.user, stmt).await;
             }
             Statement::Set(set) => return self.set(s, set),
