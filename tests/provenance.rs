@@ -306,7 +306,7 @@ fn client_signatures_are_checked_and_nonces_spent() {
         // text as the server records it (numeric, timestamptz, text, NULL), in one transaction.
         admin
             .batch_execute(
-                "CREATE TABLE slips (id INT PRIMARY KEY, amount NUMERIC(10, 2), at TIMESTAMPTZ, note TEXT);
+                "CREATE TABLE slips (id INT PRIMARY KEY, amount NUMERIC(10, 2), at TIMESTAMPTZ, note TEXT, n SERIAL);
                  GRANT INSERT ON slips TO teller",
             )
             .await

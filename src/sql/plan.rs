@@ -2155,9 +2155,11 @@ impl Engine {
     pub(crate) fn plan_insert(&self, ins: &ast::Insert, params: &mut Vec<Option<DataType>>) -> SqlResult<InsertPlan> {
         let ast::TableObject::TableName(name) = &ins.table else { return Err(SqlError::unsupported("INSERT INTO a table function")) };
         let table = self.resolve_table(name)?;
-        let targets: Vec<usize> = if ins.source.is_none() {
+        // Without a column list the values fill the first columns, in order; the rest take defaults.
+        let implicit = ins.columns.is_empty();
+        let mut targets: Vec<usize> = if ins.source.is_none() {
             vec![]
-        } else if ins.columns.is_empty() {
+        } else if implicit {
             (0..table.columns.len()).filter(|&i| !table.columns[i].hidden).collect()
         } else {
             ins.columns
@@ -2185,6 +2187,9 @@ impl Engine {
                 _ => {
                     let q = self.plan_query(source, params)?;
                     let cols = q.columns();
+                    if implicit && cols.len() < targets.len() {
+                        targets.truncate(cols.len());
+                    }
                     if cols.len() != targets.len() {
                         return Err(SqlError::syntax(if cols.len() > targets.len() {
                             "INSERT has more expressions than target columns"
@@ -2200,6 +2205,11 @@ impl Engine {
         // Identity columns: GENERATED ALWAYS takes a value only with OVERRIDING SYSTEM VALUE;
         // OVERRIDING USER VALUE ignores the given values.
         let identity = self.identity_columns(&table);
+        if let (true, Some(first)) = (implicit, value_rows.first()) {
+            if first.len() < targets.len() {
+                targets.truncate(first.len());
+            }
+        }
         let mut rows = Vec::new();
         for r in value_rows {
             if r.len() != targets.len() {

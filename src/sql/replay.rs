@@ -101,8 +101,10 @@ impl Engine {
                 v.push(format!("principal \"{}\" is not a role at this point of the log", p.user));
             }
             let kind = kind_of(p, cache);
-            // Client signatures: required ones present, every one valid for a key of the role.
-            if !entries.is_empty() {
+            // Client signatures: required ones present, every one valid for a key of the role. A
+            // sequence's block reservation is the server's own transaction (its entries are checked
+            // to be sequence state below), drawn by a signed statement or not.
+            if !entries.is_empty() && kind != Kind::SequenceState {
                 self.replay_signature(p, leaf, entries, &mut v);
             }
             match kind {
