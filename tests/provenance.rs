@@ -148,7 +148,9 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
         admin
             .batch_execute(
                 "CREATE TABLE seqd (id SERIAL PRIMARY KEY, at TIMESTAMPTZ DEFAULT now(), u UUID DEFAULT gen_random_uuid(), n TEXT);
-                 INSERT INTO payments VALUES (1, 'alice', 10), (2, 'bob', 20);
+                 INSERT INTO payments VALUES (1, 'alice', 10), (2, 'bob', 20), (3, 'carol', 30);
+                 CREATE USER clerk PASSWORD 'clerk-pw';
+                 GRANT INSERT ON payments TO clerk;
                  INSERT INTO seqd (n) VALUES ('a'), ('b');
                  BEGIN; UPDATE payments SET amount = amount + 1 WHERE id = 1; DELETE FROM payments WHERE id = 2; COMMIT;",
             )
@@ -174,6 +176,9 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
         }))
         .unwrap()
     };
+    let clerk = l.scan_table(vouchdb::sql::catalog::SYS_USERS, head, None).unwrap();
+    let clerk = clerk.iter().find(|(k, _)| k == b"clerk").unwrap().1.entry.value.clone();
+    let payment3 = vouchdb::sql::value::encode_key(&[vouchdb::sql::Value::Int(3)]).unwrap();
     // 1. A row value that the statement recorded with it does not produce.
     l.append_blocking(NewTx {
         entries: vec![Entry::put(row.table, row.key.clone(), forged_value)],
@@ -190,6 +195,27 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
         index_entries: vec![],
     })
     .unwrap();
+    // 3. A delete by a role without policies that was granted INSERT only.
+    l.append_blocking(NewTx {
+        entries: vec![Entry::delete(row.table, payment3)],
+        provenance: record("clerk", "DELETE FROM payments WHERE id = 3"),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
+    // 4. A role change the server never makes for a role that is not a superuser: it makes itself one.
+    let mut promoted: serde_json::Value = serde_json::from_slice(&clerk).unwrap();
+    promoted["superuser"] = true.into();
+    l.append_blocking(NewTx {
+        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"clerk".to_vec(), serde_json::to_vec(&promoted).unwrap())],
+        provenance: serde_json::to_vec(&serde_json::json!({
+            "v": 1, "user": "clerk", "statements": ["ALTER USER clerk PASSWORD '***'"], "snapshots": [head + 3], "now_us": 0,
+        }))
+        .unwrap(),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
     l.close();
     drop(l);
 
@@ -200,8 +226,13 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
     assert!(!o.status.success(), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}: entry 0: the log has table", head + 1)), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}: statement 1 is not admitted by any policy of role \"app\"", head + 2)), "{out}");
-    assert!(out.contains("2 of") && out.contains("transactions violate their records"), "{out}");
-    assert_eq!(out.matches("VIOLATION tx").count(), 2, "{out}");
+    assert!(
+        out.contains(&format!("VIOLATION tx {}: statement 1 needs a privilege \"clerk\" did not hold", head + 3)),
+        "{out}"
+    );
+    assert!(out.contains(&format!("VIOLATION tx {}:", head + 4)), "{out}");
+    assert!(out.contains("4 of") && out.contains("transactions violate their records"), "{out}");
+    assert_eq!(out.matches("VIOLATION tx").count(), 4, "{out}");
     assert!(!out.contains(&format!("VIOLATION tx {head}:")), "honest transactions are not flagged: {out}");
 }
 

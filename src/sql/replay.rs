@@ -124,7 +124,21 @@ impl Engine {
                 Kind::Direct => {
                     for e in entries {
                         let ok = match e.table {
-                            crate::sql::catalog::SYS_USERS => superuser || bootstrap || e.key == p.user.as_bytes(),
+                            crate::sql::catalog::SYS_USERS if superuser || bootstrap => true,
+                            // A role that is not a superuser changes its own password only: the rest of
+                            // its entry (superuser, signing keys, REQUIRE SIGNATURE) stays as it was.
+                            crate::sql::catalog::SYS_USERS => {
+                                e.key == p.user.as_bytes()
+                                    && !e.is_delete()
+                                    && serde_json::from_slice::<crate::sql::catalog::UserDef>(&e.value).is_ok_and(|new| {
+                                        principal.is_some_and(|old| {
+                                            new.name == old.name
+                                                && !new.superuser
+                                                && new.signing_keys == old.signing_keys
+                                                && new.require_signature == old.require_signature
+                                        })
+                                    })
+                            }
                             crate::sql::catalog::SYS_SEQUENCES | crate::sql::catalog::SYS_SEQUENCE_VALUES => true,
                             _ => false,
                         };
@@ -153,6 +167,15 @@ impl Engine {
                 }
                 Kind::Sql => {
                     self.replay_admission(p, cache, &mut v);
+                    // Table privileges (GRANT/REVOKE) of a role without policies, as the server checks
+                    // them before each statement, against the catalog before this transaction.
+                    for (i, sql) in p.statements.iter().enumerate() {
+                        if let Ok(stmt) = cache.get(sql) {
+                            if let Err(e) = self.check_privileges(&p.user, &stmt) {
+                                v.push(format!("statement {} needs a privilege \"{}\" did not hold ({}): {sql}", i + 1, p.user, e.message));
+                            }
+                        }
+                    }
                     if let Some(n) = p.next_table_id {
                         let next = self.catalog().next_table_id;
                         if n < next {
