@@ -226,10 +226,7 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
     assert!(!o.status.success(), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}: entry 0: the log has table", head + 1)), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}: statement 1 is not admitted by any policy of role \"app\"", head + 2)), "{out}");
-    assert!(
-        out.contains(&format!("VIOLATION tx {}: statement 1 needs a privilege \"clerk\" did not hold", head + 3)),
-        "{out}"
-    );
+    assert!(out.contains(&format!("VIOLATION tx {}: statement 1 needs a privilege \"clerk\" did not hold", head + 3)), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}:", head + 4)), "{out}");
     assert!(out.contains("4 of") && out.contains("transactions violate their records"), "{out}");
     assert_eq!(out.matches("VIOLATION tx").count(), 4, "{out}");

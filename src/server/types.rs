@@ -34,6 +34,8 @@ pub fn pg_type(t: DataType) -> Type {
         DataType::Oid => Type::OID,
         DataType::Name => Type::NAME,
         DataType::Char => Type::CHAR,
+        DataType::Regclass => Type::REGCLASS,
+        DataType::Record(_) => Type::RECORD,
     }
 }
 
@@ -133,6 +135,12 @@ impl ToSql for Cell<'_> {
             (Value::Numeric(d), _) => encode_numeric(d, out),
             // ndigits 0, weight 0, sign NUMERIC_NAN, dscale 0.
             (Value::NumericNaN, _) => out.put_slice(&[0, 0, 0, 0, 0xC0, 0, 0, 0]),
+            // A regclass is its relation's name here; its binary form is the oid, which only a value
+            // that no relation has (printed as the number, as PostgreSQL does) still is.
+            (Value::Text(s), DataType::Regclass) => match s.parse::<u32>() {
+                Ok(oid) => out.put_u32(oid),
+                Err(_) => return Err(format!("regclass value {s:?} cannot be sent in binary format: cast it to oid or text").into()),
+            },
             (Value::Text(s), _) => out.put_slice(s.as_bytes()),
             (Value::Bytea(b), _) => out.put_slice(b),
             (Value::Timestamp(t) | Value::Timestamptz(t), _) => out.put_i64(t - PG_EPOCH_US),
@@ -142,6 +150,24 @@ impl ToSql for Cell<'_> {
                 // Version 1, then the text PostgreSQL prints (with its spacing).
                 out.put_u8(1);
                 out.put_slice(crate::sql::value::jsonb_text(j).as_bytes());
+            }
+            // A record: the field count, then each field's type oid and length-prefixed value.
+            (Value::Array(items), DataType::Record(fields)) => {
+                out.put_i32(items.len() as i32);
+                for (i, item) in items.iter().enumerate() {
+                    let ft = fields.get(i).map_or(DataType::Text, |f| f.1);
+                    let field_type = pg_type(ft);
+                    out.put_u32(field_type.oid());
+                    let len_at = out.len();
+                    out.put_i32(0);
+                    match Cell(item, ft).to_sql(&field_type, out)? {
+                        IsNull::Yes => out[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
+                        IsNull::No => {
+                            let n = (out.len() - len_at - 4) as i32;
+                            out[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
+                        }
+                    }
+                }
             }
             (Value::Array(items), ty) => {
                 let elem = ty.elem().unwrap_or(DataType::Text);
@@ -198,7 +224,8 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             fixed(4)?;
             Value::Int(u32::from_be_bytes(b.try_into().map_err(|_| bad())?) as i64)
         }
-        DataType::Name | DataType::Char => Value::parse(super::check_utf8(b)?, ty)?,
+        DataType::Record(_) => return Err(SqlError::unsupported("input of anonymous composite types is not implemented")),
+        DataType::Name | DataType::Char | DataType::Regclass => Value::parse(super::check_utf8(b)?, ty)?,
         DataType::Int8 => {
             fixed(8)?;
             Value::Int(i64::from_be_bytes(b.try_into().map_err(|_| bad())?))

@@ -304,6 +304,10 @@ impl Ctx<'_> {
                     return self.compile(&crate::sql::parse_expr(&sql)?);
                 }
                 match reg_cast(kind, expr) {
+                    // An oid shown as its relation's name: typed regclass, as clients describe it.
+                    Some(sql) if kind == "regclass" && !matches!(&**expr, ast::Expr::Value(_)) => {
+                        Typed { expr: self.compile(&crate::sql::parse_expr(&sql)?)?.expr, ty: DataType::Regclass }
+                    }
                     Some(sql) => self.compile(&crate::sql::parse_expr(&sql)?)?,
                     None => {
                         let t = self.compile_as(expr, DataType::Int8)?;
@@ -313,6 +317,15 @@ impl Ctx<'_> {
             }
             A::Cast { expr, data_type, .. } => {
                 let ty = DataType::from_ast(data_type)?;
+                // `oid_expr::regclass::oid` (or `::bigint`): the oid itself, not its relation's name.
+                if let A::Cast { expr: inner, data_type: reg, .. } = &**expr {
+                    if ty.is_integer() && reg_type(reg) == Some("regclass") && !matches!(&**inner, ast::Expr::Value(_)) {
+                        let t = self.compile(inner)?;
+                        if t.ty.is_integer() {
+                            return Ok(Typed { expr: Expr::Cast(Box::new(t.expr), ty), ty });
+                        }
+                    }
+                }
                 let t = self.compile(expr)?;
                 if t.ty == DataType::Int2Vector && ty.is_text() {
                     // int2vector's text form: the values separated by spaces.
@@ -397,14 +410,28 @@ impl Ctx<'_> {
                     _ => (self.compile(root)?, &access_chain[..]),
                 };
                 for a in rest {
+                    // `(record).field`: the field's position in the record's value.
+                    if let (ast::AccessExpr::Dot(ast::Expr::Identifier(f)), DataType::Record(fields)) = (a, t.ty) {
+                        let name = if f.quote_style.is_some() { f.value.clone() } else { f.value.to_lowercase() };
+                        let Some(i) = fields.iter().position(|(n, _)| *n == name) else {
+                            return Err(SqlError::new("42703", format!("could not identify column \"{name}\" in record data type")));
+                        };
+                        let index = Expr::Const(Value::Int(i as i64 + 1));
+                        t = Typed { expr: Expr::Func("__subscript".into(), vec![t.expr, index]), ty: fields[i].1 };
+                        continue;
+                    }
                     let ast::AccessExpr::Subscript(ast::Subscript::Index { index }) = a else {
                         return Err(SqlError::unsupported(format!("expression not supported yet: {e}")));
                     };
                     let elem = t.ty.elem().ok_or_else(|| {
                         SqlError::new("42804", format!("cannot subscript type {} because it does not support subscripting", t.ty.name()))
                     })?;
-                    let i = self.compile_as(index, DataType::Int4)?;
-                    t = Typed { expr: Expr::Func("__subscript".into(), vec![t.expr, i.expr]), ty: elem };
+                    let mut i = self.compile_as(index, DataType::Int4)?.expr;
+                    if t.ty == DataType::Int2Vector {
+                        // int2vector subscripts start at 0 (`indoption[0]` is the first column's).
+                        i = Expr::Bin(BinOp::Add, DataType::Int4, Box::new(i), Box::new(Expr::Const(Value::Int(1))));
+                    }
+                    t = Typed { expr: Expr::Func("__subscript".into(), vec![t.expr, i]), ty: elem };
                 }
                 t
             }
@@ -418,6 +445,21 @@ impl Ctx<'_> {
             }
             // SUBSTRING(s FROM start [FOR count]); with a text FROM and no FOR, the part of s matching a
             // POSIX regular expression (its first parenthesized group, if any), as in PostgreSQL.
+            // TRIM([BOTH | LEADING | TRAILING] [chars] FROM s): btrim, ltrim or rtrim (spaces by default).
+            A::Trim { expr, trim_where, trim_what, trim_characters } => {
+                let f = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "btrim",
+                };
+                let chars = match (trim_what, trim_characters.as_deref()) {
+                    (Some(w), _) => format!(", ({w})"),
+                    (None, Some([c])) => format!(", ({c})"),
+                    (None, None | Some([])) => String::new(),
+                    (None, Some(_)) => return Err(SqlError::new("42883", "function trim takes at most two arguments")),
+                };
+                self.compile(&crate::sql::parse_expr(&format!("{f}(({expr}){chars})"))?)?
+            }
             A::Substring { expr, substring_from, substring_for, .. } => {
                 let s = self.compile(expr)?.expr;
                 let from = substring_from.as_ref().map(|f| self.compile(f)).transpose()?;
@@ -651,6 +693,21 @@ impl Ctx<'_> {
             "bool_or" => Some(AggFunc::BoolOr),
             _ => None,
         };
+        // A row of `information_schema._pg_expandarray(a)`, made by the select-list rewrite
+        // (plan.rs): the record `(x, n)` of an element and its subscript.
+        // The `n`th element of an array or vector, counting from 1 whatever its lower bound.
+        if name == "__vouch_elem" {
+            let [a, n] = args.as_slice() else { return Err(SqlError::new("XX000", "__vouch_elem takes two arguments")) };
+            let (a, n) = (self.compile(a)?, self.compile_as(n, DataType::Int4)?);
+            let ty = a.ty.elem().ok_or_else(|| SqlError::new("42804", format!("{} is not an array", a.ty.name())))?;
+            return Ok(Typed { expr: Expr::Func("__subscript".into(), vec![a.expr, n.expr]), ty });
+        }
+        if name == "__vouch_expandarray_row" {
+            let [x, n] = args.as_slice() else { return Err(SqlError::new("XX000", "__vouch_expandarray_row takes two arguments")) };
+            let (x, n) = (self.compile(x)?, self.compile_as(n, DataType::Int4)?);
+            let ty = DataType::record(&[("x", x.ty), ("n", DataType::Int4)]);
+            return Ok(Typed { expr: Expr::Func("__array".into(), vec![x.expr, n.expr]), ty });
+        }
         if let Some(func) = agg {
             let mut extra = None;
             if func == AggFunc::StringAgg {

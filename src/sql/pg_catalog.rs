@@ -182,6 +182,8 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         Value::Null,
                         Value::Null,
                         Value::Null,
+                        // A new B-tree index has its metapage; a new table no page.
+                        Value::Int((kind == "i") as i64),
                     ]
                 };
                 rows.push(class(t.id as i64, &t.name, "r", AM_HEAP, true, t.columns.len()));
@@ -213,7 +215,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     oid.clone(), text(&sq.name), Value::Int(NAMESPACE_PUBLIC), text("S"), Value::Int(OWNER_OID), zero.clone(),
                     f.clone(), zero.clone(), text("p"), f.clone(), Value::Int(3), zero.clone(), zero.clone(), zero.clone(), oid,
                     zero, Value::Float(-1.0), f.clone(), f.clone(), f.clone(), f.clone(), f.clone(), t, text("n"), f,
-                    null.clone(), null.clone(), null,
+                    null.clone(), null.clone(), null, Value::Int(0),
                 ]);
             }
             for v in catalog.views.values() {
@@ -262,6 +264,8 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     ("relacl", Text),
                     ("reloptions", DataType::array_of(Text)),
                     ("relpartbound", Text),
+                    // No statistics are kept: relpages as PostgreSQL has it before a first VACUUM.
+                    ("relpages", Int4),
                 ],
                 rows,
             )
@@ -458,7 +462,8 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         Value::Int(OWNER_OID),
                         Value::Int(len),
                         Value::Bool(len > 0 && len <= 8),
-                        text("b"),
+                        // `record` is a pseudo-type ('p'); the others are base types.
+                        text(if category == "P" { "p" } else { "b" }),
                         text(category),
                         Value::Bool(false),
                         Value::Bool(true),
@@ -1003,8 +1008,9 @@ pub const TYPES: &[TypeRow] = &[
     (1114, "timestamp", 1115, 8, "D", Some(DataType::Timestamp)),
     (1184, "timestamptz", 1185, 8, "D", Some(DataType::Timestamptz)),
     (1700, "numeric", 1231, -1, "N", Some(DataType::Numeric)),
-    (2205, "regclass", 2210, 4, "N", None),
+    (2205, "regclass", 2210, 4, "N", Some(DataType::Regclass)),
     (2206, "regtype", 2211, 4, "N", None),
+    (2249, "record", 2287, -1, "P", None),
     (2950, "uuid", 2951, 16, "U", Some(DataType::Uuid)),
     (3802, "jsonb", 3807, -1, "U", Some(DataType::Jsonb)),
 ];
@@ -1034,6 +1040,7 @@ pub fn type_oid(t: DataType) -> i64 {
         t => t,
     };
     match t {
+        DataType::Record(_) => 2249,
         DataType::Array(e) => TYPES.iter().find(|r| r.5 == Some(scalar(*e))).map_or(1009, |r| r.2),
         t => TYPES.iter().find(|r| r.5 == Some(scalar(t))).map_or(25, |r| r.0),
     }

@@ -641,13 +641,25 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
         let args = function_args(&list.args).ok()?;
         match (name.as_str(), args.as_slice()) {
             ("unnest", [a]) => Some((name, (*a).clone(), None)),
+            // information_schema._pg_expandarray(a): the records (a[i], i), as pgjdbc's
+            // getPrimaryKeys and getIndexInfo use it (`(_pg_expandarray(i.indkey)).n`).
+            ("_pg_expandarray", [a]) => Some((name, (*a).clone(), None)),
             // Arrays here have one dimension: subscripts of any other are none (NULL).
             ("generate_subscripts", [a, d]) => Some((name, (*a).clone(), Some((*d).clone()))),
             _ => None,
         }
     };
+    // The function itself, or a field of its record (`(f(a)).n`).
     let item_expr = |i: &ast::SelectItem| match i {
-        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => Some(e.clone()),
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => match e {
+            ast::Expr::CompoundFieldAccess { root, access_chain } if matches!(access_chain.as_slice(), [ast::AccessExpr::Dot(_)]) => {
+                match &**root {
+                    ast::Expr::Nested(inner) => Some((**inner).clone()),
+                    _ => Some(e.clone()),
+                }
+            }
+            _ => Some(e.clone()),
+        },
         _ => None,
     };
     if select.from.is_empty() {
@@ -681,14 +693,35 @@ fn rewrite_select_list_srfs(select: &ast::Select) -> SqlResult<Option<ast::Selec
         let Some(e) = item_expr(&*item) else { continue };
         let Some((name, a, dim)) = is_srf(&e) else { continue };
         let replaced = match dim {
-            None => crate::sql::parse_expr(&format!("({a})[__vouch_srf.__vouch_i]"))?,
+            None if name.ends_with("_pg_expandarray") => crate::sql::parse_expr(&format!(
+                "__vouch_expandarray_row(__vouch_elem(({a}), __vouch_srf.__vouch_i), __vouch_srf.__vouch_i)"
+            ))?,
+            None => crate::sql::parse_expr(&format!("__vouch_elem(({a}), __vouch_srf.__vouch_i)"))?,
             Some(d) => crate::sql::parse_expr(&format!(
                 "CASE WHEN ({d}) = 1 AND __vouch_srf.__vouch_i <= array_length(({a}), 1) THEN __vouch_srf.__vouch_i END"
             ))?,
         };
+        // `(f(a)).field` keeps its field access, now on the record.
+        let (replaced, default_name) = match item {
+            ast::SelectItem::UnnamedExpr(ast::Expr::CompoundFieldAccess { access_chain, .. })
+            | ast::SelectItem::ExprWithAlias { expr: ast::Expr::CompoundFieldAccess { access_chain, .. }, .. } => {
+                let field = match access_chain.first() {
+                    Some(ast::AccessExpr::Dot(ast::Expr::Identifier(i))) => i.value.to_lowercase(),
+                    _ => name.clone(),
+                };
+                (
+                    ast::Expr::CompoundFieldAccess {
+                        root: Box::new(ast::Expr::Nested(Box::new(replaced))),
+                        access_chain: access_chain.clone(),
+                    },
+                    field,
+                )
+            }
+            _ => (replaced, name.rsplit('.').next().unwrap_or(&name).to_string()),
+        };
         *item = match item {
             ast::SelectItem::ExprWithAlias { alias, .. } => ast::SelectItem::ExprWithAlias { expr: replaced, alias: alias.clone() },
-            _ => ast::SelectItem::ExprWithAlias { expr: replaced, alias: ast::Ident::new(name) },
+            _ => ast::SelectItem::ExprWithAlias { expr: replaced, alias: ast::Ident::new(default_name) },
         };
     }
     Ok(Some(out))
@@ -838,6 +871,13 @@ fn output_name(item: &ast::Expr) -> String {
             _ => DataType::from_ast(data_type).map(|t| pg_type_word(&t)).unwrap_or_else(|_| "?column?".into()),
         },
         ast::Expr::Nested(e) => output_name(e),
+        // `a[1]` and `t.a[1]` are named `a`; `(r).f` is named `f`.
+        ast::Expr::CompoundFieldAccess { root, access_chain } => {
+            match access_chain.iter().rev().find(|a| matches!(a, ast::AccessExpr::Dot(ast::Expr::Identifier(_)))) {
+                Some(ast::AccessExpr::Dot(ast::Expr::Identifier(i))) => normalize_ident(i),
+                _ => output_name(root),
+            }
+        }
         ast::Expr::Case { .. } => "case".into(),
         _ => "?column?".into(),
     }

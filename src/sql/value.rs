@@ -37,7 +37,21 @@ pub enum DataType {
     Name,
     /// `"char"`: a one-byte catalog code such as `relkind` (a `Text` value).
     Char,
+    /// `regclass` as `oid_expr::regclass` gives it: the relation's name (a `Text` value), described
+    /// to clients as `regclass` and sent in text format (its binary form, the oid, only when the
+    /// value is an oid no relation has). A relation *named* by a literal or parameter
+    /// (`'t'::regclass`, `$1::regclass`) is looked up to its oid instead, so that it compares with
+    /// catalog oid columns.
+    Regclass,
+    /// An anonymous composite value (`record`), such as a row of `information_schema._pg_expandarray`:
+    /// its fields' names and types, interned by [`DataType::record`]; the value is an `Array` of
+    /// the fields. Query results only: never a column of a stored table.
+    #[serde(skip)]
+    Record(&'static [(&'static str, DataType)]),
 }
+
+/// Every record shape made so far (few: one per distinct set of field names and types).
+static RECORD_SHAPES: std::sync::Mutex<Vec<&'static [(&'static str, DataType)]>> = std::sync::Mutex::new(Vec::new());
 
 fn serialize_elem<S: serde::Serializer>(elem: &&'static DataType, s: S) -> Result<S::Ok, S::Error> {
     serde::Serialize::serialize(*elem, s)
@@ -74,6 +88,18 @@ static ARRAY_ELEMS: [DataType; 18] = [
 ];
 
 impl DataType {
+    /// The record type with these fields (interned: the same fields give the same `'static` shape).
+    pub fn record(fields: &[(&str, DataType)]) -> DataType {
+        let mut shapes = RECORD_SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = shapes.iter().find(|s| s.len() == fields.len() && s.iter().zip(fields).all(|(a, b)| a.0 == b.0 && a.1 == b.1)) {
+            return DataType::Record(s);
+        }
+        let shape: &'static [(&'static str, DataType)] =
+            Box::leak(fields.iter().map(|(n, t)| (&*Box::leak(n.to_string().into_boxed_str()), *t)).collect::<Vec<_>>().into_boxed_slice());
+        shapes.push(shape);
+        DataType::Record(shape)
+    }
+
     /// The array type with elements of `elem` (varchar lengths are dropped; arrays of arrays are
     /// one-dimensional arrays of the inner element, as PostgreSQL's `int[][]` is `int[]`).
     pub fn array_of(elem: DataType) -> DataType {
@@ -118,6 +144,8 @@ impl DataType {
             DataType::Oid => "oid".into(),
             DataType::Name => "name".into(),
             DataType::Char => "\"char\"".into(),
+            DataType::Regclass => "regclass".into(),
+            DataType::Record(_) => "record".into(),
         }
     }
 
@@ -130,12 +158,15 @@ impl DataType {
     }
 
     pub fn is_text(&self) -> bool {
-        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Name | DataType::Char)
+        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Name | DataType::Char | DataType::Regclass)
     }
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
     pub fn keyable(&self) -> bool {
-        !matches!(self, DataType::Float4 | DataType::Float8 | DataType::Jsonb | DataType::Array(_) | DataType::Int2Vector)
+        !matches!(
+            self,
+            DataType::Float4 | DataType::Float8 | DataType::Jsonb | DataType::Array(_) | DataType::Int2Vector | DataType::Record(_)
+        )
     }
 
     pub fn from_ast(t: &sqlparser::ast::DataType) -> SqlResult<DataType> {
@@ -205,6 +236,33 @@ impl DataType {
             other => return Err(SqlError::new("42704", format!("type \"{other}\" is not supported"))),
         })
     }
+}
+
+/// A record's text form, as PostgreSQL prints it: `(f1,f2)`, a NULL field empty, a field that is empty
+/// or holds `(`, `)`, `,`, `"`, `\\` or white space in double quotes (`"` and `\\` doubled).
+fn record_text(items: &[Value], ty: DataType) -> String {
+    let DataType::Record(fields) = ty else { return String::new() };
+    let mut out = String::from("(");
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let Some(t) = v.to_text(fields.get(i).map_or(DataType::Text, |f| f.1)) else { continue };
+        if t.is_empty() || t.chars().any(|c| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_whitespace()) {
+            out.push('"');
+            for c in t.chars() {
+                if matches!(c, '"' | '\\') {
+                    out.push(c);
+                }
+                out.push(c);
+            }
+            out.push('"');
+        } else {
+            out.push_str(&t);
+        }
+    }
+    out.push(')');
+    out
 }
 
 /// A type name written as an identifier, unquoted parts lower-cased and quoted ones kept, without
@@ -369,6 +427,7 @@ impl Value {
             Value::Date(d) => (UNIX_EPOCH_DATE + chrono::Duration::days(*d as i64)).format("%Y-%m-%d").to_string(),
             Value::Uuid(u) => format_uuid(u),
             Value::Jsonb(j) => jsonb_text(j),
+            Value::Array(items) if matches!(ty, DataType::Record(_)) => record_text(items, ty),
             Value::Array(items) if ty == DataType::Int2Vector => {
                 items.iter().map(|v| v.to_text(DataType::Int2).unwrap_or_default()).collect::<Vec<_>>().join(" ")
             }
@@ -430,6 +489,10 @@ impl Value {
                 Value::Text(text[..end].to_string())
             }
             DataType::Char => Value::Text(text.chars().next().map(String::from).unwrap_or_default()),
+            DataType::Regclass => Value::Text(text.to_string()),
+            // PostgreSQL has no input function for an anonymous record (0A000 "input of anonymous
+            // composite types is not implemented").
+            DataType::Record(_) => return Err(SqlError::unsupported("input of anonymous composite types is not implemented")),
             DataType::Bytea => match text.strip_prefix("\\x") {
                 Some(h) => Value::Bytea(hex::decode(h).map_err(|_| bad())?),
                 None => Value::Bytea(text.as_bytes().to_vec()),

@@ -59,7 +59,6 @@ fn psycopg3_prepared_binary_and_pipeline() {
 }
 
 #[test]
-#[ignore = "server gap open (docs/CLIENTS.md): regclass as a type of its own"]
 fn asyncpg_binary_protocol_and_introspection() {
     let py = common::runtimes::python();
     run_driver(py.to_str().unwrap(), &["test_asyncpg.py"], "asyncpg", &[]);
@@ -72,7 +71,6 @@ fn node_postgres_parameterised_and_prepared() {
 }
 
 #[test]
-#[ignore = "server gap open (docs/CLIENTS.md): information_schema._pg_expandarray (composite results) for getPrimaryKeys/getIndexInfo"]
 fn pgjdbc_prepared_batches_and_metadata() {
     let jar = Path::new("/usr/share/java/postgresql.jar");
     assert!(jar.exists(), "pgjdbc is not installed: scripts/setup installs Debian's libpostgresql-jdbc-java");
