@@ -216,6 +216,19 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
         index_entries: vec![],
     })
     .unwrap();
+    // 5. A signing-key statement attributed to a superuser, whose entry is not what it makes: `app`
+    // becomes a superuser instead of having to sign.
+    let app = l.scan_table(vouchdb::sql::catalog::SYS_USERS, head, None).unwrap();
+    let app = app.iter().find(|(k, _)| k == b"app").unwrap().1.entry.value.clone();
+    let mut app: serde_json::Value = serde_json::from_slice(&app).unwrap();
+    app["superuser"] = true.into();
+    l.append_blocking(NewTx {
+        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"app".to_vec(), serde_json::to_vec(&app).unwrap())],
+        provenance: record("admin", "ALTER ROLE app REQUIRE SIGNATURE"),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
     l.close();
     drop(l);
 
@@ -228,8 +241,15 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
     assert!(out.contains(&format!("VIOLATION tx {}: statement 1 is not admitted by any policy of role \"app\"", head + 2)), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}: statement 1 needs a privilege \"clerk\" did not hold", head + 3)), "{out}");
     assert!(out.contains(&format!("VIOLATION tx {}:", head + 4)), "{out}");
-    assert!(out.contains("4 of") && out.contains("transactions violate their records"), "{out}");
-    assert_eq!(out.matches("VIOLATION tx").count(), 4, "{out}");
+    assert!(
+        out.contains(&format!(
+            "VIOLATION tx {}: the policy or signing-key change wrote 1 entries that its statement does not make",
+            head + 5
+        )),
+        "{out}"
+    );
+    assert!(out.contains("5 of") && out.contains("transactions violate their records"), "{out}");
+    assert_eq!(out.matches("VIOLATION tx").count(), 5, "{out}");
     assert!(!out.contains(&format!("VIOLATION tx {head}:")), "honest transactions are not flagged: {out}");
 }
 

@@ -3,6 +3,7 @@
 //! child module of `engine`.
 
 use super::*;
+use crate::sql::catalog::UserDef;
 use crate::sql::policy::{self, Admission, PolicyDef, VouchStatement};
 use crate::sql::provenance::{ClientSignature, Refusal};
 
@@ -389,69 +390,111 @@ impl Engine {
             return Err(SqlError::new("42501", "permission denied: only superusers change policies and signing keys"));
         }
         let _guard = self.ddl.lock().await;
-        let catalog = self.catalog();
-        match v {
-            VouchStatement::CreatePolicy(p) => {
-                if !catalog.users.contains_key(&p.role) {
-                    return Err(SqlError::new("42704", format!("role \"{}\" does not exist", p.role)));
-                }
-                if catalog.policies.contains_key(&p.name) {
-                    return Err(SqlError::new("42710", format!("policy \"{}\" already exists", p.name)));
-                }
-                drop(catalog);
-                self.append_governance(who, sql, p.entry()).await?;
-                self.update_catalog(|c| c.policies.insert(p.name.clone(), p));
-                Ok(Outcome::Command("CREATE POLICY".into()))
+        let change = governance_change(&self.catalog(), v)?;
+        if let Some(entry) = change.entry() {
+            self.append_governance(who, sql, entry).await?;
+        }
+        let tag = change.tag();
+        self.update_catalog(|c| match change {
+            GovernanceChange::CreatePolicy(p) => {
+                c.policies.insert(p.name.clone(), p);
             }
-            VouchStatement::DropPolicy { name, if_exists } => {
-                if !catalog.policies.contains_key(&name) {
-                    if if_exists {
-                        return Ok(Outcome::Command("DROP POLICY".into()));
-                    }
-                    return Err(SqlError::new("42704", format!("policy \"{name}\" does not exist")));
-                }
-                drop(catalog);
-                self.append_governance(who, sql, Entry::delete(policy::SYS_POLICIES, name.as_bytes().to_vec())).await?;
-                self.update_catalog(|c| c.policies.remove(&name));
-                Ok(Outcome::Command("DROP POLICY".into()))
+            GovernanceChange::DropPolicy(name) => {
+                c.policies.remove(&name);
             }
-            other => {
-                let role = match &other {
-                    VouchStatement::AddSigningKey { role, .. }
-                    | VouchStatement::DropSigningKey { role, .. }
-                    | VouchStatement::RequireSignature { role, .. } => role.clone(),
-                    _ => unreachable!("policies are handled above"),
-                };
-                let Some(mut user) = catalog.users.get(&role).cloned() else {
-                    return Err(SqlError::new("42704", format!("role \"{role}\" does not exist")));
-                };
-                drop(catalog);
-                match other {
-                    VouchStatement::AddSigningKey { pem, .. } => {
-                        let key = crate::sql::signature::parse_public_key(&pem)?;
-                        let pem = crate::sql::signature::public_key_pem(&key);
-                        if user.signing_keys.contains(&pem) {
-                            return Err(SqlError::new("42710", format!("role \"{role}\" already has this signing key")));
-                        }
-                        user.signing_keys.push(pem);
-                    }
-                    VouchStatement::DropSigningKey { key, .. } => {
-                        let before = user.signing_keys.len();
-                        let wanted = crate::sql::signature::parse_public_key(&key).ok().map(|k| crate::sql::signature::public_key_pem(&k));
-                        user.signing_keys.retain(|k| {
-                            Some(k) != wanted.as_ref() && crate::sql::signature::fingerprint_of_pem(k).is_none_or(|f| f != key.trim())
-                        });
-                        if user.signing_keys.len() == before {
-                            return Err(SqlError::new("42704", format!("role \"{role}\" has no such signing key")));
-                        }
-                    }
-                    VouchStatement::RequireSignature { on, .. } => user.require_signature = on,
-                    _ => unreachable!("signing-key statements only"),
-                }
-                self.append_governance(who, sql, user.entry()).await?;
-                self.update_catalog(|c| c.users.insert(role.clone(), user));
-                Ok(Outcome::Command("ALTER ROLE".into()))
+            GovernanceChange::Role(user) => {
+                c.users.insert(user.name.clone(), user);
             }
+            GovernanceChange::Nothing => {}
+        });
+        Ok(Outcome::Command(tag.into()))
+    }
+}
+
+/// What a policy or signing-key statement changes, decided from the catalog before it alone: the
+/// server applies it, and the replay audit recomputes it and compares the entry with the log's.
+pub(super) enum GovernanceChange {
+    CreatePolicy(PolicyDef),
+    DropPolicy(String),
+    /// The role's new catalog entry (signing keys, REQUIRE SIGNATURE).
+    Role(UserDef),
+    /// `DROP POLICY IF EXISTS` of a policy that does not exist: nothing is written.
+    Nothing,
+}
+
+impl GovernanceChange {
+    /// The one entry the change writes (besides a signature's nonce).
+    pub(super) fn entry(&self) -> Option<Entry> {
+        match self {
+            GovernanceChange::CreatePolicy(p) => Some(p.entry()),
+            GovernanceChange::DropPolicy(name) => Some(Entry::delete(policy::SYS_POLICIES, name.as_bytes().to_vec())),
+            GovernanceChange::Role(user) => Some(user.entry()),
+            GovernanceChange::Nothing => None,
+        }
+    }
+
+    fn tag(&self) -> &'static str {
+        match self {
+            GovernanceChange::CreatePolicy(_) => "CREATE POLICY",
+            GovernanceChange::DropPolicy(_) | GovernanceChange::Nothing => "DROP POLICY",
+            GovernanceChange::Role(_) => "ALTER ROLE",
+        }
+    }
+}
+
+pub(super) fn governance_change(catalog: &Catalog, v: VouchStatement) -> SqlResult<GovernanceChange> {
+    match v {
+        VouchStatement::CreatePolicy(p) => {
+            if !catalog.users.contains_key(&p.role) {
+                return Err(SqlError::new("42704", format!("role \"{}\" does not exist", p.role)));
+            }
+            if catalog.policies.contains_key(&p.name) {
+                return Err(SqlError::new("42710", format!("policy \"{}\" already exists", p.name)));
+            }
+            Ok(GovernanceChange::CreatePolicy(p))
+        }
+        VouchStatement::DropPolicy { name, if_exists } => {
+            if catalog.policies.contains_key(&name) {
+                Ok(GovernanceChange::DropPolicy(name))
+            } else if if_exists {
+                Ok(GovernanceChange::Nothing)
+            } else {
+                Err(SqlError::new("42704", format!("policy \"{name}\" does not exist")))
+            }
+        }
+        other => {
+            let role = match &other {
+                VouchStatement::AddSigningKey { role, .. }
+                | VouchStatement::DropSigningKey { role, .. }
+                | VouchStatement::RequireSignature { role, .. } => role.clone(),
+                _ => unreachable!("policies are handled above"),
+            };
+            let Some(mut user) = catalog.users.get(&role).cloned() else {
+                return Err(SqlError::new("42704", format!("role \"{role}\" does not exist")));
+            };
+            match other {
+                VouchStatement::AddSigningKey { pem, .. } => {
+                    let key = crate::sql::signature::parse_public_key(&pem)?;
+                    let pem = crate::sql::signature::public_key_pem(&key);
+                    if user.signing_keys.contains(&pem) {
+                        return Err(SqlError::new("42710", format!("role \"{role}\" already has this signing key")));
+                    }
+                    user.signing_keys.push(pem);
+                }
+                VouchStatement::DropSigningKey { key, .. } => {
+                    let before = user.signing_keys.len();
+                    let wanted = crate::sql::signature::parse_public_key(&key).ok().map(|k| crate::sql::signature::public_key_pem(&k));
+                    user.signing_keys.retain(|k| {
+                        Some(k) != wanted.as_ref() && crate::sql::signature::fingerprint_of_pem(k).is_none_or(|f| f != key.trim())
+                    });
+                    if user.signing_keys.len() == before {
+                        return Err(SqlError::new("42704", format!("role \"{role}\" has no such signing key")));
+                    }
+                }
+                VouchStatement::RequireSignature { on, .. } => user.require_signature = on,
+                _ => unreachable!("signing-key statements only"),
+            }
+            Ok(GovernanceChange::Role(user))
         }
     }
 }

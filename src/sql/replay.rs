@@ -158,11 +158,27 @@ impl Engine {
                         v.push(format!("\"{}\" changed policies or signing keys without being a superuser", p.user));
                     }
                     self.replay_admission(p, cache, &mut v);
-                    if let Some(e) = entries
-                        .iter()
-                        .find(|e| !matches!(e.table, policy::SYS_POLICIES | crate::sql::catalog::SYS_USERS | governance::SYS_NONCES))
-                    {
-                        v.push(format!("a policy change wrote an entry of table {}", e.table));
+                    // Re-executed against the catalog before it: its one entry (besides a
+                    // signature's nonce) must be the one the recorded statement makes.
+                    let written: Vec<&Entry> = entries.iter().filter(|e| e.table != governance::SYS_NONCES).collect();
+                    let change = cache
+                        .get(&p.statements[0])
+                        .ok()
+                        .and_then(|stmt| policy::vouch_statement(&stmt))
+                        .map(|stmt| governance::governance_change(&self.catalog(), stmt));
+                    match change {
+                        Some(Ok(change)) => {
+                            let expected = change.entry();
+                            if written.len() != 1 || expected.as_ref() != Some(written[0]) {
+                                v.push(format!(
+                                    "the policy or signing-key change wrote {} entries that its statement does not make: {}",
+                                    written.len(),
+                                    p.statements[0]
+                                ));
+                            }
+                        }
+                        Some(Err(e)) => v.push(format!("statement 1 failed on replay ({}: {}): {}", e.code, e.message, p.statements[0])),
+                        None => v.push(format!("statement 1 is not a policy or signing-key change: {}", p.statements[0])),
                     }
                 }
                 Kind::Sql => {
