@@ -254,8 +254,10 @@ async fn advisory_locks_wait_time_out_and_are_released_by_a_disconnect() {
     // Taken twice, so one unlock keeps it; the waiter gets it when the holder disconnects.
     let once: bool = a.query_one("SELECT pg_advisory_unlock(77)", &[]).await.unwrap().get(0);
     assert!(once);
+    // Timed from here, not from when the task first runs (which may be later: the lock is released
+    // 200 ms after this point, whenever the task started waiting).
+    let started = Instant::now();
     let waiter = tokio::spawn(async move {
-        let started = Instant::now();
         b.execute("SELECT pg_advisory_lock(77)", &[]).await.map_err(|e| code(&e))?;
         Ok::<_, String>((started.elapsed(), b))
     });

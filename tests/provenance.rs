@@ -209,7 +209,7 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
     l.append_blocking(NewTx {
         entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"clerk".to_vec(), serde_json::to_vec(&promoted).unwrap())],
         provenance: serde_json::to_vec(&serde_json::json!({
-            "v": 1, "user": "clerk", "statements": ["ALTER USER clerk PASSWORD '***'"], "snapshots": [head + 3], "now_us": 0,
+            "v": 1, "user": "clerk", "statements": ["-- set password of role clerk"], "snapshots": [head + 3], "now_us": 0,
         }))
         .unwrap(),
         client_time_us: 0,
@@ -225,6 +225,33 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
     l.append_blocking(NewTx {
         entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"app".to_vec(), serde_json::to_vec(&app).unwrap())],
         provenance: record("admin", "ALTER ROLE app REQUIRE SIGNATURE"),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
+    // 6. A role change attributed to a superuser that the server never makes: a password change
+    // that also changes whether the role is a superuser.
+    app["superuser"] = false.into();
+    l.append_blocking(NewTx {
+        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"app".to_vec(), serde_json::to_vec(&app).unwrap())],
+        provenance: serde_json::to_vec(&serde_json::json!({
+            "v": 1, "user": "admin", "statements": ["-- set password of role app"], "snapshots": [head + 5], "now_us": 0,
+        }))
+        .unwrap(),
+        client_time_us: 0,
+        index_entries: vec![],
+    })
+    .unwrap();
+    // 7. A new role attributed to a superuser, recorded as an ordinary role, written as a superuser.
+    let mut ghost = app.clone();
+    ghost["name"] = "ghost".into();
+    ghost["superuser"] = true.into();
+    l.append_blocking(NewTx {
+        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"ghost".to_vec(), serde_json::to_vec(&ghost).unwrap())],
+        provenance: serde_json::to_vec(&serde_json::json!({
+            "v": 1, "user": "admin", "statements": ["-- create role ghost"], "snapshots": [head + 6], "now_us": 0,
+        }))
+        .unwrap(),
         client_time_us: 0,
         index_entries: vec![],
     })
@@ -248,8 +275,10 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
         )),
         "{out}"
     );
-    assert!(out.contains("5 of") && out.contains("transactions violate their records"), "{out}");
-    assert_eq!(out.matches("VIOLATION tx").count(), 5, "{out}");
+    assert!(out.contains(&format!("VIOLATION tx {}:", head + 6)), "{out}");
+    assert!(out.contains(&format!("VIOLATION tx {}:", head + 7)), "{out}");
+    assert!(out.contains("7 of") && out.contains("transactions violate their records"), "{out}");
+    assert_eq!(out.matches("VIOLATION tx").count(), 7, "{out}");
     assert!(!out.contains(&format!("VIOLATION tx {head}:")), "honest transactions are not flagged: {out}");
 }
 

@@ -3186,8 +3186,15 @@ impl Engine {
             signing_keys: self.catalog().users.get(name).map(|u| u.signing_keys.clone()).unwrap_or_default(),
             require_signature: self.catalog().users.get(name).is_some_and(|u| u.require_signature),
         };
-        let provenance = serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [format!("-- set password of role {name}")] }))
-            .expect("provenance always serialises");
+        // The record names the change without the password: `-- create role r [SUPERUSER]` or
+        // `-- set password of role r` (the replay audit checks the entry against it).
+        let text = match self.catalog().users.get(name) {
+            Some(_) => format!("-- set password of role {name}"),
+            None if superuser => format!("-- create role {name} SUPERUSER"),
+            None => format!("-- create role {name}"),
+        };
+        let provenance =
+            serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [text] })).expect("provenance always serialises");
         let _guard = self.ddl.lock().await;
         self.ledger.append(NewTx { entries: vec![user.entry()], provenance, client_time_us: 0, ..Default::default() }).await?;
         self.update_catalog(|c| c.users.insert(name.to_string(), user));

@@ -36,6 +36,46 @@ impl ParseCache {
 }
 
 /// Whether a statement's writes go through a SQL transaction (and so can be re-executed).
+/// A role's entry against the statement the server records with it (`-- create role r [SUPERUSER]`,
+/// `-- set password of role r`, `DROP ROLE r`): the entry is of that role; a new role, made by a
+/// superuser, is a superuser exactly when its record says so, has no signing keys and need not sign;
+/// a password change keeps everything but the SCRAM verifier (superuser, signing keys, REQUIRE
+/// SIGNATURE); a drop deletes a role that existed.
+fn role_entry_matches(catalog: &crate::sql::catalog::Catalog, p: &Provenance, e: &Entry, by_superuser: bool) -> bool {
+    let Ok(name) = std::str::from_utf8(&e.key) else { return false };
+    let [stmt] = p.statements.as_slice() else { return false };
+    let old = catalog.users.get(name);
+    if *stmt == format!("DROP ROLE {name}") {
+        return by_superuser && e.is_delete() && old.is_some();
+    }
+    if e.is_delete() {
+        return false;
+    }
+    let Ok(new) = serde_json::from_slice::<crate::sql::catalog::UserDef>(&e.value) else { return false };
+    if new.name != name {
+        return false;
+    }
+    match old {
+        Some(old) => {
+            *stmt == format!("-- set password of role {name}")
+                && new.superuser == old.superuser
+                && new.signing_keys == old.signing_keys
+                && new.require_signature == old.require_signature
+        }
+        None => {
+            let create = format!("-- create role {name}");
+            let superuser = if *stmt == create {
+                false
+            } else if *stmt == format!("{create} SUPERUSER") {
+                true
+            } else {
+                return false;
+            };
+            by_superuser && new.superuser == superuser && new.signing_keys.is_empty() && !new.require_signature
+        }
+    }
+}
+
 fn kind_of(p: &Provenance, cache: &mut ParseCache) -> Kind {
     if p.refused.is_some() {
         return Kind::Refusal;
@@ -124,20 +164,9 @@ impl Engine {
                 Kind::Direct => {
                     for e in entries {
                         let ok = match e.table {
-                            crate::sql::catalog::SYS_USERS if superuser || bootstrap => true,
-                            // A role that is not a superuser changes its own password only: the rest of
-                            // its entry (superuser, signing keys, REQUIRE SIGNATURE) stays as it was.
                             crate::sql::catalog::SYS_USERS => {
-                                e.key == p.user.as_bytes()
-                                    && !e.is_delete()
-                                    && serde_json::from_slice::<crate::sql::catalog::UserDef>(&e.value).is_ok_and(|new| {
-                                        principal.is_some_and(|old| {
-                                            new.name == old.name
-                                                && !new.superuser
-                                                && new.signing_keys == old.signing_keys
-                                                && new.require_signature == old.require_signature
-                                        })
-                                    })
+                                (superuser || bootstrap || e.key == p.user.as_bytes())
+                                    && role_entry_matches(&catalog, p, e, superuser || bootstrap)
                             }
                             crate::sql::catalog::SYS_SEQUENCES | crate::sql::catalog::SYS_SEQUENCE_VALUES => true,
                             _ => false,
