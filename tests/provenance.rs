@@ -163,7 +163,7 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
     let clean = replay(&s);
     assert!(clean.status.success(), "an honest log replays clean: {}", stdout(&clean));
 
-    // Forge two transactions the way a compromised server process could: straight into the log.
+    // Forge transactions the way a compromised server process could: straight into the log.
     let l = Ledger::open(s.data_dir().join("store"), Options::default()).unwrap();
     let genuine = l.get_tx(row1_tx).unwrap();
     let row = genuine.entries.iter().find(|e| e.table >= 1000).unwrap().clone();
@@ -176,86 +176,46 @@ fn the_replay_audit_flags_writes_injected_below_sql() {
         }))
         .unwrap()
     };
-    let clerk = l.scan_table(vouchdb::sql::catalog::SYS_USERS, head, None).unwrap();
-    let clerk = clerk.iter().find(|(k, _)| k == b"clerk").unwrap().1.entry.value.clone();
+    let forge = |entries: Vec<Entry>, provenance: Vec<u8>| {
+        l.append_blocking(NewTx { entries, provenance, client_time_us: 0, index_entries: vec![] }).unwrap();
+    };
+    let role_entry = |role: &serde_json::Value| {
+        let name = role["name"].as_str().unwrap().as_bytes().to_vec();
+        vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, name, serde_json::to_vec(role).unwrap())]
+    };
+    // The record of a change the server writes outside a SQL transaction (no isolation): role changes.
+    let direct = |user: &str, stmt: &str| {
+        serde_json::to_vec(&serde_json::json!({ "v": 1, "user": user, "statements": [stmt], "snapshots": [head], "now_us": 0 })).unwrap()
+    };
+    let role = |name: &[u8]| -> serde_json::Value {
+        let roles = l.scan_table(vouchdb::sql::catalog::SYS_USERS, head, None).unwrap();
+        serde_json::from_slice(&roles.iter().find(|(k, _)| k == name).unwrap().1.entry.value).unwrap()
+    };
     let payment3 = vouchdb::sql::value::encode_key(&[vouchdb::sql::Value::Int(3)]).unwrap();
     // 1. A row value that the statement recorded with it does not produce.
-    l.append_blocking(NewTx {
-        entries: vec![Entry::put(row.table, row.key.clone(), forged_value)],
-        provenance: record("admin", "UPDATE payments SET amount = 11 WHERE id = 1"),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    forge(vec![Entry::put(row.table, row.key.clone(), forged_value)], record("admin", "UPDATE payments SET amount = 11 WHERE id = 1"));
     // 2. A delete attributed to a role whose policy does not admit it.
-    l.append_blocking(NewTx {
-        entries: vec![Entry::delete(row.table, row.key.clone())],
-        provenance: record("app", "DELETE FROM payments WHERE id = 1"),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    forge(vec![Entry::delete(row.table, row.key.clone())], record("app", "DELETE FROM payments WHERE id = 1"));
     // 3. A delete by a role without policies that was granted INSERT only.
-    l.append_blocking(NewTx {
-        entries: vec![Entry::delete(row.table, payment3)],
-        provenance: record("clerk", "DELETE FROM payments WHERE id = 3"),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    forge(vec![Entry::delete(row.table, payment3)], record("clerk", "DELETE FROM payments WHERE id = 3"));
     // 4. A role change the server never makes for a role that is not a superuser: it makes itself one.
-    let mut promoted: serde_json::Value = serde_json::from_slice(&clerk).unwrap();
-    promoted["superuser"] = true.into();
-    l.append_blocking(NewTx {
-        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"clerk".to_vec(), serde_json::to_vec(&promoted).unwrap())],
-        provenance: serde_json::to_vec(&serde_json::json!({
-            "v": 1, "user": "clerk", "statements": ["-- set password of role clerk"], "snapshots": [head + 3], "now_us": 0,
-        }))
-        .unwrap(),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    let mut clerk = role(b"clerk");
+    clerk["superuser"] = true.into();
+    forge(role_entry(&clerk), direct("clerk", "-- set password of role clerk"));
     // 5. A signing-key statement attributed to a superuser, whose entry is not what it makes: `app`
     // becomes a superuser instead of having to sign.
-    let app = l.scan_table(vouchdb::sql::catalog::SYS_USERS, head, None).unwrap();
-    let app = app.iter().find(|(k, _)| k == b"app").unwrap().1.entry.value.clone();
-    let mut app: serde_json::Value = serde_json::from_slice(&app).unwrap();
+    let mut app = role(b"app");
     app["superuser"] = true.into();
-    l.append_blocking(NewTx {
-        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"app".to_vec(), serde_json::to_vec(&app).unwrap())],
-        provenance: record("admin", "ALTER ROLE app REQUIRE SIGNATURE"),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    forge(role_entry(&app), record("admin", "ALTER ROLE app REQUIRE SIGNATURE"));
     // 6. A role change attributed to a superuser that the server never makes: a password change
     // that also changes whether the role is a superuser.
     app["superuser"] = false.into();
-    l.append_blocking(NewTx {
-        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"app".to_vec(), serde_json::to_vec(&app).unwrap())],
-        provenance: serde_json::to_vec(&serde_json::json!({
-            "v": 1, "user": "admin", "statements": ["-- set password of role app"], "snapshots": [head + 5], "now_us": 0,
-        }))
-        .unwrap(),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    forge(role_entry(&app), direct("admin", "-- set password of role app"));
     // 7. A new role attributed to a superuser, recorded as an ordinary role, written as a superuser.
     let mut ghost = app.clone();
     ghost["name"] = "ghost".into();
     ghost["superuser"] = true.into();
-    l.append_blocking(NewTx {
-        entries: vec![Entry::put(vouchdb::sql::catalog::SYS_USERS, b"ghost".to_vec(), serde_json::to_vec(&ghost).unwrap())],
-        provenance: serde_json::to_vec(&serde_json::json!({
-            "v": 1, "user": "admin", "statements": ["-- create role ghost"], "snapshots": [head + 6], "now_us": 0,
-        }))
-        .unwrap(),
-        client_time_us: 0,
-        index_entries: vec![],
-    })
-    .unwrap();
+    forge(role_entry(&ghost), direct("admin", "-- create role ghost"));
     l.close();
     drop(l);
 

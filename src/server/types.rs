@@ -156,17 +156,8 @@ impl ToSql for Cell<'_> {
                 out.put_i32(items.len() as i32);
                 for (i, item) in items.iter().enumerate() {
                     let ft = fields.get(i).map_or(DataType::Text, |f| f.1);
-                    let field_type = pg_type(ft);
-                    out.put_u32(field_type.oid());
-                    let len_at = out.len();
-                    out.put_i32(0);
-                    match Cell(item, ft).to_sql(&field_type, out)? {
-                        IsNull::Yes => out[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
-                        IsNull::No => {
-                            let n = (out.len() - len_at - 4) as i32;
-                            out[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
-                        }
-                    }
+                    out.put_u32(pg_type(ft).oid());
+                    put_length_prefixed(item, ft, out)?;
                 }
             }
             (Value::Array(items), ty) => {
@@ -180,15 +171,7 @@ impl ToSql for Cell<'_> {
                     out.put_i32(1);
                 }
                 for item in items {
-                    let len_at = out.len();
-                    out.put_i32(0);
-                    match Cell(item, elem).to_sql(&elem_type, out)? {
-                        IsNull::Yes => out[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
-                        IsNull::No => {
-                            let n = (out.len() - len_at - 4) as i32;
-                            out[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
-                        }
-                    }
+                    put_length_prefixed(item, elem, out)?;
                 }
             }
             (Value::Null, _) => unreachable!("handled above"),
@@ -201,6 +184,18 @@ impl ToSql for Cell<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// An array element or record field in binary form: its length (-1 for NULL), then its bytes.
+fn put_length_prefixed(item: &Value, ty: DataType, out: &mut BytesMut) -> Result<(), BoxErr> {
+    let len_at = out.len();
+    out.put_i32(0);
+    let n = match Cell(item, ty).to_sql(&pg_type(ty), out)? {
+        IsNull::Yes => -1,
+        IsNull::No => (out.len() - len_at - 4) as i32,
+    };
+    out[len_at..len_at + 4].copy_from_slice(&n.to_be_bytes());
+    Ok(())
 }
 
 /// Decode a parameter sent in binary format as type `ty`.
