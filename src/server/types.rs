@@ -25,6 +25,7 @@ pub fn pg_type(t: DataType) -> Type {
         DataType::Numeric => Type::NUMERIC,
         DataType::Text => Type::TEXT,
         DataType::Varchar(_) => Type::VARCHAR,
+        DataType::Bpchar(_) => Type::BPCHAR,
         DataType::Bytea => Type::BYTEA,
         DataType::Timestamp => Type::TIMESTAMP,
         DataType::Timestamptz => Type::TIMESTAMPTZ,
@@ -49,7 +50,8 @@ pub fn data_type(t: &Type) -> Option<DataType> {
         Type::FLOAT4 => DataType::Float4,
         Type::FLOAT8 => DataType::Float8,
         Type::NUMERIC => DataType::Numeric,
-        Type::TEXT | Type::BPCHAR => DataType::Text,
+        Type::TEXT => DataType::Text,
+        Type::BPCHAR => DataType::Bpchar(None),
         Type::NAME => DataType::Name,
         Type::CHAR => DataType::Char,
         Type::OID => DataType::Oid,
@@ -235,7 +237,7 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
         }
         DataType::Numeric if b.len() == 8 && b[4..6] == [0xC0, 0] => Value::NumericNaN,
         DataType::Numeric => Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?),
-        DataType::Text | DataType::Varchar(_) => return Value::Text(super::check_utf8(b)?.to_string()).cast(ty),
+        DataType::Text | DataType::Varchar(_) | DataType::Bpchar(_) => return Value::Text(super::check_utf8(b)?.to_string()).cast(ty),
         DataType::Bytea => Value::Bytea(b.to_vec()),
         DataType::Timestamp | DataType::Timestamptz => {
             fixed(8)?;

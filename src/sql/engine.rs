@@ -2277,7 +2277,7 @@ impl Engine {
         user: &str,
     ) -> SqlResult<()> {
         let from = t.columns[i].ty;
-        let textual = |d: DataType| matches!(d, DataType::Text | DataType::Varchar(_));
+        let textual = |d: DataType| matches!(d, DataType::Text | DataType::Varchar(_) | DataType::Bpchar(_));
         let numeric = |d: DataType| d.is_integer() || matches!(d, DataType::Numeric | DataType::Float4 | DataType::Float8);
         let temporal = |d: DataType| matches!(d, DataType::Timestamp | DataType::Timestamptz | DataType::Date);
         let implicit = from == ty

@@ -215,6 +215,13 @@ impl Ctx<'_> {
                 Ok(v) => Typed { expr: Expr::Const(v), ty: hint },
                 Err(_) => Typed { expr: Expr::Cast(Box::new(t.expr), hint), ty: hint },
             },
+            // A string literal compared with or assigned to character(n) is blank-padded to n.
+            Expr::Const(Value::Text(ref s)) if t.ty == DataType::Text && matches!(hint, DataType::Bpchar(Some(_))) => {
+                match Value::Text(s.clone()).cast(hint) {
+                    Ok(v) => Typed { expr: Expr::Const(v), ty: hint },
+                    Err(_) => Typed { expr: Expr::Cast(Box::new(t.expr), hint), ty: hint },
+                }
+            }
             Expr::Const(Value::Null) => Typed { expr: t.expr, ty: hint },
             _ => t,
         }
@@ -326,7 +333,11 @@ impl Ctx<'_> {
                         }
                     }
                 }
-                let t = self.compile(expr)?;
+                let mut t = self.compile(expr)?;
+                if matches!(t.ty, DataType::Bpchar(_)) && ty.is_text() && !matches!(ty, DataType::Bpchar(_)) {
+                    // character(n) to text: trailing blanks go.
+                    t = bpchar_trimmed(t);
+                }
                 if t.ty == DataType::Int2Vector && ty.is_text() {
                     // int2vector's text form: the values separated by spaces.
                     let joined = Expr::Func("array_to_string".into(), vec![t.expr, Expr::Const(Value::Text(" ".into()))]);
@@ -635,6 +646,17 @@ impl Ctx<'_> {
                 r = self.coerce(r, l.ty);
             }
         }
+        // character(n): trailing blanks are insignificant when compared with another type or width,
+        // and dropped by `||` (which works on text).
+        let bpchar = |t: &Typed| matches!(t.ty, DataType::Bpchar(_));
+        if bop == BinOp::Concat || (bpchar(&l) || bpchar(&r)) && l.ty != r.ty {
+            if bpchar(&l) {
+                l = bpchar_trimmed(l);
+            }
+            if bpchar(&r) {
+                r = bpchar_trimmed(r);
+            }
+        }
         let ty = match bop {
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 comparable(l.ty, r.ty)?;
@@ -695,6 +717,13 @@ impl Ctx<'_> {
         };
         // A row of `information_schema._pg_expandarray(a)`, made by the select-list rewrite
         // (plan.rs): the record `(x, n)` of an element and its subscript.
+        // The length of a character(n) value does not count its trailing blanks.
+        if matches!(name.as_str(), "length" | "char_length" | "character_length") && args.len() == 1 {
+            let a = self.compile(&args[0])?;
+            if matches!(a.ty, DataType::Bpchar(_)) {
+                return Ok(Typed { expr: Expr::Func("length".into(), vec![bpchar_trimmed(a).expr]), ty: DataType::Int4 });
+            }
+        }
         // The `n`th element of an array or vector, counting from 1 whatever its lower bound.
         if name == "__vouch_elem" {
             let [a, n] = args.as_slice() else { return Err(SqlError::new("XX000", "__vouch_elem takes two arguments")) };
@@ -788,6 +817,35 @@ impl Ctx<'_> {
                 _ => self.compile(a),
             })
             .collect::<SqlResult<Vec<_>>>()?;
+        // Functions of text take a character(n) value as text, without its trailing blanks
+        // (`concat`, `coalesce` and the like keep it as it is, as in PostgreSQL).
+        let text_function = matches!(
+            name.as_str(),
+            "lower"
+                | "upper"
+                | "md5"
+                | "substr"
+                | "substring"
+                | "replace"
+                | "repeat"
+                | "strpos"
+                | "left"
+                | "right"
+                | "split_part"
+                | "starts_with"
+                | "reverse"
+                | "initcap"
+                | "lpad"
+                | "rpad"
+                | "translate"
+                | "ascii"
+                | "ltrim"
+                | "btrim"
+        );
+        let compiled: Vec<Typed> = compiled
+            .into_iter()
+            .map(|t| if text_function && matches!(t.ty, DataType::Bpchar(_)) { bpchar_trimmed(t) } else { t })
+            .collect();
         let ty = match (name.as_str(), compiled.as_slice()) {
             ("lower" | "upper" | "btrim" | "ltrim" | "rtrim" | "md5" | "concat" | "substr" | "substring" | "replace" | "repeat", _) => {
                 DataType::Text
@@ -892,6 +950,11 @@ fn catalog_function(name: &str, args: &[ast::Expr]) -> Option<String> {
 /// SQL for a lookup in the internal `vouch_objects` catalog table.
 fn lookup(kind: &str, oid: &str, sub: &str) -> String {
     format!("(SELECT vouch_text FROM pg_catalog.vouch_objects WHERE vouch_kind = '{kind}' AND vouch_oid = {oid} AND vouch_sub = {sub})")
+}
+
+/// A character(n) value as text: without its trailing blanks.
+fn bpchar_trimmed(t: Typed) -> Typed {
+    Typed { expr: Expr::Func("rtrim".into(), vec![t.expr]), ty: DataType::Text }
 }
 
 /// The `reg*` type a cast names, if any.

@@ -1002,7 +1002,7 @@ pub const TYPES: &[TypeRow] = &[
     (114, "json", 199, -1, "U", None),
     (700, "float4", 1021, 4, "N", Some(DataType::Float4)),
     (701, "float8", 1022, 8, "N", Some(DataType::Float8)),
-    (1042, "bpchar", 1014, -1, "S", None),
+    (1042, "bpchar", 1014, -1, "S", Some(DataType::Bpchar(None))),
     (1043, "varchar", 1015, -1, "S", Some(DataType::Varchar(None))),
     (1082, "date", 1182, 4, "D", Some(DataType::Date)),
     (1114, "timestamp", 1115, 8, "D", Some(DataType::Timestamp)),
@@ -1037,6 +1037,7 @@ fn output_function(typname: &str) -> String {
 pub fn type_oid(t: DataType) -> i64 {
     let scalar = |t: DataType| match t {
         DataType::Varchar(_) => DataType::Varchar(None),
+        DataType::Bpchar(_) => DataType::Bpchar(None),
         t => t,
     };
     match t {
@@ -1051,6 +1052,8 @@ pub fn format_type(oid: i64, typmod: Option<i64>) -> Option<String> {
     if let Some(r) = TYPES.iter().find(|r| r.0 == oid) {
         return Some(match (r.5, typmod) {
             (Some(DataType::Varchar(_)), Some(m)) if m >= 4 => format!("character varying({})", m - 4),
+            (Some(DataType::Bpchar(_)), Some(m)) if m >= 4 => format!("character({})", m - 4),
+            (Some(DataType::Bpchar(_)), _) => "character".into(),
             (Some(DataType::Numeric), Some(m)) if m >= 4 => format!("numeric({},{})", (m - 4) >> 16, (m - 4) & 0xffff),
             (Some(t), _) => t.name(),
             (None, _) if r.1 == "char" => "\"char\"".into(),
@@ -1065,7 +1068,7 @@ pub fn format_type(oid: i64, typmod: Option<i64>) -> Option<String> {
 /// The type oid and type modifier a column of type `t` reports (`atttypid`, `atttypmod`).
 pub fn type_oid_mod(t: DataType) -> (i64, i64) {
     let m = match t {
-        DataType::Varchar(Some(n)) => n as i64 + 4,
+        DataType::Varchar(Some(n)) | DataType::Bpchar(Some(n)) => n as i64 + 4,
         _ => -1,
     };
     (type_oid(t), m)
@@ -1275,10 +1278,11 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                 for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     let data_type = match c.ty {
                         DataType::Varchar(_) => "character varying".to_string(),
+                        DataType::Bpchar(_) => "character".to_string(),
                         ty => ty.name(),
                     };
                     let max_len = match c.ty {
-                        DataType::Varchar(Some(n)) => Value::Int(n as i64),
+                        DataType::Varchar(Some(n)) | DataType::Bpchar(Some(n)) => Value::Int(n as i64),
                         _ => Value::Null,
                     };
                     // numeric_precision, numeric_precision_radix, numeric_scale, as PostgreSQL gives them.

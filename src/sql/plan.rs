@@ -892,6 +892,7 @@ fn pg_type_word(t: &DataType) -> String {
         DataType::Float8 => "float8",
         DataType::Bool => "bool",
         DataType::Varchar(_) => "varchar",
+        DataType::Bpchar(_) => "bpchar",
         DataType::Timestamptz => "timestamptz",
         DataType::Timestamp => "timestamp",
         _ => return t.name(),

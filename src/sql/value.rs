@@ -18,6 +18,10 @@ pub enum DataType {
     Numeric,
     Text,
     Varchar(Option<u32>),
+    /// `character(n)` (`bpchar`): a `Text` value blank-padded to `n` characters as stored and sent;
+    /// trailing blanks do not count when it is compared, measured or turned into text. `None`:
+    /// `bpchar` without a length (no padding).
+    Bpchar(Option<u32>),
     Bytea,
     Timestamp,
     Timestamptz,
@@ -66,7 +70,7 @@ fn deserialize_elem<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static D
 }
 
 /// The scalar types arrays can hold, as `'static` values for `DataType::Array`.
-static ARRAY_ELEMS: [DataType; 18] = [
+static ARRAY_ELEMS: [DataType; 19] = [
     DataType::Bool,
     DataType::Int2,
     DataType::Int4,
@@ -76,6 +80,7 @@ static ARRAY_ELEMS: [DataType; 18] = [
     DataType::Numeric,
     DataType::Text,
     DataType::Varchar(None),
+    DataType::Bpchar(None),
     DataType::Bytea,
     DataType::Timestamp,
     DataType::Timestamptz,
@@ -106,6 +111,7 @@ impl DataType {
         let elem = match elem {
             DataType::Array(e) => *e,
             DataType::Varchar(_) => DataType::Varchar(None),
+            DataType::Bpchar(_) => DataType::Bpchar(None),
             e => e,
         };
         DataType::Array(ARRAY_ELEMS.iter().find(|e| **e == elem).unwrap_or(&ARRAY_ELEMS[7]))
@@ -133,6 +139,8 @@ impl DataType {
             DataType::Text => "text".into(),
             DataType::Varchar(None) => "character varying".into(),
             DataType::Varchar(Some(n)) => format!("character varying({n})"),
+            DataType::Bpchar(None) => "bpchar".into(),
+            DataType::Bpchar(Some(n)) => format!("character({n})"),
             DataType::Bytea => "bytea".into(),
             DataType::Timestamp => "timestamp without time zone".into(),
             DataType::Timestamptz => "timestamp with time zone".into(),
@@ -158,7 +166,7 @@ impl DataType {
     }
 
     pub fn is_text(&self) -> bool {
-        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Name | DataType::Char | DataType::Regclass)
+        matches!(self, DataType::Text | DataType::Varchar(_) | DataType::Bpchar(_) | DataType::Name | DataType::Char | DataType::Regclass)
     }
 
     /// Types that can be part of a primary key (they have an order-preserving encoding).
@@ -199,7 +207,11 @@ impl DataType {
             A::Array(sqlparser::ast::ArrayElemTypeDef::SquareBracket(inner, _) | sqlparser::ast::ArrayElemTypeDef::AngleBracket(inner)) => {
                 DataType::array_of(DataType::from_ast(inner)?)
             }
-            A::Char(_) | A::Character(_) => DataType::Text,
+            // `char(n)`/`character(n)`; without a length, one character (as in PostgreSQL).
+            A::Char(len) | A::Character(len) => DataType::Bpchar(Some(match len {
+                Some(CharacterLength::IntegerLength { length, .. }) => *length as u32,
+                _ => 1,
+            })),
             A::Regclass => DataType::Int8,
             // `"char"` (quoted) is the one-byte catalog type; unquoted `char` is `character`.
             A::Custom(name, _) if name.0.len() == 1 && name.to_string() == "\"char\"" => DataType::Char,
@@ -227,7 +239,8 @@ impl DataType {
                 "oid" => DataType::Oid,
                 "name" => DataType::Name,
                 "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "xid" | "cid" => DataType::Int8,
-                "char" | "bpchar" => DataType::Text,
+                "char" => DataType::Bpchar(Some(1)),
+                "bpchar" => DataType::Bpchar(None),
                 "int2vector" => DataType::Int2Vector,
                 "oidvector" => DataType::array_of(DataType::Int8),
                 "serial" | "bigserial" | "smallserial" => return Err(SqlError::unsupported("SERIAL columns are not supported yet")),
@@ -479,7 +492,7 @@ impl Value {
             }),
             DataType::Numeric if t.trim().eq_ignore_ascii_case("nan") => Value::NumericNaN,
             DataType::Numeric => Value::Numeric(Decimal::from_str(t).or_else(|_| Decimal::from_scientific(t)).map_err(|_| bad())?),
-            DataType::Text | DataType::Varchar(_) => return Value::Text(text.to_string()).cast(ty),
+            DataType::Text | DataType::Varchar(_) | DataType::Bpchar(_) => return Value::Text(text.to_string()).cast(ty),
             DataType::Name => {
                 // Truncated to NAMEDATALEN - 1 bytes, on a character boundary, as PostgreSQL does.
                 let mut end = text.len().min(63);
@@ -581,8 +594,23 @@ impl Value {
                 }
                 Value::Text(s)
             }
+            (Value::Text(s), T::Bpchar(None)) => Value::Text(s),
+            (Value::Text(s), T::Bpchar(Some(n))) => {
+                let len = s.chars().count();
+                if len > n as usize {
+                    // As for varchar: excess trailing spaces are cut, anything else is refused.
+                    if !s.chars().skip(n as usize).all(|c| c == ' ') {
+                        return Err(SqlError::new("22001", format!("value too long for type character({n})")));
+                    }
+                    Value::Text(s.chars().take(n as usize).collect())
+                } else {
+                    let mut s = s;
+                    s.extend(std::iter::repeat_n(' ', n as usize - len));
+                    Value::Text(s)
+                }
+            }
             (Value::Text(s), ty) => Value::parse(&s, ty)?,
-            (v, T::Text | T::Varchar(_)) => {
+            (v, T::Text | T::Varchar(_) | T::Bpchar(_)) => {
                 let src = v.natural_type();
                 Value::Text(v.to_text(src).unwrap_or_default()).cast(ty)?
             }
