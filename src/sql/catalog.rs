@@ -215,6 +215,29 @@ pub struct SequenceDef {
     pub identity: Option<String>,
 }
 
+/// The statement text recorded with a role change, written by the server outside a SQL transaction
+/// (never with the password); the replay audit checks the role's entry against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleRecord {
+    /// `-- create role r [SUPERUSER]`.
+    Create { superuser: bool },
+    /// `-- set password of role r`.
+    Password,
+    /// `DROP ROLE r`.
+    Drop,
+}
+
+impl RoleRecord {
+    pub fn text(self, role: &str) -> String {
+        match self {
+            RoleRecord::Create { superuser: false } => format!("-- create role {role}"),
+            RoleRecord::Create { superuser: true } => format!("-- create role {role} SUPERUSER"),
+            RoleRecord::Password => format!("-- set password of role {role}"),
+            RoleRecord::Drop => format!("DROP ROLE {role}"),
+        }
+    }
+}
+
 /// A login role with its SCRAM-SHA-256 verifier (never the password).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UserDef {

@@ -3150,8 +3150,10 @@ impl Engine {
                         }
                         return Err(SqlError::new("42704", format!("role \"{name}\" does not exist")));
                     }
-                    let provenance = serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [format!("DROP ROLE {name}")] }))
-                        .expect("provenance always serialises");
+                    let provenance = serde_json::to_vec(
+                        &serde_json::json!({ "user": by, "statements": [super::catalog::RoleRecord::Drop.text(&name)] }),
+                    )
+                    .expect("provenance always serialises");
                     let _guard = self.ddl.lock().await;
                     let entry = Entry::delete(super::catalog::SYS_USERS, name.as_bytes().to_vec());
                     self.ledger.append(NewTx { entries: vec![entry], provenance, ..Default::default() }).await?;
@@ -3186,13 +3188,12 @@ impl Engine {
             signing_keys: self.catalog().users.get(name).map(|u| u.signing_keys.clone()).unwrap_or_default(),
             require_signature: self.catalog().users.get(name).is_some_and(|u| u.require_signature),
         };
-        // The record names the change without the password: `-- create role r [SUPERUSER]` or
-        // `-- set password of role r` (the replay audit checks the entry against it).
+        // The record names the change, never the password.
         let text = match self.catalog().users.get(name) {
-            Some(_) => format!("-- set password of role {name}"),
-            None if superuser => format!("-- create role {name} SUPERUSER"),
-            None => format!("-- create role {name}"),
-        };
+            Some(_) => super::catalog::RoleRecord::Password,
+            None => super::catalog::RoleRecord::Create { superuser },
+        }
+        .text(name);
         let provenance =
             serde_json::to_vec(&serde_json::json!({ "user": by, "statements": [text] })).expect("provenance always serialises");
         let _guard = self.ddl.lock().await;

@@ -454,8 +454,6 @@ impl Ctx<'_> {
                 };
                 Typed { expr: Expr::Const(Value::parse(&text, ty)?), ty }
             }
-            // SUBSTRING(s FROM start [FOR count]); with a text FROM and no FOR, the part of s matching a
-            // POSIX regular expression (its first parenthesized group, if any), as in PostgreSQL.
             // TRIM([BOTH | LEADING | TRAILING] [chars] FROM s): btrim, ltrim or rtrim (spaces by default).
             A::Trim { expr, trim_where, trim_what, trim_characters } => {
                 let f = match trim_where {
@@ -471,6 +469,8 @@ impl Ctx<'_> {
                 };
                 self.compile(&crate::sql::parse_expr(&format!("{f}(({expr}){chars})"))?)?
             }
+            // SUBSTRING(s FROM start [FOR count]); with a text FROM and no FOR, the part of s matching a
+            // POSIX regular expression (its first parenthesized group, if any), as in PostgreSQL.
             A::Substring { expr, substring_from, substring_for, .. } => {
                 let s = self.compile(expr)?.expr;
                 let from = substring_from.as_ref().map(|f| self.compile(f)).transpose()?;
@@ -715,8 +715,6 @@ impl Ctx<'_> {
             "bool_or" => Some(AggFunc::BoolOr),
             _ => None,
         };
-        // A row of `information_schema._pg_expandarray(a)`, made by the select-list rewrite
-        // (plan.rs): the record `(x, n)` of an element and its subscript.
         // The length of a character(n) value does not count its trailing blanks.
         if matches!(name.as_str(), "length" | "char_length" | "character_length") && args.len() == 1 {
             let a = self.compile(&args[0])?;
@@ -731,6 +729,8 @@ impl Ctx<'_> {
             let ty = a.ty.elem().ok_or_else(|| SqlError::new("42804", format!("{} is not an array", a.ty.name())))?;
             return Ok(Typed { expr: Expr::Func("__subscript".into(), vec![a.expr, n.expr]), ty });
         }
+        // A row of `information_schema._pg_expandarray(a)`, made by the select-list rewrite
+        // (plan.rs): the record `(x, n)` of an element and its subscript.
         if name == "__vouch_expandarray_row" {
             let [x, n] = args.as_slice() else { return Err(SqlError::new("XX000", "__vouch_expandarray_row takes two arguments")) };
             let (x, n) = (self.compile(x)?, self.compile_as(n, DataType::Int4)?);

@@ -17,7 +17,6 @@ pub(super) fn governed(stmt: &Statement) -> bool {
         )
 }
 
-/// The rows a statement affected, from its command tag (`INSERT 0 5`, `UPDATE 3`, `COPY 10`).
 /// The rows a statement affected, for MAX ROWS: its command's count (`UPDATE 3`), or the rows of user
 /// tables it wrote (`after` against `before`: rows deleted by TRUNCATE, changed by referential
 /// actions), whichever is larger.
@@ -30,10 +29,8 @@ pub(super) fn rows_affected(
         Outcome::Rows { tag, .. } | Outcome::Command(tag) => tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
         _ => 0,
     };
-    let written = after
-        .iter()
-        .filter(|((table, key), row)| *table >= crate::sql::catalog::FIRST_USER_TABLE && before.get(&(*table, key.clone())) != Some(*row))
-        .count() as u64;
+    let written =
+        after.iter().filter(|(k, row)| k.0 >= crate::sql::catalog::FIRST_USER_TABLE && before.get(*k) != Some(*row)).count() as u64;
     tagged.max(written)
 }
 

@@ -8,6 +8,7 @@
 
 use super::*;
 use crate::ledger::format::LeafData;
+use crate::sql::catalog::RoleRecord;
 use crate::sql::policy::{self, Admission};
 use crate::sql::provenance::Provenance;
 
@@ -35,7 +36,6 @@ impl ParseCache {
     }
 }
 
-/// Whether a statement's writes go through a SQL transaction (and so can be re-executed).
 /// A role's entry against the statement the server records with it (`-- create role r [SUPERUSER]`,
 /// `-- set password of role r`, `DROP ROLE r`): the entry is of that role; a new role, made by a
 /// superuser, is a superuser exactly when its record says so, has no signing keys and need not sign;
@@ -45,7 +45,7 @@ fn role_entry_matches(catalog: &crate::sql::catalog::Catalog, p: &Provenance, e:
     let Ok(name) = std::str::from_utf8(&e.key) else { return false };
     let [stmt] = p.statements.as_slice() else { return false };
     let old = catalog.users.get(name);
-    if *stmt == format!("DROP ROLE {name}") {
+    if *stmt == RoleRecord::Drop.text(name) {
         return by_superuser && e.is_delete() && old.is_some();
     }
     if e.is_delete() {
@@ -57,25 +57,21 @@ fn role_entry_matches(catalog: &crate::sql::catalog::Catalog, p: &Provenance, e:
     }
     match old {
         Some(old) => {
-            *stmt == format!("-- set password of role {name}")
+            *stmt == RoleRecord::Password.text(name)
                 && new.superuser == old.superuser
                 && new.signing_keys == old.signing_keys
                 && new.require_signature == old.require_signature
         }
         None => {
-            let create = format!("-- create role {name}");
-            let superuser = if *stmt == create {
-                false
-            } else if *stmt == format!("{create} SUPERUSER") {
-                true
-            } else {
-                return false;
-            };
-            by_superuser && new.superuser == superuser && new.signing_keys.is_empty() && !new.require_signature
+            *stmt == RoleRecord::Create { superuser: new.superuser }.text(name)
+                && by_superuser
+                && new.signing_keys.is_empty()
+                && !new.require_signature
         }
     }
 }
 
+/// Whether a statement's writes go through a SQL transaction (and so can be re-executed).
 fn kind_of(p: &Provenance, cache: &mut ParseCache) -> Kind {
     if p.refused.is_some() {
         return Kind::Refusal;
