@@ -96,6 +96,39 @@ async fn prepared_statements_see_schema_changes_and_fresh_subquery_results() {
     assert_eq!(c.query_one(&get, &[&1i64]).await.unwrap().get::<_, String>(0), "again");
 }
 
+/// SQL-level PREPARE and EXECUTE sent through the extended protocol (as drivers send any statement):
+/// EXECUTE is described with the prepared statement's columns, so typed results come back, and an
+/// EXECUTE argument may itself be a bound parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_prepare_and_execute_through_the_extended_protocol() {
+    let server = common::Server::start();
+    let c = server.client().await;
+    c.batch_execute("CREATE TABLE sp (id BIGINT PRIMARY KEY, v TEXT, n NUMERIC(6,2))").await.unwrap();
+    c.execute("PREPARE sp_put (BIGINT, TEXT, NUMERIC) AS INSERT INTO sp VALUES ($1, $2, $3)", &[]).await.unwrap();
+    assert_eq!(c.execute("EXECUTE sp_put(1, 'one', 1.5)", &[]).await.unwrap(), 1);
+    assert_eq!(c.execute("EXECUTE sp_put($1, 'two', 2)", &[&2i64]).await.unwrap(), 1);
+    c.execute("PREPARE sp_get AS SELECT id, v FROM sp WHERE id >= $1 ORDER BY id", &[]).await.unwrap();
+    let rows = c.query("EXECUTE sp_get(1)", &[]).await.unwrap();
+    let got: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![(1, "one".to_string()), (2, "two".to_string())]);
+    let e = c.query("EXECUTE sp_get", &[]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42601"));
+    let e = c.execute("PREPARE sp_get AS SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42P05"));
+    // The log records the prepared statement and its argument values, not the EXECUTE text.
+    let recorded: Vec<String> = c
+        .query("SELECT statements[1] FROM vouch_log WHERE statements[1] LIKE 'INSERT INTO sp%' ORDER BY tx", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, vec!["INSERT INTO sp VALUES ($1, $2, $3)"; 2]);
+    c.execute("DEALLOCATE sp_get", &[]).await.unwrap();
+    let e = c.query("EXECUTE sp_get(1)", &[]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("26000"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_queries_on_one_connection_all_answer() {
     let server = common::Server::start();

@@ -4,6 +4,7 @@
 
 mod conn;
 mod copy;
+mod prepare;
 mod threads;
 pub(crate) mod types;
 
@@ -141,6 +142,8 @@ struct SessionCell {
     /// Names of the statements the client prepared with Parse (pgwire's store cannot list them), for
     /// `DEALLOCATE ALL`.
     prepared: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Statements prepared with SQL `PREPARE`, by name (`prepare.rs`).
+    sql_prepared: std::sync::Mutex<std::collections::HashMap<String, Prepared>>,
     /// Set by the message loop before an Execute when another Execute may follow before the next
     /// Sync: the statement then runs in the pipeline's implicit transaction, committed at Sync.
     pipelined: std::sync::atomic::AtomicBool,
@@ -159,6 +162,7 @@ fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
             session: tokio::sync::Mutex::new(Session::connected(user, auth)),
             copy: std::sync::Mutex::new(None),
             prepared: Default::default(),
+            sql_prepared: Default::default(),
             pipelined: Default::default(),
         }
     })
@@ -168,13 +172,18 @@ fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
 /// statements of both PREPARE and the protocol's Parse (psycopg sends `DEALLOCATE ALL` after DDL).
 fn deallocate<S: PortalStore>(store: &S, cell: &SessionCell, name: &sqlparser::ast::Ident) -> Result<Response, SqlError> {
     let mut names = cell.prepared.lock().map_err(|_| SqlError::new("XX000", "prepared statement list poisoned"))?;
+    let mut sql_prepared = cell.sql_prepared.lock().map_err(|_| SqlError::new("XX000", "prepared statement map poisoned"))?;
     if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
         for n in std::mem::take(&mut *names) {
             store.rm_statement(&n);
         }
+        sql_prepared.clear();
         return Ok(Response::Execution(Tag::new("DEALLOCATE ALL")));
     }
-    let n = if name.quote_style.is_none() { name.value.to_lowercase() } else { name.value.clone() };
+    let n = prepare::statement_name(name);
+    if sql_prepared.remove(&n).is_some() {
+        return Ok(Response::Execution(Tag::new("DEALLOCATE")));
+    }
     if !names.remove(&n) || store.get_statement(&n).is_none() {
         return Err(SqlError::new("26000", format!("prepared statement \"{n}\" does not exist")));
     }
@@ -317,6 +326,10 @@ impl SimpleQueryHandler for Handler {
         for (i, (stmt, text)) in stmts.into_iter().enumerate() {
             let result = match &stmt {
                 Statement::Deallocate { name, .. } => deallocate(client.portal_store(), &cell, name),
+                Statement::Prepare { .. } => self.prepare(&cell, &mut s, &stmt, &text).await,
+                Statement::Execute { name: Some(name), parameters, .. } => {
+                    self.execute_sql_prepared(&cell, &mut s, name, parameters, &[], &Format::UnifiedText).await
+                }
                 Statement::Copy { .. } if is_copy_from(&stmt) && i != last => {
                     Err(SqlError::unsupported("COPY FROM STDIN must be the last statement of a multi-statement query string"))
                 }
@@ -400,13 +413,23 @@ impl Parser {
         let Some((stmt, text)) = stmts.pop() else {
             return Ok(Prepared { stmt: None, sql: String::new(), shape: Shape::default(), plan: Arc::default(), schemas: Arc::default() });
         };
-        let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
         // Described under the session's transaction, which may have created the tables it names.
         let cell = session(client);
-        let shape = {
-            let s = cell.session.lock().await;
-            self.engine.describe(&s, &stmt, &given)?
-        };
+        let s = cell.session.lock().await;
+        let mut prepared = self.describe_one(&s, stmt, text, types)?;
+        if let Statement::Execute { name: Some(name), parameters, .. } = prepared.stmt.as_deref().expect("described above") {
+            // Its rows are those of the statement it runs, its parameters those its arguments use.
+            if let Ok(inner) = prepare::lookup(&cell, &prepare::execute_name(name)) {
+                prepared.shape.params = prepare::argument_parameters(&inner, parameters, types);
+                prepared.shape.columns = inner.shape.columns;
+            }
+        }
+        Ok(prepared)
+    }
+
+    fn describe_one(&self, s: &Session, stmt: Statement, text: String, types: &[Option<Type>]) -> Result<Prepared, SqlError> {
+        let given: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(types::data_type)).collect();
+        let shape = self.engine.describe(s, &stmt, &given)?;
         Ok(Prepared { stmt: Some(Arc::new(stmt)), sql: text, shape, plan: Arc::default(), schemas: Arc::default() })
     }
 }
@@ -450,8 +473,14 @@ impl ExtendedQueryHandler for Handler {
                 }
             }
         }
-        if let Statement::Deallocate { name, .. } = &**stmt {
-            return deallocate(client.portal_store(), &cell, name).map_err(pg_error);
+        match &**stmt {
+            Statement::Deallocate { name, .. } => return deallocate(client.portal_store(), &cell, name).map_err(pg_error),
+            Statement::Prepare { .. } => return self.prepare(&cell, &mut s, stmt, &prepared.sql).await.map_err(pg_error),
+            Statement::Execute { name: Some(name), parameters, .. } => {
+                let format = &portal.result_column_format;
+                return self.execute_sql_prepared(&cell, &mut s, name, parameters, &params, format).await.map_err(pg_error);
+            }
+            _ => {}
         }
         if is_copy_from(stmt) {
             return start_copy_in(&self.engine, &cell, &mut s, stmt, &prepared.sql).await.map_err(pg_error);

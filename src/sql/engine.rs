@@ -275,6 +275,7 @@ struct Savepoint {
     snapshots: usize,
     drawn: (usize, usize),
     copy_data: usize,
+    restarted: HashMap<u32, sequence::SeqValue>,
 }
 
 impl Txn {
@@ -538,6 +539,7 @@ impl Engine {
                 snapshots: txn.snapshots.len(),
                 drawn: txn.drawn.len(),
                 copy_data: txn.copy_data.len(),
+                restarted: txn.seq_session.lock().expect("session sequence lock is never poisoned").restarted_mark(),
             };
             txn.savepoints.push((name, mark));
             return Ok(Outcome::Command(tag.into()));
@@ -561,6 +563,8 @@ impl Engine {
         txn.snapshots.truncate(mark.snapshots);
         txn.drawn.truncate(mark.drawn);
         txn.copy_data.truncate(mark.copy_data);
+        let restarted = mark.restarted.clone();
+        txn.seq_session.lock().expect("session sequence lock is never poisoned").restore_restarted(restarted);
         txn.failed = false;
         Ok(Outcome::Command(tag.into()))
     }
@@ -1304,7 +1308,8 @@ impl Engine {
         Ok(tables)
     }
 
-    async fn commit(&self, who: &Who, txn: Txn) -> SqlResult<()> {
+    async fn commit(&self, who: &Who, mut txn: Txn) -> SqlResult<()> {
+        let restarted = Self::seal_restarted(&mut txn);
         if txn.writes.is_empty() {
             if let Some(c) = txn.catalog {
                 self.install_catalog(c);
@@ -1312,7 +1317,6 @@ impl Engine {
             return Ok(());
         }
         let replaying = txn.replay.is_some();
-        let mut txn = txn;
         let signature = if replaying {
             None
         } else {
@@ -1380,7 +1384,9 @@ impl Engine {
                         return Err(governance::append_only_error(&def.name));
                     }
                 }
-                if in_flight.contains(&(*table, key.clone())) || latest.as_ref().is_some_and(|v| v.tx > snapshot) {
+                // A sequence's state is last-writer-wins (block reservations are not row versions).
+                let conflict = *table != super::catalog::SYS_SEQUENCE_VALUES && latest.as_ref().is_some_and(|v| v.tx > snapshot);
+                if in_flight.contains(&(*table, key.clone())) || conflict {
                     return Err(SqlError::new("40001", "could not serialize access due to concurrent update"));
                 }
                 // Secondary indexes: the row this commit replaces is the latest committed one.
@@ -1422,6 +1428,11 @@ impl Engine {
         if let (Err(_), Some(prev)) = (&result, previous_catalog) {
             // Not durable: the catalog changes did not happen.
             self.install_catalog(prev);
+        }
+        if result.is_ok() && !replaying {
+            for (id, v) in restarted {
+                self.sequences.restarted(id, v);
+            }
         }
         // Row locks go only now that the commit is durable (or failed), after the in-flight keys.
         drop(release);
@@ -1484,7 +1495,7 @@ impl Engine {
             txn.snapshot = self.ledger.head().size;
         }
         let scope = TxnCatalog::enter(txn.catalog.as_ref());
-        let out = self.ddl(user, txn, stmt, sql)?;
+        let out = self.ddl(user, txn, stmt)?;
         txn.catalog = scope.leave();
         txn.statements.push(StmtRecord::new(sql, &[], s.admission.as_ref().map(|a| a.0.clone())));
         txn.snapshots.push(txn.snapshot);
@@ -1494,11 +1505,22 @@ impl Engine {
     /// A transaction ends without committing. Object ids it handed out stay used (a sequence it
     /// created may have recorded a high-water mark under its id).
     fn abandon(&self, txn: Txn) {
+        txn.seq_session.lock().expect("session sequence lock is never poisoned").take_restarted();
         if let Some(c) = &txn.catalog {
             if c.next_table_id > self.committed_catalog().next_table_id {
                 self.update_catalog(|cc| cc.next_table_id = cc.next_table_id.max(c.next_table_id));
             }
         }
+    }
+
+    /// The states this transaction's `ALTER SEQUENCE … RESTART` left (its nextval calls drew from
+    /// them), written as the sequences' state entries: the sequences' state once it commits.
+    pub(crate) fn seal_restarted(txn: &mut Txn) -> Vec<(u32, sequence::SeqValue)> {
+        let restarted = txn.seq_session.lock().expect("session sequence lock is never poisoned").take_restarted();
+        for (id, v) in &restarted {
+            Self::write_entries(txn, vec![sequence::value_entry(*id, *v)]);
+        }
+        restarted
     }
 
     /// Add catalog (or row) entries to a transaction's writes.
@@ -1510,12 +1532,12 @@ impl Engine {
     }
 
     /// One DDL statement, with the transaction's catalog in scope (`TxnCatalog`).
-    fn ddl(&self, user: &str, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+    fn ddl(&self, user: &str, txn: &mut Txn, stmt: &Statement) -> SqlResult<Outcome> {
         if let Statement::CreateIndex(ci) = stmt {
             return self.create_index(txn, ci);
         }
         if matches!(stmt, Statement::CreateSequence { .. } | Statement::Drop { object_type: ast::ObjectType::Sequence, .. }) {
-            return self.sequence_ddl(user, txn, stmt, sql);
+            return self.sequence_ddl(txn, stmt);
         }
         let (entries, tag, apply): (Vec<Entry>, &str, CatalogChange) = match stmt {
             Statement::CreateTable(ct) => {
@@ -1636,6 +1658,7 @@ impl Engine {
                     }
                     return Err(SqlError::undefined_table(&name));
                 };
+                let mut views = view_deps::ViewChanges::default();
                 for op in &at.operations {
                     match op {
                         ast::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
@@ -1795,6 +1818,7 @@ impl Engine {
                                 }
                                 ast::AlterColumnOperation::DropDefault => t.columns[i].default = None,
                                 ast::AlterColumnOperation::SetDataType { data_type, using, .. } => {
+                                    self.views_after_alter(&t, view_deps::ViewImpact::ColumnType { column: &cname })?;
                                     let ty = DataType::from_ast(data_type)?;
                                     let numeric = crate::sql::value::numeric_typmod(data_type)?;
                                     self.alter_column_type(&mut t, txn, i, (ty, numeric), using.as_ref(), user)?;
@@ -1810,7 +1834,10 @@ impl Engine {
                         ast::AlterTableOperation::DropColumn { column_names, if_exists, drop_behavior, .. } => {
                             let cascade = matches!(drop_behavior, Some(ast::DropBehavior::Cascade));
                             for cn in column_names {
-                                self.drop_column(&mut t, txn, &normalize_ident(cn), *if_exists, cascade)?;
+                                let column = normalize_ident(cn);
+                                let gone = self.views_after_alter(&t, view_deps::ViewImpact::DropColumn { column: &column, cascade })?;
+                                views.dropped.extend(gone.dropped);
+                                self.drop_column(&mut t, txn, &column, *if_exists, cascade)?;
                             }
                         }
                         ast::AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
@@ -1821,6 +1848,8 @@ impl Engine {
                             if t.column(&new).is_some() {
                                 return Err(SqlError::new("42701", format!("column \"{new}\" of relation \"{name}\" already exists")));
                             }
+                            let moved = self.views_after_alter(&t, view_deps::ViewImpact::RenameColumn { old: &old, new: &new })?;
+                            views.rewritten.extend(moved.rewritten);
                             // Rows are stored by position, so old rows read under the new name.
                             for c in &mut t.checks {
                                 c.expr = crate::sql::rename_ident(&c.expr, &old, &new);
@@ -1834,6 +1863,8 @@ impl Engine {
                             if self.catalog().tables.contains_key(&new) {
                                 return Err(SqlError::new("42P07", format!("relation \"{new}\" already exists")));
                             }
+                            let moved = self.views_after_alter(&t, view_deps::ViewImpact::RenameTable { old: &t.name, new: &new })?;
+                            views.rewritten.extend(moved.rewritten);
                             t.name = new;
                         }
                         other => {
@@ -1845,12 +1876,14 @@ impl Engine {
                     }
                 }
                 t.version += 1;
-                let entry = t.entry();
+                let mut entries = vec![t.entry()];
+                entries.extend(views.entries());
                 let old_name = name.clone();
                 (
-                    vec![entry],
+                    entries,
                     "ALTER TABLE",
                     Box::new(move |c: &mut Catalog| {
+                        views.apply(c);
                         c.tables.remove(&old_name);
                         c.next_table_id = c.next_table_id.max(t.indexes.iter().map(|i| i.id + 1).max().unwrap_or(0));
                         c.tables.insert(t.name.clone(), t);
@@ -3057,6 +3090,10 @@ pub(crate) mod plan;
 // The proof functions: verified_get, inclusion_proof, consistency_proof, …
 #[path = "proofs.rs"]
 pub(crate) mod proofs;
+
+// Views over a table that ALTER TABLE changes (their column dependencies).
+#[path = "view_deps.rs"]
+pub(crate) mod view_deps;
 
 // Sequences, SERIAL and identity columns, and the values statements draw for replay.
 #[path = "sequence.rs"]

@@ -1273,53 +1273,82 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                 .collect(),
         ),
         "columns" => {
-            let mut rows = Vec::new();
+            // Tables' columns, then views' (nullable, without defaults, as PostgreSQL lists them).
+            struct Col<'a> {
+                table: &'a str,
+                name: &'a str,
+                ty: DataType,
+                numeric: Option<(u32, u32)>,
+                default: Option<&'a str>,
+                not_null: bool,
+                identity: Option<&'a str>,
+            }
+            let mut cols: Vec<(Col, usize)> = Vec::new();
             for t in catalog.tables.values() {
                 for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
-                    let data_type = match c.ty {
-                        DataType::Varchar(_) => "character varying".to_string(),
-                        DataType::Bpchar(_) => "character".to_string(),
-                        ty => ty.name(),
-                    };
-                    let max_len = match c.ty {
-                        DataType::Varchar(Some(n)) | DataType::Bpchar(Some(n)) => Value::Int(n as i64),
-                        _ => Value::Null,
-                    };
-                    // numeric_precision, numeric_precision_radix, numeric_scale, as PostgreSQL gives them.
-                    let int = |v: i64| Value::Int(v);
-                    let (precision, radix, scale) = match (c.ty, c.numeric) {
-                        (DataType::Int2, _) => (int(16), int(2), int(0)),
-                        (DataType::Int4, _) => (int(32), int(2), int(0)),
-                        (DataType::Int8, _) => (int(64), int(2), int(0)),
-                        (DataType::Float4, _) => (int(24), int(2), Value::Null),
-                        (DataType::Float8, _) => (int(53), int(2), Value::Null),
-                        (DataType::Numeric, Some((p, s))) => (int(p as i64), int(10), int(s as i64)),
-                        (DataType::Numeric, None) => (Value::Null, int(10), Value::Null),
-                        _ => (Value::Null, Value::Null, Value::Null),
-                    };
                     let identity = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref());
-                    rows.push(vec![
-                        text("vouchdb"),
-                        text("public"),
-                        text(&t.name),
-                        text(&c.name),
-                        Value::Int(i as i64 + 1),
-                        c.default.as_deref().map(text).unwrap_or(Value::Null),
-                        text(if c.not_null { "NO" } else { "YES" }),
-                        text(&data_type),
-                        max_len,
-                        precision,
-                        radix,
-                        scale,
-                        text(&udt_name(c.ty)),
-                        text(if identity.is_some() { "YES" } else { "NO" }),
-                        match identity {
-                            Some("a") => text("ALWAYS"),
-                            Some(_) => text("BY DEFAULT"),
-                            None => Value::Null,
-                        },
-                    ]);
+                    let col = Col {
+                        table: &t.name,
+                        name: &c.name,
+                        ty: c.ty,
+                        numeric: c.numeric,
+                        default: c.default.as_deref(),
+                        not_null: c.not_null,
+                        identity,
+                    };
+                    cols.push((col, i));
                 }
+            }
+            for v in catalog.views.values() {
+                for (i, (name, ty)) in v.columns.iter().enumerate() {
+                    let col = Col { table: &v.name, name, ty: *ty, numeric: None, default: None, not_null: false, identity: None };
+                    cols.push((col, i));
+                }
+            }
+            let mut rows = Vec::new();
+            for (c, i) in cols {
+                let data_type = match c.ty {
+                    DataType::Varchar(_) => "character varying".to_string(),
+                    DataType::Bpchar(_) => "character".to_string(),
+                    ty => ty.name(),
+                };
+                let max_len = match c.ty {
+                    DataType::Varchar(Some(n)) | DataType::Bpchar(Some(n)) => Value::Int(n as i64),
+                    _ => Value::Null,
+                };
+                // numeric_precision, numeric_precision_radix, numeric_scale, as PostgreSQL gives them.
+                let int = |v: i64| Value::Int(v);
+                let (precision, radix, scale) = match (c.ty, c.numeric) {
+                    (DataType::Int2, _) => (int(16), int(2), int(0)),
+                    (DataType::Int4, _) => (int(32), int(2), int(0)),
+                    (DataType::Int8, _) => (int(64), int(2), int(0)),
+                    (DataType::Float4, _) => (int(24), int(2), Value::Null),
+                    (DataType::Float8, _) => (int(53), int(2), Value::Null),
+                    (DataType::Numeric, Some((p, s))) => (int(p as i64), int(10), int(s as i64)),
+                    (DataType::Numeric, None) => (Value::Null, int(10), Value::Null),
+                    _ => (Value::Null, Value::Null, Value::Null),
+                };
+                rows.push(vec![
+                    text("vouchdb"),
+                    text("public"),
+                    text(c.table),
+                    text(c.name),
+                    Value::Int(i as i64 + 1),
+                    c.default.map(text).unwrap_or(Value::Null),
+                    text(if c.not_null { "NO" } else { "YES" }),
+                    text(&data_type),
+                    max_len,
+                    precision,
+                    radix,
+                    scale,
+                    text(&udt_name(c.ty)),
+                    text(if c.identity.is_some() { "YES" } else { "NO" }),
+                    match c.identity {
+                        Some("a") => text("ALWAYS"),
+                        Some(_) => text("BY DEFAULT"),
+                        None => Value::Null,
+                    },
+                ]);
             }
             (
                 vec![

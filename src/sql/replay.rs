@@ -317,6 +317,7 @@ impl Engine {
             };
             counts.push(governance::rows_affected(&out.map_err(fail)?, &before, &txn.writes));
         }
+        Self::seal_restarted(&mut txn);
         Ok((txn, counts))
     }
 

@@ -27,6 +27,15 @@ struct SeqState {
     called: bool,
     /// nextval calls still covered by the last durable record.
     left: i64,
+    /// The definition (increment, min, max, cycle) the block was reserved under: a nextval under a
+    /// changed one (ALTER SEQUENCE, committed or in the drawing transaction) reserves anew.
+    under: (i64, i64, i64, bool),
+}
+
+impl SequenceDef {
+    fn shape(&self) -> (i64, i64, i64, bool) {
+        (self.increment, self.min, self.max, self.cycle)
+    }
 }
 
 /// The in-memory state of every sequence used since start (loaded from the ledger on first use).
@@ -40,11 +49,31 @@ pub struct Sequences {
 pub struct SessionSeq {
     currval: HashMap<u32, i64>,
     last: Option<u32>,
+    /// Sequences the running transaction restarted (ALTER SEQUENCE … RESTART): their state as the
+    /// transaction sees it, drawn from by its nextval calls and written by its commit.
+    restarted: HashMap<u32, SeqValue>,
+}
+
+impl SessionSeq {
+    /// The transaction ends: its restarted states, to be written by its commit (or dropped).
+    pub fn take_restarted(&mut self) -> Vec<(u32, SeqValue)> {
+        let mut v: Vec<(u32, SeqValue)> = self.restarted.drain().collect();
+        v.sort_by_key(|(id, _)| *id);
+        v
+    }
+
+    /// For a savepoint: the restarted states as they are now, and to put them back (ROLLBACK TO).
+    pub fn restarted_mark(&self) -> HashMap<u32, SeqValue> {
+        self.restarted.clone()
+    }
+    pub fn restore_restarted(&mut self, mark: HashMap<u32, SeqValue>) {
+        self.restarted = mark;
+    }
 }
 
 pub type SessionSeqs = Arc<Mutex<SessionSeq>>;
 
-fn value_entry(id: u32, v: SeqValue) -> Entry {
+pub(crate) fn value_entry(id: u32, v: SeqValue) -> Entry {
     Entry::put(SYS_SEQUENCE_VALUES, id.to_be_bytes().to_vec(), serde_json::to_vec(&v).expect("a sequence value always serialises"))
 }
 
@@ -244,7 +273,7 @@ impl Sequences {
             _ => None,
         };
         let v = stored.unwrap_or(SeqValue { last_value: def.start, is_called: false });
-        Ok(SeqState { last: v.last_value, called: v.is_called, left: 0 })
+        Ok(SeqState { last: v.last_value, called: v.is_called, left: 0, under: def.shape() })
     }
 
     /// Record a sequence state durably, as a ledger transaction of its own.
@@ -266,7 +295,7 @@ impl Sequences {
             None => self.load(ledger, def)?,
         };
         let v = def.step(st.last, st.called)?;
-        let mut left = st.left;
+        let mut left = if st.under == def.shape() { st.left } else { 0 };
         if left == 0 {
             // Reserve a block: record the state after its last value before handing any out.
             let n = RESERVE.max(def.cache);
@@ -280,38 +309,23 @@ impl Sequences {
             Self::record(ledger, def, SeqValue { last_value: high, is_called: true }, user, "reserve")?;
             left = n;
         }
-        all.insert(def.id, SeqState { last: v, called: true, left: left - 1 });
+        all.insert(def.id, SeqState { last: v, called: true, left: left - 1, under: def.shape() });
         Ok(v)
     }
 
-    /// setval and ALTER SEQUENCE RESTART: the new state is durable before it is used.
-    pub fn set(&self, ledger: &Ledger, def: &SequenceDef, v: SeqValue, user: &str, why: &str, extra: Vec<Entry>) -> SqlResult<()> {
+    /// setval: the new state is durable before it is used.
+    pub fn set(&self, ledger: &Ledger, def: &SequenceDef, v: SeqValue, user: &str) -> SqlResult<()> {
         let mut all = self.state.lock().expect("sequence lock is never poisoned");
-        if extra.is_empty() {
-            Self::record(ledger, def, v, user, why)?;
-        } else {
-            let provenance =
-                serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [why] })).expect("provenance always serialises");
-            let mut entries = extra;
-            entries.push(value_entry(def.id, v));
-            ledger.append_blocking(NewTx { entries, provenance, ..Default::default() })?;
-        }
-        all.insert(def.id, SeqState { last: v.last_value, called: v.is_called, left: 0 });
+        Self::record(ledger, def, v, user, "setval")?;
+        all.insert(def.id, SeqState { last: v.last_value, called: v.is_called, left: 0, under: def.shape() });
         Ok(())
     }
 
-    /// The state of a sequence (for the catalog views), without changing it.
-    pub fn peek(&self, ledger: &Ledger, def: &SequenceDef) -> SqlResult<SeqValue> {
-        let all = self.state.lock().expect("sequence lock is never poisoned");
-        let st = match all.get(&def.id) {
-            Some(s) => *s,
-            None => self.load(ledger, def)?,
-        };
-        Ok(SeqValue { last_value: st.last, is_called: st.called })
-    }
-
-    pub fn forget(&self, id: u32) {
-        self.state.lock().expect("sequence lock is never poisoned").remove(&id);
+    /// A committed ALTER SEQUENCE … RESTART: the state its transaction wrote (and drew from) is now
+    /// the sequence's; the next nextval reserves a block from it.
+    pub fn restarted(&self, id: u32, v: SeqValue) {
+        let mut all = self.state.lock().expect("sequence lock is never poisoned");
+        all.insert(id, SeqState { last: v.last_value, called: v.is_called, left: 0, under: (0, 0, 0, false) });
     }
 }
 
@@ -395,9 +409,19 @@ impl<'a> Generated<'a> {
 impl super::super::expr::Generator for Generated<'_> {
     fn nextval(&self, name: &str) -> SqlResult<i64> {
         let def = self.sequence(name)?;
-        let v = match self.replayed_value(&def.name) {
-            Some(v) => v?,
-            None => self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?,
+        // Restarted by this transaction: drawn from the state it wrote, which its commit records.
+        let restarted = self.session().restarted.get(&def.id).copied();
+        let v = match (restarted, self.replayed_value(&def.name)) {
+            (Some(st), replayed) => {
+                let v = match replayed {
+                    Some(v) => v?,
+                    None => def.step(st.last_value, st.is_called)?,
+                };
+                self.session().restarted.insert(def.id, SeqValue { last_value: v, is_called: true });
+                v
+            }
+            (None, Some(v)) => v?,
+            (None, None) => self.engine.sequences.nextval(&self.engine.ledger, &def, self.user)?,
         };
         let mut s = self.session();
         s.currval.insert(def.id, v);
@@ -439,6 +463,9 @@ impl super::super::expr::Generator for Generated<'_> {
                 format!("setval: value {value} is out of bounds for sequence \"{}\" ({}..{})", def.name, def.min, def.max),
             ));
         }
+        if let Some(st) = self.session().restarted.get_mut(&def.id) {
+            *st = SeqValue { last_value: value, is_called: called };
+        }
         if self.replay.is_some() {
             // The new state was recorded by a transaction of its own, which the replay checks apart.
             if called {
@@ -446,14 +473,7 @@ impl super::super::expr::Generator for Generated<'_> {
             }
             return Ok(value);
         }
-        self.engine.sequences.set(
-            &self.engine.ledger,
-            &def,
-            SeqValue { last_value: value, is_called: called },
-            self.user,
-            "setval",
-            vec![],
-        )?;
+        self.engine.sequences.set(&self.engine.ledger, &def, SeqValue { last_value: value, is_called: called }, self.user)?;
         if called {
             self.session().currval.insert(def.id, value);
         }
@@ -624,7 +644,7 @@ impl Engine {
     }
 
     /// CREATE SEQUENCE, ALTER SEQUENCE, DROP SEQUENCE (the caller holds the DDL lock).
-    pub(crate) fn sequence_ddl(&self, user: &str, txn: &mut Txn, stmt: &Statement, sql: &str) -> SqlResult<Outcome> {
+    pub(crate) fn sequence_ddl(&self, txn: &mut Txn, stmt: &Statement) -> SqlResult<Outcome> {
         match stmt {
             Statement::CreateSequence { temporary: false, if_not_exists, name, sequence_options } => {
                 let name = object_name(name);
@@ -662,35 +682,21 @@ impl Engine {
                     }
                     return Err(SqlError::undefined_table(&name));
                 };
-                // Its state changes are durable at once (as nextval's): not inside a transaction block.
-                if txn.explicit {
-                    return Err(SqlError::unsupported("ALTER SEQUENCE inside a transaction block is not supported yet; run it on its own"));
-                }
                 let opts = SeqOptions::parse(sequence_options)?;
                 let mut def = opts.apply(old.id, &name, Some(&old))?;
                 if opts.owned_by.is_some() {
                     def.owned_by = self.owner_of(opts.owned_by.as_ref())?;
                 }
-                let entries = if def != old { vec![def.entry()] } else { vec![] };
-                match opts.restart {
-                    Some(r) => {
-                        let v = SeqValue { last_value: r.unwrap_or(def.start), is_called: false };
-                        if entries.is_empty() {
-                            self.sequences.set(&self.ledger, &def, v, user, "restart", vec![])?;
-                        } else {
-                            self.sequences.set(&self.ledger, &def, v, user, sql, entries)?;
-                        }
-                    }
-                    None if !entries.is_empty() => {
-                        self.append_sequence_ddl(user, sql, entries)?;
-                        // The reserved block was computed under the old definition.
-                        let v = self.sequences.peek(&self.ledger, &old)?;
-                        self.sequences.forget(old.id);
-                        if def.increment != old.increment || def.max != old.max || def.min != old.min {
-                            self.sequences.set(&self.ledger, &def, v, user, "alter", vec![])?;
-                        }
-                    }
-                    None => {}
+                // Transactional, as in PostgreSQL: the definition and a restarted state are writes of
+                // the transaction. A restarted state is the transaction's own until it commits (its
+                // nextval calls draw from it, and the commit records where they left it).
+                if def != old {
+                    Self::write_entries(txn, vec![def.entry()]);
+                }
+                if let Some(r) = opts.restart {
+                    let v = SeqValue { last_value: r.unwrap_or(def.start), is_called: false };
+                    txn.seq_session.lock().expect("session sequence lock is never poisoned").restarted.insert(def.id, v);
+                    Self::write_entries(txn, vec![value_entry(def.id, v)]);
                 }
                 self.update_catalog(|c| c.sequences.insert(name, def));
                 Ok(Outcome::Command("ALTER SEQUENCE".into()))
@@ -738,13 +744,6 @@ impl Engine {
             }
             _ => unreachable!("sequence_ddl is called for sequence statements only"),
         }
-    }
-
-    fn append_sequence_ddl(&self, user: &str, sql: &str, entries: Vec<Entry>) -> SqlResult<()> {
-        let provenance =
-            serde_json::to_vec(&serde_json::json!({ "user": user, "statements": [sql] })).expect("provenance always serialises");
-        self.ledger.append_blocking(NewTx { entries, provenance, ..Default::default() })?;
-        Ok(())
     }
 
     /// `OWNED BY t.c` (None: `OWNED BY NONE` or no clause).
