@@ -1329,6 +1329,9 @@ impl Engine {
                     _ => return Err(SqlError::new("XX000", format!("view \"{}\" has an unreadable definition", view.name))),
                 };
                 let mut plan = self.plan_query_with(&q, &Ctes::new(), &[], params)?;
+                // A view has the columns it was created with: a `*` over a table that gained columns
+                // since does not grow (PostgreSQL expands it when the view is created).
+                plan.visible = plan.visible.min(view.columns.len());
                 // The view's column names (as created) over whatever its query names them.
                 for (o, (n, _)) in plan.outputs.iter_mut().zip(&view.columns) {
                     o.0 = n.clone();

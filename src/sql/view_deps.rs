@@ -1,6 +1,6 @@
 //! Views over a table that ALTER TABLE changes. A view is stored as its query text, so the columns it
-//! depends on are found by planning it: a view reads a column when it no longer plans to the same
-//! columns once that column is dropped. As in PostgreSQL:
+//! depends on are found by planning it: a view reads a column when its plan changes (or fails) once
+//! that column is dropped. As in PostgreSQL:
 //! - DROP COLUMN of a column a view reads is 2BP01, or drops the view (and views over it) with CASCADE;
 //! - ALTER COLUMN … TYPE of a column a view reads is 0A000;
 //! - RENAME COLUMN and RENAME TO carry the views along: their text is rewritten to the new name and
@@ -44,33 +44,36 @@ impl ViewChanges {
 }
 
 impl Engine {
-    /// Whether `sql` plans, under `catalog`, to columns of the types `columns` has.
-    fn plans_to(&self, catalog: &Catalog, sql: &str, columns: &[(String, DataType)]) -> bool {
+    /// The columns (names and types) view `v`'s text `sql` plans to under `catalog`, as many as the
+    /// view has (a `*` over a table that gained columns plans to more); None when it does not plan.
+    fn shape_under(&self, catalog: &Catalog, v: &ViewDef, sql: &str) -> Option<Vec<(String, DataType)>> {
         let catalog = Arc::new(catalog.clone());
         let _scope = TxnCatalog::enter(Some(&catalog));
-        let Ok(Some((Statement::Query(q), _))) = crate::sql::parse(sql).map(|v| v.into_iter().next()) else { return false };
-        match self.plan_query(&q, &mut vec![]) {
-            Ok(plan) => {
-                let got: Vec<DataType> = plan.columns().into_iter().map(|c| c.ty).collect();
-                got.len() == columns.len() && got.iter().zip(columns).all(|(a, (_, b))| a == b)
-            }
-            Err(_) => false,
-        }
+        let Ok(Some((Statement::Query(q), _))) = crate::sql::parse(sql).map(|v| v.into_iter().next()) else { return None };
+        let plan = self.plan_query(&q, &mut vec![]).ok()?;
+        Some(plan.columns().into_iter().take(v.columns.len()).map(|c| (c.name, c.ty)).collect())
     }
 
-    /// The views that read column `column` of table `t` (as the catalog is now).
+    /// The catalog as it is, with table `t` as given (an ALTER TABLE step in progress).
+    fn catalog_with(&self, t: &TableDef, old_name: &str) -> Catalog {
+        let mut c = (*self.catalog()).clone();
+        c.tables.remove(old_name);
+        c.tables.insert(t.name.clone(), t.clone());
+        c
+    }
+
+    /// The views that read column `column` of table `t`: the ones whose plan changes (or fails) once
+    /// the column is dropped. (`SELECT *` reads every column.)
     fn views_reading_column(&self, t: &TableDef, column: &str) -> Vec<ViewDef> {
-        let catalog = self.catalog();
         let Some(i) = t.column(column) else { return Vec::new() };
-        let mut without = (*catalog).clone();
+        let now = self.catalog_with(t, &t.name);
         let mut hidden = t.clone();
         drop_column_def(&mut hidden, i);
-        without.tables.remove(&t.name);
-        without.tables.insert(hidden.name.clone(), hidden);
-        catalog
-            .views
+        let without = self.catalog_with(&hidden, &t.name);
+        now.views
             .values()
-            .filter(|v| view_reads(&v.sql).contains(&t.name) && !self.plans_to(&without, &v.sql, &v.columns))
+            .filter(|v| view_reads(&v.sql).contains(&t.name))
+            .filter(|v| self.shape_under(&now, v, &v.sql).is_some_and(|shape| self.shape_under(&without, v, &v.sql) != Some(shape)))
             .cloned()
             .collect()
     }
@@ -113,37 +116,37 @@ impl Engine {
                 if reading.is_empty() {
                     return Ok(out);
                 }
-                let mut after = (*self.catalog()).clone();
                 let mut renamed = t.clone();
                 let i = renamed.column(old).expect("views read it");
                 renamed.columns[i].name = new.to_string();
-                after.tables.insert(renamed.name.clone(), renamed);
-                out.rewritten = self.rewrite_views(&mut after, reading, old, new)?;
+                let before = self.catalog_with(t, &t.name);
+                let mut after = self.catalog_with(&renamed, &t.name);
+                out.rewritten = self.rewrite_views(&before, &mut after, reading, old, new)?;
             }
             ViewImpact::RenameTable { old, new } => {
-                let catalog = self.catalog();
-                let reading: Vec<ViewDef> = catalog.views.values().filter(|v| view_reads(&v.sql).contains(old)).cloned().collect();
+                let before = self.catalog_with(t, &t.name);
+                let reading: Vec<ViewDef> = before.views.values().filter(|v| view_reads(&v.sql).contains(old)).cloned().collect();
                 if reading.is_empty() {
                     return Ok(out);
                 }
-                let mut after = (*catalog).clone();
                 let mut renamed = t.clone();
                 renamed.name = new.to_string();
-                after.tables.remove(old);
-                after.tables.insert(new.to_string(), renamed);
-                out.rewritten = self.rewrite_views(&mut after, reading, old, new)?;
+                let mut after = self.catalog_with(&renamed, old);
+                out.rewritten = self.rewrite_views(&before, &mut after, reading, old, new)?;
             }
         }
         Ok(out)
     }
 
-    /// The views `reading` with `old` renamed `new` in their text, each planning under `after` to the
-    /// columns it had (else 0A000: the view cannot follow the rename).
-    fn rewrite_views(&self, after: &mut Catalog, reading: Vec<ViewDef>, old: &str, new: &str) -> SqlResult<Vec<ViewDef>> {
+    /// The views `reading` with `old` renamed `new` in their text, each planning under `after` to
+    /// columns of the types it planned to `before` (else 0A000: the view cannot follow the rename).
+    fn rewrite_views(&self, before: &Catalog, after: &mut Catalog, reading: Vec<ViewDef>, old: &str, new: &str) -> SqlResult<Vec<ViewDef>> {
+        let types = |shape: Option<Vec<(String, DataType)>>| shape.map(|s| s.into_iter().map(|(_, t)| t).collect::<Vec<_>>());
         let mut out = Vec::new();
         for mut v in reading {
             let sql = crate::sql::rename_ident(&v.sql, old, new);
-            if !self.plans_to(after, &sql, &v.columns) {
+            let was = types(self.shape_under(before, &v, &v.sql));
+            if was.is_none() || types(self.shape_under(after, &v, &sql)) != was {
                 return Err(SqlError::unsupported(format!(
                     "cannot rename \"{old}\" to \"{new}\": view {} reads it and could not be rewritten to follow (drop and create the view again)",
                     v.name
