@@ -129,6 +129,8 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
     b.put_cf(meta, META_LAST_COMMIT, last_commit.to_be_bytes());
     let mut w = WriteOptions::default();
     w.set_sync(sync);
+    // (See `Options::sync`: a store without fsync is a scratch store, rebuilt rather than recovered.)
+    w.disable_wal(!sync);
     db.write_opt(b, &w).map_err(|e| storage_error(&shared.path, e))?;
     for r in &mut receipts {
         r.tree_size = next.size();

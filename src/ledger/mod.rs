@@ -94,8 +94,9 @@ pub struct Options {
     pub max_batch_bytes: usize,
     /// RocksDB block cache in bytes.
     pub block_cache_bytes: usize,
-    /// fsync each group commit before answering (the server always does; a replay's scratch store,
-    /// which is thrown away, does not).
+    /// fsync each group commit before answering (the server always does). A store opened without it
+    /// (a replay's scratch store, which is thrown away) writes no RocksDB WAL either: after a crash it
+    /// is not reopened but rebuilt.
     pub sync: bool,
     /// Write each append on the caller's thread, with no commit thread and no group commit: for a
     /// single writer that appends one transaction at a time (a replay's scratch store), where the

@@ -16,9 +16,26 @@ use crate::sql::provenance::Provenance;
 #[derive(Default)]
 pub struct ParseCache {
     parsed: HashMap<String, Arc<Statement>>,
+    /// Per principal and statement text: the parameter types and the plan, kept while the catalog
+    /// keeps the generation they were made under (a log of one application repeats a few statements).
+    prepared: HashMap<(String, String), (u64, Vec<DataType>, Arc<PlanCache>)>,
 }
 
 impl ParseCache {
+    fn prepared(&self, user: &str, sql: &str, generation: u64) -> Option<(Vec<DataType>, Arc<PlanCache>)> {
+        match self.prepared.get(&(user.to_string(), sql.to_string())) {
+            Some((g, types, plan)) if *g == generation => Some((types.clone(), plan.clone())),
+            _ => None,
+        }
+    }
+
+    fn keep(&mut self, user: &str, sql: &str, generation: u64, types: Vec<DataType>, plan: Arc<PlanCache>) {
+        if self.prepared.len() > 10_000 {
+            self.prepared.clear();
+        }
+        self.prepared.insert((user.to_string(), sql.to_string()), (generation, types, plan));
+    }
+
     fn get(&mut self, sql: &str) -> SqlResult<Arc<Statement>> {
         if let Some(s) = self.parsed.get(sql) {
             return Ok(s.clone());
@@ -270,21 +287,35 @@ impl Engine {
             let fail = |e: SqlError| format!("statement {} failed on replay ({}: {}): {sql}", i + 1, e.code, e.message);
             let stmt = cache.get(sql).map_err(fail)?;
             let texts = p.params.get(i).cloned().unwrap_or_default();
-            let params = if texts.is_empty() {
-                Vec::new()
-            } else {
-                let _scope = TxnCatalog::enter(txn.catalog.as_ref());
-                let shape = self.describe(&s, &stmt, &vec![None; texts.len()]).map_err(fail)?;
-                texts
-                    .iter()
-                    .enumerate()
-                    .map(|(k, t)| match t {
-                        None => Ok(Value::Null),
-                        Some(t) => Value::parse(t, shape.params.get(k).copied().unwrap_or(DataType::Text)),
-                    })
-                    .collect::<SqlResult<Vec<_>>>()
-                    .map_err(fail)?
+            // The statement's parameter types and plan, made once per text while the catalog is the
+            // same (not under a transaction's own catalog, after DDL in it).
+            let generation = self.catalog_generation.load(Ordering::Acquire);
+            let reuse = txn.catalog.is_none();
+            let (types, plan) = match cache.prepared(&p.user, sql, generation).filter(|_| reuse) {
+                Some(known) => known,
+                None => {
+                    let types = if texts.is_empty() {
+                        Vec::new()
+                    } else {
+                        let _scope = TxnCatalog::enter(txn.catalog.as_ref());
+                        self.describe(&s, &stmt, &vec![None; texts.len()]).map_err(fail)?.params
+                    };
+                    let plan = Arc::new(PlanCache::default());
+                    if reuse {
+                        cache.keep(&p.user, sql, generation, types.clone(), plan.clone());
+                    }
+                    (types, plan)
+                }
             };
+            let params = texts
+                .iter()
+                .enumerate()
+                .map(|(k, t)| match t {
+                    None => Ok(Value::Null),
+                    Some(t) => Value::parse(t, types.get(k).copied().unwrap_or(DataType::Text)),
+                })
+                .collect::<SqlResult<Vec<_>>>()
+                .map_err(fail)?;
             txn.snapshot = p.snapshots.get(i).copied().unwrap_or_else(|| self.ledger.head().size);
             let before = txn.writes.clone();
             let out = if is_ddl(&stmt) {
@@ -294,7 +325,7 @@ impl Engine {
                     txn.copy_input = p.copy_bytes(copies).map(Arc::new);
                     copies += 1;
                 }
-                let out = self.run(&p.user, &s.settings, &mut txn, &stmt, &params, None);
+                let out = self.run(&p.user, &s.settings, &mut txn, &stmt, &params, reuse.then_some(&*plan));
                 txn.copy_input = None;
                 match out {
                     Ok(out) => {
