@@ -517,6 +517,51 @@ fn grants_and_revokes_govern_roles_without_policies() {
     assert!(o.status.success(), "{}", stdout(&o));
 }
 
+/// Views are privileges too, as in PostgreSQL: reading one needs SELECT on the view, and the tables
+/// it reads are checked as the view's owner, so a view over a table a role may not read does not leak
+/// it, and a granted view exposes only its own columns. Only the owner drops or replaces a view; a
+/// writing statement that reads a view is checked the same way, and the replay audit agrees.
+#[test]
+fn views_need_select_and_read_their_tables_as_their_owner() {
+    let mut s = Server::start();
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin
+            .batch_execute(
+                "CREATE TABLE people (id INT PRIMARY KEY, ssn TEXT, name TEXT); INSERT INTO people VALUES (1, '123-45', 'ann');
+                 CREATE VIEW names AS SELECT id, name FROM people;
+                 CREATE VIEW names_again AS SELECT name FROM names;
+                 CREATE TABLE copies (name TEXT PRIMARY KEY);
+                 CREATE USER eve PASSWORD 'eve-pw'; GRANT INSERT ON copies TO eve",
+            )
+            .await
+            .unwrap();
+        let eve = connect_as(&s, "eve", "eve-pw").await;
+        assert_eq!(refused(&eve, "SELECT * FROM names").await, ("42501".into(), "permission denied for view names".into()));
+        assert_eq!(refused(&eve, "SELECT * FROM names_again").await.0, "42501");
+        assert_eq!(refused(&eve, "INSERT INTO copies SELECT name FROM names").await.0, "42501");
+        // A role's own view over a table it may not read is refused at once.
+        assert_eq!(refused(&eve, "CREATE VIEW peek AS SELECT ssn FROM people").await.0, "42501");
+        admin.batch_execute("GRANT SELECT ON names, names_again TO eve").await.unwrap();
+        assert_eq!(count(&eve, "SELECT count(*) FROM names").await, 1);
+        assert_eq!(count(&eve, "SELECT count(*) FROM names_again").await, 1);
+        eve.batch_execute("INSERT INTO copies SELECT name FROM names").await.unwrap();
+        assert_eq!(refused(&eve, "SELECT ssn FROM people").await.0, "42501");
+        assert_eq!(refused(&eve, "DROP VIEW names").await, ("42501".into(), "must be owner of view names".into()));
+        assert_eq!(refused(&eve, "CREATE OR REPLACE VIEW names AS SELECT id, ssn AS name FROM people").await.0, "42501");
+        let acl: String =
+            admin.query_one("SELECT array_to_string(relacl, ',') FROM pg_class WHERE relname = 'names'", &[]).await.unwrap().get(0);
+        assert_eq!(acl, "admin=arwdDxt/admin,eve=r/admin");
+        admin.batch_execute("REVOKE SELECT ON names FROM eve").await.unwrap();
+        assert_eq!(refused(&eve, "SELECT * FROM names").await.0, "42501");
+        // names_again reads names as its owner (admin), so it still works for eve.
+        assert_eq!(count(&eve, "SELECT count(*) FROM names_again").await, 1);
+    });
+    s.stop();
+    let o = replay(&s);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
 /// MAX ROWS counts every row a statement writes: the rows a TRUNCATE deletes, and the rows its
 /// referential actions change; in a transaction block as outside one. The replay audit agrees.
 #[test]

@@ -26,6 +26,13 @@ pub struct ViewDef {
     pub name: String,
     pub sql: String,
     pub columns: Vec<(String, DataType)>,
+    /// The role that created the view (None: created before view owners were recorded; superusers
+    /// own it). Readers need SELECT on the view; the tables it reads are checked as its owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// GRANTs on the view, as a table's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grants: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl ViewDef {

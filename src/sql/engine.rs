@@ -1893,12 +1893,11 @@ impl Engine {
             Statement::Grant(ast::Grant { privileges, objects, grantees, .. })
             | Statement::Revoke(ast::Revoke { privileges, objects, grantees, .. }) => {
                 let grant = matches!(stmt, Statement::Grant(_));
-                let governance::GrantTargets { tables, privileges: privs, roles } =
+                let governance::GrantTargets { tables, views, privileges: privs, roles } =
                     governance::grant_targets(&self.catalog(), user, privileges, objects.as_ref(), grantees)?;
-                let mut defs = Vec::new();
-                for mut t in tables {
+                let change = |grants: &mut BTreeMap<String, BTreeSet<String>>| {
                     for r in &roles {
-                        let set = t.grants.entry(r.clone()).or_default();
+                        let set = grants.entry(r.clone()).or_default();
                         for p in &privs {
                             if grant {
                                 set.insert(p.to_string());
@@ -1907,17 +1906,21 @@ impl Engine {
                             }
                         }
                         if set.is_empty() {
-                            t.grants.remove(r);
+                            grants.remove(r);
                         }
                     }
-                    defs.push(t);
-                }
+                };
+                let defs: Vec<TableDef> = tables.into_iter().map(|mut t| (change(&mut t.grants), t).1).collect();
+                let views: Vec<super::catalog::ViewDef> = views.into_iter().map(|mut v| (change(&mut v.grants), v).1).collect();
                 (
-                    defs.iter().map(|t| t.entry()).collect(),
+                    defs.iter().map(|t| t.entry()).chain(views.iter().map(|v| v.entry())).collect(),
                     if grant { "GRANT" } else { "REVOKE" },
                     Box::new(move |c: &mut Catalog| {
                         for t in defs {
                             c.tables.insert(t.name.clone(), t);
+                        }
+                        for v in views {
+                            c.views.insert(v.name.clone(), v);
                         }
                     }),
                 )
@@ -1988,7 +1991,12 @@ impl Engine {
                     }
                 }
                 let id = existing.as_ref().map_or(self.catalog().next_table_id, |v| v.id);
-                let view = super::catalog::ViewDef { id, name: name.clone(), sql: cv.query.to_string(), columns };
+                // A replaced view keeps its owner and grants, as in PostgreSQL.
+                let (owner, grants) = match existing {
+                    Some(old) => (old.owner, old.grants),
+                    None => (Some(user.to_string()), Default::default()),
+                };
+                let view = super::catalog::ViewDef { id, name: name.clone(), sql: cv.query.to_string(), columns, owner, grants };
                 (
                     vec![view.entry()],
                     "CREATE VIEW",

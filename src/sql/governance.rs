@@ -101,12 +101,20 @@ pub(super) fn grant_targets(
     };
     let names: Vec<String> = match objects {
         Some(ast::GrantObjects::Tables(names)) => names.iter().map(object_name).collect(),
-        Some(ast::GrantObjects::AllTablesInSchema { .. }) => catalog.tables.keys().cloned().collect(),
+        Some(ast::GrantObjects::AllTablesInSchema { .. }) => catalog.tables.keys().chain(catalog.views.keys()).cloned().collect(),
         _ => return Err(SqlError::unsupported("GRANT and REVOKE are supported on tables")),
     };
     let superuser = catalog.users.get(user).is_some_and(|u| u.superuser);
     let mut tables = Vec::new();
+    let mut views = Vec::new();
     for n in names {
+        if let Some(v) = catalog.views.get(&n) {
+            if !superuser && v.owner.as_deref() != Some(user) {
+                return Err(SqlError::new("42501", format!("permission denied for view {n}: only its owner or a superuser grants on it")));
+            }
+            views.push(v.clone());
+            continue;
+        }
         let t = catalog.table(&n)?.clone();
         if !superuser && t.owner.as_deref() != Some(user) {
             return Err(SqlError::new("42501", format!("permission denied for table {n}: only its owner or a superuser grants on it")));
@@ -125,12 +133,13 @@ pub(super) fn grant_targets(
         }
         roles.push(name);
     }
-    Ok(GrantTargets { tables, privileges: privs, roles })
+    Ok(GrantTargets { tables, views, privileges: privs, roles })
 }
 
 /// What one GRANT or REVOKE applies to.
 pub(super) struct GrantTargets {
     pub tables: Vec<TableDef>,
+    pub views: Vec<crate::sql::catalog::ViewDef>,
     pub privileges: Vec<&'static str>,
     pub roles: Vec<String>,
 }
@@ -142,9 +151,35 @@ fn holds_owner(catalog: &Catalog, user: &str, t: &TableDef) -> bool {
 
 /// Whether `user` holds `privilege` on `t`: superusers and the owner hold every privilege.
 pub(super) fn holds(catalog: &Catalog, user: &str, t: &TableDef, privilege: &str) -> bool {
+    holds_on(catalog, user, t.owner.as_deref(), &t.grants, privilege)
+}
+
+/// `holds` for any object with an owner (None: superusers own it) and grants.
+fn holds_on(catalog: &Catalog, user: &str, owner: Option<&str>, grants: &Grants, privilege: &str) -> bool {
     catalog.users.get(user).is_some_and(|u| u.superuser)
-        || t.owner.as_deref() == Some(user)
-        || [user, "public"].iter().any(|r| t.grants.get(*r).is_some_and(|p| p.contains(privilege)))
+        || owner == Some(user)
+        || [user, "public"].iter().any(|r| grants.get(*r).is_some_and(|p| p.contains(privilege)))
+}
+
+type Grants = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// Reading view `v` as `user`: SELECT on the view, and the relations it reads as the view's owner
+/// (as PostgreSQL checks a view's underlying tables with its owner's privileges). Returns the first
+/// relation refused.
+fn view_refusal(catalog: &Catalog, user: &str, v: &crate::sql::catalog::ViewDef, depth: usize) -> Option<String> {
+    if !holds_on(catalog, user, v.owner.as_deref(), &v.grants, "SELECT") {
+        return Some(v.name.clone());
+    }
+    // A view from before owners were recorded is a superuser's: it reads everything.
+    let owner = v.owner.as_deref()?;
+    if depth > 32 {
+        return None;
+    }
+    super::view_reads(&v.sql).into_iter().find_map(|n| match (catalog.tables.get(&n), catalog.views.get(&n)) {
+        (Some(t), _) if !holds(catalog, owner, t, "SELECT") => Some(n),
+        (None, Some(inner)) => view_refusal(catalog, owner, inner, depth + 1),
+        _ => None,
+    })
 }
 
 impl Engine {
@@ -157,7 +192,10 @@ impl Engine {
         if catalog.users.get(user).is_some_and(|u| u.superuser) || catalog.policies.values().any(|p| p.role == user) {
             return Ok(());
         }
-        let denied = |n: &str| SqlError::new("42501", format!("permission denied for table {n}"));
+        let denied = |n: &str| {
+            let kind = if catalog.views.contains_key(n) { "view" } else { "table" };
+            SqlError::new("42501", format!("permission denied for {kind} {n}"))
+        };
         let owner_only = |n: &str| SqlError::new("42501", format!("must be owner of table {n}"));
         let (target, privilege): (Option<String>, &str) = match stmt {
             Statement::Insert(ins) => match &ins.table {
@@ -203,6 +241,22 @@ impl Engine {
                 }
                 return Ok(());
             }
+            // Dropping or replacing a view needs its owner.
+            Statement::Drop { object_type: ast::ObjectType::View, names, .. } => {
+                for n in names.iter().map(object_name) {
+                    if catalog.views.get(&n).is_some_and(|v| !holds_on(&catalog, user, v.owner.as_deref(), &Grants::new(), "")) {
+                        return Err(SqlError::new("42501", format!("must be owner of view {n}")));
+                    }
+                }
+                return Ok(());
+            }
+            Statement::CreateView(cv) => {
+                let n = object_name(&cv.name);
+                if catalog.views.get(&n).is_some_and(|v| !holds_on(&catalog, user, v.owner.as_deref(), &Grants::new(), "")) {
+                    return Err(SqlError::new("42501", format!("must be owner of view {n}")));
+                }
+                (None, "SELECT")
+            }
             // Dropping an index (a UNIQUE constraint's too) needs the owner of its table.
             Statement::Drop { object_type: ast::ObjectType::Index, names, .. } => {
                 for n in names.iter().map(object_name) {
@@ -242,6 +296,9 @@ impl Engine {
                         missing = Some(n);
                         return std::ops::ControlFlow::Break(());
                     }
+                } else if let Some(refused) = catalog.views.get(&n).and_then(|v| view_refusal(&catalog, user, v, 0)) {
+                    missing = Some(refused);
+                    return std::ops::ControlFlow::Break(());
                 }
             }
             std::ops::ControlFlow::Continue(())

@@ -197,7 +197,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                         // psql's `\d+` shows it as `Options: append_only=true`.
                         r[26] = Value::Array(vec![text("append_only=true")]);
                     }
-                    r[25] = relacl(t);
+                    r[25] = relacl(t.owner.as_deref(), &t.grants);
                 }
                 if !t.keyless() {
                     rows.push(class(pkey_oid(t), &format!("{}_pkey", t.name), "i", AM_BTREE, false, t.primary_key.len()));
@@ -233,7 +233,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 row[10] = Value::Int(v.columns.len() as i64);
                 row[14] = Value::Int(0);
                 row[18] = Value::Bool(false);
-                row[25] = Value::Null;
+                row[25] = relacl(v.owner.as_deref(), &v.grants);
                 row[26] = Value::Null;
                 rows.push(row);
             }
@@ -975,14 +975,15 @@ pub fn catalog_table_oid(name: &str) -> Option<i64> {
 }
 
 /// A role's oid: the bootstrap admin is the owner of everything; others are numbered in name order.
-/// A table's `relacl` as PostgreSQL prints its aclitem[] (`grantee=privileges/grantor`, the owner's
-/// full set first): NULL while no GRANT was made, as PostgreSQL's default privileges are.
-fn relacl(t: &crate::sql::catalog::TableDef) -> Value {
-    if t.grants.is_empty() {
+/// A table's or view's `relacl` as PostgreSQL prints its aclitem[] (`grantee=privileges/grantor`,
+/// the owner's full set first): NULL while no GRANT was made, as PostgreSQL's default privileges are.
+fn relacl(owner: Option<&str>, grants: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Value {
+    if grants.is_empty() {
         return Value::Null;
     }
     // The role that created the table (a table from before owners were recorded: the first superuser).
-    let owner = quote_ident(t.owner.as_deref().unwrap_or("admin"));
+    let owner_name = owner;
+    let owner = quote_ident(owner.unwrap_or("admin"));
     let letters = |privs: &std::collections::BTreeSet<String>| -> String {
         [("INSERT", 'a'), ("SELECT", 'r'), ("UPDATE", 'w'), ("DELETE", 'd'), ("TRUNCATE", 'D')]
             .iter()
@@ -991,7 +992,7 @@ fn relacl(t: &crate::sql::catalog::TableDef) -> Value {
             .collect()
     };
     let mut items = vec![text(&format!("{owner}=arwdDxt/{owner}"))];
-    for (role, privs) in t.grants.iter().filter(|(r, _)| Some(r.as_str()) != t.owner.as_deref()) {
+    for (role, privs) in grants.iter().filter(|(r, _)| Some(r.as_str()) != owner_name) {
         let grantee = if role == "public" { String::new() } else { quote_ident(role) };
         items.push(text(&format!("{grantee}={}/{owner}", letters(privs))));
     }

@@ -18,8 +18,11 @@ pub struct ParseCache {
     parsed: HashMap<String, Arc<Statement>>,
     /// Per principal and statement text: the parameter types and the plan, kept while the catalog
     /// keeps the generation they were made under (a log of one application repeats a few statements).
-    prepared: HashMap<(String, String), (u64, Vec<DataType>, Arc<PlanCache>)>,
+    prepared: HashMap<(String, String), KeptPlan>,
 }
+
+/// The catalog generation a statement was described and planned under, its parameter types and plan.
+type KeptPlan = (u64, Vec<DataType>, Arc<PlanCache>);
 
 impl ParseCache {
     fn prepared(&self, user: &str, sql: &str, generation: u64) -> Option<(Vec<DataType>, Arc<PlanCache>)> {
