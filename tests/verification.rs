@@ -94,6 +94,11 @@ fn proof_functions_compose_with_sql_and_fail_cleanly() {
             .await
             .unwrap();
         assert_eq!(r.len(), 1);
+        // Arguments may be scalar subqueries.
+        let r = c.query_one("SELECT id FROM verified_get('t', (SELECT min(id) FROM t WHERE v = 'changed'))", &[]).await.unwrap();
+        assert_eq!(r.get::<_, i32>(0), 2);
+        let n: i64 = c.query_one("SELECT count(*) FROM verified_tx((SELECT max(_tx) FROM t))", &[]).await.unwrap().get(0);
+        assert_eq!(n, 1);
         let proof: Vec<String> = c.query_one("SELECT _tx_proof FROM verified_get('t', 1)", &[]).await.unwrap().get(0);
         assert!(proof.iter().all(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())));
         // History: every version with proofs, the delete included; a deleted row has no current version.

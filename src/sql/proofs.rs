@@ -170,7 +170,7 @@ impl Engine {
         params: &mut Vec<Option<DataType>>,
     ) -> SqlResult<(ProofCall, Vec<ScopeCol>)> {
         let q = alias.unwrap_or_else(|| f.to_string());
-        let mut c = Ctx { scope: &[], params, aggs: None, planner: None };
+        let mut c = Ctx { scope: &[], params, aggs: None, planner: Some(self) };
         let arity = |n: usize| -> SqlResult<()> {
             if args.len() == n {
                 Ok(())
