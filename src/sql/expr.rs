@@ -55,6 +55,10 @@ pub struct AggCall {
     pub ty: DataType,
     /// A second argument (string_agg's separator).
     pub extra: Option<Expr>,
+    /// `ORDER BY` inside the call (`array_agg(x ORDER BY y DESC)`): keys with (ascending, nulls first).
+    pub order: Vec<(Expr, bool, bool)>,
+    /// `FILTER (WHERE …)`: the rows it aggregates.
+    pub filter: Option<Expr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -687,9 +691,16 @@ impl Ctx<'_> {
 
     fn function(&mut self, f: &ast::Function) -> SqlResult<Typed> {
         let name = object_name(&f.name);
+        let mut order_by: &[ast::OrderByExpr] = &[];
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (vec![], false, false),
             ast::FunctionArguments::List(l) => {
+                for c in &l.clauses {
+                    match c {
+                        ast::FunctionArgumentClause::OrderBy(o) => order_by = o,
+                        other => return Err(SqlError::unsupported(format!("{other} in a function call"))),
+                    }
+                }
                 let mut args = Vec::new();
                 let mut star = false;
                 for a in &l.args {
@@ -784,8 +795,21 @@ impl Ctx<'_> {
                 (_, Some(a)) => a.ty,
                 (_, None) => DataType::Int8,
             };
+            let mut order = Vec::new();
+            for o in order_by {
+                let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: self.planner };
+                let asc = !matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                order.push((inner.compile(&o.expr)?.expr, asc, o.options.nulls_first.unwrap_or(!asc)));
+            }
+            let filter = match &f.filter {
+                Some(w) => {
+                    let mut inner = Ctx { scope: self.scope, params: self.params, aggs: None, planner: self.planner };
+                    Some(inner.compile_as(w, DataType::Bool)?.expr)
+                }
+                None => None,
+            };
             let aggs = self.aggs.as_deref_mut().ok_or_else(|| SqlError::new("42803", "aggregate functions are not allowed here"))?;
-            aggs.push(AggCall { func, arg: arg.map(|a| a.expr), distinct, ty, extra });
+            aggs.push(AggCall { func, arg: arg.map(|a| a.expr), distinct, ty, extra, order, filter });
             return Ok(Typed { expr: Expr::Agg(aggs.len() - 1), ty });
         }
         if let Some(sql) = catalog_function(&name, &args) {

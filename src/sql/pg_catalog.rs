@@ -1291,6 +1291,53 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
             }
             (vec![("constraint_catalog", Text), ("constraint_schema", Text), ("constraint_name", Text), ("check_clause", Text)], rows)
         }
+        // Who holds which privilege on each table and view: the owner (every privilege, as grantor of
+        // its own), then each GRANT (grantor the owner; PUBLIC as grantee "PUBLIC").
+        "table_privileges" | "role_table_grants" => {
+            let mut rows = Vec::new();
+            let objects = catalog
+                .tables
+                .values()
+                .map(|t| (&t.name, t.owner.as_deref(), &t.grants))
+                .chain(catalog.views.values().map(|v| (&v.name, v.owner.as_deref(), &v.grants)));
+            for (name, owner, grants) in objects {
+                let owner = owner.unwrap_or("admin");
+                let row = |grantee: &str, privilege: &str| {
+                    vec![
+                        text(owner),
+                        text(grantee),
+                        text("vouchdb"),
+                        text("public"),
+                        text(name),
+                        text(privilege),
+                        text(if grantee == owner { "YES" } else { "NO" }),
+                        text(if privilege == "SELECT" { "YES" } else { "NO" }),
+                    ]
+                };
+                for p in ["INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"] {
+                    rows.push(row(owner, p));
+                }
+                for (role, privs) in grants.iter().filter(|(r, _)| r.as_str() != owner) {
+                    let grantee = if role == "public" { "PUBLIC" } else { role.as_str() };
+                    for p in ["INSERT", "SELECT", "UPDATE", "DELETE", "TRUNCATE"].iter().filter(|p| privs.contains(**p)) {
+                        rows.push(row(grantee, p));
+                    }
+                }
+            }
+            (
+                vec![
+                    ("grantor", Text),
+                    ("grantee", Text),
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("privilege_type", Text),
+                    ("is_grantable", Text),
+                    ("with_hierarchy", Text),
+                ],
+                rows,
+            )
+        }
         "views" => (
             vec![("table_catalog", Text), ("table_schema", Text), ("table_name", Text), ("view_definition", Text), ("is_updatable", Text)],
             catalog

@@ -2782,10 +2782,41 @@ fn project(outputs: &[(String, Expr, DataType)], rows: &[Vec<Value>], env: &Env)
 }
 
 fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
+    // `FILTER (WHERE …)`: only the rows it holds true for.
+    let rows: Vec<&Vec<Value>> = match &a.filter {
+        None => rows.iter().collect(),
+        Some(f) => {
+            let mut kept = Vec::with_capacity(rows.len());
+            for r in rows {
+                if matches!(f.eval(r, env)?, Value::Bool(true)) {
+                    kept.push(r);
+                }
+            }
+            kept
+        }
+    };
     if a.func == AggFunc::ArrayAgg || a.func == AggFunc::StringAgg {
-        // These keep row order and (array_agg) NULLs; string_agg puts each value's separator before it.
+        // These keep row order (or their ORDER BY's) and (array_agg) NULLs; string_agg puts each value's
+        // separator before it.
         let mut items: Vec<(Value, Value)> = Vec::with_capacity(rows.len());
-        for r in rows {
+        let mut ordered: Vec<&Vec<Value>> = rows.clone();
+        if !a.order.is_empty() {
+            let keys = ordered
+                .iter()
+                .map(|r| a.order.iter().map(|(e, _, _)| e.eval(r, env)).collect::<SqlResult<Vec<_>>>())
+                .collect::<SqlResult<Vec<_>>>()?;
+            let mut idx: Vec<usize> = (0..ordered.len()).collect();
+            idx.sort_by(|&x, &y| {
+                a.order
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, asc, nulls_first))| cmp_window_key(&keys[x][k], &keys[y][k], *asc, *nulls_first))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            ordered = idx.into_iter().map(|i| ordered[i]).collect();
+        }
+        for r in ordered {
             let v = a.arg.as_ref().map(|e| e.eval(r, env)).transpose()?.unwrap_or(Value::Null);
             let sep = a.extra.as_ref().map(|e| e.eval(r, env)).transpose()?.unwrap_or(Value::Null);
             if a.func == AggFunc::StringAgg && v.is_null() {
@@ -2812,7 +2843,7 @@ fn aggregate(a: &AggCall, rows: &[Vec<Value>], env: &Env) -> SqlResult<Value> {
         return Ok(Value::Text(out));
     }
     let mut vals = Vec::with_capacity(rows.len());
-    for r in rows {
+    for r in &rows {
         match &a.arg {
             None => vals.push(Value::Bool(true)),
             Some(e) => {
