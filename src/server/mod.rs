@@ -194,7 +194,7 @@ fn deallocate<S: PortalStore>(store: &S, cell: &SessionCell, name: &sqlparser::a
 /// Start a `COPY … FROM STDIN`: check it, then park it until its data has arrived.
 async fn start_copy_in(engine: &Engine, cell: &SessionCell, s: &mut Session, stmt: &Statement, sql: &str) -> Result<Response, SqlError> {
     if s.in_failed_transaction() {
-        return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+        return Err(SqlError::aborted_transaction());
     }
     let ncols = match engine.check_copy(stmt) {
         Ok(n) => n,

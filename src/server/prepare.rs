@@ -46,7 +46,7 @@ impl Handler {
     /// transaction block, as any failed statement does.
     pub(super) async fn prepare(&self, cell: &SessionCell, s: &mut Session, stmt: &Statement, sql: &str) -> Result<Response, SqlError> {
         if s.in_failed_transaction() {
-            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(SqlError::aborted_transaction());
         }
         let out = self.prepare_inner(cell, s, stmt, sql);
         if out.is_err() {
@@ -85,7 +85,7 @@ impl Handler {
         format: &Format,
     ) -> Result<Response, SqlError> {
         if s.in_failed_transaction() {
-            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(SqlError::aborted_transaction());
         }
         let name = execute_name(name);
         let found = lookup(cell, &name).and_then(|p| arguments(&p, &name, args, outer).map(|params| (p, params)));
@@ -129,12 +129,11 @@ pub(super) fn lookup(cell: &SessionCell, name: &str) -> Result<Prepared, SqlErro
 pub(super) fn arguments(prepared: &Prepared, name: &str, args: &[Expr], outer: &[Value]) -> Result<Vec<Value>, SqlError> {
     let want = &prepared.shape.params;
     if args.len() != want.len() {
-        let mut e = SqlError::new("42601", format!("wrong number of parameters for prepared statement \"{name}\""));
-        e.fields = Some(Box::new(sql::error::ErrorFields {
-            detail: Some(format!("Expected {} parameters but got {}.", want.len(), args.len())),
-            ..Default::default()
-        }));
-        return Err(e);
+        return Err(SqlError::new("42601", format!("wrong number of parameters for prepared statement \"{name}\"")).with_detail(format!(
+            "Expected {} parameters but got {}.",
+            want.len(),
+            args.len()
+        )));
     }
     args.iter().zip(want).map(|(a, ty)| sql::expr::eval_constant(a, *ty, outer)).collect()
 }

@@ -89,7 +89,7 @@ impl Engine {
     ) -> SqlResult<Outcome> {
         let (name, args, column) = call;
         if s.in_failed_transaction() {
-            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(SqlError::aborted_transaction());
         }
         let key = match args.as_slice() {
             [] if name == "pg_advisory_unlock_all" => None,

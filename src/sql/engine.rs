@@ -528,7 +528,7 @@ impl Engine {
         };
         let name = normalize_ident(name);
         if tag != "ROLLBACK" && txn.failed {
-            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(SqlError::aborted_transaction());
         }
         if tag == "SAVEPOINT" {
             let mark = Savepoint {
@@ -631,7 +631,7 @@ impl Engine {
             _ => {}
         }
         if s.in_failed_transaction() {
-            return Err(SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block"));
+            return Err(SqlError::aborted_transaction());
         }
         if s.txn.as_ref().is_some_and(|t| t.read_only) {
             if let Some(what) = writing_statement(stmt) {
@@ -1910,8 +1910,9 @@ impl Engine {
                         }
                     }
                 };
-                let defs: Vec<TableDef> = tables.into_iter().map(|mut t| (change(&mut t.grants), t).1).collect();
-                let views: Vec<super::catalog::ViewDef> = views.into_iter().map(|mut v| (change(&mut v.grants), v).1).collect();
+                let (mut defs, mut views) = (tables, views);
+                defs.iter_mut().for_each(|t| change(&mut t.grants));
+                views.iter_mut().for_each(|v| change(&mut v.grants));
                 (
                     defs.iter().map(|t| t.entry()).chain(views.iter().map(|v| v.entry())).collect(),
                     if grant { "GRANT" } else { "REVOKE" },

@@ -31,6 +31,11 @@ impl SqlError {
         self.context = Some(context.into());
         self
     }
+    /// With PostgreSQL's DETAIL line.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.fields.get_or_insert_with(Default::default).detail = Some(detail.into());
+        self
+    }
     /// A violation of `constraint` on table `table` (schema public), with PostgreSQL's DETAIL.
     pub fn on_constraint(mut self, table: &str, constraint: &str, detail: Option<String>) -> Self {
         self.fields = Some(Box::new(ErrorFields {
@@ -46,6 +51,10 @@ impl SqlError {
     }
     pub fn unsupported(m: impl Into<String>) -> Self {
         Self::new("0A000", m)
+    }
+    /// 25P02: a statement inside a transaction block after one of its statements failed.
+    pub fn aborted_transaction() -> Self {
+        Self::new("25P02", "current transaction is aborted, commands ignored until end of transaction block")
     }
     pub fn undefined_table(name: &str) -> Self {
         Self::new("42P01", format!("relation \"{name}\" does not exist"))

@@ -104,19 +104,18 @@ pub(super) fn grant_targets(
         Some(ast::GrantObjects::AllTablesInSchema { .. }) => catalog.tables.keys().chain(catalog.views.keys()).cloned().collect(),
         _ => return Err(SqlError::unsupported("GRANT and REVOKE are supported on tables")),
     };
-    let superuser = catalog.users.get(user).is_some_and(|u| u.superuser);
     let mut tables = Vec::new();
     let mut views = Vec::new();
     for n in names {
         if let Some(v) = catalog.views.get(&n) {
-            if !superuser && v.owner.as_deref() != Some(user) {
+            if !owns(catalog, user, v.owner.as_deref()) {
                 return Err(SqlError::new("42501", format!("permission denied for view {n}: only its owner or a superuser grants on it")));
             }
             views.push(v.clone());
             continue;
         }
         let t = catalog.table(&n)?.clone();
-        if !superuser && t.owner.as_deref() != Some(user) {
+        if !holds_owner(catalog, user, &t) {
             return Err(SqlError::new("42501", format!("permission denied for table {n}: only its owner or a superuser grants on it")));
         }
         tables.push(t);
@@ -146,7 +145,12 @@ pub(super) struct GrantTargets {
 
 /// Whether `user` owns `t` (or is a superuser).
 fn holds_owner(catalog: &Catalog, user: &str, t: &TableDef) -> bool {
-    catalog.users.get(user).is_some_and(|u| u.superuser) || t.owner.as_deref() == Some(user)
+    owns(catalog, user, t.owner.as_deref())
+}
+
+/// Whether `user` is a superuser or the owner `owner` names (None: superusers own the object).
+fn owns(catalog: &Catalog, user: &str, owner: Option<&str>) -> bool {
+    catalog.users.get(user).is_some_and(|u| u.superuser) || owner == Some(user)
 }
 
 /// Whether `user` holds `privilege` on `t`: superusers and the owner hold every privilege.
@@ -156,9 +160,7 @@ pub(super) fn holds(catalog: &Catalog, user: &str, t: &TableDef, privilege: &str
 
 /// `holds` for any object with an owner (None: superusers own it) and grants.
 fn holds_on(catalog: &Catalog, user: &str, owner: Option<&str>, grants: &Grants, privilege: &str) -> bool {
-    catalog.users.get(user).is_some_and(|u| u.superuser)
-        || owner == Some(user)
-        || [user, "public"].iter().any(|r| grants.get(*r).is_some_and(|p| p.contains(privilege)))
+    owns(catalog, user, owner) || [user, "public"].iter().any(|r| grants.get(*r).is_some_and(|p| p.contains(privilege)))
 }
 
 type Grants = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
@@ -244,7 +246,7 @@ impl Engine {
             // Dropping or replacing a view needs its owner.
             Statement::Drop { object_type: ast::ObjectType::View, names, .. } => {
                 for n in names.iter().map(object_name) {
-                    if catalog.views.get(&n).is_some_and(|v| !holds_on(&catalog, user, v.owner.as_deref(), &Grants::new(), "")) {
+                    if catalog.views.get(&n).is_some_and(|v| !owns(&catalog, user, v.owner.as_deref())) {
                         return Err(SqlError::new("42501", format!("must be owner of view {n}")));
                     }
                 }
@@ -252,7 +254,7 @@ impl Engine {
             }
             Statement::CreateView(cv) => {
                 let n = object_name(&cv.name);
-                if catalog.views.get(&n).is_some_and(|v| !holds_on(&catalog, user, v.owner.as_deref(), &Grants::new(), "")) {
+                if catalog.views.get(&n).is_some_and(|v| !owns(&catalog, user, v.owner.as_deref())) {
                     return Err(SqlError::new("42501", format!("must be owner of view {n}")));
                 }
                 (None, "SELECT")

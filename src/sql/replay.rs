@@ -18,15 +18,16 @@ pub struct ParseCache {
     parsed: HashMap<String, Arc<Statement>>,
     /// Per principal and statement text: the parameter types and the plan, kept while the catalog
     /// keeps the generation they were made under (a log of one application repeats a few statements).
-    prepared: HashMap<(String, String), KeptPlan>,
+    prepared: HashMap<String, HashMap<String, KeptPlan>>,
 }
 
 /// The catalog generation a statement was described and planned under, its parameter types and plan.
 type KeptPlan = (u64, Vec<DataType>, Arc<PlanCache>);
 
 impl ParseCache {
+    /// (Keyed by text, then principal, so a lookup allocates nothing.)
     fn prepared(&self, user: &str, sql: &str, generation: u64) -> Option<(Vec<DataType>, Arc<PlanCache>)> {
-        match self.prepared.get(&(user.to_string(), sql.to_string())) {
+        match self.prepared.get(sql)?.get(user) {
             Some((g, types, plan)) if *g == generation => Some((types.clone(), plan.clone())),
             _ => None,
         }
@@ -36,7 +37,7 @@ impl ParseCache {
         if self.prepared.len() > 10_000 {
             self.prepared.clear();
         }
-        self.prepared.insert((user.to_string(), sql.to_string()), (generation, types, plan));
+        self.prepared.entry(sql.to_string()).or_default().insert(user.to_string(), (generation, types, plan));
     }
 
     fn get(&mut self, sql: &str) -> SqlResult<Arc<Statement>> {

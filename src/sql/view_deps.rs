@@ -46,20 +46,19 @@ impl ViewChanges {
 impl Engine {
     /// The columns (names and types) view `v`'s text `sql` plans to under `catalog`, as many as the
     /// view has (a `*` over a table that gained columns plans to more); None when it does not plan.
-    fn shape_under(&self, catalog: &Catalog, v: &ViewDef, sql: &str) -> Option<Vec<(String, DataType)>> {
-        let catalog = Arc::new(catalog.clone());
-        let _scope = TxnCatalog::enter(Some(&catalog));
+    fn shape_under(&self, catalog: &Arc<Catalog>, v: &ViewDef, sql: &str) -> Option<Vec<(String, DataType)>> {
+        let _scope = TxnCatalog::enter(Some(catalog));
         let Ok(Some((Statement::Query(q), _))) = crate::sql::parse(sql).map(|v| v.into_iter().next()) else { return None };
         let plan = self.plan_query(&q, &mut vec![]).ok()?;
         Some(plan.columns().into_iter().take(v.columns.len()).map(|c| (c.name, c.ty)).collect())
     }
 
     /// The catalog as it is, with table `t` as given (an ALTER TABLE step in progress).
-    fn catalog_with(&self, t: &TableDef, old_name: &str) -> Catalog {
+    fn catalog_with(&self, t: &TableDef, old_name: &str) -> Arc<Catalog> {
         let mut c = (*self.catalog()).clone();
         c.tables.remove(old_name);
         c.tables.insert(t.name.clone(), t.clone());
-        c
+        Arc::new(c)
     }
 
     /// The views that read column `column` of table `t`: the ones whose plan changes (or fails) once
@@ -87,15 +86,11 @@ impl Engine {
                 let reading = self.views_reading_column(t, column);
                 let Some(first) = reading.first() else { return Ok(out) };
                 if !cascade {
-                    let mut e = SqlError::new(
+                    return Err(SqlError::new(
                         "2BP01",
                         format!("cannot drop column {column} of table {} because other objects depend on it", t.name),
-                    );
-                    e.fields = Some(Box::new(crate::sql::error::ErrorFields {
-                        detail: Some(format!("view {} depends on column {column} of table {}", first.name, t.name)),
-                        ..Default::default()
-                    }));
-                    return Err(e);
+                    )
+                    .with_detail(format!("view {} depends on column {column} of table {}", first.name, t.name)));
                 }
                 let names: BTreeSet<String> = reading.iter().map(|v| v.name.clone()).collect();
                 out.dropped = self.dependent_views(&names, "view", true)?;
@@ -103,12 +98,8 @@ impl Engine {
             }
             ViewImpact::ColumnType { column } => {
                 if let Some(v) = self.views_reading_column(t, column).first() {
-                    let mut e = SqlError::new("0A000", "cannot alter type of a column used by a view or rule");
-                    e.fields = Some(Box::new(crate::sql::error::ErrorFields {
-                        detail: Some(format!("rule _RETURN on view {} depends on column \"{column}\"", v.name)),
-                        ..Default::default()
-                    }));
-                    return Err(e);
+                    return Err(SqlError::new("0A000", "cannot alter type of a column used by a view or rule")
+                        .with_detail(format!("rule _RETURN on view {} depends on column \"{column}\"", v.name)));
                 }
             }
             ViewImpact::RenameColumn { old, new } => {
@@ -140,7 +131,14 @@ impl Engine {
 
     /// The views `reading` with `old` renamed `new` in their text, each planning under `after` to
     /// columns of the types it planned to `before` (else 0A000: the view cannot follow the rename).
-    fn rewrite_views(&self, before: &Catalog, after: &mut Catalog, reading: Vec<ViewDef>, old: &str, new: &str) -> SqlResult<Vec<ViewDef>> {
+    fn rewrite_views(
+        &self,
+        before: &Arc<Catalog>,
+        after: &mut Arc<Catalog>,
+        reading: Vec<ViewDef>,
+        old: &str,
+        new: &str,
+    ) -> SqlResult<Vec<ViewDef>> {
         let types = |shape: Option<Vec<(String, DataType)>>| shape.map(|s| s.into_iter().map(|(_, t)| t).collect::<Vec<_>>());
         let mut out = Vec::new();
         for mut v in reading {
@@ -153,7 +151,7 @@ impl Engine {
                 )));
             }
             v.sql = sql;
-            after.views.insert(v.name.clone(), v.clone());
+            Arc::make_mut(after).views.insert(v.name.clone(), v.clone());
             out.push(v);
         }
         Ok(out)
