@@ -265,3 +265,126 @@ fn g_script(s: &Server) -> PathBuf {
     std::fs::write(&p, "SELECT * FROM verified_get('acc', 1);\n").unwrap();
     p
 }
+
+/// With --signing-key, the gateway signs every transaction its clients commit, for a role that must
+/// sign: simple and extended protocol, parameters of many types in text and binary, NULLs, multi-
+/// statement strings, blocks with a savepoint rolled back, pipelines, DDL. The server checks each
+/// signature at commit; the replay audit checks them all again. The key is made by openssl.
+#[test]
+fn the_gateway_signs_transactions_for_a_role_that_must_sign() {
+    let s = Server::start();
+    let dir = s.dir.path();
+    let key = dir.join("app.key");
+    let ok = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let pubkey = Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).output().unwrap();
+    let pem = String::from_utf8(pubkey.stdout).unwrap();
+    let state = dir.join("gw.json");
+    let spec = format!("app={}", key.display());
+    let g = gateway_with(&s, &state, &s.public_key_file(), &["--signing-key", &spec]).unwrap();
+    rt().block_on(async {
+        let admin = s.client().await;
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLE pay (id int PRIMARY KEY, payer text, amount numeric(12, 2), at timestamptz, memo bytea, ok boolean);
+                 CREATE USER app PASSWORD 'app-pw' CREATEDB;
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON pay TO app;
+                 ALTER ROLE app ADD SIGNING KEY '{pem}';
+                 ALTER ROLE app REQUIRE SIGNATURE;"
+            ))
+            .await
+            .unwrap();
+        // Straight to the server, unsigned: refused.
+        let (direct, conn) =
+            tokio_postgres::connect(&format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", s.port), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let e = direct.batch_execute("INSERT INTO pay (id) VALUES (99)").await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "42501", "{e}");
+
+        let (c, conn) =
+            tokio_postgres::connect(&format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", g.port), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        // Simple protocol: one statement, then a multi-statement string (one implicit transaction).
+        c.batch_execute("INSERT INTO pay (id, payer) VALUES (1, 'ann')").await.unwrap();
+        c.batch_execute("INSERT INTO pay (id, payer) VALUES (2, 'bob'); UPDATE pay SET ok = true WHERE id = 1").await.unwrap();
+        // A block with a savepoint rolled back, statement by statement.
+        for q in ["BEGIN", "INSERT INTO pay (id) VALUES (3)", "SAVEPOINT a", "INSERT INTO pay (id) VALUES (4)", "ROLLBACK TO a", "SET application_name = 'x'"] {
+            c.batch_execute(q).await.unwrap();
+        }
+        c.batch_execute("INSERT INTO pay (id) VALUES (5); COMMIT").await.unwrap();
+        // Extended protocol: binary and text parameters of several types, NULL, autocommit.
+        let at = chrono::Utc::now();
+        let ins = c.prepare("INSERT INTO pay VALUES ($1, $2, $3::text::numeric, $4, $5, $6)").await.unwrap();
+        c.execute(&ins, &[&10i32, &"carol", &"12.50", &at, &vec![0u8, 255, 7], &None::<bool>]).await.unwrap();
+        // Unnamed statements with inferred types (tokio-postgres's query_typed: Parse, Bind, Execute).
+        c.query_typed("UPDATE pay SET amount = $1 WHERE id = $2", &[(&"7.25", tokio_postgres::types::Type::TEXT), (&10i32, tokio_postgres::types::Type::INT4)])
+            .await
+            .unwrap();
+        // A transaction of prepared statements, and a pipeline of three autocommit writes.
+        let mut c2 = c;
+        let t = c2.transaction().await.unwrap();
+        t.execute("INSERT INTO pay (id, payer) VALUES ($1, $2)", &[&11i32, &"dan"]).await.unwrap();
+        t.execute("DELETE FROM pay WHERE id = $1", &[&2i32]).await.unwrap();
+        t.commit().await.unwrap();
+        let c = c2;
+        let upd = c.prepare("UPDATE pay SET payer = $1 WHERE id = $2").await.unwrap();
+        let (a, b, d) = tokio::join!(c.execute(&upd, &[&"A", &1i32]), c.execute(&upd, &[&"C", &10i32]), c.execute(&upd, &[&"D", &11i32]));
+        assert_eq!((a.unwrap(), b.unwrap(), d.unwrap()), (1, 1, 1));
+        // A failed statement fails as usual, and the next transaction is signed again.
+        let e = c.execute("INSERT INTO pay (id) VALUES ($1)", &[&1i32]).await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "23505");
+        c.execute("INSERT INTO pay (id, memo) VALUES ($1, $2)", &[&12i32, &None::<Vec<u8>>]).await.unwrap();
+        // Pipelines of several statements before one Sync (raw protocol): one implicit transaction;
+        // with BEGIN … COMMIT inside; with a failing statement (nothing commits). The client sees only
+        // the answers to its own messages.
+        let mut raw = common::raw::Raw { s: std::net::TcpStream::connect(("127.0.0.1", g.port)).unwrap() };
+        raw.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        raw.send(&common::raw::startup_packet("app", 196608));
+        raw.scram("app-pw");
+        let ext = |sql: &str, params: &[Option<&[u8]>]| {
+            let mut m = common::raw::parse(sql.as_bytes());
+            m.extend(common::raw::bind(params, 0));
+            m.extend(common::raw::frame(b'E', &[0, 0, 0, 0, 0]));
+            m
+        };
+        let sync = common::raw::frame(b'S', &[]);
+        let kinds = |msgs: &[common::raw::Msg]| msgs.iter().map(|m| m.0 as char).collect::<String>();
+        raw.send(&[ext("INSERT INTO pay (id) VALUES (13)", &[]), ext("INSERT INTO pay (id, payer) VALUES ($1, $2)", &[Some(b"14"), None]), sync.clone()].concat());
+        assert_eq!(kinds(&raw.until_ready()), "12C12CZ");
+        raw.send(&[ext("BEGIN", &[]), ext("INSERT INTO pay (id) VALUES ($1)", &[Some(b"15")]), ext("COMMIT", &[]), sync.clone()].concat());
+        assert_eq!(kinds(&raw.until_ready()), "12C12C12CZ");
+        raw.send(&[ext("INSERT INTO pay (id) VALUES ($1)", &[Some(b"16")]), ext("INSERT INTO pay (id) VALUES (1)", &[]), sync.clone()].concat());
+        let msgs = raw.until_ready();
+        assert_eq!(common::raw::first_error(&msgs).unwrap().1, "23505");
+        assert_eq!(kinds(&msgs), "12C12EZ");
+        let ids: Vec<i32> = c.query("SELECT id FROM pay ORDER BY id", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        assert_eq!(ids, [1, 3, 5, 10, 11, 12, 13, 14, 15]);
+        let signed: Vec<(String, Vec<String>)> = admin
+            .query("SELECT signature, statements FROM vouch_log WHERE principal = 'app' AND NOT refused ORDER BY tx", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(signed.len(), 12, "{signed:?}");
+        assert!(signed.iter().all(|(sig, _)| sig == "signed"), "{signed:?}");
+        assert_eq!(signed[2].1, ["INSERT INTO pay (id) VALUES (3)", "INSERT INTO pay (id) VALUES (5)"]);
+    });
+    drop(g);
+    let mut s = s;
+    s.stop();
+    let o = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
+        .args(["audit", "--replay", "--data-dir", s.data_dir().to_str().unwrap()])
+        .env("VOUCHDB_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}

@@ -423,6 +423,12 @@ pub struct GatewayArgs {
     /// docs/PROVENANCE.md).
     #[arg(long, env = "VOUCHDB_GATEWAY_CLIENT_TIMESTAMPS")]
     pub client_timestamps: bool,
+    /// Sign every transaction a client commits through the gateway (docs/PROVENANCE.md, "Client
+    /// signatures"): `ROLE=PATH` signs that role's transactions with the P-256 private key (PEM) at
+    /// PATH, a plain `PATH` those of every role not named. Repeatable. The server must know the public
+    /// key (`ALTER ROLE … ADD SIGNING KEY`). Sets the client timestamp too.
+    #[arg(long = "signing-key", value_name = "[ROLE=]PATH")]
+    pub signing_keys: Vec<String>,
 }
 
 /// `vouchdb gateway`: relay PostgreSQL clients to the server, verifying reads and writes.
@@ -436,6 +442,7 @@ pub async fn gateway(a: GatewayArgs) -> Result<(), ClientError> {
     if !conn.contains("host") && !conn.contains("://") {
         conn = format!("host={host} port={port} {conn}");
     }
+    let keys = vouchdb::gateway::sign::Keys::load(&a.signing_keys).map_err(|e| ClientError::State(format!("--signing-key: {e}")))?;
     let verifier = VerifyingClient::connect(&conn, TrustedState::load(&a.state)?, trust).await?;
     tracing::info!(origin = verifier.origin(), "gateway trusts the log's checkpoint");
     let gw = std::sync::Arc::new(vouchdb::gateway::Gateway {
@@ -443,6 +450,7 @@ pub async fn gateway(a: GatewayArgs) -> Result<(), ClientError> {
         conn,
         verifier: tokio::sync::Mutex::new(verifier),
         client_timestamps: a.client_timestamps,
+        keys,
     });
     if let Some(addr) = &a.rest_listen {
         let bound = vouchdb::gateway::rest::serve(addr, gw.clone(), tokio::runtime::Handle::current())

@@ -254,7 +254,7 @@ fn param_text(ty: &Type, value: &(dyn ToSql + Sync)) -> Result<Option<String>, C
         tokio_postgres::types::IsNull::No => {
             let dt = crate::server::types::data_type(ty).ok_or_else(|| bad("not a type vouchdb accepts".into()))?;
             let v = crate::server::types::decode_binary(&buf, dt).map_err(|e| bad(e.to_string()))?;
-            Ok(v.to_text(v.natural_type()))
+            Ok(crate::sql::engine::param_text(&v))
         }
     }
 }

@@ -17,6 +17,7 @@
 //! order, so it knows which statement each RowDescription and DataRow belongs to, with pipelining.
 
 pub mod rest;
+pub mod sign;
 
 // The proof columns a verified result carries, removed before the client sees it.
 use crate::client::proof::{RowProof, SignedBody, ROW_PROOF_COLUMNS as PROOF_COLUMNS};
@@ -43,6 +44,8 @@ pub struct Gateway {
     /// Set the client timestamp (`vouch.client_timestamp`) of every transaction its clients commit to
     /// the gateway's clock (`--client-timestamps`).
     pub client_timestamps: bool,
+    /// Sign every transaction a client commits with the key for its role (`--signing-key`).
+    pub keys: sign::Keys,
 }
 
 impl Gateway {
@@ -126,6 +129,12 @@ struct Statement {
     must_verify: bool,
     /// Its result layout, once the server described it (None inside: not a verified result).
     layout: std::sync::Mutex<Option<Option<Layout>>>,
+    /// Its text as the server records it, and what it is to a transaction's record (None: the text
+    /// is not one statement, the server refuses it).
+    text: String,
+    kind: Option<crate::sql::engine::StatementKind>,
+    /// Its parameter types, as the server describes them (when the gateway signs).
+    types: Arc<sign::ParamTypes>,
 }
 
 /// A bound portal: its statement (as of the Bind) and the result formats the client asked for.
@@ -135,6 +144,8 @@ struct Portal {
     formats: Vec<i16>,
     /// Its layout, when the client described the portal (formats included).
     described: Slot,
+    /// The Bind's parameter formats and values (when the gateway signs).
+    values: Arc<sign::BindValues>,
 }
 
 type Slot = Arc<std::sync::Mutex<Option<Option<Layout>>>>;
@@ -152,6 +163,14 @@ enum Expect {
     Sync,
     /// The gateway's own `SET vouch.client_timestamp` query: its answers are not the client's.
     Injected,
+    /// A Parse, Bind or Close: one answer (ParseComplete, BindComplete, CloseComplete).
+    Plain,
+    /// The gateway's own Describe of a client's statement: its parameter types are noted, its
+    /// answers swallowed.
+    InjectedDescribe(Arc<sign::ParamTypes>),
+    /// The gateway's own extended-protocol SET statements that sign a transaction: this many answers
+    /// left to swallow.
+    InjectedSet(usize),
 }
 
 #[derive(Default)]
@@ -171,6 +190,20 @@ struct Session {
     failed: bool,
     /// The current transaction wrote something.
     wrote: bool,
+    /// The connecting role and the key the gateway signs its transactions with, if any.
+    role: String,
+    key: Option<p256::ecdsa::SigningKey>,
+    /// The transaction under way, as the server will record it (followed only when signing).
+    unit: sign::Unit,
+    /// The forwarding side has noted a message it has not sent yet: the server's transaction status
+    /// does not reflect it.
+    forwarding: bool,
+    /// Messages that end with ReadyForQuery (Sync, Query, FunctionCall), sent and answered: the
+    /// messages between two of them are one epoch.
+    epoch_sent: u64,
+    epoch_done: u64,
+    /// The epoch whose remaining messages the server skips after an error (extended protocol).
+    skipped_epoch: Option<u64>,
 }
 
 fn cstr(b: &mut &[u8]) -> Option<String> {
@@ -223,13 +256,28 @@ impl Session {
         let mut b = &body[..];
         match ty {
             b'P' => {
+                self.queue.push_back(Expect::Plain);
                 if let Some(name) = cstr(&mut b) {
-                    let must_verify = cstr(&mut b).is_some_and(|q| calls_proof_function(&q));
-                    self.statements.insert(name, Arc::new(Statement { must_verify, ..Default::default() }));
+                    let query = cstr(&mut b).unwrap_or_default();
+                    let must_verify = calls_proof_function(&query);
+                    let (text, kind) = match crate::sql::parse(&query) {
+                        Ok(mut v) if v.len() == 1 && self.key.is_some() => {
+                            let (stmt, text) = v.pop().expect("one statement");
+                            (text, Some(crate::sql::engine::statement_kind(&stmt)))
+                        }
+                        _ => (String::new(), None),
+                    };
+                    self.statements.insert(name, Arc::new(Statement { must_verify, text, kind, ..Default::default() }));
                 }
             }
+            b'C' => self.queue.push_back(Expect::Plain),
             b'B' => {
+                self.queue.push_back(Expect::Plain);
                 if let Some((portal, stmt, at)) = bind_parts(&body) {
+                    let values = match self.key {
+                        Some(_) => Arc::new(sign::bind_values(&body).unwrap_or_default()),
+                        None => Arc::default(),
+                    };
                     let statement = self.statements.get(&stmt).cloned().unwrap_or_default();
                     let mut rest = &body[at..];
                     let mut formats = i16s(&mut rest).unwrap_or_default();
@@ -258,7 +306,7 @@ impl Session {
                         }
                         None => body,
                     };
-                    self.portals.insert(portal, Portal { statement, formats, described: Slot::default() });
+                    self.portals.insert(portal, Portal { statement, formats, described: Slot::default(), values });
                     return out;
                 }
             }
@@ -286,6 +334,61 @@ impl Session {
             _ => {}
         }
         body
+    }
+}
+
+impl Session {
+    /// When the gateway signs: follow the transaction through a client message about to be sent, and
+    /// return the statements to sign before it when it commits (sign.rs).
+    fn sign_point(&mut self, ty: u8, body: &[u8]) -> Option<Vec<sign::Pending>> {
+        let mut b = body;
+        match ty {
+            b'Q' => {
+                let query = cstr(&mut b)?;
+                let statements = crate::sql::parse(&query).ok()?;
+                // One signature per query string: the first transaction it commits.
+                let mut first = None;
+                for (stmt, text) in statements {
+                    let pending = sign::Pending { text, params: sign::Params::Text(Vec::new()) };
+                    let committed = self.unit.step(&crate::sql::engine::statement_kind(&stmt), pending);
+                    first = first.or(committed);
+                }
+                let end = self.unit.end_of_unit();
+                first.or(end)
+            }
+            b'E' => {
+                let portal = self.portals.get(&cstr(&mut b)?)?;
+                let kind = portal.statement.kind.clone()?;
+                let params = sign::Params::Bound { types: portal.statement.types.clone(), bind: portal.values.clone() };
+                self.unit.step(&kind, sign::Pending { text: portal.statement.text.clone(), params })
+            }
+            b'S' => self.unit.end_of_unit(),
+            _ => None,
+        }
+    }
+
+    /// After an ErrorResponse the server skips to the next Sync: so do the expectations. Returns
+    /// whether a parameter-type wait was settled.
+    fn skip_to_sync(&mut self) -> bool {
+        if !matches!(self.queue.front(), Some(Expect::Simple(_) | Expect::Injected | Expect::Function | Expect::Sync) | None) {
+            self.skipped_epoch = Some(self.epoch_done);
+        }
+        let mut settled = false;
+        while let Some(
+            Expect::DescribeStatement(_)
+            | Expect::DescribePortal(_)
+            | Expect::Execute(_)
+            | Expect::Plain
+            | Expect::InjectedDescribe(_)
+            | Expect::InjectedSet(_),
+        ) = self.queue.front()
+        {
+            if let Some(Expect::InjectedDescribe(types)) = self.queue.pop_front() {
+                types.set(None);
+                settled = true;
+            }
+        }
+        settled
     }
 }
 
@@ -565,25 +668,74 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
     }
     let (mut cr, mut cw) = client.into_split();
     let (ur, mut uw) = upstream.into_split();
-    let session = Arc::new(std::sync::Mutex::new(Session::default()));
+    let role = sign::startup_user(&startup);
+    let key = gw.keys.for_role(&role);
+    let session = Arc::new(std::sync::Mutex::new(Session { role, key: key.clone(), ..Session::default() }));
     let s2 = session.clone();
+    // Parameter types described, or known never to come: a signature waiting for them may go on.
+    let typed = Arc::new(tokio::sync::Notify::new());
+    let typed2 = typed.clone();
     // Client → server: relayed (a Bind's result formats widened), noted on the way.
     let stamp = gw.client_timestamps;
     let forward = async move {
         loop {
             let (ty, body) = read_message(&mut cr).await?;
             let mut out = Vec::new();
-            let body = {
+            let to_sign = match &key {
+                Some(_) => {
+                    let mut s = s2.lock().expect("session lock");
+                    s.forwarding = true;
+                    // In an epoch the server skips after an error nothing commits: nothing to sign.
+                    let point = s.sign_point(ty, &body);
+                    point.filter(|_| s.skipped_epoch != Some(s.epoch_sent))
+                }
+                None => None,
+            };
+            if let (Some(pending), Some(key)) = (to_sign, &key) {
+                // The types of the parameters to sign come from Describes already sent.
+                let resolved = loop {
+                    let notified = typed2.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    match sign::resolve(&pending) {
+                        sign::Resolved::Ready { statements, params } => break Some((statements, params)),
+                        sign::Resolved::Never => break None,
+                        sign::Resolved::Waiting => {}
+                    }
+                    if tokio::time::timeout(std::time::Duration::from_secs(60), notified).await.is_err() {
+                        tracing::warn!("gateway: the server did not describe a statement's parameters; not signing");
+                        break None;
+                    }
+                };
+                if let Some((texts, params)) = resolved {
+                    let mut s = s2.lock().expect("session lock");
+                    let sets = sign::settings(key, &s.role, &texts, &params);
+                    if ty == b'Q' {
+                        let mut q = sets.join("; ").into_bytes();
+                        q.push(0);
+                        out.extend_from_slice(&message(b'Q', &q));
+                        s.queue.push_back(Expect::Injected);
+                        s.epoch_sent += 1;
+                    } else {
+                        out.extend_from_slice(&sign::extended(&sets));
+                        s.queue.push_back(Expect::InjectedSet(sign::extended_answers(sets.len())));
+                    }
+                }
+            }
+            {
                 let mut s = s2.lock().expect("session lock");
+                s.forwarding = false;
                 // The client timestamp of whatever this unit of work commits: the gateway's clock now
-                // (docs/PROVENANCE.md). Its answers are swallowed (Expect::Injected).
-                if stamp && !s.mid_batch && matches!(ty, b'Q' | b'P' | b'B' | b'E') {
+                // (docs/PROVENANCE.md). Its answers are swallowed (Expect::Injected). A signing
+                // gateway sets it with the signature instead.
+                if stamp && key.is_none() && !s.mid_batch && matches!(ty, b'Q' | b'P' | b'B' | b'E') {
                     let now = chrono::Utc::now().timestamp_micros();
                     let text = Value::Timestamptz(now).to_text(DataType::Timestamptz).unwrap_or_default();
                     let mut q = format!("SET vouch.client_timestamp = '{text}'").into_bytes();
                     q.push(0);
                     out.extend_from_slice(&message(b'Q', &q));
                     s.queue.push_back(Expect::Injected);
+                    s.epoch_sent += 1;
                 }
                 s.mid_batch = match ty {
                     b'S' | b'Q' => false,
@@ -591,9 +743,26 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                     b'P' | b'B' | b'E' | b'D' | b'C' | b'H' => true,
                     _ => s.mid_batch,
                 };
-                s.frontend(ty, body)
-            };
-            out.extend_from_slice(&message(ty, &body));
+                let body = s.frontend(ty, body);
+                out.extend_from_slice(&message(ty, &body));
+                // A signing gateway asks for the parameter types of every statement it may sign.
+                if ty == b'P' && key.is_some() {
+                    let mut b = &body[..];
+                    if let Some(name) = cstr(&mut b) {
+                        if let Some(st) = s.statements.get(&name).filter(|st| st.kind.is_some()) {
+                            let types = st.types.clone();
+                            if s.skipped_epoch == Some(s.epoch_sent) {
+                                types.set(None); // skipped by the server: never described
+                            }
+                            out.extend_from_slice(&sign::describe(&name));
+                            s.queue.push_back(Expect::InjectedDescribe(types));
+                        }
+                    }
+                }
+                if matches!(ty, b'S' | b'Q' | b'F') {
+                    s.epoch_sent += 1;
+                }
+            }
             uw.write_all(&out).await?;
             if ty == b'X' {
                 return Ok::<(), std::io::Error>(());
@@ -608,11 +777,43 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
             let (ty, body) = read_message(&mut ur).await?;
             let mut pending_verify: Option<(Layout, Vec<Option<Vec<u8>>>)> = None;
             let mut check_write = false;
+            let mut settled = false;
             {
                 let mut s = session.lock().expect("session lock");
                 let s = &mut *s;
+                if matches!(ty, b'1' | b'2' | b'3') && matches!(s.queue.front(), Some(Expect::Plain)) {
+                    s.queue.pop_front();
+                }
                 let injected = matches!(s.queue.front(), Some(Expect::Injected));
                 match ty {
+                    // The answers to the gateway's signing statements (an error goes to the client:
+                    // the server skips the client's messages up to Sync too).
+                    b'E' if matches!(s.queue.front(), Some(Expect::InjectedSet(_))) => {
+                        tracing::warn!("gateway: the server refused the settings that sign a transaction");
+                        settled |= s.skip_to_sync();
+                        out.extend_from_slice(&message(ty, &body));
+                    }
+                    // (ReadyForQuery is never theirs: the server skipped them after an error.)
+                    _ if ty != b'Z' && matches!(s.queue.front(), Some(Expect::InjectedSet(_))) => {
+                        if let Some(Expect::InjectedSet(left)) = s.queue.front_mut() {
+                            *left -= 1;
+                            if *left == 0 {
+                                s.queue.pop_front();
+                            }
+                        }
+                    }
+                    // The answers to the gateway's Describe of a statement it may sign.
+                    b't' | b'T' | b'n' if matches!(s.queue.front(), Some(Expect::InjectedDescribe(_))) => {
+                        if let Some(Expect::InjectedDescribe(types)) = s.queue.front() {
+                            if ty == b't' {
+                                types.set(sign::parameter_oids(&body));
+                            } else {
+                                types.set(None);
+                                s.queue.pop_front();
+                            }
+                            settled = true;
+                        }
+                    }
                     // The answers to the gateway's own query, up to its ReadyForQuery.
                     _ if injected => {
                         if ty == b'E' {
@@ -620,6 +821,7 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         }
                         if ty == b'Z' {
                             s.queue.pop_front();
+                            s.epoch_done += 1;
                         }
                     }
                     // After the gateway answered with an error, the server's answers up to
@@ -631,12 +833,7 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                             }
                         }
                         if ty == b'E' {
-                            while matches!(
-                                s.queue.front(),
-                                Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_) | Expect::Execute(_))
-                            ) {
-                                s.queue.pop_front();
-                            }
+                            settled |= s.skip_to_sync();
                         }
                         if ty == b'T' || ty == b'n' {
                             if let Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_)) = s.queue.front() {
@@ -732,9 +929,13 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         s.current = None;
                         s.current_must_verify = false;
                         // The server skips to the next Sync: so do the expectations.
-                        while matches!(s.queue.front(), Some(Expect::DescribeStatement(_) | Expect::DescribePortal(_) | Expect::Execute(_)))
-                        {
-                            s.queue.pop_front();
+                        settled |= s.skip_to_sync();
+                        out.extend_from_slice(&message(ty, &body));
+                    }
+                    b't' => {
+                        if let Some(Expect::DescribeStatement(st)) = s.queue.front() {
+                            st.types.set(sign::parameter_oids(&body));
+                            settled = true;
                         }
                         out.extend_from_slice(&message(ty, &body));
                     }
@@ -749,11 +950,23 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         s.current_must_verify = false;
                         s.failed = false;
                         while let Some(e) = s.queue.pop_front() {
+                            if let Expect::InjectedDescribe(types) = &e {
+                                types.set(None);
+                                settled = true;
+                            }
                             if matches!(e, Expect::Sync | Expect::Simple(_) | Expect::Function) {
                                 break;
                             }
                         }
+                        s.epoch_done += 1;
+                        if let Some(notice) = s.unit.notice.take() {
+                            out.extend_from_slice(&response(b'N', "WARNING", "01000", &notice));
+                        }
                         let idle = body.first() == Some(&b'I');
+                        // Nothing in flight: the server's transaction status is the truth.
+                        if s.key.is_some() && s.queue.is_empty() && !s.forwarding {
+                            s.unit.resync(body.first().copied().unwrap_or(b'I'));
+                        }
                         if idle && std::mem::take(&mut s.wrote) {
                             check_write = true;
                         } else {
@@ -762,6 +975,9 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                     }
                     _ => out.extend_from_slice(&message(ty, &body)),
                 }
+            }
+            if settled {
+                typed.notify_waiters();
             }
             if let Some((l, cols)) = pending_verify {
                 match verify_row(&gw, &l, &cols).await {

@@ -218,7 +218,73 @@ pub(crate) struct StmtRecord {
 
 impl StmtRecord {
     fn new(sql: &str, params: &[Value], policy: Option<String>) -> StmtRecord {
-        StmtRecord { sql: sql.to_string(), params: params.iter().map(|v| v.to_text(v.natural_type())).collect(), policy }
+        StmtRecord { sql: sql.to_string(), params: params.iter().map(param_text).collect(), policy }
+    }
+}
+
+/// A parameter value as the provenance record (and so a client signature) holds it: PostgreSQL's
+/// text form of the value, None for NULL. Clients that sign (`crate::client`, the gateway) use this.
+pub fn param_text(v: &Value) -> Option<String> {
+    v.to_text(v.natural_type())
+}
+
+/// What a statement is to a transaction's provenance record: the rule [`Engine::execute_prepared`]
+/// follows, for clients that must predict the record to sign it (the gateway). A statement that is
+/// `Recorded` and succeeds inside a transaction (a block, a multi-statement query string, a pipeline
+/// before Sync) is recorded; on its own it is recorded when it writes. A statement rolled back to a
+/// savepoint taken before it is not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementKind {
+    Begin,
+    /// COMMIT / END.
+    Commit,
+    /// ROLLBACK / ABORT of the whole transaction.
+    Rollback,
+    Savepoint(String),
+    ReleaseSavepoint(String),
+    RollbackToSavepoint(String),
+    /// Never part of a record: SET, SHOW, RESET, DISCARD, CLOSE, UNLISTEN, VACUUM, ANALYZE, advisory
+    /// lock calls, PREPARE, DEALLOCATE.
+    Session,
+    /// Policy and signing-key statements: the implicit transaction before them commits first, then
+    /// they commit alone, recorded (and signed) on their own.
+    OwnCommit,
+    /// Role changes: they commit on their own and are never signed.
+    RoleChange,
+    /// `EXECUTE name (args)`: recorded as the prepared statement's text and the evaluated arguments.
+    SqlExecute,
+    Recorded,
+}
+
+pub fn statement_kind(stmt: &Statement) -> StatementKind {
+    if advisory::call(stmt).is_some() {
+        return StatementKind::Session;
+    }
+    if policy::vouch_statement(stmt).is_some() {
+        return StatementKind::OwnCommit;
+    }
+    match stmt {
+        Statement::StartTransaction { .. } => StatementKind::Begin,
+        Statement::Commit { .. } => StatementKind::Commit,
+        Statement::Rollback { savepoint: Some(name), .. } => StatementKind::RollbackToSavepoint(name.value.clone()),
+        Statement::Rollback { .. } => StatementKind::Rollback,
+        Statement::Savepoint { name } => StatementKind::Savepoint(name.value.clone()),
+        Statement::ReleaseSavepoint { name } => StatementKind::ReleaseSavepoint(name.value.clone()),
+        Statement::CreateRole(_) | Statement::AlterRole { .. } | Statement::Drop { object_type: ast::ObjectType::Role | ast::ObjectType::User, .. } => {
+            StatementKind::RoleChange
+        }
+        Statement::Set(_)
+        | Statement::Discard { .. }
+        | Statement::Reset(_)
+        | Statement::Close { .. }
+        | Statement::UNLISTEN { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::Vacuum(_)
+        | Statement::Analyze(_)
+        | Statement::Prepare { .. }
+        | Statement::Deallocate { .. } => StatementKind::Session,
+        Statement::Execute { name: Some(_), .. } => StatementKind::SqlExecute,
+        _ => StatementKind::Recorded,
     }
 }
 
@@ -759,6 +825,7 @@ impl Engine {
                     s.txn = Some(txn);
                     return Err(e);
                 }
+                debug_assert_eq!(statement_kind(stmt), StatementKind::Recorded, "statement_kind must follow execute_prepared");
                 txn.statements.push(StmtRecord::new(sql, params, s.admission.as_ref().map(|a| a.0.clone())));
                 txn.copy_data.extend(copy_input);
                 txn.snapshots.push(txn.snapshot);
@@ -872,6 +939,7 @@ impl Engine {
                 return Ok(out);
             }
             self.check_max_rows(s, governance::rows_affected(&out, &BTreeMap::new(), &txn.writes), sql, params).await?;
+            debug_assert_eq!(statement_kind(stmt), StatementKind::Recorded, "statement_kind must follow execute_prepared");
             txn.statements.push(StmtRecord::new(sql, params, s.admission.as_ref().map(|a| a.0.clone())));
             let copy_input = txn.copy_input.take();
             txn.copy_data.extend(copy_input);
@@ -1497,6 +1565,7 @@ impl Engine {
         let scope = TxnCatalog::enter(txn.catalog.as_ref());
         let out = self.ddl(user, txn, stmt)?;
         txn.catalog = scope.leave();
+        debug_assert_eq!(statement_kind(stmt), StatementKind::Recorded, "statement_kind must follow execute_prepared");
         txn.statements.push(StmtRecord::new(sql, &[], s.admission.as_ref().map(|a| a.0.clone())));
         txn.snapshots.push(txn.snapshot);
         Ok(out)
