@@ -299,24 +299,35 @@ fn the_gateway_signs_transactions_for_a_role_that_must_sign() {
             .await
             .unwrap();
         // Straight to the server, unsigned: refused.
-        let (direct, conn) =
-            tokio_postgres::connect(&format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", s.port), tokio_postgres::NoTls)
-                .await
-                .unwrap();
+        let (direct, conn) = tokio_postgres::connect(
+            &format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", s.port),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
         tokio::spawn(conn);
         let e = direct.batch_execute("INSERT INTO pay (id) VALUES (99)").await.unwrap_err();
         assert_eq!(e.code().unwrap().code(), "42501", "{e}");
 
-        let (c, conn) =
-            tokio_postgres::connect(&format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", g.port), tokio_postgres::NoTls)
-                .await
-                .unwrap();
+        let (c, conn) = tokio_postgres::connect(
+            &format!("host=127.0.0.1 port={} user=app password=app-pw dbname=vouchdb", g.port),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
         tokio::spawn(conn);
         // Simple protocol: one statement, then a multi-statement string (one implicit transaction).
         c.batch_execute("INSERT INTO pay (id, payer) VALUES (1, 'ann')").await.unwrap();
         c.batch_execute("INSERT INTO pay (id, payer) VALUES (2, 'bob'); UPDATE pay SET ok = true WHERE id = 1").await.unwrap();
         // A block with a savepoint rolled back, statement by statement.
-        for q in ["BEGIN", "INSERT INTO pay (id) VALUES (3)", "SAVEPOINT a", "INSERT INTO pay (id) VALUES (4)", "ROLLBACK TO a", "SET application_name = 'x'"] {
+        for q in [
+            "BEGIN",
+            "INSERT INTO pay (id) VALUES (3)",
+            "SAVEPOINT a",
+            "INSERT INTO pay (id) VALUES (4)",
+            "ROLLBACK TO a",
+            "SET application_name = 'x'",
+        ] {
             c.batch_execute(q).await.unwrap();
         }
         c.batch_execute("INSERT INTO pay (id) VALUES (5); COMMIT").await.unwrap();
@@ -325,9 +336,12 @@ fn the_gateway_signs_transactions_for_a_role_that_must_sign() {
         let ins = c.prepare("INSERT INTO pay VALUES ($1, $2, $3::text::numeric, $4, $5, $6)").await.unwrap();
         c.execute(&ins, &[&10i32, &"carol", &"12.50", &at, &vec![0u8, 255, 7], &None::<bool>]).await.unwrap();
         // Unnamed statements with inferred types (tokio-postgres's query_typed: Parse, Bind, Execute).
-        c.query_typed("UPDATE pay SET amount = $1 WHERE id = $2", &[(&"7.25", tokio_postgres::types::Type::TEXT), (&10i32, tokio_postgres::types::Type::INT4)])
-            .await
-            .unwrap();
+        c.query_typed(
+            "UPDATE pay SET amount = $1 WHERE id = $2",
+            &[(&"7.25", tokio_postgres::types::Type::TEXT), (&10i32, tokio_postgres::types::Type::INT4)],
+        )
+        .await
+        .unwrap();
         // A transaction of prepared statements, and a pipeline of three autocommit writes.
         let mut c2 = c;
         let t = c2.transaction().await.unwrap();
@@ -357,11 +371,20 @@ fn the_gateway_signs_transactions_for_a_role_that_must_sign() {
         };
         let sync = common::raw::frame(b'S', &[]);
         let kinds = |msgs: &[common::raw::Msg]| msgs.iter().map(|m| m.0 as char).collect::<String>();
-        raw.send(&[ext("INSERT INTO pay (id) VALUES (13)", &[]), ext("INSERT INTO pay (id, payer) VALUES ($1, $2)", &[Some(b"14"), None]), sync.clone()].concat());
+        raw.send(
+            &[
+                ext("INSERT INTO pay (id) VALUES (13)", &[]),
+                ext("INSERT INTO pay (id, payer) VALUES ($1, $2)", &[Some(b"14"), None]),
+                sync.clone(),
+            ]
+            .concat(),
+        );
         assert_eq!(kinds(&raw.until_ready()), "12C12CZ");
         raw.send(&[ext("BEGIN", &[]), ext("INSERT INTO pay (id) VALUES ($1)", &[Some(b"15")]), ext("COMMIT", &[]), sync.clone()].concat());
         assert_eq!(kinds(&raw.until_ready()), "12C12C12CZ");
-        raw.send(&[ext("INSERT INTO pay (id) VALUES ($1)", &[Some(b"16")]), ext("INSERT INTO pay (id) VALUES (1)", &[]), sync.clone()].concat());
+        raw.send(
+            &[ext("INSERT INTO pay (id) VALUES ($1)", &[Some(b"16")]), ext("INSERT INTO pay (id) VALUES (1)", &[]), sync.clone()].concat(),
+        );
         let msgs = raw.until_ready();
         assert_eq!(common::raw::first_error(&msgs).unwrap().1, "23505");
         assert_eq!(kinds(&msgs), "12C12EZ");

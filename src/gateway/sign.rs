@@ -100,7 +100,10 @@ pub enum Resolved {
     /// Some never will be, or a value does not decode: the server refuses the statement too, so
     /// nothing commits.
     Never,
-    Ready { statements: Vec<String>, params: Vec<Vec<Option<String>>> },
+    Ready {
+        statements: Vec<String>,
+        params: Vec<Vec<Option<String>>>,
+    },
 }
 
 impl Params {
@@ -130,11 +133,7 @@ impl Params {
                 1 => formats[0] == 1,
                 _ => formats.get(i) == Some(&1),
             };
-            let v = if binary {
-                decode_binary(raw, ty)
-            } else {
-                Value::parse(std::str::from_utf8(raw).map_err(|_| ())?, ty)
-            };
+            let v = if binary { decode_binary(raw, ty) } else { Value::parse(std::str::from_utf8(raw).map_err(|_| ())?, ty) };
             out.push(param_text(&v.map_err(|_| ())?));
         }
         Ok(Some(out))

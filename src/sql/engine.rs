@@ -270,9 +270,9 @@ pub fn statement_kind(stmt: &Statement) -> StatementKind {
         Statement::Rollback { .. } => StatementKind::Rollback,
         Statement::Savepoint { name } => StatementKind::Savepoint(name.value.clone()),
         Statement::ReleaseSavepoint { name } => StatementKind::ReleaseSavepoint(name.value.clone()),
-        Statement::CreateRole(_) | Statement::AlterRole { .. } | Statement::Drop { object_type: ast::ObjectType::Role | ast::ObjectType::User, .. } => {
-            StatementKind::RoleChange
-        }
+        Statement::CreateRole(_)
+        | Statement::AlterRole { .. }
+        | Statement::Drop { object_type: ast::ObjectType::Role | ast::ObjectType::User, .. } => StatementKind::RoleChange,
         Statement::Set(_)
         | Statement::Discard { .. }
         | Statement::Reset(_)
