@@ -10,6 +10,12 @@ use vouchdb::signing::{self, CheckpointSigner};
 
 mod cli;
 
+/// mimalloc for every Rust allocation: the server's answers (rows, text rendering, proof material)
+/// allocate and free many small buffers per request, and under glibc's malloc that was ~20 % of the
+/// server's CPU in the audit profile (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "vouchdb", version, about = "A tamper-evident SQL database over an RFC 6962 Merkle log", long_about = None)]
 struct Cli {
