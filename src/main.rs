@@ -88,6 +88,20 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "VOUCHDB_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Mutual TLS: a PEM bundle of the CAs that sign client certificates. Every connection must then
+    /// use TLS and present a valid certificate (unexpired, chaining to one of these CAs), whose
+    /// identity (--tls-client-identity) names the role it logs in as, with no password (PostgreSQL's
+    /// `cert` method). Needs --tls-cert.
+    #[arg(long, env = "VOUCHDB_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Which part of a client certificate names its role: `cn` (subject common name), or a
+    /// subjectAltName: `dns`, `email`, `uri`.
+    #[arg(long, env = "VOUCHDB_TLS_CLIENT_IDENTITY", default_value = "cn", value_parser = ["cn", "dns", "email", "uri"], requires = "tls_client_ca")]
+    tls_client_identity: String,
+    /// A file mapping certificate identities to roles, one `IDENTITY ROLE` per line (# comments;
+    /// quote an identity with spaces). Without it, the identity must be the role's name.
+    #[arg(long, env = "VOUCHDB_TLS_CLIENT_MAP", requires = "tls_client_ca")]
+    tls_client_map: Option<PathBuf>,
     /// How clients authenticate: `scram` (SCRAM-SHA-256) or `password` (a cleartext password, asked
     /// for on TLS connections only and checked against the stored SCRAM verifier; connections without
     /// TLS still use SCRAM-SHA-256).
@@ -236,8 +250,20 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
             }
         };
         let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(c), Some(k)) => Some(vouchdb::server::tls_acceptor(c, k).map_err(vouchdb::Error::InvalidInput)?),
+            (Some(c), Some(k)) => {
+                Some(vouchdb::server::tls_acceptor(c, k, args.tls_client_ca.as_deref()).map_err(vouchdb::Error::InvalidInput)?)
+            }
             _ => None,
+        };
+        let client_certs = match &args.tls_client_ca {
+            Some(_) => Some(vouchdb::server::certs::CertAuth {
+                identity: args.tls_client_identity.parse().map_err(vouchdb::Error::InvalidInput)?,
+                map: match &args.tls_client_map {
+                    Some(p) => Some(vouchdb::server::certs::CertAuth::read_map(p).map_err(vouchdb::Error::InvalidInput)?),
+                    None => None,
+                },
+            }),
+            None => None,
         };
         let auth: vouchdb::server::AuthMethod = args.auth.parse().map_err(vouchdb::Error::InvalidInput)?;
         if auth == vouchdb::server::AuthMethod::Password && tls.is_none() {
@@ -246,7 +272,7 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
             );
         }
         let spin = std::time::Duration::from_micros(args.spin_us);
-        vouchdb::server::serve(engine.clone(), listener, tls, auth, spin, shutdown).await.map_err(io)
+        vouchdb::server::serve(engine.clone(), listener, tls, auth, client_certs, spin, shutdown).await.map_err(io)
     })?;
     tracing::info!("shutting down: finishing queued commits");
     ledger.close();

@@ -390,10 +390,25 @@ where
     tokio::pin!(startup_timeout);
     let negotiated = tokio::select! {
         _ = &mut startup_timeout => return Ok(()),
-        s = negotiate_tls::<super::Prepared>(tcp, tls) => s?,
+        s = negotiate_tls::<super::Prepared>(tcp, tls) => match s {
+            Ok(s) => s,
+            Err(e) if e.get_ref().is_some_and(|inner| inner.is::<pgwire::tokio::tokio_rustls::rustls::Error>()) => {
+                // A refused client certificate (another CA, expired), or another handshake failure:
+                // the client got the TLS alert; the operator gets the reason.
+                tracing::warn!(error = %e, "TLS handshake refused");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        },
     };
     // A direct TLS handshake without a TLS configuration: nothing to talk about.
     let Some(negotiated) = negotiated else { return Ok(()) };
+    // The client's certificate (mutual TLS), for the startup handler and the provenance records.
+    if let pgwire::tokio::server::MaybeTls::Tls(tls) = negotiated.get_ref() {
+        if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            pgwire::api::ClientInfo::session_extensions(&negotiated).insert(super::certs::ClientCert(cert.to_vec()));
+        }
+    }
     let old = negotiated.into_parts();
     let mut parts = FramedParts::new(Coalesce::new(old.io), old.codec);
     parts.read_buf = old.read_buf;

@@ -2,6 +2,7 @@
 //! No SQL logic lives here: messages become calls on `sql::Engine` with a per-connection `Session`,
 //! and outcomes become wire responses.
 
+pub mod certs;
 mod conn;
 mod copy;
 mod prepare;
@@ -155,9 +156,10 @@ fn session<C: ClientInfo>(client: &C) -> Arc<SessionCell> {
     }
     // (Read before get_or_insert_with, which holds the extensions' lock while it builds the cell.)
     let method = client.session_extensions().get::<AuthUsed>().map_or("scram-sha-256", |m| m.0);
+    let client_cert = client.session_extensions().get::<certs::ClientCert>().map(|c| c.fingerprint());
     client.session_extensions().get_or_insert_with(|| {
         let user = client.metadata().get(pgwire::api::METADATA_USER).map(String::as_str).unwrap_or_default();
-        let auth = sql::provenance::Auth { method: method.into(), tls: client.is_secure(), client_cert: None };
+        let auth = sql::provenance::Auth { method: method.into(), tls: client.is_secure(), client_cert };
         SessionCell {
             session: tokio::sync::Mutex::new(Session::connected(user, auth)),
             copy: std::sync::Mutex::new(None),
@@ -651,6 +653,9 @@ pub struct Startup {
     driver: AuthDriver<Arc<DefaultServerParameterProvider>>,
     scram: SaslMechanisms,
     cleartext: Option<CleartextPasswordAuth<Users>>,
+    /// Client certificates authenticate every connection (`--tls-client-ca`).
+    certs: Option<certs::CertAuth>,
+    engine: Arc<Engine>,
 }
 
 /// The authentication method of a connection, for its provenance records.
@@ -663,6 +668,28 @@ impl Startup {
     /// Whether `client` authenticates with a cleartext password: configured, and over TLS.
     fn cleartext_for<C: ClientInfo>(&self, client: &C) -> bool {
         self.cleartext.is_some() && client.is_secure()
+    }
+
+    /// With client certificates: the connection must be TLS with a verified certificate whose
+    /// identity maps to the role the client asked for, an existing role.
+    fn certificate_role<C: ClientInfo>(&self, auth: &certs::CertAuth, client: &C) -> Result<(), String> {
+        if !client.is_secure() {
+            return Err("this server accepts TLS connections with a client certificate only (--tls-client-ca): connect with sslmode=require, sslcert and sslkey".into());
+        }
+        let Some(cert) = client.session_extensions().get::<certs::ClientCert>() else {
+            return Err(
+                "connection requires a client certificate signed by the server's client CA; none was presented (sslcert, sslkey)".into()
+            );
+        };
+        let role = auth.role(&cert.0)?;
+        let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+        if role != user {
+            return Err(format!("certificate authentication failed for user \"{user}\": the client certificate is for role \"{role}\""));
+        }
+        if !self.engine.catalog().users.contains_key(&user) {
+            return Err(format!("certificate authentication failed: role \"{user}\" does not exist"));
+        }
+        Ok(())
     }
 }
 
@@ -678,6 +705,15 @@ impl StartupHandler for Startup {
             PgWireFrontendMessage::Startup(ref startup) => {
                 pgwire::api::auth::protocol_negotiation(client, startup).await?;
                 pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+                if let Some(auth) = &self.certs {
+                    // Mutual TLS: the verified certificate is the credential; no password is asked.
+                    if let Err(msg) = self.certificate_role(auth, client) {
+                        tracing::info!(peer = %client.socket_addr(), reason = %msg, "refused a connection");
+                        return Err(PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), "28000".into(), msg))));
+                    }
+                    client.session_extensions().insert(AuthUsed("cert"));
+                    return self.driver.complete_authentication(client, None).await;
+                }
                 let (mechanism, method) = match &self.cleartext {
                     Some(cleartext) if self.cleartext_for(client) => (cleartext.create(), "password"),
                     _ => (self.scram.create(), "scram-sha-256"),
@@ -705,8 +741,13 @@ impl StartupHandler for Startup {
     }
 }
 
-/// A TLS acceptor from PEM files: a certificate chain and its private key (PKCS#8, SEC1 or PKCS#1).
-pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgwire::tokio::TlsAcceptor, String> {
+/// A TLS acceptor from PEM files: a certificate chain and its private key (PKCS#8, SEC1 or PKCS#1);
+/// with `client_ca`, client certificates are verified against that CA bundle (certs.rs).
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> Result<pgwire::tokio::TlsAcceptor, String> {
     use pgwire::tokio::tokio_rustls::rustls;
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -717,12 +758,16 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<pgw
         return Err(format!("TLS certificate {}: no certificate in the file", cert.display()));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key do not match or are unusable: {e}"))?;
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(certs::client_verifier(ca, provider)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config =
+        builder.with_single_cert(certs, key).map_err(|e| format!("TLS certificate and key do not match or are unusable: {e}"))?;
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
@@ -736,6 +781,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<pgwire::tokio::TlsAcceptor>,
     auth: AuthMethod,
+    client_certs: Option<certs::CertAuth>,
     spin: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -749,6 +795,8 @@ pub async fn serve(
         driver: AuthDriver::new(Arc::new(params)).with_connection_manager(manager.clone()),
         scram: SaslMechanisms::new(vec![Arc::new(ScramAuth::new(users.clone()))]),
         cleartext: (auth == AuthMethod::Password).then(|| CleartextPasswordAuth::new(users)),
+        certs: client_certs,
+        engine: engine.clone(),
     });
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
     let cancel = Arc::new(DefaultCancelHandler::new(manager));
