@@ -102,6 +102,15 @@ struct ServeArgs {
     /// quote an identity with spaces). Without it, the identity must be the role's name.
     #[arg(long, env = "VOUCHDB_TLS_CLIENT_MAP", requires = "tls_client_ca")]
     tls_client_map: Option<PathBuf>,
+    /// Seconds a session may leave a transaction open while its client sends nothing; then it is
+    /// terminated (FATAL 25P03) and its row locks released. `SET idle_in_transaction_session_timeout`
+    /// overrides it per session. 0: never.
+    #[arg(long, env = "VOUCHDB_IDLE_IN_TRANSACTION_TIMEOUT", default_value_t = 300)]
+    idle_in_transaction_timeout: u64,
+    /// Seconds a client may stall in the middle of a message (some bytes of it sent, no more) before it
+    /// is disconnected (FATAL 08P01). 0: never.
+    #[arg(long, env = "VOUCHDB_CLIENT_MESSAGE_TIMEOUT", default_value_t = 60)]
+    client_message_timeout: u64,
     /// How clients authenticate: `scram` (SCRAM-SHA-256) or `password` (a cleartext password, asked
     /// for on TLS connections only and checked against the stored SCRAM verifier; connections without
     /// TLS still use SCRAM-SHA-256).
@@ -272,7 +281,12 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
             );
         }
         let spin = std::time::Duration::from_micros(args.spin_us);
-        vouchdb::server::serve(engine.clone(), listener, tls, auth, client_certs, spin, shutdown).await.map_err(io)
+        let limits = vouchdb::server::Limits {
+            idle_in_transaction: std::time::Duration::from_secs(args.idle_in_transaction_timeout),
+            message: std::time::Duration::from_secs(args.client_message_timeout),
+        };
+        let config = vouchdb::server::ServeConfig { tls, auth, client_certs, limits, spin };
+        vouchdb::server::serve(engine.clone(), listener, config, shutdown).await.map_err(io)
     })?;
     tracing::info!("shutting down: finishing queued commits");
     ledger.close();

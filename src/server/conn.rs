@@ -29,6 +29,24 @@ use tokio_util::codec::{Decoder, Framed, FramedParts};
 /// pgwire's limit for the startup and authentication phase.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long the server waits for slow or stalled clients (`vouchdb serve --help`, docs/SQL.md "Limits").
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A session with an open transaction whose client sends nothing for this long is terminated
+    /// (FATAL 25P03), so its row locks are released; `idle_in_transaction_session_timeout` overrides
+    /// it per session. Zero: never.
+    pub idle_in_transaction: Duration,
+    /// A client that sent part of a message and nothing more for this long is disconnected (FATAL
+    /// 08P01). Zero: never.
+    pub message: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { idle_in_transaction: Duration::from_secs(300), message: Duration::from_secs(60) }
+    }
+}
+
 /// Buffered output beyond this is written before more is accepted.
 const HIGH_WATER: usize = 64 * 1024;
 
@@ -266,7 +284,7 @@ fn check_frame(tag: u8, body: &[u8], params_of: impl Fn(&str) -> Option<usize>) 
 
 /// Read the next frame. Frames are checked on their raw bytes first (lengths before anything is
 /// buffered for them, text before pgwire decodes it lossily), then decoded by pgwire's codec.
-async fn next_frame<T>(socket: &mut Framed<T, PgWireMessageServerCodec<super::Prepared>>) -> io::Result<Incoming>
+async fn next_frame<T>(socket: &mut Framed<T, PgWireMessageServerCodec<super::Prepared>>, limits: &Limits) -> io::Result<Incoming>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
 {
@@ -352,7 +370,22 @@ where
         }
         let mut buf = std::mem::take(socket.read_buffer_mut());
         buf.reserve(8 * 1024);
-        let n = socket.get_mut().read_buf(&mut buf).await;
+        // Part of a message is here: the rest must follow within the message timeout.
+        let partial = !buf.is_empty() && !matches!(state, PgWireConnectionState::AwaitingStartup) && !limits.message.is_zero();
+        let n = if partial {
+            match tokio::time::timeout(limits.message, socket.get_mut().read_buf(&mut buf)).await {
+                Ok(n) => n,
+                Err(_) => {
+                    let msg = format!(
+                        "terminating connection: the client sent part of a message and nothing more for {} s",
+                        limits.message.as_secs_f64()
+                    );
+                    return Ok(Incoming::Fatal(fatal("08P01", msg)));
+                }
+            }
+        } else {
+            socket.get_mut().read_buf(&mut buf).await
+        };
         *socket.read_buffer_mut() = buf;
         if n? == 0 {
             return Ok(Incoming::Closed);
@@ -379,7 +412,12 @@ fn execute_before_sync(buf: &[u8]) -> bool {
     true
 }
 
-pub async fn process_socket<A, Q, C, X>(tcp: TcpStream, tls: Option<pgwire::tokio::TlsAcceptor>, h: Handlers<A, Q, C, X>) -> io::Result<()>
+pub async fn process_socket<A, Q, C, X>(
+    tcp: TcpStream,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+    h: Handlers<A, Q, C, X>,
+    limits: Limits,
+) -> io::Result<()>
 where
     A: StartupHandler,
     Q: SimpleQueryHandler + ExtendedQueryHandler<Statement = super::Prepared>,
@@ -421,10 +459,27 @@ where
         {
             tokio::select! {
                 _ = &mut startup_timeout => Incoming::Closed,
-                frame = next_frame(&mut socket) => frame?,
+                frame = next_frame(&mut socket, &limits) => frame?,
             }
         } else {
-            next_frame(&mut socket).await?
+            // Waiting for the client with a transaction open: bounded, so a stalled client does not
+            // hold its row locks forever.
+            let idle = match socket.read_buffer().is_empty() {
+                true => {
+                    super::session(&socket).session.try_lock().ok().and_then(|s| s.idle_in_transaction_timeout(limits.idle_in_transaction))
+                }
+                false => None,
+            };
+            match idle {
+                Some(idle) => tokio::select! {
+                    _ = tokio::time::sleep(idle) => {
+                        tracing::info!(peer = %socket.socket_addr(), "terminating a session idle in a transaction");
+                        Incoming::Fatal(fatal("25P03", "terminating connection due to idle-in-transaction timeout"))
+                    }
+                    frame = next_frame(&mut socket, &limits) => frame?,
+                },
+                None => next_frame(&mut socket, &limits).await?,
+            }
         };
         let msg = match incoming {
             Incoming::Message(msg) => msg,

@@ -4,6 +4,7 @@
 
 pub mod certs;
 mod conn;
+pub use conn::Limits;
 mod copy;
 mod prepare;
 mod threads;
@@ -772,17 +773,25 @@ pub fn tls_acceptor(
     Ok(pgwire::tokio::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accept PostgreSQL connections on `listener` until `shutdown` resolves. With `tls`, clients may
-/// upgrade with SSLRequest (psql's sslmode=prefer/require); without, SSLRequest is declined. `auth`
-/// chooses how TLS connections authenticate (plain ones always use SCRAM-SHA-256). After
-/// answering, a connection thread polls for the next request for `spin` before it sleeps.
+/// How the server talks to clients (`vouchdb serve`'s flags).
+pub struct ServeConfig {
+    /// With a TLS acceptor, clients may upgrade with SSLRequest (psql's sslmode=prefer/require);
+    /// without, SSLRequest is declined.
+    pub tls: Option<pgwire::tokio::TlsAcceptor>,
+    /// How TLS connections authenticate (plain ones always use SCRAM-SHA-256).
+    pub auth: AuthMethod,
+    /// Client certificates authenticate every connection (`--tls-client-ca`).
+    pub client_certs: Option<certs::CertAuth>,
+    pub limits: conn::Limits,
+    /// After answering, a connection thread polls for the next request this long before it sleeps.
+    pub spin: std::time::Duration,
+}
+
+/// Accept PostgreSQL connections on `listener` until `shutdown` resolves.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
-    tls: Option<pgwire::tokio::TlsAcceptor>,
-    auth: AuthMethod,
-    client_certs: Option<certs::CertAuth>,
-    spin: std::time::Duration,
+    config: ServeConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut params = DefaultServerParameterProvider::default();
@@ -794,14 +803,15 @@ pub async fn serve(
     let startup = Arc::new(Startup {
         driver: AuthDriver::new(Arc::new(params)).with_connection_manager(manager.clone()),
         scram: SaslMechanisms::new(vec![Arc::new(ScramAuth::new(users.clone()))]),
-        cleartext: (auth == AuthMethod::Password).then(|| CleartextPasswordAuth::new(users)),
-        certs: client_certs,
+        cleartext: (config.auth == AuthMethod::Password).then(|| CleartextPasswordAuth::new(users)),
+        certs: config.client_certs,
         engine: engine.clone(),
     });
     let handler = Arc::new(Handler { engine: engine.clone(), parser: Arc::new(Parser { engine }) });
     let cancel = Arc::new(DefaultCancelHandler::new(manager));
     let copy = handler.clone();
-    let threads = threads::ConnThreads::start(spin)?;
+    let threads = threads::ConnThreads::start(config.spin)?;
+    let (tls, limits) = (config.tls, config.limits);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -813,7 +823,7 @@ pub async fn serve(
                     let h = conn::Handlers { startup: startup.clone(), query: handler.clone(), copy: copy.clone(), cancel: cancel.clone() };
                     let tls = tls.clone();
                     let spawned = threads.spawn(&mut conns, sock, move |sock| async move {
-                        if let Err(e) = conn::process_socket(sock, tls, h).await {
+                        if let Err(e) = conn::process_socket(sock, tls, h, limits).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });

@@ -441,6 +441,15 @@ impl Session {
     pub fn in_transaction(&self) -> bool {
         self.txn.as_ref().is_some_and(|t| t.explicit)
     }
+
+    /// How long the session may wait for its client while a transaction (a block, or a pipeline's
+    /// implicit one) is open: `idle_in_transaction_session_timeout` (0 = forever), else the server's
+    /// default. None outside a transaction.
+    pub fn idle_in_transaction_timeout(&self, default: std::time::Duration) -> Option<std::time::Duration> {
+        self.txn.as_ref()?;
+        let d = setting_ms(&self.settings, "idle_in_transaction_session_timeout").map_or(default, std::time::Duration::from_millis);
+        (!d.is_zero()).then_some(d)
+    }
     pub fn in_failed_transaction(&self) -> bool {
         self.txn.as_ref().is_some_and(|t| t.failed)
     }
@@ -3123,22 +3132,25 @@ fn view_reads(sql: &str) -> BTreeSet<String> {
     out
 }
 
-/// The deadline of a lock wait: `lock_timeout` (55P03) or `statement_timeout` (57014), in ms, 0 = none.
-fn lock_deadline(settings: &BTreeMap<String, String>) -> Option<(std::time::Instant, &'static str)> {
-    let ms = |name: &str| -> Option<u64> {
-        let v = settings.get(name)?.trim().to_lowercase();
-        let (num, scale) = match v.strip_suffix("ms") {
-            Some(n) => (n.trim().to_string(), 1),
+/// A duration setting in milliseconds (`500`, `500ms`, `5s`, `2min`), None when unset or unreadable.
+fn setting_ms(settings: &BTreeMap<String, String>, name: &str) -> Option<u64> {
+    let v = settings.get(name)?.trim().to_lowercase();
+    let (num, scale) = match v.strip_suffix("ms") {
+        Some(n) => (n.trim().to_string(), 1),
+        None => match v.strip_suffix("min") {
+            Some(n) => (n.trim().to_string(), 60_000),
             None => match v.strip_suffix('s') {
                 Some(n) => (n.trim().to_string(), 1000),
-                None => match v.strip_suffix("min") {
-                    Some(n) => (n.trim().to_string(), 60_000),
-                    None => (v.clone(), 1),
-                },
+                None => (v.clone(), 1),
             },
-        };
-        num.parse::<u64>().ok().map(|n| n * scale).filter(|n| *n > 0)
+        },
     };
+    num.parse::<u64>().ok().map(|n| n * scale)
+}
+
+/// The deadline of a lock wait: `lock_timeout` (55P03) or `statement_timeout` (57014), in ms, 0 = none.
+fn lock_deadline(settings: &BTreeMap<String, String>) -> Option<(std::time::Instant, &'static str)> {
+    let ms = |name: &str| setting_ms(settings, name).filter(|n| *n > 0);
     let now = std::time::Instant::now();
     match (ms("lock_timeout"), ms("statement_timeout")) {
         (Some(l), Some(s)) if s < l => Some((now + std::time::Duration::from_millis(s), "57014")),
