@@ -73,6 +73,11 @@ struct StoreArgs {
     /// Checkpoint origin line. Default: vouchdb/<first 8 bytes of SHA-256 of the public key, hex>.
     #[arg(long, env = "VOUCHDB_ORIGIN")]
     origin: Option<String>,
+    /// Refuse commits (SQLSTATE 53100, nothing written; reads go on) while the data directory's
+    /// filesystem has less than this many MiB free, so the store never runs out of space mid-write;
+    /// commits resume once space is freed. 0: no reserve.
+    #[arg(long, env = "VOUCHDB_MIN_FREE_SPACE_MB", default_value_t = vouchdb::ledger::DEFAULT_MIN_FREE_BYTES >> 20)]
+    min_free_space_mb: u64,
 }
 
 #[derive(Args)]
@@ -177,7 +182,7 @@ fn signer(args: &StoreArgs) -> vouchdb::Result<CheckpointSigner> {
 }
 
 fn open(args: &StoreArgs) -> vouchdb::Result<Ledger> {
-    Ledger::open(store_path(&args.data_dir), Options::default())
+    Ledger::open(store_path(&args.data_dir), Options { min_free_bytes: args.min_free_space_mb << 20, ..Options::default() })
 }
 
 fn main() -> ExitCode {

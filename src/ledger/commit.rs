@@ -65,7 +65,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<Request>, mut frontier
             }
             Err(e) => {
                 tracing::error!(error = %e, txs = batch.len(), "group commit failed; nothing of this batch was written");
-                let msg = e.to_string();
+                // Every waiter gets the same error (Error is not Clone), worded once.
+                let msg = match &e {
+                    Error::Storage { message, .. } => message.clone(),
+                    e => e.to_string(),
+                };
                 for r in batch {
                     let _ = r.reply.send(Err(Error::Storage { path: shared.path.clone(), message: msg.clone() }));
                 }
@@ -127,6 +131,9 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
     b.put_cf(meta, META_TREE_SIZE, next.size().to_be_bytes());
     b.put_cf(meta, META_ROOT, root);
     b.put_cf(meta, META_LAST_COMMIT, last_commit.to_be_bytes());
+    if shared.min_free_bytes > 0 {
+        check_free_space(&shared.path, shared.min_free_bytes, b.size_in_bytes() as u64)?;
+    }
     let mut w = WriteOptions::default();
     w.set_sync(sync);
     // (See `Options::sync`: a store without fsync is a scratch store, rebuilt rather than recovered.)
@@ -137,4 +144,38 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
     }
     let head = Head { size: next.size(), root, last_commit_us: last_commit };
     Ok((next, receipts, head))
+}
+
+/// Refuse a batch that would leave less than `reserve` bytes free on the store's filesystem (worded as
+/// "No space left on device", which the SQL layer reports as 53100).
+fn check_free_space(path: &std::path::Path, reserve: u64, batch: u64) -> Result<()> {
+    let Some(free) = free_bytes(path) else { return Ok(()) };
+    // The WAL and the memtable's later flush each write the batch once.
+    let needed = reserve.saturating_add(batch.saturating_mul(2));
+    if free < needed {
+        return Err(crate::Error::Storage {
+            path: path.to_path_buf(),
+            message: format!(
+                "No space left on device: {} MiB free, the server keeps {} MiB free (--min-free-space-mb); nothing was written",
+                free >> 20,
+                reserve >> 20
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Bytes available to this process on the filesystem holding `path` (statvfs), None when unknown.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` is a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }

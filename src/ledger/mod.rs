@@ -102,17 +102,33 @@ pub struct Options {
     /// single writer that appends one transaction at a time (a replay's scratch store), where the
     /// hand-off to a commit thread would cost more than the write.
     pub inline: bool,
+    /// Refuse a group commit (as "No space left on device", SQLSTATE 53100) when the data directory's
+    /// filesystem would keep less than this many bytes free after it, so RocksDB itself never runs out
+    /// of space (a WAL write that fails with ENOSPC stops all writes until a restart); reads go on, and
+    /// commits resume as soon as space is freed. 0: no reserve.
+    pub min_free_bytes: u64,
 }
+
+/// The default free-space reserve: room for RocksDB's flushes and compactions after a refusal.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_batch_txs: 4096, max_batch_bytes: 64 << 20, block_cache_bytes: 256 << 20, sync: true, inline: false }
+        Options {
+            max_batch_txs: 4096,
+            max_batch_bytes: 64 << 20,
+            block_cache_bytes: 256 << 20,
+            sync: true,
+            inline: false,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+        }
     }
 }
 
 pub(crate) struct Shared {
     pub(crate) db: DB,
     pub(crate) path: PathBuf,
+    pub(crate) min_free_bytes: u64,
     pub(crate) head: RwLock<Head>,
     pub(crate) node_cache: store::NodeCache,
     /// Proof material of entries recently proven (`entry_material`): immutable, so never stale.
@@ -149,8 +165,14 @@ impl Ledger {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Ledger> {
         let path = dir.as_ref().to_path_buf();
         let (db, head, frontier) = open::open_and_check(&path, &options)?;
-        let shared =
-            Arc::new(Shared { db, path, head: RwLock::new(head), node_cache: Default::default(), material_cache: Default::default() });
+        let shared = Arc::new(Shared {
+            db,
+            path,
+            min_free_bytes: options.min_free_bytes,
+            head: RwLock::new(head),
+            node_cache: Default::default(),
+            material_cache: Default::default(),
+        });
         if options.inline {
             let last = head.last_commit_us;
             return Ok(Ledger {
