@@ -796,8 +796,17 @@ fn pk_lookup(t: &TableDef, filter: &Expr) -> Option<Vec<Expr>> {
 
 /// Conjuncts of the form `column op <expr without columns>`, op normalised to the column's side.
 fn comparisons(filter: &Expr) -> Vec<(usize, BinOp, Expr)> {
+    // Constants and parameters, and casts and arithmetic of them (`k BETWEEN $1 AND $1 + 10`): a bound
+    // computed once per execution. Nothing volatile (functions) or row-dependent.
     fn no_columns(e: &Expr) -> bool {
-        matches!(e, Expr::Const(_) | Expr::Param(_)) || matches!(e, Expr::Cast(x, _) if no_columns(x))
+        match e {
+            Expr::Const(_) | Expr::Param(_) => true,
+            Expr::Cast(x, _) | Expr::Neg(x) => no_columns(x),
+            Expr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Concat, _, a, b) => {
+                no_columns(a) && no_columns(b)
+            }
+            _ => false,
+        }
     }
     fn flip(op: BinOp) -> BinOp {
         match op {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Soak test (issue 7): 64 connections mixing single-row INSERTs, primary-key reads, secondary-index
+# range reads and verified_get against one vouchdb server for a long run (default 10 minutes), with
+# throughput, p50/p99 latency per 10-second window and the server's RSS sampled every 10 s, so that a
+# leak or a slowdown over time shows. Not a timed test: run it by hand.
+# Usage: benches/soak.sh [seconds, default 600] [clients, default 64]
+# Mix (pgbench weights): write 1, pk 4, range 2, verified_get 1 (benches/soak/*.sql).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-600}
+CLIENTS=${2:-64}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vouchdb-target}"
+cargo build --release --quiet --bin vouchdb
+BIN="$CARGO_TARGET_DIR/release/vouchdb"
+WORK=$(mktemp -d /tmp/vouchdb-soak.XXXXXX)
+PORT=55633
+cleanup() { kill "$VPID" "${SAMPLER:-}" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+VOUCHDB_ADMIN_PASSWORD=soak VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$WORK/data" 2>"$WORK/vouchdb.log" &
+VPID=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+URL="host=127.0.0.1 port=$PORT user=admin password=soak dbname=vouchdb"
+psql "$URL" -X -q -c "CREATE TABLE soak (id bigint PRIMARY KEY, k int, v text); CREATE INDEX soak_k ON soak (k);
+  INSERT INTO soak SELECT g, g, 'row ' || g FROM generate_series(1, 100000) g;"
+# The server's resident memory every 10 s.
+( while kill -0 "$VPID" 2>/dev/null; do
+    echo "$(date +%s) $(awk '/^VmRSS:/ {print $2}' /proc/$VPID/status)"; sleep 10
+  done ) >"$WORK/rss.txt" &
+SAMPLER=$!
+(cd "$WORK" && pgbench "$URL" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" \
+  -f "$OLDPWD/benches/soak/write.sql@1" -f "$OLDPWD/benches/soak/pk.sql@4" \
+  -f "$OLDPWD/benches/soak/range.sql@2" -f "$OLDPWD/benches/soak/verified_get.sql@1" \
+  --log --log-prefix=soak >"$WORK/pgbench.out" 2>&1) || { cat "$WORK/pgbench.out"; exit 1; }
+kill "$SAMPLER" 2>/dev/null || true
+python3 - "$WORK" "$SECS" "$CLIENTS" <<'PY'
+import glob, sys, collections
+work, secs, clients = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+names = ["write", "pk", "range", "verified_get"]
+# pgbench --log lines: client_id transaction_no time_us script_no time_epoch time_us_fraction
+lat = collections.defaultdict(list)       # window -> latencies (ms)
+per_script = collections.defaultdict(list)
+failed = 0
+start = None
+rows = []
+for f in glob.glob(f"{work}/soak.*"):
+    for line in open(f):
+        p = line.split()
+        if len(p) < 6:
+            continue
+        if p[2] == "failed" or p[2] == "skipped":
+            failed += 1
+            continue
+        t = int(p[4]) + int(p[5]) / 1e6
+        rows.append((t, int(p[2]) / 1000.0, int(p[3])))
+rows.sort()
+start = rows[0][0] - rows[0][1] / 1000.0
+for t, ms, script in rows:
+    lat[int((t - start) // 10)].append(ms)
+    per_script[script].append(ms)
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * len(v)))]
+rss = [tuple(map(int, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 2]
+def rss_at(window):
+    t = start + window * 10 + 10
+    best = min(rss, key=lambda r: abs(r[0] - t)) if rss else (0, 0)
+    return best[1] / 1024
+print(f"## Soak: {clients} connections, {secs} s, mix write 1 : pk 4 : range 2 : verified_get 1\n")
+print("| window (s) | tps | p50 ms | p99 ms | server RSS MiB |")
+print("|---|---|---|---|---|")
+windows = sorted(w for w in lat if (w + 1) * 10 <= secs)
+for w in windows:
+    v = lat[w]
+    print(f"| {w*10}–{w*10+10} | {len(v)/10:,.0f} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | {rss_at(w):,.0f} |")
+print("\n| statement | transactions | p50 ms | p99 ms |")
+print("|---|---|---|---|")
+for s, v in sorted(per_script.items()):
+    print(f"| {names[s] if s < len(names) else s} | {len(v):,} | {pct(v, .5):.2f} | {pct(v, .99):.2f} |")
+if len(windows) >= 3:
+    first, last = rss_at(windows[1]), rss_at(windows[-1])
+    print(f"\nRSS after the first window {first:,.0f} MiB, at the end {last:,.0f} MiB ({(last/first - 1)*100:+.1f} %); "
+          f"tps first window {len(lat[windows[0]])/10:,.0f}, last {len(lat[windows[-1]])/10:,.0f}; failed transactions: {failed}")
+PY
