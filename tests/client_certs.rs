@@ -15,28 +15,12 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// A CA: self-signed, P-256.
-fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-subj",
-            &format!("/CN={name}"),
-            "-days",
-            "30",
-        ],
-    );
+/// A self-signed P-256 certificate `name.crt`/`name.key` for CN `cn` (a CA, or the server's).
+fn self_signed(dir: &Path, name: &str, cn: &str) {
+    let (key, crt, subj) = (format!("{name}.key"), format!("{name}.crt"), format!("/CN={cn}"));
+    let args =
+        ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &key, "-out", &crt, "-subj", &subj];
+    openssl(dir, &[&args[..], &["-days", "30"]].concat());
 }
 
 /// A client certificate `name.crt`/`name.key` for subject CN `cn` and SAN email `email`, signed by
@@ -90,28 +74,9 @@ fn make_client(dir: &Path, name: &str, cn: &str, email: &str, ca: &str, days: &s
 }
 
 fn make_pki(dir: &Path) {
-    make_ca(dir, "ca");
-    make_ca(dir, "otherca");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.crt",
-            "-subj",
-            "/CN=localhost",
-            "-days",
-            "30",
-        ],
-    );
+    self_signed(dir, "ca", "ca");
+    self_signed(dir, "otherca", "otherca");
+    self_signed(dir, "server", "localhost");
     make_client(dir, "admin", "admin", "ops@example.com", "ca", "30");
     make_client(dir, "app", "app", "app@example.com", "ca", "30");
     make_client(dir, "expired", "admin", "ops@example.com", "ca", "-1");

@@ -13,6 +13,16 @@ use vouchdb::ledger::{Ledger, Options};
 
 struct Rng(u64);
 impl Rng {
+    /// From `CRASH_SEED`, else the clock (printed, so a failing run can be repeated).
+    fn seeded() -> Rng {
+        let seed = std::env::var("CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        eprintln!("crash test seed {seed} (rerun with CRASH_SEED={seed})");
+        Rng(seed)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -25,12 +35,7 @@ impl Rng {
 fn acknowledged_commits_survive_sigkill_20_times() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
-    eprintln!("crash test seed {seed} (rerun with CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded();
     let mut acked_total = 0usize;
     for cycle in 0..20 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vouchdb"))
@@ -91,12 +96,7 @@ fn acknowledged_commits_survive_sigkill_20_times() {
 fn acknowledged_sql_commits_survive_sigkill_50_times() {
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::{Arc, Mutex};
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
-    eprintln!("crash test seed {seed} (rerun with CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded();
     let mut s = common::Server::start();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {

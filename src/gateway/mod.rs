@@ -452,28 +452,30 @@ fn row_description(fields: &[&Field]) -> Vec<u8> {
 }
 
 fn parse_data_row(body: &[u8]) -> Option<Vec<Option<Vec<u8>>>> {
-    let mut b = body;
+    value_list(&mut &body[..])
+}
+
+/// A count (int16) and that many values, each an int32 length (-1: NULL) and its bytes: a DataRow's
+/// columns, a Bind's parameters.
+fn value_list(b: &mut &[u8]) -> Option<Vec<Option<Vec<u8>>>> {
     if b.len() < 2 {
         return None;
     }
     let n = b.get_i16().max(0) as usize;
-    let mut cols = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
     for _ in 0..n {
         if b.len() < 4 {
             return None;
         }
         let len = b.get_i32();
         if len < 0 {
-            cols.push(None);
+            values.push(None);
         } else {
-            if b.len() < len as usize {
-                return None;
-            }
-            cols.push(Some(b[..len as usize].to_vec()));
+            values.push(Some(b.get(..len as usize)?.to_vec()));
             b.advance(len as usize);
         }
     }
-    Some(cols)
+    Some(values)
 }
 
 fn data_row(cols: &[&Option<Vec<u8>>]) -> Vec<u8> {

@@ -306,29 +306,11 @@ pub fn parameter_oids(body: &[u8]) -> Option<Vec<u32>> {
 
 /// A Bind's parameter format codes and values.
 pub fn bind_values(body: &[u8]) -> Option<BindValues> {
-    use bytes::Buf;
     let mut b = body;
     super::cstr(&mut b)?;
     super::cstr(&mut b)?;
     let formats = super::i16s(&mut b)?;
-    if b.len() < 2 {
-        return None;
-    }
-    let n = b.get_i16().max(0) as usize;
-    let mut values = Vec::with_capacity(n);
-    for _ in 0..n {
-        if b.len() < 4 {
-            return None;
-        }
-        let len = b.get_i32();
-        if len < 0 {
-            values.push(None);
-            continue;
-        }
-        let v = b.get(..len as usize)?.to_vec();
-        b.advance(len as usize);
-        values.push(Some(v));
-    }
+    let values = super::value_list(&mut b)?;
     Some(BindValues { formats, values })
 }
 

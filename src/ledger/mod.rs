@@ -133,6 +133,9 @@ pub(crate) struct Shared {
     pub(crate) node_cache: store::NodeCache,
     /// Proof material of entries recently proven (`entry_material`): immutable, so never stale.
     pub(crate) material_cache: RwLock<std::collections::HashMap<(u64, u32), Arc<EntryMaterial>>>,
+    /// Entries hashed for proofs (tests check that a proof reads only the entries it needs).
+    #[cfg(test)]
+    pub(crate) entries_hashed: std::sync::atomic::AtomicU64,
 }
 
 /// Most entries whose proof material is kept in memory (a few hundred bytes each).
@@ -172,6 +175,8 @@ impl Ledger {
             head: RwLock::new(head),
             node_cache: Default::default(),
             material_cache: Default::default(),
+            #[cfg(test)]
+            entries_hashed: Default::default(),
         });
         if options.inline {
             let last = head.last_commit_us;
@@ -540,6 +545,8 @@ impl Ledger {
         if leaves.len() as u64 != end - start {
             return Err(self.corrupt(format!("tx {tx} lacks entries in {start}..{end}")));
         }
+        #[cfg(test)]
+        self.shared.entries_hashed.fetch_add(leaves.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(leaves)
     }
 
@@ -794,22 +801,31 @@ impl merkle::NodeReader for EntryNodes<'_> {
                 out[i] = Some(h);
             }
         }
-        // Everything not stored is hashed from the entries, read with one iterator over the span of
-        // all such subtrees (for one proof: the aligned block of 16 entries around the entry).
-        let missing = ids.iter().zip(&out).filter(|(_, h)| h.is_none()).map(|(id, _)| (id.index << id.level, (id.index + 1) << id.level));
-        let span = missing.fold(None, |acc: Option<(u64, u64)>, (a, b)| Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b)))));
-        let leaves = match span {
-            Some((start, end)) => l.entry_hashes(self.tx, start, end)?,
-            None => Vec::new(),
-        };
-        let base = span.map_or(0, |(start, _)| start);
+        // Everything not stored is hashed from the entries, each run of adjacent missing subtrees read
+        // with one iterator (for one proof: the aligned block of 16 entries around the entry, and the
+        // small subtrees at the right edge of a transaction whose size is not a multiple of 16; never
+        // the span between them, which can be the whole transaction).
+        let mut runs: Vec<(u64, u64)> =
+            ids.iter().zip(&out).filter(|(_, h)| h.is_none()).map(|(id, _)| (id.index << id.level, (id.index + 1) << id.level)).collect();
+        runs.sort_unstable();
+        let mut merged: Vec<(u64, u64, Vec<Hash>)> = Vec::new();
+        for (a, b) in runs {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b, Vec::new())),
+            }
+        }
+        for run in &mut merged {
+            run.2 = l.entry_hashes(self.tx, run.0, run.1)?;
+        }
         Ok(ids
             .iter()
             .zip(out)
             .map(|(id, h)| {
                 h.unwrap_or_else(|| {
-                    let (a, b) = ((id.index << id.level) - base, ((id.index + 1) << id.level) - base);
-                    merkle::reference::root(&leaves[a as usize..b as usize])
+                    let (a, b) = (id.index << id.level, (id.index + 1) << id.level);
+                    let run = merged.iter().find(|r| r.0 <= a && b <= r.1).expect("every missing subtree lies in a run read above");
+                    merkle::reference::root(&run.2[(a - run.0) as usize..(b - run.0) as usize])
                 })
             })
             .collect())

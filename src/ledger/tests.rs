@@ -139,6 +139,27 @@ fn close_finishes_queued_commits_and_refuses_new_ones() {
     assert_eq!(l.head().size, 100);
 }
 
+/// A proof hashes only the entries near its entry and the few at the right edge that no stored node
+/// covers, never the span between them (which made verified_get of a row in a 100,001-entry
+/// transaction read the whole transaction).
+#[test]
+fn an_entry_proof_reads_only_the_entries_it_needs() {
+    let dir = tmp();
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    let n = 4097u32;
+    let entries = (0..n).map(|i| Entry::put(7, format!("k{i}").into_bytes(), vec![b'v'; 3])).collect();
+    l.append_blocking(NewTx { entries, ..Default::default() }).unwrap();
+    let rec = l.get_tx(1).unwrap();
+    for index in [5, 2050, 4096] {
+        let before = l.shared.entries_hashed.load(std::sync::atomic::Ordering::Relaxed);
+        let p = l.entry_proof(1, index, n).unwrap();
+        let read = l.shared.entries_hashed.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(read <= 17, "proving entry {index} of {n} hashed {read} entries");
+        verify::inclusion(index as u64, n as u64, &verify::leaf_hash(&rec.entry_bytes[index as usize]), &p, &rec.leaf.entries_root)
+            .unwrap();
+    }
+}
+
 #[test]
 fn entry_proofs_of_large_transactions_verify_with_and_without_stored_nodes() {
     let dir = tmp();
