@@ -10,29 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 CLIENTS="1 4 16 32"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vouchdb-target}"
-cargo build --release --quiet --bin vouchdb
+source benches/lib.sh
 python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib
-BIN="$CARGO_TARGET_DIR/release/vouchdb"
-WORK=$(mktemp -d /tmp/vouchdb-report.XXXXXX)
-chmod 755 "$WORK"
-VPORT=55733; PPORT=55734
-cleanup() { kill "$VPID" 2>/dev/null || true; scripts/pg15 stop "$WORK/pg" || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-VOUCHDB_ADMIN_PASSWORD=bench VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$VPORT --data-dir "$WORK/vouchdb" 2>"$WORK/vouchdb.log" &
-VPID=$!
-PGURL=$(scripts/pg15 start "$WORK/pg" $PPORT)
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$VPORT) 2>/dev/null && break; sleep 0.1; done
-VURL="host=127.0.0.1 port=$VPORT user=admin password=bench dbname=vouchdb"
-fill=$(python3 -c "
-rows = ','.join(f\"({i}, 'value {i}')\" for i in range(1, 10001))
-print('CREATE TABLE sel (id bigint PRIMARY KEY, v text); INSERT INTO sel VALUES ' + rows + ';')")
-setup="DROP TABLE IF EXISTS bench; CREATE TABLE bench (id bigint PRIMARY KEY, k int, v text); CREATE INDEX bench_k ON bench (k);"
-for url in "$VURL" "$PGURL"; do echo "$fill" | psql "$url" -X -q >/dev/null; done
-tps() { # url script clients
-  psql "$1" -X -q -c "$setup" >/dev/null 2>&1
-  pgbench "$1" -n -M prepared -f "benches/pgbench/$2" -c "$3" -j 2 -T "$SECS" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
-}
+start_both report 55733 55734
+fill_sel "$VURL" "$PGURL"
 : >"$WORK/results.txt"
 for w in insert select; do
   for c in $CLIENTS; do

@@ -8,18 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}; CLIENTS=${2:-8}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vouchdb-target}"
-cargo build --release --quiet --bin vouchdb
-BIN="$CARGO_TARGET_DIR/release/vouchdb"
-WORK=$(mktemp -d /tmp/vouchdb-tpcb.XXXXXX); chmod 755 "$WORK"
-VPORT=55443; PPORT=55444
-cleanup() { kill "$VPID" 2>/dev/null || true; scripts/pg15 stop "$WORK/pg" || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-VOUCHDB_ADMIN_PASSWORD=bench VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$VPORT --data-dir "$WORK/vouchdb" 2>"$WORK/vouchdb.log" &
-VPID=$!
-PGURL=$(scripts/pg15 start "$WORK/pg" $PPORT)
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$VPORT) 2>/dev/null && break; sleep 0.1; done
-VURL="host=127.0.0.1 port=$VPORT user=admin password=bench dbname=vouchdb"
+source benches/lib.sh
+start_both tpcb 55443 55444
 load() {
   local t0 t1
   t0=$(date +%s.%N)
