@@ -52,6 +52,15 @@ pub enum VerifyCommand {
         #[arg(long)]
         bundle_out: Option<PathBuf>,
     },
+    /// Fetch the row a reference points at with verified_deref and check both proofs (the reference's
+    /// entry and the row's) and that the proven reference leads to the proven row; print its values.
+    Deref {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The reference's name (a row of vouch_references).
+        #[arg(long)]
+        name: String,
+    },
     /// Fetch a whole transaction with verified_tx: re-hash its entries and provenance record, check its
     /// inclusion in the signed tree.
     Tx {
@@ -190,6 +199,34 @@ pub async fn verify(cmd: VerifyCommand) -> Result<(), ClientError> {
                 let text = bundle::render(&row.proof, c.key())?;
                 std::fs::write(&path, text).map_err(|e| ClientError::State(format!("cannot write {}: {e}", path.display())))?;
                 println!("wrote offline proof bundle {}", path.display());
+            }
+        }
+        VerifyCommand::Deref { server, name } => {
+            let mut c = connect(&server).await?;
+            let d = c
+                .verified_deref(&name)
+                .await?
+                .ok_or_else(|| ClientError::Server(format!("no reference {name:?}, or no row where it points (absence is not proven)")))?;
+            let row = &d.row;
+            checked_checkpoint(&row.checkpoint);
+            checked("checkpoint consistent with the trusted state, which now trusts it");
+            checked(&format!("the reference {name:?} is an entry of tx {} (inclusion in the tx and in the tree)", d.reference_tx));
+            checked(&format!(
+                "the row is entry {} of tx {} (committed {}), included in the same tree",
+                row.proof.entry_index,
+                row.tx,
+                format_timestamp(row.commit_time_us as i64)
+            ));
+            match d.pinned_tx {
+                Some(p) => checked(&format!(
+                    "the reference points at table id {} and this key, pinned at tx {p}: the row's version is from tx {} <= {p}",
+                    row.table_id, row.tx
+                )),
+                None => checked(&format!("the reference points at table id {} and this key (its latest version)", row.table_id)),
+            }
+            println!("proven values (column order of the row as written):");
+            for (i, v) in row.values.iter().enumerate() {
+                println!("  {i}: {}", show(v));
             }
         }
         VerifyCommand::Tx { server, tx } => {

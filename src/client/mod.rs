@@ -39,6 +39,8 @@ pub enum ClientError {
     EntryInclusion { tx: u64, index: u32, err: VerifyError },
     #[error("tx {tx}: the proven entry is for key {got}, the request was for key {want}")]
     KeyMismatch { tx: u64, got: String, want: String },
+    #[error("the proven reference {name:?} does not lead to the proven row: {what}")]
+    ReferenceMismatch { name: String, what: String },
     #[error("rollback: the server's tree has {got} transactions, this client already trusts a tree of {trusted}")]
     Rollback { trusted: u64, got: u64 },
     #[error("fork: {0}")]
@@ -468,6 +470,26 @@ impl VerifyingClient {
         Ok((!row.deleted).then_some(row))
     }
 
+    /// The row the reference `name` points at, verified: the reference's entry (in `vouch_references`,
+    /// under that name) and the target row's entry are each proven in the signed tree, and the
+    /// reference's stored target (table, key, and pinned tx if any) is the proven row. `None` when the
+    /// reference or its target does not exist (which the server asserts but does not prove).
+    pub async fn verified_deref(&mut self, name: &str) -> Result<Option<VerifiedDeref>, ClientError> {
+        let rows = simple_rows(&self.client, &format!("SELECT * FROM verified_deref({})", quote_literal(name))).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let target = row_proof(row)?;
+        let reference = RowProof::reference_from_columns(|n| col(row, n).map(str::to_string))?;
+        let ref_key = encode_key(&[Value::Text(name.to_string())]).map_err(|e| ClientError::Malformed(format!("key: {}", e.message)))?;
+        let r = reference.verify(&self.key, &self.origin, Some(&ref_key))?;
+        let target_key = match &r.entry.reference {
+            Some(t) => t.key.clone(),
+            None => return Err(ClientError::ReferenceMismatch { name: name.into(), what: "the proven entry is not a reference".into() }),
+        };
+        let row = self.verify_row(target, &target_key).await?;
+        let t = proof::check_reference(name, &r, row.table_id, row.tx)?;
+        Ok(Some(VerifiedDeref { row, reference_tx: r.tx, pinned_tx: (t.tx != 0).then_some(t.tx) }))
+    }
+
     /// Verify a row proof against the pinned key, the trusted state and the key asked for.
     pub async fn verify_row(&mut self, proof: RowProof, expected_key: &[u8]) -> Result<VerifiedRow, ClientError> {
         let v = proof.verify(&self.key, &self.origin, Some(expected_key))?;
@@ -518,6 +540,16 @@ impl VerifyingClient {
             .collect::<Result<_, _>>()?;
         Ok(VerifiedTx { leaf, entries, provenance: proof.provenance, checkpoint: cp })
     }
+}
+
+/// A row reached through a reference, verified (`VerifyingClient::verified_deref`).
+#[derive(Debug, Clone)]
+pub struct VerifiedDeref {
+    pub row: VerifiedRow,
+    /// The tx that wrote the reference.
+    pub reference_tx: u64,
+    /// The tx the reference is pinned to, if it is (the row is then its version as of that tx).
+    pub pinned_tx: Option<u64>,
 }
 
 /// The proof columns of a `verified_get` row.

@@ -123,7 +123,18 @@ pub const ROW_PROOF_COLUMNS: [&str; 11] = [
     "_signature",
 ];
 
+/// The columns `verified_deref` returns after the target's `ROW_PROOF_COLUMNS`: the proof of the
+/// reference entry, against the same `_tree_size`, `_root` and signed checkpoint.
+pub const REF_PROOF_COLUMNS: [&str; 6] = ["_ref_tx", "_ref_entry_index", "_ref_entry", "_ref_entry_proof", "_ref_leaf", "_ref_tx_proof"];
+
 impl RowProof {
+    /// The reference entry's proof of a `verified_deref` row (its `_ref_…` columns and the shared tree
+    /// size, root and checkpoint).
+    pub fn reference_from_columns(get: impl Fn(&str) -> Result<String, ClientError>) -> Result<RowProof, ClientError> {
+        let shared = ["_tree_size", "_root", "_checkpoint", "_signature"];
+        RowProof::from_columns(|n| if shared.contains(&n) { get(n) } else { get(&format!("_ref{n}")) })
+    }
+
     /// Build from a `verified_get` row, given each proof column's text by name.
     pub fn from_columns(get: impl Fn(&str) -> Result<String, ClientError>) -> Result<RowProof, ClientError> {
         let num =
@@ -199,6 +210,30 @@ impl RowProof {
         }
         Ok(VerifiedEntry { tx, leaf, entry, checkpoint: cp })
     }
+}
+
+/// Check that a verified reference entry (from `verified_deref`) is the reference `name` and points at
+/// the verified target row version (`table`, `tx`; its key was checked by the row's proof): the
+/// entry is in `vouch_references` under that name, carries a target, names that table, and when it
+/// is pinned the row's version is not newer than the pin. Returns the target.
+pub fn check_reference(
+    name: &str,
+    reference: &VerifiedEntry,
+    table: u32,
+    tx: u64,
+) -> Result<crate::ledger::format::Reference, ClientError> {
+    let bad = |what: String| ClientError::ReferenceMismatch { name: name.into(), what };
+    if reference.entry.table != crate::sql::catalog::SYS_REFERENCES {
+        return Err(bad(format!("its entry is in table {}, not in vouch_references", reference.entry.table)));
+    }
+    let Some(target) = reference.entry.reference.clone() else { return Err(bad("its entry is not a reference".into())) };
+    if target.table != table {
+        return Err(bad(format!("it points at table {}, the row is in table {table}", target.table)));
+    }
+    if target.tx != 0 && tx > target.tx {
+        return Err(bad(format!("it is pinned at tx {}, the proven row version is from tx {tx}", target.tx)));
+    }
+    Ok(target)
 }
 
 impl TxProof {

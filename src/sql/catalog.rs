@@ -43,6 +43,38 @@ impl ViewDef {
 /// First id given to a user table.
 pub const FIRST_USER_TABLE: u32 = 1000;
 
+/// System table 8: item references (docs/SQL.md, "References"), readable and writable in SQL as the
+/// table `vouch_references`. Its rows are written as REFERENCE entries (docs/FORMAT.md) that point at
+/// another table's row.
+pub const SYS_REFERENCES: u32 = 8;
+/// The SQL name of system table 8.
+pub const REFERENCES_TABLE: &str = "vouch_references";
+
+/// The definition of `vouch_references` (every database has it; it is in the catalog without a
+/// stored definition until a GRANT on it stores one). Superusers own it.
+pub fn references_table() -> TableDef {
+    let mut name = ColumnDef::new("name".into(), DataType::Text);
+    name.not_null = true;
+    let mut target_table = ColumnDef::new("target_table".into(), DataType::Text);
+    target_table.not_null = true;
+    let mut target_key = ColumnDef::new("target_key".into(), DataType::Array(&DataType::Text));
+    target_key.not_null = true;
+    TableDef {
+        id: SYS_REFERENCES,
+        name: REFERENCES_TABLE.into(),
+        version: 1,
+        columns: vec![name, target_table, target_key, ColumnDef::new("at_tx".into(), DataType::Int8)],
+        primary_key: vec![0],
+        indexes: vec![],
+        checks: vec![],
+        foreign_keys: vec![],
+        comments: BTreeMap::new(),
+        append_only: false,
+        owner: None,
+        grants: BTreeMap::new(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnDef {
     pub name: String,
@@ -293,6 +325,11 @@ impl Catalog {
             }
             c.tables.insert(t.name.clone(), t);
         }
+        // `vouch_references` has no stored definition until a GRANT on it (a database that already had
+        // a user table of that name keeps it, and has no references).
+        if !c.tables.contains_key(REFERENCES_TABLE) {
+            c.tables.insert(REFERENCES_TABLE.into(), references_table());
+        }
         for (_, v) in ledger.scan_table(SYS_USERS, snapshot, None)? {
             let u: UserDef =
                 serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("user entry in tx {}: {e}", v.tx)))?;
@@ -337,6 +374,12 @@ impl Catalog {
             }
         }
         Ok(c)
+    }
+
+    /// The tables users created (system tables such as `vouch_references` are not listed in
+    /// `pg_class`, as PostgreSQL's own catalogs are not in `public`).
+    pub fn user_tables(&self) -> impl Iterator<Item = &TableDef> {
+        self.tables.values().filter(|t| t.id >= FIRST_USER_TABLE)
     }
 
     pub fn table_by_id(&self, id: u32) -> Option<&TableDef> {

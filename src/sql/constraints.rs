@@ -47,6 +47,7 @@ impl Engine {
     /// Enforce CHECK and FOREIGN KEY constraints over what the statement changed (`txn.writes`
     /// against `before`), applying referential actions.
     pub(super) fn enforce_constraints(&self, txn: &mut Txn, before: &BTreeMap<WriteKey, Option<Vec<u8>>>, env: &Env) -> SqlResult<()> {
+        self.check_references(txn, before)?;
         let catalog = self.catalog().clone();
         if catalog.tables.values().all(|t| t.checks.is_empty() && t.foreign_keys.is_empty()) {
             return Ok(());

@@ -1476,15 +1476,10 @@ impl Engine {
                     index_entries.extend(super::index::maintain(def, key, old.as_deref(), new.as_deref())?);
                 }
             }
+            let entries =
+                writes.into_iter().map(|((table, key), row)| self.write_entry(&catalog, table, key, row)).collect::<SqlResult<Vec<_>>>()?;
             drop(catalog);
             in_flight.extend(keys.iter().cloned());
-            let entries = writes
-                .into_iter()
-                .map(|((table, key), row)| match row {
-                    Some(bytes) => Entry::put(table, key, bytes),
-                    None => Entry::delete(table, key),
-                })
-                .collect();
             let mut record = who.record(&statements, &snapshots, isolation, start_us, &drawn);
             record.next_table_id = first_table_id;
             record.signature = signature.clone();
@@ -1611,6 +1606,21 @@ impl Engine {
 
     /// One DDL statement, with the transaction's catalog in scope (`TxnCatalog`).
     fn ddl(&self, user: &str, txn: &mut Txn, stmt: &Statement) -> SqlResult<Outcome> {
+        // System tables (`vouch_references`) keep their definition: only GRANT and REVOKE change it.
+        let targets: Vec<&ast::ObjectName> = match stmt {
+            Statement::Drop { object_type: ast::ObjectType::Table, names, .. } => names.iter().collect(),
+            Statement::AlterTable(at) => vec![&at.name],
+            Statement::CreateIndex(ci) => vec![&ci.table_name],
+            Statement::Comment { object_name, .. } => vec![object_name],
+            _ => vec![],
+        };
+        for n in targets {
+            let parts: Vec<String> = n.0.iter().filter_map(|p| p.as_ident()).map(normalize_ident).collect();
+            let system = |name: &String| self.catalog().tables.get(name).is_some_and(|t| t.id < super::catalog::FIRST_USER_TABLE);
+            if let Some(name) = parts.iter().rev().take(2).find(|name| system(name)) {
+                return Err(SqlError::new("42501", format!("permission denied: \"{name}\" is a system catalog")));
+            }
+        }
         if let Statement::CreateIndex(ci) = stmt {
             return self.create_index(txn, ci);
         }
@@ -3180,6 +3190,10 @@ pub(crate) mod plan;
 // The proof functions: verified_get, inclusion_proof, consistency_proof, …
 #[path = "proofs.rs"]
 pub(crate) mod proofs;
+
+/// Item references: `vouch_references` rows as REFERENCE entries, `deref`.
+#[path = "references.rs"]
+pub(crate) mod references;
 
 // Views over a table that ALTER TABLE changes (their column dependencies).
 #[path = "view_deps.rs"]

@@ -101,7 +101,9 @@ pub(super) fn grant_targets(
     };
     let names: Vec<String> = match objects {
         Some(ast::GrantObjects::Tables(names)) => names.iter().map(object_name).collect(),
-        Some(ast::GrantObjects::AllTablesInSchema { .. }) => catalog.tables.keys().chain(catalog.views.keys()).cloned().collect(),
+        Some(ast::GrantObjects::AllTablesInSchema { .. }) => {
+            catalog.user_tables().map(|t| &t.name).chain(catalog.views.keys()).cloned().collect()
+        }
         _ => return Err(SqlError::unsupported("GRANT and REVOKE are supported on tables")),
     };
     let mut tables = Vec::new();

@@ -151,7 +151,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         ),
         "pg_class" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 let class = |oid: i64, name: &str, kind: &str, am: i64, has_index: bool, natts: usize| {
                     vec![
                         Value::Int(oid),
@@ -191,7 +191,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                     r[7] = Value::Int(t.checks.len() as i64);
                     // Foreign keys are triggers in PostgreSQL; psql looks for them only then.
                     let fk =
-                        !t.foreign_keys.is_empty() || catalog.tables.values().any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id));
+                        !t.foreign_keys.is_empty() || catalog.user_tables().any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id));
                     r[18] = Value::Bool(fk);
                     if t.append_only {
                         // psql's `\d+` shows it as `Options: append_only=true`.
@@ -275,7 +275,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         }
         "pg_index" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 if !t.keyless() {
                     rows.push(index_row(pkey_oid(t), t.id, &t.primary_key, true, true));
                 }
@@ -313,7 +313,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         }
         "pg_attribute" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     let mut row = attribute_row(t.id as i64, i + 1, c, c.default.is_some());
                     if let Some(kind) = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref()) {
@@ -368,7 +368,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         }
         "pg_description" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for (k, text_) in &t.comments {
                     let sub = if k.is_empty() { 0 } else { t.column(k).map_or(0, |i| i as i64 + 1) };
                     rows.push(vec![Value::Int(t.id as i64), Value::Int(1259), Value::Int(sub), text(text_)]);
@@ -382,7 +382,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         ),
         "pg_attrdef" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     if let Some(d) = &c.default {
                         rows.push(vec![Value::Int(attrdef_oid(t, i + 1)), Value::Int(t.id as i64), Value::Int(i as i64 + 1), text(d)]);
@@ -393,7 +393,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         }
         "pg_constraint" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 if !t.keyless() {
                     rows.push(constraint_row(t, pkey_oid(t), &format!("{}_pkey", t.name), "p", &t.primary_key));
                 }
@@ -569,8 +569,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
                 ("rowsecurity", Bool),
             ],
             catalog
-                .tables
-                .values()
+                .user_tables()
                 .map(|t| {
                     vec![
                         text("public"),
@@ -587,7 +586,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
         ),
         "pg_indexes" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 if !t.keyless() {
                     rows.push(vec![
                         text("public"),
@@ -612,7 +611,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             let mut add = |kind: &str, oid: i64, sub: i64, def: String| {
                 rows.push(vec![text(kind), Value::Int(oid), Value::Int(sub), Value::Text(def)])
             };
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 add("class", t.id as i64, 0, t.name.clone());
                 if !t.keyless() {
                     add("class", pkey_oid(t), 0, format!("{}_pkey", t.name));
@@ -669,7 +668,7 @@ fn table_rows(name: &str, catalog: &Catalog) -> SqlResult<Option<Virtual>> {
             for (i, u) in catalog.users.values().enumerate() {
                 add("role", role_oid(i, &u.name), 0, u.name.clone());
             }
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for (k, c) in &t.comments {
                     let sub = if k.is_empty() { 0 } else { t.column(k).map_or(0, |i| i as i64 + 1) };
                     add("comment", t.id as i64, sub, c.clone());
@@ -1119,15 +1118,14 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         "tables" => (
             vec![("table_catalog", Text), ("table_schema", Text), ("table_name", Text), ("table_type", Text)],
             catalog
-                .tables
-                .values()
+                .user_tables()
                 .map(|t| vec![text("vouchdb"), text("public"), text(&t.name), text("BASE TABLE")])
                 .chain(catalog.views.values().map(|v| vec![text("vouchdb"), text("public"), text(&v.name), text("VIEW")]))
                 .collect(),
         ),
         "table_constraints" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for (name, kind) in constraint_list(t) {
                     rows.push(vec![
                         text("vouchdb"),
@@ -1161,7 +1159,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         }
         "key_column_usage" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 let mut add = |name: &str, cols: &[usize], refs: Option<&[usize]>| {
                     for (n, &c) in cols.iter().enumerate() {
                         rows.push(vec![
@@ -1204,7 +1202,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         }
         "referential_constraints" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for f in &t.foreign_keys {
                     let Some(parent) = catalog.table_by_id(f.ref_table) else { continue };
                     let unique_name = if f.ref_columns == parent.primary_key {
@@ -1243,7 +1241,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         "constraint_column_usage" => {
             // The columns a constraint uses: for a foreign key, the referenced columns.
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 let mut add = |owner: &TableDef, name: &str, cols: &[usize]| {
                     for &c in cols {
                         rows.push(vec![
@@ -1284,7 +1282,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         }
         "check_constraints" => {
             let mut rows = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for c in &t.checks {
                     rows.push(vec![text("vouchdb"), text("public"), text(&c.name), text(&format!("(({}))", c.expr))]);
                 }
@@ -1296,8 +1294,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
         "table_privileges" | "role_table_grants" => {
             let mut rows = Vec::new();
             let objects = catalog
-                .tables
-                .values()
+                .user_tables()
                 .map(|t| (&t.name, t.owner.as_deref(), &t.grants))
                 .chain(catalog.views.values().map(|v| (&v.name, v.owner.as_deref(), &v.grants)));
             for (name, owner, grants) in objects {
@@ -1358,7 +1355,7 @@ pub fn information_schema(name: &str, catalog: &Catalog) -> SqlResult<Option<Vir
                 identity: Option<&'a str>,
             }
             let mut cols: Vec<(Col, usize)> = Vec::new();
-            for t in catalog.tables.values() {
+            for t in catalog.user_tables() {
                 for (i, c) in t.columns.iter().enumerate().filter(|(_, c)| !c.hidden) {
                     let identity = catalog.identity(t.id, &c.name).and_then(|s| s.identity.as_deref());
                     let col = Col {

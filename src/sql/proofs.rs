@@ -26,6 +26,14 @@ pub(crate) enum ProofCall {
     /// `vouch_log(first, last)`, `provenance(tx)` (first = last) and the `vouch_log` view (None: the
     /// whole log): each transaction's provenance record, decoded.
     Log(Option<(Expr, Expr)>),
+    /// `deref('name')`, `deref('t', name)`, `verified_deref(…)`: the row a reference points at
+    /// (references.rs). `fixed`: the table was found from the reference when planning.
+    Deref {
+        table: Box<TableDef>,
+        name: Expr,
+        fixed: bool,
+        verified: bool,
+    },
 }
 
 impl ProofCall {
@@ -39,6 +47,8 @@ impl ProofCall {
             ProofCall::Consistency(..) => "consistency_proof",
             ProofCall::Txs(..) => "vouch_txs",
             ProofCall::Log(_) => "vouch_log",
+            ProofCall::Deref { verified: true, .. } => "verified_deref",
+            ProofCall::Deref { .. } => "deref",
         }
     }
 
@@ -48,6 +58,7 @@ impl ProofCall {
             ProofCall::Tx(e) => vec![e],
             ProofCall::Inclusion(a, b) | ProofCall::Consistency(a, b) | ProofCall::Txs(a, b) => vec![a, b],
             ProofCall::Log(range) => range.iter().flat_map(|(a, b)| [a, b]).collect(),
+            ProofCall::Deref { name, .. } => vec![name],
         }
     }
 }
@@ -65,6 +76,8 @@ pub(crate) fn is_proof_function(f: &str) -> bool {
             | "vouch_txs"
             | "vouch_log"
             | "provenance"
+            | "deref"
+            | "verified_deref"
     )
 }
 
@@ -85,6 +98,10 @@ const ROW_PROOF_TYPES: [DataType; 11] = [
     DataType::Text,
     DataType::Text,
 ];
+
+/// The types of the reference's proof columns `verified_deref` adds after the target's
+/// (`crate::client::proof::REF_PROOF_COLUMNS`).
+const REF_PROOF_TYPES: [DataType; 6] = [DataType::Int8, DataType::Int4, DataType::Text, HEX_ARRAY, DataType::Text, HEX_ARRAY];
 
 const TX_COLUMNS: [(&str, DataType); 11] = [
     ("tx", DataType::Int8),
@@ -215,6 +232,58 @@ impl Engine {
                 let scope = plan::scope_with(&t, &q, &extra, false);
                 Ok((ProofCall::Row { table: Box::new(t), key, at, history }, scope))
             }
+            "deref" | "verified_deref" => {
+                let verified = f == "verified_deref";
+                let literal = |a: &ast::Expr, what: &str| {
+                    plan::string_literal(a).map(str::to_string).ok_or_else(|| {
+                        SqlError::syntax(format!(
+                            "{f}() takes {what} as a string literal: {f}('name'), or {f}('table', name) where name may be a parameter"
+                        ))
+                    })
+                };
+                let (table, name, fixed) = match args {
+                    [name] => {
+                        let n = literal(name, "the reference name")?;
+                        let r = self.latest_reference(&n)?.ok_or_else(|| {
+                            SqlError::new(
+                                "42704",
+                                format!("reference \"{n}\" does not exist (a reference written by this transaction is found with {f}('table', '{n}'))"),
+                            )
+                        })?;
+                        let t = self
+                            .catalog()
+                            .table_by_id(r.table)
+                            .cloned()
+                            .ok_or_else(|| SqlError::undefined_table(&format!("(table {})", r.table)))?;
+                        (t, c.compile_as(name, DataType::Text)?.expr, true)
+                    }
+                    [table, name] => {
+                        let t = self.catalog().table(&literal(table, "the table name")?.to_lowercase())?.clone();
+                        (t, c.compile_as(name, DataType::Text)?.expr, false)
+                    }
+                    _ => {
+                        return Err(SqlError::new(
+                            "42883",
+                            format!("function {f}() takes the reference name, or the table name and the reference name"),
+                        ))
+                    }
+                };
+                let mut extra: Vec<(&str, DataType)> = if verified {
+                    crate::client::proof::ROW_PROOF_COLUMNS
+                        .iter()
+                        .copied()
+                        .zip(ROW_PROOF_TYPES)
+                        .chain(crate::client::proof::REF_PROOF_COLUMNS.iter().copied().zip(REF_PROOF_TYPES))
+                        .collect()
+                } else {
+                    vec![("_tx", DataType::Int8)]
+                };
+                if !verified {
+                    extra.push(("_ref_tx", DataType::Int8));
+                }
+                let scope = plan::scope_with(&table, &q, &extra, false);
+                Ok((ProofCall::Deref { table: Box::new(table), name, fixed, verified }, scope))
+            }
             "verified_tx" => {
                 arity(1)?;
                 Ok((ProofCall::Tx(c.compile_as(args[0], DataType::Int8)?.expr), super::plan::virtual_scope(&q, &TX_COLUMNS)))
@@ -261,6 +330,8 @@ impl Engine {
                 self.may_read(env.user, table)?;
                 self.verified_rows(table, key, at.as_ref(), *history, txn, env)
             }
+            ProofCall::Deref { table, name, fixed, verified: false } => self.deref_rows(table, name, *fixed, txn, env),
+            ProofCall::Deref { table, name, fixed, verified: true } => self.verified_deref_rows(table, name, *fixed, txn, env),
             ProofCall::Tx(tx) => {
                 let Some(tx) = count_arg(tx, env, "tx")? else { return Ok(vec![]) };
                 let (head, cp) = self.proof_head();
@@ -448,32 +519,90 @@ impl Engine {
         };
         let mut out = Vec::with_capacity(versions.len());
         for v in versions {
-            let m = self.ledger.entry_material(v.tx, v.index)?;
-            let mut row = if v.entry.is_delete() {
-                vec![Value::Null; table.columns.len()]
-            } else {
-                let mut r = self.decode(table, &v.entry.value, v.tx)?;
-                r.truncate(table.columns.len());
-                r
-            };
-            row.extend([
-                Value::Int(v.tx as i64),
-                Value::Timestamptz(m.leaf.commit_time_us as i64),
-                Value::Int(v.index as i64),
-                Value::Text(to_hex(&m.entry_bytes)),
-                hex_array(&m.entry_proof),
-                Value::Text(to_hex(&m.leaf_bytes)),
-                hex_array(&self.ledger.inclusion_proof(v.tx, head.size)?),
-                Value::Int(head.size as i64),
-                Value::Text(to_hex(head.root)),
-                Value::Text(cp.body.clone()),
-                Value::Text(cp.signature_base64()),
-            ]);
+            let mut row = self.proven_row(table, &v, &head, &cp)?;
             if history {
                 row.push(Value::Bool(v.entry.is_delete()));
             }
             out.push(row);
         }
         Ok(out)
+    }
+
+    /// A row version's columns (NULL for a delete) and its proof columns against `head`.
+    fn proven_row(
+        &self,
+        table: &TableDef,
+        v: &crate::ledger::Version,
+        head: &crate::ledger::Head,
+        cp: &SignedCheckpoint,
+    ) -> SqlResult<Vec<Value>> {
+        let mut row = if v.entry.is_delete() {
+            vec![Value::Null; table.columns.len()]
+        } else {
+            let mut r = self.decode(table, &v.entry.value, v.tx)?;
+            r.truncate(table.columns.len());
+            r
+        };
+        let (tx, rest) = self.entry_proof_columns(v, head)?;
+        row.push(tx);
+        row.extend(rest);
+        row.extend([
+            Value::Int(head.size as i64),
+            Value::Text(to_hex(head.root)),
+            Value::Text(cp.body.clone()),
+            Value::Text(cp.signature_base64()),
+        ]);
+        Ok(row)
+    }
+
+    /// An entry's proof columns: `_tx`, then `_commit_ts`, `_entry_index`, `_entry`, `_entry_proof`,
+    /// `_leaf`, `_tx_proof` (the reference's `_ref_…` columns are the same without `_commit_ts`).
+    fn entry_proof_columns(&self, v: &crate::ledger::Version, head: &crate::ledger::Head) -> SqlResult<(Value, Vec<Value>)> {
+        let m = self.ledger.entry_material(v.tx, v.index)?;
+        Ok((
+            Value::Int(v.tx as i64),
+            vec![
+                Value::Timestamptz(m.leaf.commit_time_us as i64),
+                Value::Int(v.index as i64),
+                Value::Text(to_hex(&m.entry_bytes)),
+                hex_array(&m.entry_proof),
+                Value::Text(to_hex(&m.leaf_bytes)),
+                hex_array(&self.ledger.inclusion_proof(v.tx, head.size)?),
+            ],
+        ))
+    }
+
+    /// The rows of `verified_deref(…)`: the target's row and proof columns (as `verified_get`), then
+    /// the reference entry's proof (`_ref_tx` … `_ref_tx_proof`), both against one signed head.
+    fn verified_deref_rows(&self, table: &TableDef, name: &Expr, fixed: bool, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        let Value::Text(name) = name.eval(&[], env)?.cast(DataType::Text)? else { return Ok(vec![]) };
+        let catalog = self.catalog().clone();
+        let refs = self.references_def(&catalog)?;
+        self.may_read(env.user, &refs)?;
+        self.may_read(env.user, table)?;
+        let Some(r) = self.resolve_reference(txn, &name, true)? else { return Ok(vec![]) };
+        self.check_reference_table(&r, table, fixed)?;
+        if r.target.tx == 0 && txn.writes.contains_key(&(table.id, r.target.key.clone())) {
+            return Err(SqlError::new(
+                "55000",
+                format!(
+                    "this transaction has written the row of \"{}\" the reference points at: a row is proven only once it is committed",
+                    table.name
+                ),
+            ));
+        }
+        let (head, cp) = self.proof_head();
+        let ref_key = super::references::reference_key(&name)?;
+        let Some(ref_version) = self.ledger.get_as_of(refs.id, &ref_key, r.written_in)?.filter(|v| v.tx == r.written_in) else {
+            return Err(SqlError::new("XX001", format!("reference \"{name}\": its entry of tx {} is missing", r.written_in)));
+        };
+        txn.note_read(table.id);
+        let at = if r.target.tx == 0 { txn.snapshot } else { r.target.tx };
+        let Some(target) = self.ledger.get_as_of(table.id, &r.target.key, at)?.filter(|v| !v.entry.is_delete()) else { return Ok(vec![]) };
+        let mut row = self.proven_row(table, &target, &head, &cp)?;
+        let (tx, rest) = self.entry_proof_columns(&ref_version, &head)?;
+        row.push(tx);
+        row.extend(rest.into_iter().skip(1));
+        Ok(vec![row])
     }
 }

@@ -248,14 +248,12 @@ impl Engine {
                     match self.replay_sql(p, cache).await {
                         Ok((txn, counts)) => {
                             self.replay_max_rows(p, &counts, &mut v);
+                            let catalog = txn.catalog.clone().unwrap_or_else(|| self.committed_catalog());
                             let mut produced: Vec<Entry> = txn
                                 .writes
                                 .iter()
-                                .map(|((table, key), row)| match row {
-                                    Some(bytes) => Entry::put(*table, key.clone(), bytes.clone()),
-                                    None => Entry::delete(*table, key.clone()),
-                                })
-                                .collect();
+                                .map(|((table, key), row)| self.write_entry(&catalog, *table, key.clone(), row.clone()))
+                                .collect::<SqlResult<_>>()?;
                             if let Some(sig) = &p.signature {
                                 produced.push(Entry::put(governance::SYS_NONCES, governance::nonce_key(&sig.key, &sig.nonce), Vec::new()));
                                 produced.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
@@ -477,7 +475,11 @@ impl Engine {
         // `commit` makes no client-time, signature or append-only checks for a replayed transaction:
         // those were checked above, against the record.
         self.commit(&who, txn).await?;
-        if entries.iter().any(|e| e.table < crate::sql::catalog::FIRST_USER_TABLE && e.table != governance::SYS_NONCES) {
+        if entries.iter().any(|e| {
+            e.table < crate::sql::catalog::FIRST_USER_TABLE
+                && e.table != governance::SYS_NONCES
+                && e.table != crate::sql::catalog::SYS_REFERENCES
+        }) {
             self.install_catalog(Arc::new(Catalog::load(&self.ledger)?));
         }
         Ok(())
