@@ -134,6 +134,16 @@ fn drivers_work_through_the_gateway_which_verifies_reads_and_writes() {
         let n: i64 = c.query_one("SELECT count(*) FROM acc", &[]).await.unwrap().get(0);
         assert_eq!(n, 1);
     });
+    // A reference read through the gateway: both entries verified, only the row's columns kept.
+    rt().block_on(async {
+        let c = g.client().await;
+        c.batch_execute("INSERT INTO vouch_references VALUES ('main', 'acc', ARRAY['1'], NULL)").await.unwrap();
+        let rows = c.query("SELECT * FROM verified_deref('acc', $1)", &[&"main"]).await.unwrap();
+        assert_eq!(rows[0].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "owner", "bal", "at"]);
+        assert_eq!(rows[0].get::<_, String>(1), "ann");
+        let e = c.query("SELECT id, _ref_tx FROM verified_deref('main')", &[]).await.unwrap_err();
+        assert_eq!(e.code().unwrap().code(), "XX001");
+    });
     // psql through the gateway.
     let out = Command::new("psql")
         .args(["-X", "-At", &g.url(), "-c", "SELECT * FROM verified_get('acc', 1)", "-c", "SELECT 40 + 2"])

@@ -409,3 +409,72 @@ fn the_independent_verifier_passes_its_own_tests() {
     let out = Command::new("python3").args(["-m", "unittest", "discover", "-s"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// Item references: the client, `vouchdb verify deref` and a tampered reference entry.
+#[test]
+fn references_are_proven_with_their_target_and_tampering_is_caught() {
+    let mut s = Server::start();
+    let state = state_path(s.dir.path());
+    let pem = std::fs::read_to_string(s.public_key_file()).unwrap();
+    let rt = rt();
+    let ref_tx = rt.block_on(async {
+        let c = s.client().await;
+        fill(&c, 3).await;
+        let one = row_tx(&c, 1).await;
+        c.batch_execute("INSERT INTO vouch_references VALUES ('cur', 't', ARRAY['2'], NULL)").await.unwrap();
+        c.execute("INSERT INTO vouch_references VALUES ('pin', 't', ARRAY['1'], $1)", &[&(one as i64)]).await.unwrap();
+        c.batch_execute("UPDATE t SET v = 'changed' WHERE id IN (1, 2)").await.unwrap();
+        let mut v = verifying(&s, &state, Trust::Pinned(pem)).await.unwrap();
+        // Unpinned: the target's latest version.
+        let d = v.verified_deref("cur").await.unwrap().unwrap();
+        assert_eq!(d.row.values, vec![Value::Int(2), Value::Text("changed".into())]);
+        assert_eq!(d.pinned_tx, None);
+        // Pinned: the version as of that tx, although the row changed since.
+        let d = v.verified_deref("pin").await.unwrap().unwrap();
+        assert_eq!(d.row.values, vec![Value::Int(1), Value::Text("value 1".into())]);
+        assert_eq!((d.pinned_tx, d.row.tx), (Some(one), one));
+        // A deleted target: nothing to prove.
+        c.batch_execute("DELETE FROM t WHERE id = 2").await.unwrap();
+        assert!(v.verified_deref("cur").await.unwrap().is_none());
+        c.batch_execute("INSERT INTO t VALUES (2, 'back')").await.unwrap();
+        // An unknown reference is the server's error, not a proof failure.
+        let e = v.verified_deref("nope").await.unwrap_err();
+        assert!(!e.is_integrity(), "{e}");
+        let tx: i64 = c.query_one("SELECT _tx FROM vouch_references WHERE name = 'cur'", &[]).await.unwrap().get(0);
+        tx as u64
+    });
+    let cli = |s: &Server, name: &str| {
+        let (st, pubkey) = (s.dir.path().join("cli.json"), s.public_key_file());
+        vouchdb(&[
+            "verify",
+            "deref",
+            "--server",
+            &s.url(),
+            "--public-key",
+            pubkey.to_str().unwrap(),
+            "--state",
+            st.to_str().unwrap(),
+            "--name",
+            name,
+        ])
+    };
+    let out = cli(&s, "cur");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("the reference \"cur\" is an entry of tx") && text(&out).contains("1: back"), "{}", text(&out));
+    // The reference's name in the row its entry keeps: changed in the store, the entry no longer
+    // hashes to its transaction's entries root. (A changed target would make the server read another
+    // row, or none: an absence the server asserts without proof.)
+    tamper(&mut s, |db| {
+        let v = db.get_cf(db.cf_handle(CF_ENTRIES).unwrap(), entry_key(ref_tx, 0)).unwrap().unwrap();
+        let at = v.windows(3).rposition(|w| w == b"cur").expect("the name is in the entry");
+        flip_byte(db, CF_ENTRIES, &entry_key(ref_tx, 0), at);
+    });
+    let err = rt.block_on(async {
+        let mut v = verifying(&s, &state, Trust::StateOnly).await.unwrap();
+        v.verified_deref("cur").await.expect_err("a tampered reference verified")
+    });
+    assert!(err.is_integrity(), "{err}");
+    assert!(err.to_string().contains(&format!("tx {ref_tx} ")), "{err}");
+    let out = cli(&s, "cur");
+    assert!(!out.status.success(), "{}", text(&out));
+}

@@ -485,8 +485,11 @@ impl VerifyingClient {
             Some(t) => t.key.clone(),
             None => return Err(ClientError::ReferenceMismatch { name: name.into(), what: "the proven entry is not a reference".into() }),
         };
+        let t = proof::check_reference(&r, &target.verify(&self.key, &self.origin, Some(&target_key))?).map_err(|e| match e {
+            ClientError::ReferenceMismatch { what, .. } => ClientError::ReferenceMismatch { name: name.into(), what },
+            e => e,
+        })?;
         let row = self.verify_row(target, &target_key).await?;
-        let t = proof::check_reference(name, &r, row.table_id, row.tx)?;
         Ok(Some(VerifiedDeref { row, reference_tx: r.tx, pinned_tx: (t.tx != 0).then_some(t.tx) }))
     }
 

@@ -212,28 +212,30 @@ impl RowProof {
     }
 }
 
-/// Check that a verified reference entry (from `verified_deref`) is the reference `name` and points at
-/// the verified target row version (`table`, `tx`; its key was checked by the row's proof): the
-/// entry is in `vouch_references` under that name, carries a target, names that table, and when it
-/// is pinned the row's version is not newer than the pin. Returns the target.
-pub fn check_reference(
-    name: &str,
-    reference: &VerifiedEntry,
-    table: u32,
-    tx: u64,
-) -> Result<crate::ledger::format::Reference, ClientError> {
-    let bad = |what: String| ClientError::ReferenceMismatch { name: name.into(), what };
+/// Check that a verified reference entry (from `verified_deref`) points at the verified row version
+/// `target`: the entry is a reference in `vouch_references`, names the row's table and primary key,
+/// and when it is pinned at a tx the row's version is not newer than the pin. Returns the target.
+/// (That the reference has the name asked for is the caller's check: the name is the entry's key.)
+pub fn check_reference(reference: &VerifiedEntry, target: &VerifiedEntry) -> Result<crate::ledger::format::Reference, ClientError> {
+    let name = format!("with key {}", hex::encode(&reference.entry.key));
+    let bad = |what: String| ClientError::ReferenceMismatch { name: name.clone(), what };
     if reference.entry.table != crate::sql::catalog::SYS_REFERENCES {
         return Err(bad(format!("its entry is in table {}, not in vouch_references", reference.entry.table)));
     }
-    let Some(target) = reference.entry.reference.clone() else { return Err(bad("its entry is not a reference".into())) };
-    if target.table != table {
-        return Err(bad(format!("it points at table {}, the row is in table {table}", target.table)));
+    let Some(r) = reference.entry.reference.clone() else { return Err(bad("its entry is not a reference".into())) };
+    if r.table != target.entry.table || r.key != target.entry.key {
+        return Err(bad(format!(
+            "it points at table {} key {}, the proven row is table {} key {}",
+            r.table,
+            hex::encode(&r.key),
+            target.entry.table,
+            hex::encode(&target.entry.key)
+        )));
     }
-    if target.tx != 0 && tx > target.tx {
-        return Err(bad(format!("it is pinned at tx {}, the proven row version is from tx {tx}", target.tx)));
+    if r.tx != 0 && target.tx > r.tx {
+        return Err(bad(format!("it is pinned at tx {}, the proven row version is from tx {}", r.tx, target.tx)));
     }
-    Ok(target)
+    Ok(r)
 }
 
 impl TxProof {
@@ -275,4 +277,44 @@ pub fn check_tx_contents(leaf: &LeafData, entries: &[Vec<u8>], provenance: &[u8]
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::format::{Reference, FLAG_REFERENCE};
+
+    fn verified(tx: u64, entry: Entry) -> VerifiedEntry {
+        let leaf = LeafData {
+            tx,
+            commit_time_us: 1,
+            client_time_us: 0,
+            entry_count: 1,
+            entries_root: [0; 32],
+            provenance_hash: [0; 32],
+            state_root: None,
+        };
+        VerifiedEntry { tx, leaf, entry, checkpoint: Checkpoint { origin: "o".into(), size: 10, root: [0; 32] } }
+    }
+
+    fn reference(table: u32, target: Reference) -> VerifiedEntry {
+        let e = Entry { table, key: b"name".to_vec(), value: b"row".to_vec(), flags: FLAG_REFERENCE, reference: Some(target) };
+        verified(9, e)
+    }
+
+    #[test]
+    fn a_reference_must_lead_to_the_proven_row() {
+        let row = verified(5, Entry::put(1000, b"k".to_vec(), b"v".to_vec()));
+        let to = |table, key: &[u8], tx| Reference { table, key: key.to_vec(), tx };
+        assert!(check_reference(&reference(8, to(1000, b"k", 0)), &row).is_ok());
+        assert!(check_reference(&reference(8, to(1000, b"k", 5)), &row).is_ok());
+        assert!(check_reference(&reference(8, to(1000, b"k", 7)), &row).is_ok());
+        let err = |r: VerifiedEntry| check_reference(&r, &row).unwrap_err().to_string();
+        assert!(err(reference(8, to(1000, b"k", 4))).contains("pinned at tx 4"));
+        assert!(err(reference(8, to(1001, b"k", 0))).contains("points at table 1001"));
+        assert!(err(reference(8, to(1000, b"j", 0))).contains("points at table 1000 key 6a"));
+        assert!(err(reference(1000, to(1000, b"k", 0))).contains("not in vouch_references"));
+        let plain = verified(9, Entry::put(8, b"name".to_vec(), b"row".to_vec()));
+        assert!(check_reference(&plain, &row).unwrap_err().to_string().contains("not a reference"));
+    }
 }

@@ -20,7 +20,7 @@ pub mod rest;
 pub mod sign;
 
 // The proof columns a verified result carries, removed before the client sees it.
-use crate::client::proof::{RowProof, SignedBody, ROW_PROOF_COLUMNS as PROOF_COLUMNS};
+use crate::client::proof::{RowProof, SignedBody, REF_PROOF_COLUMNS, ROW_PROOF_COLUMNS as PROOF_COLUMNS};
 use crate::client::{ClientError, VerifyingClient};
 use crate::server::types::decode_binary;
 use crate::sql::value::{decode_row, DataType, Value};
@@ -94,6 +94,8 @@ struct Layout {
     proof: HashMap<&'static str, usize>,
     keep: Vec<usize>,
     deleted: Option<usize>,
+    /// `verified_deref`: the reference entry's proof columns follow the row's (in `proof` too).
+    reference: bool,
 }
 
 impl Layout {
@@ -106,10 +108,20 @@ impl Layout {
 }
 
 /// A verified result's layout: its last columns are the proof columns, in this order (then `_deleted`
-/// for `verified_history`). Found by position, so a user column named `_tx` or `_deleted` is just a column.
+/// for `verified_history`, or the reference's proof columns for `verified_deref`). Found by position,
+/// so a user column named `_tx` or `_deleted` is just a column.
 fn layout(fields: Vec<Field>) -> Option<Layout> {
-    let n = fields.len();
     let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    let r = REF_PROOF_COLUMNS.len();
+    if names.len() >= PROOF_COLUMNS.len() + r && names[names.len() - r..] == REF_PROOF_COLUMNS {
+        let n = names.len() - r;
+        if names[n - PROOF_COLUMNS.len()..n] == PROOF_COLUMNS {
+            let start = n - PROOF_COLUMNS.len();
+            let proof = PROOF_COLUMNS.iter().chain(&REF_PROOF_COLUMNS).enumerate().map(|(k, name)| (*name, start + k)).collect();
+            return Some(Layout { fields, proof, keep: (0..start).collect(), deleted: None, reference: true });
+        }
+    }
+    let n = fields.len();
     let history = n > PROOF_COLUMNS.len() && names[n - 1] == "_deleted" && names[n - 1 - PROOF_COLUMNS.len()..n - 1] == PROOF_COLUMNS;
     let plain = n >= PROOF_COLUMNS.len() && names[n - PROOF_COLUMNS.len()..] == PROOF_COLUMNS;
     let (start, deleted) = match (history, plain) {
@@ -118,7 +130,7 @@ fn layout(fields: Vec<Field>) -> Option<Layout> {
         _ => return None,
     };
     let proof = PROOF_COLUMNS.iter().enumerate().map(|(k, name)| (*name, start + k)).collect();
-    Some(Layout { fields, proof, keep: (0..start).collect(), deleted })
+    Some(Layout { fields, proof, keep: (0..start).collect(), deleted, reference: false })
 }
 
 /// A prepared statement as the client defined it; a re-Parse of the same name makes a new one, so an
@@ -411,11 +423,11 @@ fn execute_layout(p: &Portal) -> Option<Layout> {
 /// Whether statement text calls a row proof function (whose results the gateway must verify).
 fn calls_proof_function(q: &str) -> bool {
     let q = q.to_ascii_lowercase();
-    q.contains("verified_get") || q.contains("verified_history")
+    q.contains("verified_get") || q.contains("verified_history") || q.contains("verified_deref")
 }
 
-const NEEDS_PROOF: &str = "vouchdb gateway: a verified_get or verified_history result must carry its proof columns to be \
-                           verified; select them all (SELECT * FROM verified_get(…))";
+const NEEDS_PROOF: &str = "vouchdb gateway: a verified_get, verified_history or verified_deref result must carry its proof \
+                           columns to be verified; select them all (SELECT * FROM verified_get(…))";
 
 fn parse_row_description(body: &[u8]) -> Option<Vec<Field>> {
     let mut b = body;
@@ -553,6 +565,11 @@ async fn verify_row(gw: &Gateway, l: &Layout, cols: &[Option<Vec<u8>>]) -> Resul
     let proof = RowProof::from_columns(|n| text_of(l, cols, n))?;
     let (key, origin) = gw.key().await;
     let v = proof.verify(&key, &origin, None)?;
+    if l.reference {
+        // The reference entry is proven in the same tree and points at exactly this row version.
+        let r = RowProof::reference_from_columns(|n| text_of(l, cols, n))?.verify(&key, &origin, None)?;
+        crate::client::proof::check_reference(&r, &v)?;
+    }
     gw.accept_checkpoint(&proof.checkpoint).await?;
     let tx = v.tx;
     if let Some(d) = l.deleted {
