@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Soak test (issue 7): 64 connections mixing single-row INSERTs, primary-key reads, secondary-index
 # range reads and verified_get against one vouchdb server for a long run (default 10 minutes), with
-# throughput, p50/p99 latency per 10-second window and the server's RSS sampled every 10 s, so that a
-# leak or a slowdown over time shows. Not a timed test: run it by hand.
+# throughput, p50/p99 latency per 10-second window and the server's memory sampled every 10 s from its
+# Prometheus metrics (resident memory, RocksDB block cache, memtables, SST files), so that a leak or a
+# slowdown over time shows, and where the memory is. Not a timed test: run it by hand.
 # Usage: benches/soak.sh [seconds, default 600] [clients, default 64]
 # Mix (pgbench weights): write 1, pk 4, range 2, verified_get 1 (benches/soak/*.sql).
 set -euo pipefail
@@ -14,17 +15,21 @@ cargo build --release --quiet --bin vouchdb
 BIN="$CARGO_TARGET_DIR/release/vouchdb"
 WORK=$(mktemp -d /tmp/vouchdb-soak.XXXXXX)
 PORT=55633
+MPORT=55634
 cleanup() { kill "$VPID" "${SAMPLER:-}" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-VOUCHDB_ADMIN_PASSWORD=soak VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --data-dir "$WORK/data" 2>"$WORK/vouchdb.log" &
+VOUCHDB_ADMIN_PASSWORD=soak VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --metrics-listen 127.0.0.1:$MPORT --data-dir "$WORK/data" 2>"$WORK/vouchdb.log" &
 VPID=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 URL="host=127.0.0.1 port=$PORT user=admin password=soak dbname=vouchdb"
 psql "$URL" -X -q -c "CREATE TABLE soak (id bigint PRIMARY KEY, k int, v text); CREATE INDEX soak_k ON soak (k);
   INSERT INTO soak SELECT g, g, 'row ' || g FROM generate_series(1, 100000) g;"
-# The server's resident memory every 10 s.
+# The server's memory every 10 s: time, then RSS, block cache, memtables and SST bytes.
 ( while kill -0 "$VPID" 2>/dev/null; do
-    echo "$(date +%s) $(awk '/^VmRSS:/ {print $2}' /proc/$VPID/status)"; sleep 10
+    curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v t="$(date +%s)" '
+      $1 == "process_resident_memory_bytes" { r = $2 } $1 == "vouchdb_rocksdb_block_cache_bytes" { c = $2 }
+      $1 == "vouchdb_rocksdb_memtable_bytes" { m = $2 } $1 == "vouchdb_rocksdb_sst_bytes" { s = $2 }
+      END { if (r != "") print t, r, c, m, s }'; sleep 10
   done ) >"$WORK/rss.txt" &
 SAMPLER=$!
 (cd "$WORK" && pgbench "$URL" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" \
@@ -60,18 +65,22 @@ for t, ms, script in rows:
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, int(q * len(v)))]
-rss = [tuple(map(int, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 2]
-def rss_at(window):
+mem = [tuple(map(int, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 5]
+def mem_at(window):
+    """RSS, block cache, memtables and SST files (MiB) at the end of a window."""
     t = start + window * 10 + 10
-    best = min(rss, key=lambda r: abs(r[0] - t)) if rss else (0, 0)
-    return best[1] / 1024
+    best = min(mem, key=lambda r: abs(r[0] - t)) if mem else (0,) * 5
+    return [b / 2**20 for b in best[1:]]
+def rss_at(window):
+    return mem_at(window)[0]
 print(f"## Soak: {clients} connections, {secs} s, mix write 1 : pk 4 : range 2 : verified_get 1\n")
-print("| window (s) | tps | p50 ms | p99 ms | server RSS MiB |")
-print("|---|---|---|---|---|")
+print("| window (s) | tps | p50 ms | p99 ms | server RSS MiB | block cache MiB | memtables MiB | SST MiB |")
+print("|---|---|---|---|---|---|---|---|")
 windows = sorted(w for w in lat if (w + 1) * 10 <= secs)
 for w in windows:
     v = lat[w]
-    print(f"| {w*10}–{w*10+10} | {len(v)/10:,.0f} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | {rss_at(w):,.0f} |")
+    r, c, m, s = mem_at(w)
+    print(f"| {w*10}–{w*10+10} | {len(v)/10:,.0f} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | {r:,.0f} | {c:,.0f} | {m:,.0f} | {s:,.0f} |")
 print("\n| statement | transactions | p50 ms | p99 ms |")
 print("|---|---|---|---|")
 for s, v in sorted(per_script.items()):

@@ -128,6 +128,10 @@ struct ServeArgs {
     /// it sleeps (0: sleep at once). Cuts the latency of a waking thread; costs CPU while it polls.
     #[arg(long, env = "VOUCHDB_SPIN_US", default_value_t = 50)]
     spin_us: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (tree size, group commits, RocksDB memory and
+    /// files, the ledger's caches, resident memory; docs/PERFORMANCE.md). Off unless given.
+    #[arg(long, env = "VOUCHDB_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// Seconds a client timestamp (`SET vouch.client_timestamp`) may differ from the server's clock;
     /// a commit carrying one further off is refused (SQLSTATE 22023).
     #[arg(long, env = "VOUCHDB_MAX_CLIENT_SKEW", default_value_t = 300)]
@@ -252,6 +256,12 @@ fn serve(args: ServeArgs) -> vouchdb::Result<()> {
             } else {
                 tracing::info!("created role \"admin\" with the password from VOUCHDB_ADMIN_PASSWORD");
             }
+        }
+        if let Some(m) = &args.metrics_listen {
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register_collector(Box::new(vouchdb::metrics::ServerCollector { ledger: ledger.clone() }));
+            let bound = vouchdb::metrics::serve(m, Arc::new(std::sync::Mutex::new(registry))).map_err(io)?;
+            tracing::info!(%bound, "serving Prometheus metrics at /metrics");
         }
         let addr = vouchdb::server::parse_listen(&args.listen).map_err(vouchdb::Error::InvalidInput)?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;

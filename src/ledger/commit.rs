@@ -138,7 +138,10 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
     w.set_sync(sync);
     // (See `Options::sync`: a store without fsync is a scratch store, rebuilt rather than recovered.)
     w.disable_wal(!sync);
+    let bytes = b.size_in_bytes() as u64;
     db.write_opt(b, &w).map_err(|e| storage_error(&shared.path, e))?;
+    shared.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared.batch_bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
     for r in &mut receipts {
         r.tree_size = next.size();
     }

@@ -85,6 +85,22 @@ pub struct Version {
     pub entry: Entry,
 }
 
+/// `Ledger::stats`: RocksDB's memory (block cache, memtables, index and filter readers), its files,
+/// the ledger's own caches and the group commits written since open.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerStats {
+    pub block_cache_bytes: u64,
+    pub block_cache_pinned_bytes: u64,
+    pub memtable_bytes: u64,
+    pub table_readers_bytes: u64,
+    pub sst_bytes: u64,
+    pub pending_compaction_bytes: u64,
+    pub node_cache_entries: u64,
+    pub material_cache_entries: u64,
+    pub batches: u64,
+    pub batch_bytes: u64,
+}
+
 /// Tuning knobs; the defaults suit a server.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -133,6 +149,9 @@ pub(crate) struct Shared {
     pub(crate) node_cache: store::NodeCache,
     /// Proof material of entries recently proven (`entry_material`): immutable, so never stale.
     pub(crate) material_cache: RwLock<std::collections::HashMap<(u64, u32), Arc<EntryMaterial>>>,
+    /// Group-commit batches written, and their bytes (for the server's metrics).
+    pub(crate) batches: std::sync::atomic::AtomicU64,
+    pub(crate) batch_bytes: std::sync::atomic::AtomicU64,
     /// Entries hashed for proofs (tests check that a proof reads only the entries it needs).
     #[cfg(test)]
     pub(crate) entries_hashed: std::sync::atomic::AtomicU64,
@@ -175,6 +194,8 @@ impl Ledger {
             head: RwLock::new(head),
             node_cache: Default::default(),
             material_cache: Default::default(),
+            batches: Default::default(),
+            batch_bytes: Default::default(),
             #[cfg(test)]
             entries_hashed: Default::default(),
         });
@@ -548,6 +569,29 @@ impl Ledger {
         #[cfg(test)]
         self.shared.entries_hashed.fetch_add(leaves.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(leaves)
+    }
+
+    /// Where the ledger's memory and disk go, for the server's metrics (`vouchdb serve
+    /// --metrics-listen`) and the soak benchmark.
+    pub fn stats(&self) -> Result<LedgerStats> {
+        let db = &self.shared.db;
+        let prop =
+            |cf: &str, p: &str| -> Result<u64> { Ok(db.property_int_value_cf(self.cf(cf), p).map_err(|e| self.storage(e))?.unwrap_or(0)) };
+        let sum = |p: &str| -> Result<u64> { keys::ALL_CFS.iter().map(|cf| prop(cf, p)).sum() };
+        use std::sync::atomic::Ordering::Relaxed;
+        Ok(LedgerStats {
+            // One block cache is shared by every column family.
+            block_cache_bytes: prop(keys::CF_LOG, "rocksdb.block-cache-usage")?,
+            block_cache_pinned_bytes: prop(keys::CF_LOG, "rocksdb.block-cache-pinned-usage")?,
+            memtable_bytes: sum("rocksdb.size-all-mem-tables")?,
+            table_readers_bytes: sum("rocksdb.estimate-table-readers-mem")?,
+            sst_bytes: sum("rocksdb.total-sst-files-size")?,
+            pending_compaction_bytes: sum("rocksdb.estimate-pending-compaction-bytes")?,
+            node_cache_entries: self.shared.node_cache.len() as u64,
+            material_cache_entries: self.shared.material_cache.read().expect("material cache lock is never poisoned").len() as u64,
+            batches: self.shared.batches.load(Relaxed),
+            batch_bytes: self.shared.batch_bytes.load(Relaxed),
+        })
     }
 
     /// Approximate bytes of live SST and memtable data (for the bytes-per-tx benchmark).

@@ -29,6 +29,12 @@ pub(crate) struct NodeCache {
     nodes: RwLock<HashMap<NodeId, Hash>>,
 }
 
+impl NodeCache {
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.read().expect("node cache lock is never poisoned").len()
+    }
+}
+
 /// Merkle nodes in the `merkle` column family: upper levels from the cache, the rest with one multi-get.
 pub struct NodeStore<'a> {
     pub(crate) db: &'a DB,
