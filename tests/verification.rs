@@ -478,3 +478,42 @@ fn references_are_proven_with_their_target_and_tampering_is_caught() {
     let out = cli(&s, "cur");
     assert!(!out.status.success(), "{}", text(&out));
 }
+
+/// `vouchdb serve --metrics-listen`: the log and RocksDB's memory, computed on each scrape.
+#[test]
+fn the_server_serves_prometheus_metrics() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let s = Server::start_with(|_| vec!["--metrics-listen".into(), format!("127.0.0.1:{port}")]);
+    let scrape = || {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut b = String::new();
+        conn.read_to_string(&mut b).unwrap();
+        b
+    };
+    let value = |body: &str, name: &str| -> u64 {
+        let line = body.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("no {name} in {body}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let before = scrape();
+    rt().block_on(async {
+        let c = s.client().await;
+        fill(&c, 20).await;
+    });
+    let after = scrape();
+    let size: u64 = rt().block_on(async {
+        let c = s.client().await;
+        let n: i64 = c.query_one("SELECT tree_size FROM vouch_checkpoint()", &[]).await.unwrap().get(0);
+        n as u64
+    });
+    assert_eq!(value(&after, "vouchdb_tree_size"), size);
+    assert!(value(&after, "vouchdb_commit_batches_total") >= value(&before, "vouchdb_commit_batches_total") + 1);
+    assert!(value(&after, "vouchdb_commit_batch_bytes_total") > value(&before, "vouchdb_commit_batch_bytes_total"));
+    assert!(value(&after, "vouchdb_rocksdb_memtable_bytes") > 0);
+    let rss = value(&after, "process_resident_memory_bytes");
+    assert!(rss > 1 << 20 && rss < 4 << 30, "{rss}");
+    for name in ["vouchdb_rocksdb_block_cache_bytes", "vouchdb_rocksdb_sst_bytes", "vouchdb_proof_material_cache_entries"] {
+        value(&after, name);
+    }
+}
