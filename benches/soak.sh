@@ -4,12 +4,13 @@
 # throughput, p50/p99 latency per 10-second window and the server's memory sampled every 10 s from its
 # Prometheus metrics (resident memory, RocksDB block cache, memtables, SST files), so that a leak or a
 # slowdown over time shows, and where the memory is. Not a timed test: run it by hand.
-# Usage: benches/soak.sh [seconds, default 600] [clients, default 64]
+# Usage: benches/soak.sh [seconds, default 600] [clients, default 64] [server flags, e.g. --cache-mb 64]
 # Mix (pgbench weights): write 1, pk 4, range 2, verified_get 1 (benches/soak/*.sql).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
 CLIENTS=${2:-64}
+SERVER_FLAGS=${3:-}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vouchdb-target}"
 cargo build --release --quiet --bin vouchdb
 BIN="$CARGO_TARGET_DIR/release/vouchdb"
@@ -18,7 +19,7 @@ PORT=55633
 MPORT=55634
 cleanup() { kill "$VPID" "${SAMPLER:-}" 2>/dev/null || true; wait "$VPID" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-VOUCHDB_ADMIN_PASSWORD=soak VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --metrics-listen 127.0.0.1:$MPORT --data-dir "$WORK/data" 2>"$WORK/vouchdb.log" &
+VOUCHDB_ADMIN_PASSWORD=soak VOUCHDB_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --metrics-listen 127.0.0.1:$MPORT --data-dir "$WORK/data" $SERVER_FLAGS 2>"$WORK/vouchdb.log" &
 VPID=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 URL="host=127.0.0.1 port=$PORT user=admin password=soak dbname=vouchdb"
@@ -74,13 +75,13 @@ def mem_at(window):
 def rss_at(window):
     return mem_at(window)[0]
 print(f"## Soak: {clients} connections, {secs} s, mix write 1 : pk 4 : range 2 : verified_get 1\n")
-print("| window (s) | tps | p50 ms | p99 ms | server RSS MiB | block cache MiB | memtables MiB | SST MiB |")
+print("| window (s) | tps | p50 ms | p99 ms | server RSS MiB | block cache MiB (memtables in it) | RSS outside the cache MiB | SST MiB |")
 print("|---|---|---|---|---|---|---|---|")
 windows = sorted(w for w in lat if (w + 1) * 10 <= secs)
 for w in windows:
     v = lat[w]
     r, c, m, s = mem_at(w)
-    print(f"| {w*10}–{w*10+10} | {len(v)/10:,.0f} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | {r:,.0f} | {c:,.0f} | {m:,.0f} | {s:,.0f} |")
+    print(f"| {w*10}–{w*10+10} | {len(v)/10:,.0f} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | {r:,.0f} | {c:,.0f} ({m:,.0f}) | {r - c:,.0f} | {s:,.0f} |")
 print("\n| statement | transactions | p50 ms | p99 ms |")
 print("|---|---|---|---|")
 for s, v in sorted(per_script.items()):

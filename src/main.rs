@@ -78,6 +78,11 @@ struct StoreArgs {
     /// commits resume once space is freed. 0: no reserve.
     #[arg(long, env = "VOUCHDB_MIN_FREE_SPACE_MB", default_value_t = vouchdb::ledger::DEFAULT_MIN_FREE_BYTES >> 20)]
     min_free_space_mb: u64,
+    /// MiB of memory for RocksDB's block cache, which also holds its write buffers (memtables, at most
+    /// a quarter of it, up to 64 MiB): with the ledger's capped caches, what bounds the server's
+    /// memory as its data grows (docs/PERFORMANCE.md, "Soak").
+    #[arg(long, env = "VOUCHDB_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]
+    cache_mb: u64,
 }
 
 #[derive(Args)]
@@ -186,7 +191,14 @@ fn signer(args: &StoreArgs) -> vouchdb::Result<CheckpointSigner> {
 }
 
 fn open(args: &StoreArgs) -> vouchdb::Result<Ledger> {
-    Ledger::open(store_path(&args.data_dir), Options { min_free_bytes: args.min_free_space_mb << 20, ..Options::default() })
+    let cache = (args.cache_mb as usize) << 20;
+    let options = Options {
+        min_free_bytes: args.min_free_space_mb << 20,
+        block_cache_bytes: cache,
+        memtable_bytes: (cache / 4).min(64 << 20),
+        ..Options::default()
+    };
+    Ledger::open(store_path(&args.data_dir), options)
 }
 
 fn main() -> ExitCode {

@@ -71,7 +71,11 @@ impl prometheus_client::collector::Collector for ServerCollector {
             counter(&mut encoder, "vouchdb_commit_batches", "Group commits written (one WriteBatch and one fsync each)", s.batches)?;
             counter(&mut encoder, "vouchdb_commit_batch_bytes", "Bytes of the group commits' WriteBatches", s.batch_bytes)?;
             let g: [(&str, &str, u64); 8] = [
-                ("vouchdb_rocksdb_block_cache_bytes", "RocksDB block cache in use (data, index and filter blocks)", s.block_cache_bytes),
+                (
+                    "vouchdb_rocksdb_block_cache_bytes",
+                    "RocksDB block cache in use (data, index and filter blocks, and the memtables charged to it)",
+                    s.block_cache_bytes,
+                ),
                 ("vouchdb_rocksdb_block_cache_pinned_bytes", "RocksDB block cache pinned by readers", s.block_cache_pinned_bytes),
                 ("vouchdb_rocksdb_memtable_bytes", "RocksDB memtables, active and not yet flushed, all column families", s.memtable_bytes),
                 ("vouchdb_rocksdb_table_readers_bytes", "RocksDB table readers outside the block cache", s.table_readers_bytes),

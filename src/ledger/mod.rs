@@ -108,8 +108,11 @@ pub struct Options {
     pub max_batch_txs: usize,
     /// Most payload bytes in one group commit (a single larger transaction still commits alone).
     pub max_batch_bytes: usize,
-    /// RocksDB block cache in bytes.
+    /// RocksDB block cache in bytes. Memtables are charged to it too (`memtable_bytes`), so RocksDB's
+    /// cache and write buffers together stay within this.
     pub block_cache_bytes: usize,
+    /// RocksDB memtables, all column families together: past this, the largest is flushed.
+    pub memtable_bytes: usize,
     /// fsync each group commit before answering (the server always does). A store opened without it
     /// (a replay's scratch store, which is thrown away) writes no RocksDB WAL either: after a crash it
     /// is not reopened but rebuilt.
@@ -134,6 +137,7 @@ impl Default for Options {
             max_batch_txs: 4096,
             max_batch_bytes: 64 << 20,
             block_cache_bytes: 256 << 20,
+            memtable_bytes: 64 << 20,
             sync: true,
             inline: false,
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,

@@ -26,6 +26,11 @@ fn db_options(options: &Options) -> (rocksdb::Options, Vec<ColumnFamilyDescripto
     db.set_max_background_jobs(2);
     db.set_bytes_per_sync(1 << 20);
     let cache = Cache::new_lru_cache(options.block_cache_bytes);
+    // One budget for every column family's memtables, charged to the block cache: without it each
+    // column family fills its own 64 MiB write buffer before its first flush, and a server's memory
+    // grows by hundreds of MiB over its first minutes of writes (benches/soak.sh showed it).
+    let write_buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(options.memtable_bytes, false, cache.clone());
+    db.set_write_buffer_manager(&write_buffers);
     let cfs = ALL_CFS
         .iter()
         .map(|&name| {
