@@ -508,7 +508,7 @@ fn the_server_serves_prometheus_metrics() {
         n as u64
     });
     assert_eq!(value(&after, "vouchdb_tree_size"), size);
-    assert!(value(&after, "vouchdb_commit_batches_total") >= value(&before, "vouchdb_commit_batches_total") + 1);
+    assert!(value(&after, "vouchdb_commit_batches_total") > value(&before, "vouchdb_commit_batches_total"));
     assert!(value(&after, "vouchdb_commit_batch_bytes_total") > value(&before, "vouchdb_commit_batch_bytes_total"));
     assert!(value(&after, "vouchdb_rocksdb_memtable_bytes") > 0);
     let rss = value(&after, "process_resident_memory_bytes");
