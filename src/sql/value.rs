@@ -766,7 +766,8 @@ fn encode_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
-/// Decode a row; returns the schema version it was written under and its values.
+/// Decode a row; returns the schema version it was written under and its values. Only the bytes
+/// `encode_row` writes are accepted (a row has one encoding, as entries and leaves do).
 pub fn decode_row(bytes: &[u8]) -> Result<(u32, Vec<Value>), String> {
     let mut r = crate::ledger::format::Reader::new(bytes);
     let v = r.u8()?;
@@ -789,12 +790,19 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
         let utf8 = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "text value is not UTF-8".to_string());
         Ok(match tag {
             0 => Value::Null,
-            1 => Value::Bool(r.u8()? != 0),
+            1 => match r.u8()? {
+                b @ (0 | 1) => Value::Bool(b == 1),
+                b => return Err(format!("boolean byte is {b}, not 0 or 1")),
+            },
             2 => Value::Int(r.u64()? as i64),
             3 => Value::Float(f64::from_bits(r.u64()?)),
+            // Only the text `encode_value` writes: "1.0", "01" and "+1" are one value but other bytes.
             4 => match utf8(r.bytes()?)?.as_str() {
                 "NaN" => Value::NumericNaN,
-                d => Value::Numeric(Decimal::from_str(d).map_err(|e| e.to_string())?),
+                d => match Decimal::from_str(d).map_err(|e| e.to_string())? {
+                    n if n.to_string() == d => Value::Numeric(n),
+                    n => return Err(format!("numeric {d:?} is not in its canonical form {n}")),
+                },
             },
             5 => Value::Text(utf8(r.bytes()?)?),
             6 => Value::Bytea(r.bytes()?.to_vec()),
@@ -802,7 +810,14 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
             8 => Value::Timestamptz(r.u64()? as i64),
             9 => Value::Date(r.u32()? as i32),
             10 => Value::Uuid(r.hash16()?),
-            11 => Value::Jsonb(serde_json::from_str(&utf8(r.bytes()?)?).map_err(|e| e.to_string())?),
+            11 => {
+                let text = utf8(r.bytes()?)?;
+                let j: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                if j.to_string() != text {
+                    return Err("jsonb value is not in its canonical form".into());
+                }
+                Value::Jsonb(j)
+            }
             12 if depth == 0 => {
                 let n = r.u32()? as usize;
                 let mut items = Vec::with_capacity(n.min(4096));
