@@ -250,7 +250,11 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
         }
         DataType::Date => {
             fixed(4)?;
-            Value::Date(i32::from_be_bytes(b.try_into().map_err(|_| bad())?).checked_add(PG_EPOCH_DAYS).ok_or_else(bad)?)
+            let d = i32::from_be_bytes(b.try_into().map_err(|_| bad())?).checked_add(PG_EPOCH_DAYS).ok_or_else(bad)?;
+            if crate::sql::value::date_of_days(d).is_none() {
+                return Err(SqlError::new("22008", "date out of range"));
+            }
+            Value::Date(d)
         }
         DataType::Uuid => Value::Uuid(b.try_into().map_err(|_| bad())?),
         DataType::Jsonb => match b.split_first() {

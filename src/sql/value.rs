@@ -325,6 +325,12 @@ const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a date"),
 };
 
+/// The date `days` after 1970-01-01, or None beyond the dates chrono represents (about ±262,000
+/// years; a binary parameter can name any i32 day).
+pub(crate) fn date_of_days(days: i32) -> Option<NaiveDate> {
+    UNIX_EPOCH_DATE.checked_add_signed(chrono::Duration::days(days as i64))
+}
+
 fn micros_to_naive(us: i64) -> Option<NaiveDateTime> {
     DateTime::<Utc>::from_timestamp_micros(us).map(|d| d.naive_utc())
 }
@@ -437,7 +443,10 @@ impl Value {
             Value::Bytea(b) => format!("\\x{}", hex::encode(b)),
             Value::Timestamp(us) => format_timestamp(*us),
             Value::Timestamptz(us) => format!("{}+00", format_timestamp(*us)),
-            Value::Date(d) => (UNIX_EPOCH_DATE + chrono::Duration::days(*d as i64)).format("%Y-%m-%d").to_string(),
+            Value::Date(d) => match date_of_days(*d) {
+                Some(date) => date.format("%Y-%m-%d").to_string(),
+                None => "invalid".into(),
+            },
             Value::Uuid(u) => format_uuid(u),
             Value::Jsonb(j) => jsonb_text(j),
             Value::Array(items) if matches!(ty, DataType::Record(_)) => record_text(items, ty),
@@ -620,8 +629,14 @@ impl Value {
             (Value::Timestamptz(t), T::Timestamp) => Value::Timestamp(t),
             (Value::Timestamp(t) | Value::Timestamptz(t), T::Date) => Value::Date(t.div_euclid(86_400_000_000) as i32),
             (Value::Date(d), T::Date) => Value::Date(d),
-            (Value::Date(d), T::Timestamp) => Value::Timestamp(d as i64 * 86_400_000_000),
-            (Value::Date(d), T::Timestamptz) => Value::Timestamptz(d as i64 * 86_400_000_000),
+            (Value::Date(d), T::Timestamp | T::Timestamptz) => {
+                let us = (d as i64).checked_mul(86_400_000_000).ok_or_else(|| SqlError::new("22008", "timestamp out of range"))?;
+                if ty == T::Timestamp {
+                    Value::Timestamp(us)
+                } else {
+                    Value::Timestamptz(us)
+                }
+            }
             (Value::Bytea(b), T::Bytea) => Value::Bytea(b),
             (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
             (Value::Jsonb(j), T::Jsonb) => Value::Jsonb(j),
