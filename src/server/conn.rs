@@ -180,13 +180,13 @@ fn check_bind(body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<
     let stmt = super::check_utf8(stmt).map_err(refused)?;
     let Some((n, mut rest)) = take::<2>(rest) else { return Ok(()) };
     let mut formats = Vec::new();
-    for _ in 0..i16::from_be_bytes(n).max(0) {
+    for _ in 0..u16::from_be_bytes(n) {
         let Some((f, r)) = take::<2>(rest) else { return Ok(()) };
         formats.push(i16::from_be_bytes(f));
         rest = r;
     }
     let Some((n, mut rest)) = take::<2>(rest) else { return Ok(()) };
-    let n = i16::from_be_bytes(n).max(0) as usize;
+    let n = u16::from_be_bytes(n) as usize;
     if let Some(want) = params_of(stmt) {
         if want != n {
             let e = crate::sql::SqlError::new(
@@ -220,20 +220,17 @@ fn check_bind(body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<
 /// Whether a frame's body has the layout of its type, so that pgwire's decoder (which reads fixed-width
 /// fields without bounds checks) cannot run off its end. Bodies of types not listed need no layout.
 fn well_formed(tag: u8, body: &[u8]) -> bool {
+    // Counts are unsigned 16-bit, as PostgreSQL and pgwire read them.
     fn counted(b: &[u8], width: usize) -> Option<&[u8]> {
         let (n, rest) = take::<2>(b)?;
-        let n = i16::from_be_bytes(n);
-        if n < 0 {
-            return None;
-        }
-        rest.get(n as usize * width..)
+        rest.get(u16::from_be_bytes(n) as usize * width..)
     }
     fn bind(b: &[u8]) -> Option<()> {
         let (_, b) = cstring(b)?;
         let (_, b) = cstring(b)?;
         let b = counted(b, 2)?;
         let (n, mut b) = take::<2>(b)?;
-        for _ in 0..i16::from_be_bytes(n).max(0) {
+        for _ in 0..u16::from_be_bytes(n) {
             let (len, rest) = take::<4>(b)?;
             let len = i32::from_be_bytes(len);
             b = if len >= 0 { rest.get(len as usize..)? } else { rest };
