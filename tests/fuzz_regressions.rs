@@ -235,40 +235,11 @@ fn proof_seeds() {
             bundle.clone().into_bytes(),
         ]
     };
-    write("proofs_checkpoints", "row_and_tx_signed", &fields(&parts(1)));
-    write("proofs_checkpoints", "row_and_tx_as_given", &fields(&parts(0)));
-    write(
-        "proofs_checkpoints",
-        "bundle_only",
-        &fields(&[
-            vec![1],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            vec![],
-            bundle.into_bytes(),
-        ]),
-    );
-    write(
-        "proofs_checkpoints",
-        "note_only",
-        &fields(&[vec![0], vec![], body.into_bytes(), no_ff(&der), cp.origin.into_bytes(), note.into_bytes()]),
-    );
+    // The first byte: bit 0 signs, the rest picks the group of checks (`fuzzing::proofs_checkpoints`).
+    for (group, name) in ["merkle", "checkpoint_note", "row", "tx", "bundle"].iter().enumerate() {
+        write("proofs_checkpoints", &format!("{name}_signed"), &fields(&parts(1 | (group as u8) << 1)));
+        write("proofs_checkpoints", &format!("{name}_as_given"), &fields(&parts((group as u8) << 1)));
+    }
 }
 
 fn base64_encode(b: &[u8]) -> String {
