@@ -236,7 +236,14 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             Value::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?))
         }
         DataType::Numeric if b.len() == 8 && b[4..6] == [0xC0, 0] => Value::NumericNaN,
-        DataType::Numeric => Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?),
+        DataType::Numeric => {
+            // A base-10000 weight above 7 is at least 10^32, beyond Decimal's range, and rust_decimal's
+            // FromSql panics on some such values (a weight above the digit count + 7) instead of failing.
+            if b.len() >= 4 && i16::from_be_bytes([b[2], b[3]]) > 7 {
+                return Err(SqlError::new("22003", "value overflows numeric format"));
+            }
+            Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?)
+        }
         DataType::Text | DataType::Varchar(_) | DataType::Bpchar(_) => return Value::Text(super::check_utf8(b)?.to_string()).cast(ty),
         DataType::Bytea => Value::Bytea(b.to_vec()),
         DataType::Timestamp | DataType::Timestamptz => {
