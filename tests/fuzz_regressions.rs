@@ -8,7 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: [(&str, fn(&[u8])); 4] = [
+/// A target's name and its entry point.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: [Target; 4] = [
     ("sql_frontend", vouchdb::fuzzing::sql_frontend),
     ("pgwire_frame", vouchdb::fuzzing::pgwire_frame),
     ("proofs_checkpoints", vouchdb::fuzzing::proofs_checkpoints),

@@ -828,7 +828,8 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
             11 => {
                 let text = utf8(r.bytes()?)?;
                 let j: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-                if j.to_string() != text {
+                let canonical = j.to_string();
+                if canonical != text {
                     return Err("jsonb value is not in its canonical form".into());
                 }
                 Value::Jsonb(j)
