@@ -237,9 +237,13 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
         }
         DataType::Numeric if b.len() == 8 && b[4..6] == [0xC0, 0] => Value::NumericNaN,
         DataType::Numeric => {
-            // A base-10000 weight above 7 is at least 10^32, beyond Decimal's range, and rust_decimal's
-            // FromSql panics on some such values (a weight above the digit count + 7) instead of failing.
-            if b.len() >= 4 && i16::from_be_bytes([b[2], b[3]]) > 7 {
+            // A base-10000 weight above 7 is at least 10^32, beyond Decimal's range; rust_decimal's
+            // FromSql panics (instead of failing) when the weight is 7 or more above the digit count.
+            let (ndigits, weight) = match b {
+                [n0, n1, w0, w1, ..] => (u16::from_be_bytes([*n0, *n1]) as i32, i16::from_be_bytes([*w0, *w1]) as i32),
+                _ => (0, 0),
+            };
+            if weight > 7 || weight - ndigits >= 7 {
                 return Err(SqlError::new("22003", "value overflows numeric format"));
             }
             Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?)
