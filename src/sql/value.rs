@@ -814,10 +814,17 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
             // Only the text `encode_value` writes: "1.0", "01" and "+1" are one value but other bytes.
             4 => match utf8(r.bytes()?)?.as_str() {
                 "NaN" => Value::NumericNaN,
-                d => match Decimal::from_str(d).map_err(|e| e.to_string())? {
-                    n if n.to_string() == d => Value::Numeric(n),
-                    n => return Err(format!("numeric {d:?} is not in its canonical form {n}")),
-                },
+                d => {
+                    let mut n = Decimal::from_str(d).map_err(|e| e.to_string())?;
+                    // from_str drops the sign of a zero, which `encode_value` writes ("-0.00").
+                    if d.starts_with('-') {
+                        n.set_sign_negative(true);
+                    }
+                    if n.to_string() != d {
+                        return Err(format!("numeric {d:?} is not in its canonical form {n}"));
+                    }
+                    Value::Numeric(n)
+                }
             },
             5 => Value::Text(utf8(r.bytes()?)?),
             6 => Value::Bytea(r.bytes()?.to_vec()),
