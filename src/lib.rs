@@ -3,6 +3,8 @@
 pub mod audit;
 pub mod client;
 pub mod error;
+/// Entry points shared by the cargo-fuzz targets and the regression test (docs/FUZZING.md).
+pub mod fuzzing;
 pub mod gateway;
 pub mod ledger;
 pub mod merkle;

@@ -133,13 +133,18 @@ async fn broken_frames_close_the_connection_with_08p01() {
     }
     // Bodies cut short where pgwire would read fixed-width fields past them: Parse without its
     // parameter-type count, Bind whose parameter is longer than the message, Execute without its row
-    // limit, Parse claiming 1000 parameter types.
+    // limit, Parse claiming 1000 parameter types, Bind claiming 51,971 parameters (a count pgwire reads
+    // as unsigned: it was taken as negative, so as none, and pgwire's decoder panicked).
     let mut bad_bind = cstr(b"");
     bad_bind.extend(cstr(b""));
     bad_bind.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 100, b'x']);
+    let mut many_params = cstr(b"");
+    many_params.extend(cstr(b""));
+    many_params.extend_from_slice(&[0, 0, 0xcb, 0x03, 0, 0]);
     for m in [
         frame(b'P', &[cstr(b""), cstr(b"SELECT 1")].concat()),
         frame(b'B', &bad_bind),
+        frame(b'B', &many_params),
         frame(b'E', &cstr(b"")),
         frame(b'P', &[cstr(b""), cstr(b"SELECT 1"), vec![3, 232, 0, 0]].concat()),
         frame(b'D', b""),

@@ -180,13 +180,13 @@ fn check_bind(body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<
     let stmt = super::check_utf8(stmt).map_err(refused)?;
     let Some((n, mut rest)) = take::<2>(rest) else { return Ok(()) };
     let mut formats = Vec::new();
-    for _ in 0..i16::from_be_bytes(n).max(0) {
+    for _ in 0..u16::from_be_bytes(n) {
         let Some((f, r)) = take::<2>(rest) else { return Ok(()) };
         formats.push(i16::from_be_bytes(f));
         rest = r;
     }
     let Some((n, mut rest)) = take::<2>(rest) else { return Ok(()) };
-    let n = i16::from_be_bytes(n).max(0) as usize;
+    let n = u16::from_be_bytes(n) as usize;
     if let Some(want) = params_of(stmt) {
         if want != n {
             let e = crate::sql::SqlError::new(
@@ -220,20 +220,17 @@ fn check_bind(body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<
 /// Whether a frame's body has the layout of its type, so that pgwire's decoder (which reads fixed-width
 /// fields without bounds checks) cannot run off its end. Bodies of types not listed need no layout.
 fn well_formed(tag: u8, body: &[u8]) -> bool {
+    // Counts are unsigned 16-bit, as PostgreSQL and pgwire read them.
     fn counted(b: &[u8], width: usize) -> Option<&[u8]> {
         let (n, rest) = take::<2>(b)?;
-        let n = i16::from_be_bytes(n);
-        if n < 0 {
-            return None;
-        }
-        rest.get(n as usize * width..)
+        rest.get(u16::from_be_bytes(n) as usize * width..)
     }
     fn bind(b: &[u8]) -> Option<()> {
         let (_, b) = cstring(b)?;
         let (_, b) = cstring(b)?;
         let b = counted(b, 2)?;
         let (n, mut b) = take::<2>(b)?;
-        for _ in 0..i16::from_be_bytes(n).max(0) {
+        for _ in 0..u16::from_be_bytes(n) {
             let (len, rest) = take::<4>(b)?;
             let len = i32::from_be_bytes(len);
             b = if len >= 0 { rest.get(len as usize..)? } else { rest };
@@ -260,7 +257,7 @@ pub fn well_formed_sasl_initial(body: &[u8]) -> bool {
 
 /// Check a complete frame (type byte, length, body) before pgwire decodes it, which would replace
 /// invalid UTF-8 by U+FFFD and so change what the client sent.
-fn check_frame(tag: u8, body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<(), Box<ErrorInfo>> {
+pub(crate) fn check_frame(tag: u8, body: &[u8], params_of: impl Fn(&str) -> Option<usize>) -> Result<(), Box<ErrorInfo>> {
     if !well_formed(tag, body) {
         return Err(fatal("08P01", "invalid message format"));
     }
@@ -282,6 +279,33 @@ fn check_frame(tag: u8, body: &[u8], params_of: impl Fn(&str) -> Option<usize>) 
     Ok(())
 }
 
+/// The length of the frame at the front of `buf` (type byte and length word included; a startup
+/// packet has no type byte) once all of it is here, None while it is incomplete, or the fatal error
+/// for a length (or a startup packet's protocol version) no client may send.
+pub(crate) fn frame_length(buf: &[u8], startup: bool) -> Result<Option<usize>, Box<ErrorInfo>> {
+    if startup {
+        let Some(head) = buf.get(..8) else { return Ok(None) };
+        let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let (major, minor) = (u16::from_be_bytes([head[4], head[5]]), u16::from_be_bytes([head[6], head[7]]));
+        if !(8..=10_000).contains(&len) {
+            return Err(fatal("08P01", "invalid length of startup packet"));
+        }
+        // 1234.x are the cancel, SSL and GSS requests.
+        if major != 3 && major != 1234 {
+            let msg = format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0");
+            return Err(fatal("0A000", msg));
+        }
+        return Ok((buf.len() >= len as usize).then_some(len as usize));
+    }
+    let Some(head) = buf.get(..5) else { return Ok(None) };
+    let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+    if len < 4 || len as usize > MAX_MESSAGE {
+        return Err(fatal("08P01", "invalid message length"));
+    }
+    let total = 1 + len as usize;
+    Ok((buf.len() >= total).then_some(total))
+}
+
 /// Read the next frame. Frames are checked on their raw bytes first (lengths before anything is
 /// buffered for them, text before pgwire decodes it lossily), then decoded by pgwire's codec.
 async fn next_frame<T>(socket: &mut Framed<T, PgWireMessageServerCodec<super::Prepared>>, limits: &Limits) -> io::Result<Incoming>
@@ -291,56 +315,40 @@ where
     loop {
         let state = socket.state();
         let buf = socket.read_buffer();
+        let startup = matches!(state, PgWireConnectionState::AwaitingStartup);
         let mut whole = None;
-        if matches!(state, PgWireConnectionState::AwaitingStartup) {
-            if buf.len() >= 8 {
-                let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                let (major, minor) = (u16::from_be_bytes([buf[4], buf[5]]), u16::from_be_bytes([buf[6], buf[7]]));
-                if !(8..=10_000).contains(&len) {
-                    return Ok(Incoming::Fatal(fatal("08P01", "invalid length of startup packet")));
-                }
-                // 1234.x are the cancel, SSL and GSS requests.
-                if major != 3 && major != 1234 {
-                    let msg = format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0");
-                    return Ok(Incoming::Fatal(fatal("0A000", msg)));
-                }
-                if buf.len() >= len as usize {
-                    whole = Some(len as usize);
-                }
-            }
-        } else if buf.len() >= 5 {
+        let total = match frame_length(buf, startup) {
+            Ok(total) => total,
+            Err(error) => return Ok(Incoming::Fatal(error)),
+        };
+        if startup {
+            whole = total;
+        } else if let Some(total) = total {
             let tag = buf[0];
-            let len = i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
-            if len < 4 || len as usize > MAX_MESSAGE {
-                return Ok(Incoming::Fatal(fatal("08P01", "invalid message length")));
-            }
-            let total = 1 + len as usize;
-            if buf.len() >= total {
-                let store = socket.portal_store();
-                let params_of = |name: &str| {
-                    store
-                        .get_statement(if name.is_empty() { pgwire::api::DEFAULT_NAME } else { name })
-                        .and_then(|e| e.value().map(|s| s.statement.shape.params.len()))
-                };
-                if let Err(error) = check_frame(tag, &socket.read_buffer()[5..total], params_of) {
-                    socket.read_buffer_mut().advance(total);
-                    if error.severity == "FATAL" {
-                        return Ok(Incoming::Fatal(error));
-                    }
-                    return Ok(Incoming::Refused { error, extended: tag != b'Q' });
+            let store = socket.portal_store();
+            let params_of = |name: &str| {
+                store
+                    .get_statement(if name.is_empty() { pgwire::api::DEFAULT_NAME } else { name })
+                    .and_then(|e| e.value().map(|s| s.statement.shape.params.len()))
+            };
+            if let Err(error) = check_frame(tag, &socket.read_buffer()[5..total], params_of) {
+                socket.read_buffer_mut().advance(total);
+                if error.severity == "FATAL" {
+                    return Ok(Incoming::Fatal(error));
                 }
-                if tag == b'P' {
-                    // A named statement: remembered for DEALLOCATE ALL.
-                    let body = &socket.read_buffer()[5..total];
-                    let name = body.split(|b| *b == 0).next().unwrap_or_default();
-                    if !name.is_empty() {
-                        let name = String::from_utf8_lossy(name).into_owned();
-                        let cell = super::session(socket);
-                        cell.prepared.lock().map_err(|_| std::io::Error::other("prepared statement list poisoned"))?.insert(name);
-                    }
-                }
-                whole = Some(total);
+                return Ok(Incoming::Refused { error, extended: tag != b'Q' });
             }
+            if tag == b'P' {
+                // A named statement: remembered for DEALLOCATE ALL.
+                let body = &socket.read_buffer()[5..total];
+                let name = body.split(|b| *b == 0).next().unwrap_or_default();
+                if !name.is_empty() {
+                    let name = String::from_utf8_lossy(name).into_owned();
+                    let cell = super::session(socket);
+                    cell.prepared.lock().map_err(|_| std::io::Error::other("prepared statement list poisoned"))?.insert(name);
+                }
+            }
+            whole = Some(total);
         }
         // pgwire's codec, on exactly one frame when its length is known (its decoders must not read
         // into the next one), else on the whole buffer.
@@ -398,7 +406,7 @@ where
 /// or no Sync yet: then the Execute being handled is part of a pipeline, whose statements PostgreSQL
 /// runs in one implicit transaction committed at Sync. A lone Execute followed by Sync (what most
 /// drivers send) commits on its own at once.
-fn execute_before_sync(buf: &[u8]) -> bool {
+pub(crate) fn execute_before_sync(buf: &[u8]) -> bool {
     let mut at = 0;
     while let Some(header) = buf.get(at..at + 5) {
         match header[0] {

@@ -3,7 +3,7 @@
 //! and outcomes become wire responses.
 
 pub mod certs;
-mod conn;
+pub(crate) mod conn;
 pub use conn::Limits;
 mod copy;
 mod prepare;

@@ -236,7 +236,18 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
             Value::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?))
         }
         DataType::Numeric if b.len() == 8 && b[4..6] == [0xC0, 0] => Value::NumericNaN,
-        DataType::Numeric => Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?),
+        DataType::Numeric => {
+            // A base-10000 weight above 7 is at least 10^32, beyond Decimal's range; rust_decimal's
+            // FromSql panics (instead of failing) when the weight is 7 or more above the digit count.
+            let (ndigits, weight) = match b {
+                [n0, n1, w0, w1, ..] => (u16::from_be_bytes([*n0, *n1]) as i32, i16::from_be_bytes([*w0, *w1]) as i32),
+                _ => (0, 0),
+            };
+            if weight > 7 || weight - ndigits >= 7 {
+                return Err(SqlError::new("22003", "value overflows numeric format"));
+            }
+            Value::Numeric(rust_decimal::Decimal::from_sql(&Type::NUMERIC, b).map_err(|_| bad())?)
+        }
         DataType::Text | DataType::Varchar(_) | DataType::Bpchar(_) => return Value::Text(super::check_utf8(b)?.to_string()).cast(ty),
         DataType::Bytea => Value::Bytea(b.to_vec()),
         DataType::Timestamp | DataType::Timestamptz => {
@@ -250,7 +261,11 @@ pub fn decode_binary(b: &[u8], ty: DataType) -> SqlResult<Value> {
         }
         DataType::Date => {
             fixed(4)?;
-            Value::Date(i32::from_be_bytes(b.try_into().map_err(|_| bad())?).checked_add(PG_EPOCH_DAYS).ok_or_else(bad)?)
+            let d = i32::from_be_bytes(b.try_into().map_err(|_| bad())?).checked_add(PG_EPOCH_DAYS).ok_or_else(bad)?;
+            if crate::sql::value::date_of_days(d).is_none() {
+                return Err(SqlError::new("22008", "date out of range"));
+            }
+            Value::Date(d)
         }
         DataType::Uuid => Value::Uuid(b.try_into().map_err(|_| bad())?),
         DataType::Jsonb => match b.split_first() {

@@ -325,6 +325,12 @@ const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     None => panic!("1970-01-01 is a date"),
 };
 
+/// The date `days` after 1970-01-01, or None beyond the dates chrono represents (about ±262,000
+/// years; a binary parameter can name any i32 day).
+pub(crate) fn date_of_days(days: i32) -> Option<NaiveDate> {
+    UNIX_EPOCH_DATE.checked_add_signed(chrono::Duration::days(days as i64))
+}
+
 fn micros_to_naive(us: i64) -> Option<NaiveDateTime> {
     DateTime::<Utc>::from_timestamp_micros(us).map(|d| d.naive_utc())
 }
@@ -437,7 +443,10 @@ impl Value {
             Value::Bytea(b) => format!("\\x{}", hex::encode(b)),
             Value::Timestamp(us) => format_timestamp(*us),
             Value::Timestamptz(us) => format!("{}+00", format_timestamp(*us)),
-            Value::Date(d) => (UNIX_EPOCH_DATE + chrono::Duration::days(*d as i64)).format("%Y-%m-%d").to_string(),
+            Value::Date(d) => match date_of_days(*d) {
+                Some(date) => date.format("%Y-%m-%d").to_string(),
+                None => "invalid".into(),
+            },
             Value::Uuid(u) => format_uuid(u),
             Value::Jsonb(j) => jsonb_text(j),
             Value::Array(items) if matches!(ty, DataType::Record(_)) => record_text(items, ty),
@@ -620,8 +629,14 @@ impl Value {
             (Value::Timestamptz(t), T::Timestamp) => Value::Timestamp(t),
             (Value::Timestamp(t) | Value::Timestamptz(t), T::Date) => Value::Date(t.div_euclid(86_400_000_000) as i32),
             (Value::Date(d), T::Date) => Value::Date(d),
-            (Value::Date(d), T::Timestamp) => Value::Timestamp(d as i64 * 86_400_000_000),
-            (Value::Date(d), T::Timestamptz) => Value::Timestamptz(d as i64 * 86_400_000_000),
+            (Value::Date(d), T::Timestamp | T::Timestamptz) => {
+                let us = (d as i64).checked_mul(86_400_000_000).ok_or_else(|| SqlError::new("22008", "timestamp out of range"))?;
+                if ty == T::Timestamp {
+                    Value::Timestamp(us)
+                } else {
+                    Value::Timestamptz(us)
+                }
+            }
             (Value::Bytea(b), T::Bytea) => Value::Bytea(b),
             (Value::Uuid(u), T::Uuid) => Value::Uuid(u),
             (Value::Jsonb(j), T::Jsonb) => Value::Jsonb(j),
@@ -766,7 +781,8 @@ fn encode_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
-/// Decode a row; returns the schema version it was written under and its values.
+/// Decode a row; returns the schema version it was written under and its values. Only the bytes
+/// `encode_row` writes are accepted (a row has one encoding, as entries and leaves do).
 pub fn decode_row(bytes: &[u8]) -> Result<(u32, Vec<Value>), String> {
     let mut r = crate::ledger::format::Reader::new(bytes);
     let v = r.u8()?;
@@ -789,12 +805,26 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
         let utf8 = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "text value is not UTF-8".to_string());
         Ok(match tag {
             0 => Value::Null,
-            1 => Value::Bool(r.u8()? != 0),
+            1 => match r.u8()? {
+                b @ (0 | 1) => Value::Bool(b == 1),
+                b => return Err(format!("boolean byte is {b}, not 0 or 1")),
+            },
             2 => Value::Int(r.u64()? as i64),
             3 => Value::Float(f64::from_bits(r.u64()?)),
+            // Only the text `encode_value` writes: "1.0", "01" and "+1" are one value but other bytes.
             4 => match utf8(r.bytes()?)?.as_str() {
                 "NaN" => Value::NumericNaN,
-                d => Value::Numeric(Decimal::from_str(d).map_err(|e| e.to_string())?),
+                d => {
+                    let mut n = Decimal::from_str(d).map_err(|e| e.to_string())?;
+                    // from_str drops the sign of a zero, which `encode_value` writes ("-0.00").
+                    if d.starts_with('-') {
+                        n.set_sign_negative(true);
+                    }
+                    if n.to_string() != d {
+                        return Err(format!("numeric {d:?} is not in its canonical form {n}"));
+                    }
+                    Value::Numeric(n)
+                }
             },
             5 => Value::Text(utf8(r.bytes()?)?),
             6 => Value::Bytea(r.bytes()?.to_vec()),
@@ -802,7 +832,15 @@ fn decode_value(r: &mut crate::ledger::format::Reader, depth: u32) -> Result<Val
             8 => Value::Timestamptz(r.u64()? as i64),
             9 => Value::Date(r.u32()? as i32),
             10 => Value::Uuid(r.hash16()?),
-            11 => Value::Jsonb(serde_json::from_str(&utf8(r.bytes()?)?).map_err(|e| e.to_string())?),
+            11 => {
+                let text = utf8(r.bytes()?)?;
+                let j: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                let canonical = j.to_string();
+                if canonical != text {
+                    return Err("jsonb value is not in its canonical form".into());
+                }
+                Value::Jsonb(j)
+            }
             12 if depth == 0 => {
                 let n = r.u32()? as usize;
                 let mut items = Vec::with_capacity(n.min(4096));

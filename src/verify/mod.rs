@@ -130,7 +130,8 @@ pub fn root_from_inclusion(index: u64, size: u64, leaf_hash: &Hash, proof: &[Has
 /// holds the leaf, levels on the right border above it).
 fn decompose_inclusion(index: u64, size: u64) -> (usize, usize) {
     let inner = (64 - (index ^ (size - 1)).leading_zeros()) as usize;
-    let border = (index >> inner).count_ones() as usize;
+    // `inner` is 64 when the two differ in the top bit (trees of 2^63 leaves or more): nothing is left.
+    let border = index.checked_shr(inner as u32).unwrap_or(0).count_ones() as usize;
     (inner, border)
 }
 
