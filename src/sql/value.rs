@@ -69,6 +69,18 @@ fn deserialize_elem<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static D
     }
 }
 
+/// A NUMERIC's text as PostgreSQL prints it: a zero has no sign (`-0.00` is stored as written, so
+/// rows keep their exact bytes, but reads as `0.00`).
+fn decimal_text(d: &Decimal) -> String {
+    if d.is_zero() && d.is_sign_negative() {
+        let mut z = *d;
+        z.set_sign_positive(true);
+        z.to_string()
+    } else {
+        d.to_string()
+    }
+}
+
 /// The scalar types arrays can hold, as `'static` values for `DataType::Array`.
 static ARRAY_ELEMS: [DataType; 19] = [
     DataType::Bool,
@@ -421,7 +433,7 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::Float(f) if f.is_finite() => J::Number(json_number(&format_float(*f, false))),
             Value::Float(f) => J::String(format_float(*f, false)),
-            Value::Numeric(d) => serde_json::from_str(&d.to_string()).unwrap_or_else(|_| J::String(d.to_string())),
+            Value::Numeric(d) => serde_json::from_str(&decimal_text(d)).unwrap_or_else(|_| J::String(decimal_text(d))),
             Value::Jsonb(j) => j.clone(),
             Value::Array(items) => J::Array(items.iter().map(Value::to_json).collect()),
             Value::Timestamp(us) => J::String(format_timestamp(*us).replacen(' ', "T", 1)),
@@ -437,7 +449,7 @@ impl Value {
             Value::Bool(b) => if *b { "t" } else { "f" }.into(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format_float(*f, ty == DataType::Float4),
-            Value::Numeric(d) => d.to_string(),
+            Value::Numeric(d) => decimal_text(d),
             Value::NumericNaN => "NaN".into(),
             Value::Text(s) => s.clone(),
             Value::Bytea(b) => format!("\\x{}", hex::encode(b)),
