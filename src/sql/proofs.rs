@@ -592,15 +592,13 @@ impl Engine {
             ));
         }
         let (head, cp) = self.proof_head();
-        let ref_key = super::references::reference_key(&name)?;
-        let Some(ref_version) = self.ledger.get_as_of(refs.id, &ref_key, r.written_in)?.filter(|v| v.tx == r.written_in) else {
-            return Err(SqlError::new("XX001", format!("reference \"{name}\": its entry of tx {} is missing", r.written_in)));
-        };
+        // resolve_reference(…, committed_only) read it from the log.
+        let Some(ref_version) = &r.version else { return Ok(vec![]) };
         txn.note_read(table.id);
         let at = if r.target.tx == 0 { txn.snapshot } else { r.target.tx };
         let Some(target) = self.ledger.get_as_of(table.id, &r.target.key, at)?.filter(|v| !v.entry.is_delete()) else { return Ok(vec![]) };
         let mut row = self.proven_row(table, &target, &head, &cp)?;
-        let (tx, rest) = self.entry_proof_columns(&ref_version, &head)?;
+        let (tx, rest) = self.entry_proof_columns(ref_version, &head)?;
         row.push(tx);
         row.extend(rest.into_iter().skip(1));
         Ok(vec![row])

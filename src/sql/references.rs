@@ -29,6 +29,8 @@ pub(crate) struct Resolved {
     pub name: String,
     pub target: Reference,
     pub written_in: u64,
+    /// The committed entry it was read from (None for this transaction's own write).
+    pub version: Option<crate::ledger::Version>,
 }
 
 impl Engine {
@@ -173,12 +175,12 @@ impl Engine {
             let catalog = self.catalog();
             let def = self.references_def(&catalog)?;
             let (_, target) = self.reference_target(&catalog, &self.decode(&def, bytes, 0)?)?;
-            return Ok(Some(Resolved { name: name.to_string(), target, written_in: 0 }));
+            return Ok(Some(Resolved { name: name.to_string(), target, written_in: 0, version: None }));
         }
         txn.note_read(SYS_REFERENCES);
         match self.ledger.get_as_of(SYS_REFERENCES, &key, txn.snapshot)? {
             Some(v) if !v.entry.is_delete() => {
-                Ok(Some(Resolved { name: name.to_string(), target: stored_target(&v.entry, v.tx)?, written_in: v.tx }))
+                Ok(Some(Resolved { name: name.to_string(), target: stored_target(&v.entry, v.tx)?, written_in: v.tx, version: Some(v) }))
             }
             _ => Ok(None),
         }
