@@ -25,12 +25,14 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break;
 URL="host=127.0.0.1 port=$PORT user=admin password=soak dbname=vouchdb"
 psql "$URL" -X -q -c "CREATE TABLE soak (id bigint PRIMARY KEY, k int, v text); CREATE INDEX soak_k ON soak (k);
   INSERT INTO soak SELECT g, g, 'row ' || g FROM generate_series(1, 100000) g;"
-# The server's memory every 10 s: time, then RSS, block cache, memtables and SST bytes.
+# The server's memory every 10 s: time, then RSS, block cache, memtables and SST bytes, then the
+# bytes compaction still owes and the level-0 SST files (reads slow down when those pile up).
 ( while kill -0 "$VPID" 2>/dev/null; do
     curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v t="$(date +%s)" '
       $1 == "process_resident_memory_bytes" { r = $2 } $1 == "vouchdb_rocksdb_block_cache_bytes" { c = $2 }
       $1 == "vouchdb_rocksdb_memtable_bytes" { m = $2 } $1 == "vouchdb_rocksdb_sst_bytes" { s = $2 }
-      END { if (r != "") print t, r, c, m, s }'; sleep 10
+      $1 == "vouchdb_rocksdb_pending_compaction_bytes" { p = $2 } $1 == "vouchdb_rocksdb_l0_files" { l = $2 }
+      END { if (r != "") print t, r, c, m, s, p + 0, l + 0 }'; sleep 10
   done ) >"$WORK/rss.txt" &
 SAMPLER=$!
 (cd "$WORK" && pgbench "$URL" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECS" \
@@ -44,6 +46,7 @@ work, secs, clients = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 names = ["write", "pk", "range", "verified_get"]
 # pgbench --log lines: client_id transaction_no time_us script_no time_epoch time_us_fraction
 lat = collections.defaultdict(list)       # window -> latencies (ms)
+by_window_script = collections.defaultdict(list)  # (window, script) -> latencies (ms)
 per_script = collections.defaultdict(list)
 failed = 0
 start = None
@@ -62,16 +65,17 @@ rows.sort()
 start = rows[0][0] - rows[0][1] / 1000.0
 for t, ms, script in rows:
     lat[int((t - start) // 10)].append(ms)
+    by_window_script[(int((t - start) // 10), script)].append(ms)
     per_script[script].append(ms)
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, int(q * len(v)))]
-mem = [tuple(map(int, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 5]
+mem = [tuple(map(int, l.split())) for l in open(f"{work}/rss.txt") if len(l.split()) == 7]
 def mem_at(window):
     """RSS, block cache, memtables and SST files (MiB) at the end of a window."""
     t = start + window * 10 + 10
-    best = min(mem, key=lambda r: abs(r[0] - t)) if mem else (0,) * 5
-    return [b / 2**20 for b in best[1:]]
+    best = min(mem, key=lambda r: abs(r[0] - t)) if mem else (0,) * 7
+    return [b / 2**20 for b in best[1:5]] + [best[5] / 2**20, best[6]]
 def rss_at(window):
     return mem_at(window)[0]
 print(f"## Soak: {clients} connections, {secs} s, mix write 1 : pk 4 : range 2 : verified_get 1\n")
@@ -80,8 +84,19 @@ print("|---|---|---|---|---|---|---|---|")
 windows = sorted(w for w in lat if (w + 1) * 10 <= secs)
 for w in windows:
     v = lat[w]
-    r, c, m, s = mem_at(w)
+    r, c, m, s, _, _ = mem_at(w)
     print(f"| {w*10}–{w*10+10} | {len(v)/10:,.0f} | {pct(v, .5):.2f} | {pct(v, .99):.2f} | {r:,.0f} | {c:,.0f} ({m:,.0f}) | {r - c:,.0f} | {s:,.0f} |")
+# Which statement slows down: each one's rate and mean latency in every sixth window, with the
+# compaction backlog at that time.
+print("\n| window (s) | " + " | ".join(f"{n} tps / mean ms" for n in names) + " | compaction owed MiB | L0 files |")
+print("|---|" + "---|" * len(names) + "---|---|")
+for w in windows[::6] + ([windows[-1]] if windows and (len(windows) - 1) % 6 else []):
+    cells = []
+    for i in range(len(names)):
+        v = by_window_script.get((w, i), [])
+        cells.append(f"{len(v)/10:,.0f} / {sum(v)/len(v):.2f}" if v else "0 / –")
+    *_, owed, l0 = mem_at(w)
+    print(f"| {w*10}–{w*10+10} | " + " | ".join(cells) + f" | {owed:,.0f} | {l0:.0f} |")
 print("\n| statement | transactions | p50 ms | p99 ms |")
 print("|---|---|---|---|")
 for s, v in sorted(per_script.items()):

@@ -70,7 +70,7 @@ impl prometheus_client::collector::Collector for ServerCollector {
         if let Ok(s) = self.ledger.stats() {
             counter(&mut encoder, "vouchdb_commit_batches", "Group commits written (one WriteBatch and one fsync each)", s.batches)?;
             counter(&mut encoder, "vouchdb_commit_batch_bytes", "Bytes of the group commits' WriteBatches", s.batch_bytes)?;
-            let g: [(&str, &str, u64); 8] = [
+            let g: [(&str, &str, u64); 9] = [
                 (
                     "vouchdb_rocksdb_block_cache_bytes",
                     "RocksDB block cache in use (data, index and filter blocks, and the memtables charged to it)",
@@ -85,6 +85,7 @@ impl prometheus_client::collector::Collector for ServerCollector {
                     "RocksDB's estimate of bytes compaction must still rewrite",
                     s.pending_compaction_bytes,
                 ),
+                ("vouchdb_rocksdb_l0_files", "RocksDB SST files in level 0, all column families", s.l0_files),
                 ("vouchdb_node_cache_entries", "Merkle nodes cached in memory (capped)", s.node_cache_entries),
                 (
                     "vouchdb_proof_material_cache_entries",

@@ -24,6 +24,8 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// Render a verified row's proof as a bundle. `key` is the log's key, for the signed note's key id.
 pub fn render(p: &RowProof, key: &VerifyingKey) -> Result<String, ClientError> {
     let origin = p.checkpoint.body.lines().next().unwrap_or_default();
+    // Leaf index tx − 1: transaction ids start at 1.
+    let index = p.tx.checked_sub(1).ok_or_else(|| ClientError::Malformed("a proof bundle needs a tx id of 1 or more".into()))?;
     let sig = B64.decode(p.checkpoint.signature.trim()).map_err(|_| ClientError::Malformed("signature is not base64".into()))?;
     let mut extra = vec![EXTRA_VERSION];
     put_bytes(&mut extra, &p.leaf);
@@ -33,7 +35,7 @@ pub fn render(p: &RowProof, key: &VerifyingKey) -> Result<String, ClientError> {
     for h in &p.entry_proof {
         extra.extend_from_slice(h);
     }
-    let mut out = format!("{HEADER}\nextra {}\nindex {}\n", B64.encode(&extra), p.tx - 1);
+    let mut out = format!("{HEADER}\nextra {}\nindex {index}\n", B64.encode(&extra));
     for h in &p.tx_proof {
         out.push_str(&B64.encode(h));
         out.push('\n');
@@ -104,4 +106,28 @@ pub fn parse(text: &str, key: &VerifyingKey) -> Result<RowProof, ClientError> {
         root: cp.root,
         checkpoint: SignedBody { body, signature },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `proofs_checkpoints` fuzzer: a proof claiming tx 0 (before any transaction) made
+    /// `render` compute leaf index 0 − 1, a panic with overflow checks and index 2^64 − 1 without.
+    #[test]
+    fn a_proof_of_tx_zero_is_refused_not_rendered() {
+        let key = *p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap().verifying_key();
+        let proof = RowProof {
+            tx: 0,
+            entry_index: 0,
+            entry: vec![],
+            entry_proof: vec![],
+            leaf: vec![],
+            tx_proof: vec![],
+            tree_size: 0,
+            root: [0; 32],
+            checkpoint: SignedBody { body: "origin\n0\nAAAA\n".into(), signature: String::new() },
+        };
+        assert!(matches!(render(&proof, &key), Err(ClientError::Malformed(m)) if m.contains("tx id")));
+    }
 }

@@ -95,6 +95,8 @@ pub struct LedgerStats {
     pub table_readers_bytes: u64,
     pub sst_bytes: u64,
     pub pending_compaction_bytes: u64,
+    /// SST files in level 0, all column families (each is searched by every read that reaches it).
+    pub l0_files: u64,
     pub node_cache_entries: u64,
     pub material_cache_entries: u64,
     pub batches: u64,
@@ -591,6 +593,7 @@ impl Ledger {
             table_readers_bytes: sum("rocksdb.estimate-table-readers-mem")?,
             sst_bytes: sum("rocksdb.total-sst-files-size")?,
             pending_compaction_bytes: sum("rocksdb.estimate-pending-compaction-bytes")?,
+            l0_files: sum("rocksdb.num-files-at-level0")?,
             node_cache_entries: self.shared.node_cache.len() as u64,
             material_cache_entries: self.shared.material_cache.read().expect("material cache lock is never poisoned").len() as u64,
             batches: self.shared.batches.load(Relaxed),
