@@ -6,6 +6,11 @@
 # slowdown over time shows, and where the memory is. Not a timed test: run it by hand.
 # Usage: benches/soak.sh [seconds, default 600] [clients, default 64] [server flags, e.g. --cache-mb 64]
 # Mix (pgbench weights): write 1, pk 4, range 2, verified_get 1 (benches/soak/*.sql).
+# Every statement does the same work for the whole run, so that a slowdown is the server's: the reads
+# go to the 100,000 rows loaded first (a range read finds 11 of them), the writes add rows whose index
+# values lie above that range (so the secondary index, the pk index and the log all grow under the
+# reads, but a range read's result does not; when new rows fell inside it, its result grew fivefold
+# over ten minutes and so did its cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}

@@ -494,6 +494,14 @@ pub fn canonical_decoders(data: &[u8]) {
         }
     }
     stable::<TableDef>(data);
+    // A definition the catalog accepts can be used without indexing out of range.
+    if let Ok(t) = TableDef::decode(data) {
+        let _ = t.keyless();
+        let positions = t.indexes.iter().flat_map(|i| &i.columns).chain(t.foreign_keys.iter().flat_map(|f| &f.columns));
+        for &c in t.primary_key.iter().chain(positions) {
+            std::hint::black_box(&t.columns[c]);
+        }
+    }
     stable::<UserDef>(data);
     stable::<SequenceDef>(data);
     stable::<ViewDef>(data);

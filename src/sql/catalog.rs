@@ -218,6 +218,43 @@ pub struct IndexDef {
 }
 
 impl TableDef {
+    /// Decode a stored definition (system table 1) and check that every column position it holds
+    /// names a column, so that no later use of it can index out of range: the bytes come from the
+    /// store, and a definition changed on disk must be refused, not panic a connection.
+    pub fn decode(bytes: &[u8]) -> Result<TableDef, String> {
+        let t: TableDef = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        t.check_positions()?;
+        Ok(t)
+    }
+
+    fn check_positions(&self) -> Result<(), String> {
+        let n = self.columns.len();
+        let in_range = |what: &str, cols: &[usize]| -> Result<(), String> {
+            match cols.iter().find(|&&c| c >= n) {
+                Some(c) => Err(format!("table \"{}\": {what} names column position {c}, but the table has {n} columns", self.name)),
+                None if cols.is_empty() => Err(format!("table \"{}\": {what} names no column", self.name)),
+                None => Ok(()),
+            }
+        };
+        in_range("the primary key", &self.primary_key)?;
+        for i in &self.indexes {
+            in_range(&format!("index \"{}\"", i.name), &i.columns)?;
+        }
+        for f in &self.foreign_keys {
+            in_range(&format!("foreign key \"{}\"", f.name), &f.columns)?;
+            if f.ref_columns.len() != f.columns.len() {
+                return Err(format!(
+                    "table \"{}\": foreign key \"{}\" has {} columns and {} referenced columns",
+                    self.name,
+                    f.name,
+                    f.columns.len(),
+                    f.ref_columns.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Created without a primary key: rows are keyed by the hidden `_rowid`.
     pub fn keyless(&self) -> bool {
         self.primary_key.iter().any(|&i| self.columns[i].hidden)
@@ -317,13 +354,25 @@ impl Catalog {
         let snapshot = ledger.head().size;
         let mut c = Catalog { next_table_id: FIRST_USER_TABLE, ..Default::default() };
         for (_, v) in ledger.scan_table(SYS_TABLES, snapshot, None)? {
-            let t: TableDef =
-                serde_json::from_slice(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("catalog entry in tx {}: {e}", v.tx)))?;
+            let t = TableDef::decode(&v.entry.value).map_err(|e| SqlError::new("XX001", format!("catalog entry in tx {}: {e}", v.tx)))?;
             c.next_table_id = c.next_table_id.max(t.id + 1);
             for i in &t.indexes {
                 c.next_table_id = c.next_table_id.max(i.id + 1);
             }
             c.tables.insert(t.name.clone(), t);
+        }
+        // A foreign key's referenced columns must exist in the table it references.
+        for t in c.tables.values() {
+            for f in &t.foreign_keys {
+                if let Some(parent) = c.tables.values().find(|p| p.id == f.ref_table) {
+                    if let Some(col) = f.ref_columns.iter().find(|&&col| col >= parent.columns.len()) {
+                        return Err(SqlError::new(
+                            "XX001",
+                            format!("catalog: foreign key \"{}\" of table \"{}\" references column position {col} of \"{}\", which has {} columns", f.name, t.name, parent.name, parent.columns.len()),
+                        ));
+                    }
+                }
+            }
         }
         // `vouch_references` has no stored definition until a GRANT on it (a database that already had
         // a user table of that name keeps it, and has no references).
@@ -364,7 +413,7 @@ impl Catalog {
         // keeps its ids reserved (index entries of a dropped index stay in the store).
         for (k, _) in ledger.scan_table_all_keys(SYS_TABLES)? {
             for v in ledger.history(SYS_TABLES, &k)? {
-                if let Ok(t) = serde_json::from_slice::<TableDef>(&v.entry.value) {
+                if let Ok(t) = TableDef::decode(&v.entry.value) {
                     let last = t.indexes.iter().map(|i| i.id).chain([t.id]).max().unwrap_or(t.id);
                     c.next_table_id = c.next_table_id.max(last + 1);
                 }
@@ -403,5 +452,30 @@ impl Catalog {
 
     pub fn table(&self, name: &str) -> SqlResult<&TableDef> {
         self.tables.get(name).ok_or_else(|| SqlError::undefined_table(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(json: serde_json::Value) -> Result<TableDef, String> {
+        TableDef::decode(&serde_json::to_vec(&json).unwrap())
+    }
+
+    /// A stored definition whose column positions lie outside its columns (changed on disk, or written
+    /// by a bug) is refused when the catalog loads, instead of panicking the first statement that uses
+    /// it (`keyless()` indexed `columns` with the primary key's positions).
+    #[test]
+    fn a_definition_naming_a_missing_column_is_refused() {
+        let col = serde_json::json!({"name": "id", "ty": "Int8", "not_null": true, "default": null});
+        let table = |pk: serde_json::Value, indexes: serde_json::Value| serde_json::json!({"id": 100, "name": "t", "version": 1, "columns": [col], "primary_key": pk, "indexes": indexes});
+        let good = def(table(serde_json::json!([0]), serde_json::json!([]))).expect("a sound definition decodes");
+        assert!(!good.keyless());
+        let e = def(table(serde_json::json!([1]), serde_json::json!([]))).unwrap_err();
+        assert!(e.contains("the primary key names column position 1, but the table has 1 columns"), "{e}");
+        assert!(def(table(serde_json::json!([]), serde_json::json!([]))).unwrap_err().contains("names no column"));
+        let index = serde_json::json!([{"id": 101, "name": "t_x", "columns": [0, 7], "unique": false}]);
+        assert!(def(table(serde_json::json!([0]), index)).unwrap_err().contains("index \"t_x\" names column position 7"));
     }
 }

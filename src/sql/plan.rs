@@ -2044,7 +2044,7 @@ impl Engine {
     /// A table's definition as of a snapshot (None if it did not exist then).
     fn table_def_at(&self, t: &TableDef, snapshot: u64) -> SqlResult<Option<TableDef>> {
         match self.ledger.get_as_of(crate::sql::catalog::SYS_TABLES, &t.id.to_be_bytes(), snapshot)? {
-            Some(v) if !v.entry.is_delete() => Ok(serde_json::from_slice(&v.entry.value).ok()),
+            Some(v) if !v.entry.is_delete() => Ok(TableDef::decode(&v.entry.value).ok()),
             _ => Ok(None),
         }
     }
@@ -2055,7 +2055,7 @@ impl Engine {
             if v.entry.is_delete() {
                 continue;
             }
-            if let Ok(def) = serde_json::from_slice::<TableDef>(&v.entry.value) {
+            if let Ok(def) = TableDef::decode(&v.entry.value) {
                 if def.name == name {
                     return Ok(Some(def));
                 }
