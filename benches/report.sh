@@ -5,44 +5,55 @@
 # vouchdb, all in one run; then writes a Markdown table of ratios and a PNG chart (throughput vs
 # clients, both systems) into docs/PERFORMANCE.md (between its report markers) and
 # docs/performance-throughput.png.
-# Usage: benches/report.sh [seconds per run, default 10]
+# Every point is measured ROUNDS times, the rounds interleaved (all workloads, then again), and the
+# median is reported with the lowest and highest round: on a 2-core machine one 10-second run of the
+# same point varies by up to 2x between runs.
+# Usage: benches/report.sh [seconds per run, default 10] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
+ROUNDS=${2:-3}
 CLIENTS="1 4 16 32"
 source benches/lib.sh
 python3 -c "import matplotlib" 2>/dev/null || python3 -m pip install --quiet matplotlib
 start_both report 55733 55734
 fill_sel "$VURL" "$PGURL"
 : >"$WORK/results.txt"
-for w in insert select; do
-  for c in $CLIENTS; do
-    echo "$w $c vouchdb $(tps "$VURL" $w.sql "$c")" >>"$WORK/results.txt"
-    echo "$w $c postgres $(tps "$PGURL" $w.sql "$c")" >>"$WORK/results.txt"
+for _ in $(seq "$ROUNDS"); do
+  for w in insert select; do
+    for c in $CLIENTS; do
+      echo "$w $c vouchdb $(tps "$VURL" $w.sql "$c")" >>"$WORK/results.txt"
+      echo "$w $c postgres $(tps "$PGURL" $w.sql "$c")" >>"$WORK/results.txt"
+    done
   done
+  for c in 1 16; do echo "verified_get $c vouchdb $(tps "$VURL" verified_get.sql "$c")" >>"$WORK/results.txt"; done
 done
-for c in 1 16; do echo "verified_get $c vouchdb $(tps "$VURL" verified_get.sql "$c")" >>"$WORK/results.txt"; done
-python3 - "$WORK/results.txt" "$SECS" "$(git rev-parse --short HEAD)" <<'PY'
+python3 - "$WORK/results.txt" "$SECS" "$(git rev-parse --short HEAD)" "$ROUNDS" <<'PY'
 import sys, re, datetime
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-path, secs, commit = sys.argv[1], sys.argv[2], sys.argv[3]
-r = {}
+import statistics
+path, secs, commit, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+runs = {}
 for line in open(path):
     w, c, system, tps = line.split()
-    r[(w, int(c), system)] = float(tps)
+    runs.setdefault((w, int(c), system), []).append(float(tps))
+r = {k: statistics.median(v) for k, v in runs.items()}
+def cell(k):
+    v = runs[k]
+    return f"{r[k]:,.0f}" if len(v) == 1 else f"{r[k]:,.0f} ({min(v):,.0f}–{max(v):,.0f})"
 clients = sorted({c for (w, c, s) in r if w == "insert"})
-rows = ["| workload | clients | vouchdb tps | PostgreSQL 15 tps | ratio | target |", "|---|---|---|---|---|---|"]
+rows = ["| workload | clients | vouchdb tps | PostgreSQL 15 tps | ratio of medians | target |", "|---|---|---|---|---|---|"]
 targets = {("insert", 16): "≥ 2.0 (issue 7), ≥ 1.0 (issue 3)", ("select", 1): "≥ 1.0", ("select", 16): "≥ 1.0"}
 for w in ["insert", "select"]:
     for c in clients:
         v, p = r[(w, c, "vouchdb")], r[(w, c, "postgres")]
-        rows.append(f"| {'INSERT (PK + 1 index)' if w == 'insert' else 'PK SELECT'} | {c} | {v:,.0f} | {p:,.0f} | {v/p:.2f} | {targets.get((w, c), '—')} |")
+        rows.append(f"| {'INSERT (PK + 1 index)' if w == 'insert' else 'PK SELECT'} | {c} | {cell((w, c, 'vouchdb'))} | {cell((w, c, 'postgres'))} | {v/p:.2f} | {targets.get((w, c), '—')} |")
 vg = ["| clients | PK SELECT tps | verified_get tps | ratio (target ≥ 0.5) |", "|---|---|---|---|"]
 for c in [1, 16]:
     s, g = r[("select", c, "vouchdb")], r[("verified_get", c, "vouchdb")]
-    vg.append(f"| {c} | {s:,.0f} | {g:,.0f} | {g/s:.2f} |")
+    vg.append(f"| {c} | {cell(('select', c, 'vouchdb'))} | {cell(('verified_get', c, 'vouchdb'))} | {g/s:.2f} |")
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 for ax, w, title in [(axes[0], "insert", "single-row INSERT (durable)"), (axes[1], "select", "PK SELECT")]:
     for system, style in [("vouchdb", "o-"), ("postgres", "s--")]:
@@ -57,9 +68,10 @@ section = "\n".join([
     "<!-- report:start -->",
     f"## Side-by-side report ({when}, commit {commit})",
     "",
-    f"Command: `benches/report.sh {secs}` (builds release; starts vouchdb and PostgreSQL 15, both durable, on",
+    f"Command: `benches/report.sh {secs} {rounds}` (builds release; starts vouchdb and PostgreSQL 15, both durable, on",
     "this machine; pgbench -M prepared -j 2 with `benches/pgbench/insert.sql`, `select.sql` and",
-    "`verified_get.sql`; every figure below is from this one run).",
+    f"`verified_get.sql`; every figure below is from this one run: the median of {rounds} interleaved rounds of {secs} s",
+    "per point, with the lowest and highest round in brackets; the chart plots the medians).",
     "",
     *rows, "", "verified_get on vouchdb (same run):", "", *vg, "",
     "![throughput vs clients](performance-throughput.png)",
