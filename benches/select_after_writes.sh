@@ -9,9 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 CLIENTS=${2:-16}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vouchdb-target}"
+source benches/lib.sh # sets CARGO_TARGET_DIR
 cargo build --release --quiet --bin vouchdb
-source benches/lib.sh
 WORK=$(mktemp -d /tmp/vouchdb-saw.XXXXXX)
 VOUCHDB_ADMIN_PASSWORD=bench VOUCHDB_LOG=warn "$CARGO_TARGET_DIR/release/vouchdb" serve --listen 127.0.0.1:55745 \
   --metrics-listen 127.0.0.1:55746 --data-dir "$WORK/data" 2>"$WORK/vouchdb.log" &
