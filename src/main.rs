@@ -83,6 +83,11 @@ struct StoreArgs {
     /// memory as its data grows (docs/PERFORMANCE.md, "Soak").
     #[arg(long, env = "VOUCHDB_CACHE_MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..))]
     cache_mb: u64,
+    /// MiB of memory for the row cache: the newest version of recently read rows, so a primary-key
+    /// read at the head needs no RocksDB lookup (every commit forgets the rows it writes before it is
+    /// visible; ARCHITECTURE.md, "row cache"). 0: off.
+    #[arg(long, env = "VOUCHDB_ROW_CACHE_MB", default_value_t = vouchdb::ledger::DEFAULT_ROW_CACHE_BYTES >> 20)]
+    row_cache_mb: u64,
 }
 
 #[derive(Args)]
@@ -196,6 +201,7 @@ fn open(args: &StoreArgs) -> vouchdb::Result<Ledger> {
         min_free_bytes: args.min_free_space_mb << 20,
         block_cache_bytes: cache,
         memtable_bytes: (cache / 4).min(64 << 20),
+        row_cache_bytes: args.row_cache_mb << 20,
         ..Options::default()
     };
     Ledger::open(store_path(&args.data_dir), options)

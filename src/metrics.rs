@@ -70,7 +70,9 @@ impl prometheus_client::collector::Collector for ServerCollector {
         if let Ok(s) = self.ledger.stats() {
             counter(&mut encoder, "vouchdb_commit_batches", "Group commits written (one WriteBatch and one fsync each)", s.batches)?;
             counter(&mut encoder, "vouchdb_commit_batch_bytes", "Bytes of the group commits' WriteBatches", s.batch_bytes)?;
-            let g: [(&str, &str, u64); 9] = [
+            counter(&mut encoder, "vouchdb_row_cache_hits", "Point reads answered from the row cache", s.row_cache_hits)?;
+            counter(&mut encoder, "vouchdb_row_cache_misses", "Point reads the row cache could not answer", s.row_cache_misses)?;
+            let g: [(&str, &str, u64); 11] = [
                 (
                     "vouchdb_rocksdb_block_cache_bytes",
                     "RocksDB block cache in use (data, index and filter blocks, and the memtables charged to it)",
@@ -87,6 +89,8 @@ impl prometheus_client::collector::Collector for ServerCollector {
                 ),
                 ("vouchdb_rocksdb_l0_files", "RocksDB SST files in level 0, all column families", s.l0_files),
                 ("vouchdb_node_cache_entries", "Merkle nodes cached in memory (capped)", s.node_cache_entries),
+                ("vouchdb_row_cache_rows", "Rows whose newest version is in the row cache", s.row_cache_rows),
+                ("vouchdb_row_cache_bytes", "Weight of the row cache (capped by --row-cache-mb)", s.row_cache_bytes),
                 (
                     "vouchdb_proof_material_cache_entries",
                     "Entries whose proof material is cached in memory (capped)",

@@ -88,6 +88,8 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
     let mut next = frontier.clone();
     let mut b = WriteBatch::default();
     let mut receipts = Vec::with_capacity(txs.len());
+    // The pk keys written, whose rows the row cache forgets once the write returns.
+    let mut written = Vec::with_capacity(txs.iter().map(|t| t.entries.len()).sum());
     for tx in txs {
         let id = next.size() + 1;
         // Commit time never goes backwards, even if the wall clock does.
@@ -114,7 +116,9 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
         let leaf_bytes = leaf.encode();
         for (i, (e, bytes)) in tx.entries.iter().zip(&encoded).enumerate() {
             b.put_cf(entries, keys::entry_key(id, i as u32), bytes);
-            b.put_cf(pk, keys::pk_key(e.table, &e.key, id), keys::pk_value(i as u32, e.flags));
+            let key = keys::pk_key(e.table, &e.key, id);
+            b.put_cf(pk, &key, keys::pk_value(i as u32, e.flags));
+            written.push(key);
         }
         b.put_cf(prov, keys::tx_key(id), &tx.provenance);
         for (k, v) in &tx.index_entries {
@@ -140,6 +144,10 @@ pub(crate) fn write_batch(shared: &Shared, frontier: &Frontier, txs: &[&NewTx], 
     w.disable_wal(!sync);
     let bytes = b.size_in_bytes() as u64;
     db.write_opt(b, &w).map_err(|e| storage_error(&shared.path, e))?;
+    // Before the caller publishes the new head (`latest.rs`, rule 1).
+    for key in &written {
+        shared.rows.invalidate(&key[..key.len() - 8]);
+    }
     shared.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     shared.batch_bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
     for r in &mut receipts {

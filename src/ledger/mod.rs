@@ -11,6 +11,7 @@
 mod commit;
 pub mod format;
 pub mod keys;
+mod latest;
 mod open;
 mod store;
 
@@ -101,6 +102,10 @@ pub struct LedgerStats {
     pub material_cache_entries: u64,
     pub batches: u64,
     pub batch_bytes: u64,
+    pub row_cache_hits: u64,
+    pub row_cache_misses: u64,
+    pub row_cache_rows: u64,
+    pub row_cache_bytes: u64,
 }
 
 /// Tuning knobs; the defaults suit a server.
@@ -123,12 +128,18 @@ pub struct Options {
     /// single writer that appends one transaction at a time (a replay's scratch store), where the
     /// hand-off to a commit thread would cost more than the write.
     pub inline: bool,
+    /// The row cache (`latest.rs`): bytes of rows whose newest version point reads at the head answer
+    /// from memory. 0: off.
+    pub row_cache_bytes: u64,
     /// Refuse a group commit (as "No space left on device", SQLSTATE 53100) when the data directory's
     /// filesystem would keep less than this many bytes free after it, so RocksDB itself never runs out
     /// of space (a WAL write that fails with ENOSPC stops all writes until a restart); reads go on, and
     /// commits resume as soon as space is freed. 0: no reserve.
     pub min_free_bytes: u64,
 }
+
+/// The default row cache (`Options::row_cache_bytes`).
+pub const DEFAULT_ROW_CACHE_BYTES: u64 = 64 << 20;
 
 /// The default free-space reserve: room for RocksDB's flushes and compactions after a refusal.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
@@ -143,6 +154,7 @@ impl Default for Options {
             sync: true,
             inline: false,
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+            row_cache_bytes: DEFAULT_ROW_CACHE_BYTES,
         }
     }
 }
@@ -158,6 +170,8 @@ pub(crate) struct Shared {
     /// Group-commit batches written, and their bytes (for the server's metrics).
     pub(crate) batches: std::sync::atomic::AtomicU64,
     pub(crate) batch_bytes: std::sync::atomic::AtomicU64,
+    /// Each cached row's newest version (`latest.rs`); every commit invalidates the rows it wrote.
+    pub(crate) rows: latest::RowCache,
     /// Entries hashed for proofs (tests check that a proof reads only the entries it needs).
     #[cfg(test)]
     pub(crate) entries_hashed: std::sync::atomic::AtomicU64,
@@ -202,6 +216,7 @@ impl Ledger {
             material_cache: Default::default(),
             batches: Default::default(),
             batch_bytes: Default::default(),
+            rows: latest::RowCache::new(options.row_cache_bytes),
             #[cfg(test)]
             entries_hashed: Default::default(),
         });
@@ -437,6 +452,12 @@ impl Ledger {
     /// One entry of a committed transaction, decoded straight from RocksDB's buffer.
     fn entry_pinned(&self, tx: u64, index: u32) -> Result<Entry> {
         self.check_tx(tx)?;
+        self.read_entry(tx, index)
+    }
+
+    /// An entry as stored, with no check against the published head (the row cache fills with
+    /// versions RocksDB holds that may not be published yet).
+    fn read_entry(&self, tx: u64, index: u32) -> Result<Entry> {
         let bytes = self
             .shared
             .db
@@ -446,13 +467,34 @@ impl Ledger {
         Entry::decode(&bytes).map_err(|e| self.corrupt(format!("entry {index} of tx {tx}: {e}")))
     }
 
-    /// The version of `(table, key)` current as of tx `at` (inclusive), deletes included: one seek.
+    /// The version of `(table, key)` current as of tx `at` (inclusive), deletes included: from the row
+    /// cache, or one seek (two when the row has versions after `at`).
     pub fn get_as_of(&self, table: u32, key: &[u8], at: u64) -> Result<Option<Version>> {
         let at = at.min(self.head().size);
         let start = keys::pk_key(table, key, at);
         let prefix = &start[..start.len() - 8];
+        let seen = match self.shared.rows.get(prefix, at) {
+            latest::Lookup::Hit(v) => return Ok(Some(v)),
+            latest::Lookup::Miss(seen) => Some(seen),
+            latest::Lookup::Off => None,
+        };
         // A raw iterator reads the key and value in place (the iterator API copies both out).
         let mut it = self.shared.db.raw_iterator_cf(self.cf(keys::CF_PK));
+        if let Some(seen) = seen {
+            // The newest version of all, to cache; usually also the answer.
+            it.seek(keys::pk_key(table, key, u64::MAX));
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k.starts_with(prefix) => {
+                    let newest = self.version_in(k, v, false)?;
+                    self.shared.rows.fill(prefix, seen, &newest);
+                    if newest.tx <= at {
+                        return Ok(Some(newest));
+                    }
+                }
+                (Some(_), Some(_)) => return Ok(None),
+                _ => return it.status().map(|()| None).map_err(|e| self.storage(e)),
+            }
+        }
         it.seek(&start);
         match (it.key(), it.value()) {
             (Some(k), Some(v)) if k.starts_with(prefix) => Ok(Some(self.version_at(k, v)?)),
@@ -484,11 +526,17 @@ impl Ledger {
     }
 
     fn version_at(&self, k: &[u8], v: &[u8]) -> Result<Version> {
+        self.version_in(k, v, true)
+    }
+
+    /// The version a `pk` index key and value point at; `published`: refuse a tx past the head.
+    fn version_in(&self, k: &[u8], v: &[u8], published: bool) -> Result<Version> {
         let tx = keys::pk_key_tx(k).ok_or_else(|| self.corrupt(format!("pk index key {} is too short", hex::encode(k))))?;
         let index: [u8; 4] =
             v.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| self.corrupt(format!("pk index value for tx {tx} is truncated")))?;
         let index = u32::from_be_bytes(index);
-        let entry = self.entry_pinned(tx, index).map_err(|e| match e {
+        let entry = if published { self.entry_pinned(tx, index) } else { self.read_entry(tx, index) };
+        let entry = entry.map_err(|e| match e {
             Error::NotFound(m) => self.corrupt(format!("pk index points at a missing {m}")),
             e => e,
         })?;
@@ -585,6 +633,7 @@ impl Ledger {
             |cf: &str, p: &str| -> Result<u64> { Ok(db.property_int_value_cf(self.cf(cf), p).map_err(|e| self.storage(e))?.unwrap_or(0)) };
         let sum = |p: &str| -> Result<u64> { keys::ALL_CFS.iter().map(|cf| prop(cf, p)).sum() };
         use std::sync::atomic::Ordering::Relaxed;
+        let (row_cache_hits, row_cache_misses, row_cache_rows, row_cache_bytes) = self.shared.rows.stats();
         Ok(LedgerStats {
             // One block cache is shared by every column family.
             block_cache_bytes: prop(keys::CF_LOG, "rocksdb.block-cache-usage")?,
@@ -598,6 +647,10 @@ impl Ledger {
             material_cache_entries: self.shared.material_cache.read().expect("material cache lock is never poisoned").len() as u64,
             batches: self.shared.batches.load(Relaxed),
             batch_bytes: self.shared.batch_bytes.load(Relaxed),
+            row_cache_hits,
+            row_cache_misses,
+            row_cache_rows,
+            row_cache_bytes,
         })
     }
 

@@ -234,3 +234,81 @@ fn versions_spread_over_sst_files_and_the_memtable_are_all_found() {
         assert_eq!(l.get_as_of(9, k.as_bytes(), tx).unwrap().unwrap().entry.value, format!("{k}@{round}").into_bytes());
     }
 }
+
+#[test]
+fn the_row_cache_follows_every_write_and_old_snapshots_read_the_store() {
+    let dir = tmp();
+    // A tiny cache (1 KiB per shard), so rows are also evicted and read again.
+    let l = Ledger::open(dir.path(), Options { row_cache_bytes: 16 << 10, ..Options::default() }).unwrap();
+    for round in 0..3u32 {
+        let mut txs = Vec::new();
+        for k in 0..300u32 {
+            let r = l.append_blocking(put(1, &format!("k{k}"), &format!("v{k}.{round}"))).unwrap();
+            txs.push(r.tx);
+        }
+        for _ in 0..2 {
+            for k in 0..300u32 {
+                let v = l.get_latest(1, format!("k{k}").as_bytes()).unwrap().unwrap();
+                assert_eq!((v.tx, v.entry.value.clone()), (txs[k as usize], format!("v{k}.{round}").into_bytes()));
+                if round > 0 {
+                    // A snapshot before this round's write reads the previous round's value.
+                    let old = l.get_as_of(1, format!("k{k}").as_bytes(), txs[k as usize] - 1).unwrap().unwrap();
+                    assert_eq!(old.entry.value, format!("v{k}.{}", round - 1).into_bytes());
+                }
+            }
+        }
+    }
+    let d = l.append_blocking(NewTx { entries: vec![Entry::delete(1, b"k7".to_vec())], ..Default::default() }).unwrap();
+    assert!(l.get_latest(1, b"k7").unwrap().unwrap().entry.is_delete());
+    assert_eq!(l.get_as_of(1, b"k7", d.tx - 1).unwrap().unwrap().entry.value, b"v7.2");
+    // A few hot rows fit and are answered from memory.
+    for _ in 0..3 {
+        for k in 10..20u32 {
+            assert_eq!(l.get_latest(1, format!("k{k}").as_bytes()).unwrap().unwrap().entry.value, format!("v{k}.2").into_bytes());
+        }
+    }
+    let s = l.stats().unwrap();
+    assert!(s.row_cache_hits > 0 && s.row_cache_misses > 0, "{s:?}");
+    assert!(s.row_cache_bytes <= 16 << 10, "{s:?}");
+
+    // Off: every read goes to the store.
+    drop(l);
+    let l = Ledger::open(dir.path(), Options { row_cache_bytes: 0, ..Options::default() }).unwrap();
+    assert_eq!(l.get_latest(1, b"k8").unwrap().unwrap().entry.value, b"v8.2");
+    let s = l.stats().unwrap();
+    assert_eq!(s.row_cache_hits + s.row_cache_misses, 0);
+}
+
+#[test]
+fn readers_racing_writers_never_get_a_stale_cached_row() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tmp();
+    let l = std::sync::Arc::new(Ledger::open(dir.path(), Options::default()).unwrap());
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let keys = ["a", "b", "c"];
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let (l, done) = (std::sync::Arc::clone(&l), std::sync::Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut checked = 0usize;
+                while !done.load(Ordering::Relaxed) {
+                    let key = keys[(checked + r) % 3].as_bytes();
+                    let at = l.head().size;
+                    let got = l.get_as_of(1, key, at).unwrap().map(|v| v.tx);
+                    // The store's own answer: the newest version at or before `at`.
+                    let want = l.history(1, key).unwrap().iter().map(|v| v.tx).filter(|&t| t <= at).max();
+                    assert_eq!(got, want, "key {key:?} at {at}");
+                    checked += 1;
+                }
+                checked
+            })
+        })
+        .collect();
+    for i in 0..1000u32 {
+        l.append_blocking(put(1, keys[i as usize % 3], &i.to_string())).unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 100);
+    }
+}
