@@ -3,7 +3,8 @@
 //! read of its entry.
 //!
 //! It holds, per row (the `pk` key's version prefix), the newest version RocksDB held when the entry
-//! was filled, and is kept exact by two rules:
+//! was filled, or that it held none (so an INSERT's duplicate check and its commit-time check of a new
+//! key seek once, not twice), and is kept exact by two rules:
 //!
 //! 1. **A commit invalidates before it publishes.** `commit::write_batch` removes every row it wrote,
 //!    after its RocksDB write returned and before the head that includes it is published. So any
@@ -16,7 +17,8 @@
 //!    counter moved, nothing is filled) or after it (the fill is removed).
 //!
 //! A cached version answers a read at snapshot `at` when its tx is at or before `at`: it is the newest
-//! version of all, so the newest at or before `at`. An older snapshot (`AS OF`) reads RocksDB.
+//! version of all, so the newest at or before `at`. An older snapshot (`AS OF`) reads RocksDB. A cached
+//! "no version" answers every snapshot.
 //! Memory is bounded by weight (key and value bytes plus overhead); eviction only ever makes reads miss.
 
 use super::Version;
@@ -35,16 +37,17 @@ const OVERHEAD: u64 = 160;
 #[derive(Clone)]
 struct ByBytes;
 
-impl Weighter<Vec<u8>, Version> for ByBytes {
-    fn weight(&self, prefix: &Vec<u8>, v: &Version) -> u64 {
-        (prefix.len() + v.entry.key.len() + v.entry.value.len()) as u64 + OVERHEAD
+impl Weighter<Vec<u8>, Option<Version>> for ByBytes {
+    fn weight(&self, prefix: &Vec<u8>, v: &Option<Version>) -> u64 {
+        let row = v.as_ref().map_or(0, |v| v.entry.key.len() + v.entry.value.len());
+        (prefix.len() + row) as u64 + OVERHEAD
     }
 }
 
 struct Shard {
     /// Bumped by every invalidation of a row of this shard.
     invalidations: u64,
-    rows: Cache<Vec<u8>, Version, ByBytes>,
+    rows: Cache<Vec<u8>, Option<Version>, ByBytes>,
 }
 
 pub(crate) struct RowCache {
@@ -54,9 +57,10 @@ pub(crate) struct RowCache {
     misses: AtomicU64,
 }
 
-/// What a lookup found: the version, or the shard's invalidation counter to fill with after a read.
+/// What a lookup found: the newest version at or before the snapshot (None: the row has none), or the
+/// shard's invalidation counter to fill with after a read.
 pub(crate) enum Lookup {
-    Hit(Version),
+    Hit(Option<Version>),
     Miss(u64),
     /// The cache is off.
     Off,
@@ -86,11 +90,11 @@ impl RowCache {
         Some(self.shards[i].lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The row's newest version if cached and at or before `at`.
+    /// The row's newest version if cached and at or before `at`, or that it has none.
     pub(crate) fn get(&self, prefix: &[u8], at: u64) -> Lookup {
         let Some(shard) = self.shard(prefix) else { return Lookup::Off };
         match shard.rows.get(prefix) {
-            Some(v) if v.tx <= at => {
+            Some(v) if v.as_ref().is_none_or(|v| v.tx <= at) => {
                 self.hits.fetch_add(1, Relaxed);
                 Lookup::Hit(v.clone())
             }
@@ -101,12 +105,12 @@ impl RowCache {
         }
     }
 
-    /// Cache `newest`, read from RocksDB after `get` answered `Miss(seen)`, unless the shard was
-    /// invalidated since.
-    pub(crate) fn fill(&self, prefix: &[u8], seen: u64, newest: &Version) {
+    /// Cache `newest` (None: RocksDB holds no version of the row), read from RocksDB after `get`
+    /// answered `Miss(seen)`, unless the shard was invalidated since.
+    pub(crate) fn fill(&self, prefix: &[u8], seen: u64, newest: Option<&Version>) {
         let Some(mut shard) = self.shard(prefix) else { return };
         if shard.invalidations == seen && !shard.rows.contains_key(prefix) {
-            shard.rows.insert(prefix.to_vec(), newest.clone());
+            shard.rows.insert(prefix.to_vec(), newest.cloned());
         }
     }
 

@@ -474,7 +474,7 @@ impl Ledger {
         let start = keys::pk_key(table, key, at);
         let prefix = &start[..start.len() - 8];
         let seen = match self.shared.rows.get(prefix, at) {
-            latest::Lookup::Hit(v) => return Ok(Some(v)),
+            latest::Lookup::Hit(v) => return Ok(v),
             latest::Lookup::Miss(seen) => Some(seen),
             latest::Lookup::Off => None,
         };
@@ -486,13 +486,20 @@ impl Ledger {
             match (it.key(), it.value()) {
                 (Some(k), Some(v)) if k.starts_with(prefix) => {
                     let newest = self.version_in(k, v, false)?;
-                    self.shared.rows.fill(prefix, seen, &newest);
+                    self.shared.rows.fill(prefix, seen, Some(&newest));
                     if newest.tx <= at {
                         return Ok(Some(newest));
                     }
                 }
-                (Some(_), Some(_)) => return Ok(None),
-                _ => return it.status().map(|()| None).map_err(|e| self.storage(e)),
+                (Some(_), Some(_)) => {
+                    self.shared.rows.fill(prefix, seen, None);
+                    return Ok(None);
+                }
+                _ => {
+                    it.status().map_err(|e| self.storage(e))?;
+                    self.shared.rows.fill(prefix, seen, None);
+                    return Ok(None);
+                }
             }
         }
         it.seek(&start);

@@ -258,6 +258,12 @@ fn the_row_cache_follows_every_write_and_old_snapshots_read_the_store() {
             }
         }
     }
+    // A row with no version is cached as such, and its first write is seen.
+    assert_eq!(l.get_latest(1, b"new").unwrap(), None);
+    assert_eq!(l.get_latest(1, b"new").unwrap(), None);
+    let n = l.append_blocking(put(1, "new", "first")).unwrap();
+    assert_eq!(l.get_latest(1, b"new").unwrap().unwrap().tx, n.tx);
+    assert_eq!(l.get_as_of(1, b"new", n.tx - 1).unwrap(), None);
     let d = l.append_blocking(NewTx { entries: vec![Entry::delete(1, b"k7".to_vec())], ..Default::default() }).unwrap();
     assert!(l.get_latest(1, b"k7").unwrap().unwrap().entry.is_delete());
     assert_eq!(l.get_as_of(1, b"k7", d.tx - 1).unwrap().unwrap().entry.value, b"v7.2");
@@ -285,14 +291,15 @@ fn readers_racing_writers_never_get_a_stale_cached_row() {
     let dir = tmp();
     let l = std::sync::Arc::new(Ledger::open(dir.path(), Options::default()).unwrap());
     let done = std::sync::Arc::new(AtomicBool::new(false));
-    let keys = ["a", "b", "c"];
+    // "d" has no version until the last write.
+    let keys = ["a", "b", "c", "d"];
     let readers: Vec<_> = (0..3)
         .map(|r| {
             let (l, done) = (std::sync::Arc::clone(&l), std::sync::Arc::clone(&done));
             std::thread::spawn(move || {
                 let mut checked = 0usize;
                 while !done.load(Ordering::Relaxed) {
-                    let key = keys[(checked + r) % 3].as_bytes();
+                    let key = keys[(checked + r) % 4].as_bytes();
                     let at = l.head().size;
                     let got = l.get_as_of(1, key, at).unwrap().map(|v| v.tx);
                     // The store's own answer: the newest version at or before `at`.
@@ -307,6 +314,8 @@ fn readers_racing_writers_never_get_a_stale_cached_row() {
     for i in 0..1000u32 {
         l.append_blocking(put(1, keys[i as usize % 3], &i.to_string())).unwrap();
     }
+    l.append_blocking(put(1, "d", "last")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
     done.store(true, Ordering::Relaxed);
     for r in readers {
         assert!(r.join().unwrap() > 100);
