@@ -17,7 +17,7 @@ one() { # bin args...
   VOUCHDB_ADMIN_PASSWORD=bench VOUCHDB_LOG=warn "$bin" serve --listen 127.0.0.1:$PORT --data-dir "$work/d" "$@" 2>"$work/log" &
   local pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-  if [ "$SCRIPT" = select.sql ]; then
+  if [ "$SCRIPT" != insert.sql ]; then
     python3 -c "
 rows = ','.join(f\"({i}, 'value {i}')\" for i in range(1, 10001))
 print('CREATE TABLE sel (id bigint PRIMARY KEY, v text); INSERT INTO sel VALUES ' + rows + ';')" | psql "$URL" -X -q >/dev/null
