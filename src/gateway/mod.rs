@@ -800,10 +800,13 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
             {
                 let mut s = session.lock().expect("session lock");
                 let s = &mut *s;
-                if matches!(ty, b'1' | b'2' | b'3') && matches!(s.queue.front(), Some(Expect::Plain)) {
+                // The answer to a client's Parse, Bind or Close: the client's, whatever the gateway
+                // queued after it (its signing statements may already be queued behind it).
+                let plain = matches!(ty, b'1' | b'2' | b'3') && matches!(s.queue.front(), Some(Expect::Plain));
+                if plain {
                     s.queue.pop_front();
                 }
-                let injected = matches!(s.queue.front(), Some(Expect::Injected));
+                let injected = !plain && matches!(s.queue.front(), Some(Expect::Injected));
                 match ty {
                     // The answers to the gateway's signing statements (an error goes to the client:
                     // the server skips the client's messages up to Sync too).
@@ -813,7 +816,7 @@ pub async fn handle(gw: Arc<Gateway>, mut client: TcpStream) -> std::io::Result<
                         out.extend_from_slice(&message(ty, &body));
                     }
                     // (ReadyForQuery is never theirs: the server skipped them after an error.)
-                    _ if ty != b'Z' && matches!(s.queue.front(), Some(Expect::InjectedSet(_))) => {
+                    _ if !plain && ty != b'Z' && matches!(s.queue.front(), Some(Expect::InjectedSet(_))) => {
                         if let Some(Expect::InjectedSet(left)) = s.queue.front_mut() {
                             *left -= 1;
                             if *left == 0 {
