@@ -5,9 +5,7 @@ use crate::error::Error;
 use crate::merkle::{NodeId, NodeReader};
 use crate::verify::Hash;
 use rocksdb::DB;
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
 
 pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
     db.cf_handle(name).expect("every column family is created when the store is opened")
@@ -18,20 +16,25 @@ pub(crate) fn storage_error(path: &Path, e: rocksdb::Error) -> Error {
     Error::Storage { path: path.to_path_buf(), message: e.into_string() }
 }
 
-/// Stored nodes never change, so nodes near the top of the tree (the ones every proof reads) are kept
-/// in memory. The cache holds at most `NODE_CACHE_CAP` nodes (about 20 MiB), so memory stays flat as the
-/// log grows: once full, it keeps what it has.
+/// Stored nodes never change, so the nodes proofs read are kept in memory: the upper levels that every
+/// proof reads, and the lower ones of recently proven transactions. At most `NODE_CACHE_CAP` nodes
+/// (about 20 MiB), evicted by quick_cache's policy, so memory stays flat as the log grows and hot nodes
+/// stay while a scan of cold ones passes.
 pub(crate) const NODE_CACHE_CAP: usize = 1 << 18;
-const NODE_CACHE_MIN_LEVEL: u8 = 4;
 
-#[derive(Default)]
 pub(crate) struct NodeCache {
-    nodes: RwLock<HashMap<NodeId, Hash>>,
+    nodes: quick_cache::sync::Cache<NodeId, Hash>,
+}
+
+impl Default for NodeCache {
+    fn default() -> Self {
+        NodeCache { nodes: quick_cache::sync::Cache::new(NODE_CACHE_CAP) }
+    }
 }
 
 impl NodeCache {
     pub(crate) fn len(&self) -> usize {
-        self.nodes.read().expect("node cache lock is never poisoned").len()
+        self.nodes.len()
     }
 }
 
@@ -49,10 +52,9 @@ impl NodeReader for NodeStore<'_> {
         let mut missing = Vec::with_capacity(ids.len());
         match self.cache {
             Some(cache) => {
-                let map = cache.nodes.read().expect("node cache lock is never poisoned");
                 for (i, id) in ids.iter().enumerate() {
-                    match map.get(id) {
-                        Some(h) => out[i] = *h,
+                    match cache.nodes.get(id) {
+                        Some(h) => out[i] = h,
                         None => missing.push(i),
                     }
                 }
@@ -75,11 +77,8 @@ impl NodeReader for NodeStore<'_> {
             out[i] = v.as_ref().try_into().map_err(|_| corrupt(&format!("has {} bytes, not 32", v.len())))?;
         }
         if let Some(cache) = self.cache {
-            let mut map = cache.nodes.write().expect("node cache lock is never poisoned");
             for &i in &missing {
-                if ids[i].level >= NODE_CACHE_MIN_LEVEL && map.len() < NODE_CACHE_CAP {
-                    map.insert(ids[i], out[i]);
-                }
+                cache.nodes.insert(ids[i], out[i]);
             }
         }
         Ok(out)
