@@ -3,7 +3,8 @@
 # side-by-side report's ordering does to the SELECT figures (report.sh runs its INSERTs first, and
 # they push the `sel` rows out of the memtables into SST files). Prints tps of benches/pgbench/select.sql
 # at CLIENTS before the inserts, then the RocksDB shape, then three times after, each with the CPU time
-# per transaction of the server and of pgbench.
+# per transaction of the server and of pgbench; then verified_get.sql twice (the proof functions read
+# Merkle nodes that the inserts pushed out of the memtables).
 # Usage: benches/select_after_writes.sh [seconds per run, default 10] [clients, default 16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,14 +22,14 @@ URL="host=127.0.0.1 port=55745 user=admin password=bench dbname=vouchdb"
 shape() { curl -s http://127.0.0.1:55746/metrics | awk '$1 ~ /^vouchdb_rocksdb_(l0_files|pending_compaction_bytes|memtable_bytes|sst_bytes)$/ { printf "%s=%s ", $1, $2 } END { print "" }'; }
 HZ=$(getconf CLK_TCK)
 # tps, and the CPU µs per transaction of the server (all its threads, RocksDB's included) and of pgbench.
-select_run() { # label
+select_run() { # label [script, default select.sql]
   local s0 s1 out
   s0=$(awk '{ print $14 + $15 }' "/proc/$VPID/stat")
-  out=$(/usr/bin/time -f "client-cpu %U %S" pgbench "$URL" -n -M prepared -f benches/pgbench/select.sql -c "$CLIENTS" -j 2 -T "$SECS" 2>&1)
+  out=$(/usr/bin/time -f "client-cpu %U %S" pgbench "$URL" -n -M prepared -f "benches/pgbench/${2:-select.sql}" -c "$CLIENTS" -j 2 -T "$SECS" 2>&1)
   s1=$(awk '{ print $14 + $15 }' "/proc/$VPID/stat")
-  echo "$out" | awk -v label="$1" -v ticks=$((s1 - s0)) -v hz="$HZ" '
+  echo "$out" | awk -v script="${2:-select.sql}" -v label="$1" -v ticks=$((s1 - s0)) -v hz="$HZ" '
     /^tps = / { tps = $3 } /^number of transactions actually processed/ { n = $NF } /^client-cpu/ { c = $2 + $3 }
-    END { printf "select at %s clients, %s: %.0f tps, server %.1f µs/tx, pgbench %.1f µs/tx\n", ENVIRON["CLIENTS"], label, tps, ticks / hz * 1e6 / n, c * 1e6 / n }'
+    END { printf "%s at %s clients, %s: %.0f tps, server %.1f µs/tx, pgbench %.1f µs/tx\n", script, ENVIRON["CLIENTS"], label, tps, ticks / hz * 1e6 / n, c * 1e6 / n }'
 }
 export CLIENTS
 fill_sel "$URL"
@@ -37,3 +38,4 @@ for c in 1 4 16 32; do echo "insert at $c clients: $(tps "$URL" insert.sql "$c")
 shape
 for _ in 1 2 3; do select_run "after the inserts"; done
 shape
+for _ in 1 2; do select_run "after the inserts" verified_get.sql; done
