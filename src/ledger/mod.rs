@@ -165,8 +165,9 @@ pub(crate) struct Shared {
     pub(crate) min_free_bytes: u64,
     pub(crate) head: RwLock<Head>,
     pub(crate) node_cache: store::NodeCache,
-    /// Proof material of entries recently proven (`entry_material`): immutable, so never stale.
-    pub(crate) material_cache: RwLock<std::collections::HashMap<(u64, u32), Arc<EntryMaterial>>>,
+    /// Proof material of entries recently proven (`entry_material`): immutable, so never stale; capped
+    /// with eviction.
+    pub(crate) material_cache: quick_cache::sync::Cache<(u64, u32), Arc<EntryMaterial>>,
     /// Group-commit batches written, and their bytes (for the server's metrics).
     pub(crate) batches: std::sync::atomic::AtomicU64,
     pub(crate) batch_bytes: std::sync::atomic::AtomicU64,
@@ -177,7 +178,8 @@ pub(crate) struct Shared {
     pub(crate) entries_hashed: std::sync::atomic::AtomicU64,
 }
 
-/// Most entries whose proof material is kept in memory (a few hundred bytes each).
+/// Most entries whose proof material is kept in memory (a few hundred bytes each), the least useful
+/// evicted first (as the node cache, `store::NodeCache`).
 const MATERIAL_CACHE_CAP: usize = 1 << 16;
 
 /// Everything about one committed entry that never changes: its bytes, its transaction's leaf data and
@@ -213,7 +215,7 @@ impl Ledger {
             min_free_bytes: options.min_free_bytes,
             head: RwLock::new(head),
             node_cache: Default::default(),
-            material_cache: Default::default(),
+            material_cache: quick_cache::sync::Cache::new(MATERIAL_CACHE_CAP),
             batches: Default::default(),
             batch_bytes: Default::default(),
             rows: latest::RowCache::new(options.row_cache_bytes),
@@ -589,17 +591,14 @@ impl Ledger {
     /// The proof material of entry `index` of tx `tx`, from memory when it was proven recently.
     pub fn entry_material(&self, tx: u64, index: u32) -> Result<Arc<EntryMaterial>> {
         let cache = &self.shared.material_cache;
-        if let Some(m) = cache.read().expect("material cache lock is never poisoned").get(&(tx, index)) {
-            return Ok(m.clone());
+        if let Some(m) = cache.get(&(tx, index)) {
+            return Ok(m);
         }
         let (leaf, leaf_bytes) = self.leaf(tx)?;
         let (_, entry_bytes) = self.entry(tx, index)?;
         let entry_proof = self.entry_proof(tx, index, leaf.entry_count)?;
         let m = Arc::new(EntryMaterial { leaf, leaf_bytes, entry_bytes, entry_proof });
-        let mut map = cache.write().expect("material cache lock is never poisoned");
-        if map.len() < MATERIAL_CACHE_CAP {
-            map.insert((tx, index), m.clone());
-        }
+        cache.insert((tx, index), m.clone());
         Ok(m)
     }
 
@@ -651,7 +650,7 @@ impl Ledger {
             pending_compaction_bytes: sum("rocksdb.estimate-pending-compaction-bytes")?,
             l0_files: sum("rocksdb.num-files-at-level0")?,
             node_cache_entries: self.shared.node_cache.len() as u64,
-            material_cache_entries: self.shared.material_cache.read().expect("material cache lock is never poisoned").len() as u64,
+            material_cache_entries: self.shared.material_cache.len() as u64,
             batches: self.shared.batches.load(Relaxed),
             batch_bytes: self.shared.batch_bytes.load(Relaxed),
             row_cache_hits,
