@@ -2,7 +2,8 @@
 # Interleaved A/B of vouchdb binaries on one pgbench workload, for a machine whose load changes from
 # minute to minute: each round runs every variant once, in turn, on a fresh data directory, and prints
 # its tps and, per server thread, the CPU time it ran and the time it waited runnable for a CPU
-# (/proc/PID/task/TID/schedstat, measured over the middle of the run). Compare medians over rounds.
+# (/proc/PID/task/TID/schedstat, measured over the middle of the run), and the whole server's CPU time
+# per transaction (every thread, RocksDB's included). Compare medians over rounds.
 # Usage: benches/ab.sh ROUNDS SECS CLIENTS insert.sql|select.sql 'label|/path/to/vouchdb|server args' ...
 # Example: benches/ab.sh 3 10 16 insert.sql "old|/tmp/vouchdb-old|" "new|target/release/vouchdb|"
 set -euo pipefail
@@ -29,7 +30,9 @@ print('CREATE TABLE sel (id bigint PRIMARY KEY, v text); INSERT INTO sel VALUES 
   tps=$(pgbench "$URL" -n -M prepared -f "benches/pgbench/$SCRIPT" -c "$CLIENTS" -j 2 -T "$SECS" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
   wait $probe || true
   local threads
-  threads=$(paste -d' ' "$work/s0" "$work/s1" | awk '$1 !~ /rocksdb|tokio/ { run = ($6 - $2) / 1e6; q = ($7 - $3) / 1e6; if (run > 1) printf "%s run %.0f ms, runq %.0f ms; ", $1, run, q }')
+  threads=$(paste -d' ' "$work/s0" "$work/s1" | awk -v tx="$tps" -v secs="$((SECS - 4))" '
+    { run = ($6 - $2) / 1e6; total += run; if ($1 !~ /rocksdb|tokio/ && run > 1) printf "%s run %.0f ms, runq %.0f ms; ", $1, run, ($7 - $3) / 1e6 }
+    END { if (tx > 0) printf "server %.1f us/tx", total * 1000 / (tx * secs) }')
   kill -9 $pid 2>/dev/null || true
   wait $pid 2>/dev/null || true
   rm -rf "$work"

@@ -24,6 +24,7 @@ use crate::verify::Hash;
 use futures::channel::oneshot;
 use rocksdb::{IteratorMode, ReadOptions, DB};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -193,6 +194,34 @@ pub struct EntryMaterial {
     pub entry_proof: Vec<Hash>,
 }
 
+thread_local! {
+    /// Appends queued from this thread whose commit has not returned yet.
+    static WAITING: Arc<AtomicUsize> = Arc::new(AtomicUsize::new(0));
+}
+
+/// How many appends queued from the calling thread still wait for their commit (the connection
+/// threads poll for requests only while none does: `server::threads`).
+pub fn appends_waiting_here() -> usize {
+    WAITING.with(|w| w.load(Ordering::Relaxed))
+}
+
+/// Counts one waiting append in the queueing thread's count until the append's future ends.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn here() -> Waiting {
+        let w = WAITING.with(Arc::clone);
+        w.fetch_add(1, Ordering::Relaxed);
+        Waiting(w)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// An open ledger. Cheap to share behind an `Arc`; `append` may be called from any thread or task.
 pub struct Ledger {
     shared: Arc<Shared>,
@@ -255,12 +284,12 @@ impl Ledger {
     pub fn append(&self, tx: NewTx) -> impl std::future::Future<Output = Result<Receipt>> + Send + 'static {
         let rx = match &self.inline {
             Some(state) => Err(self.append_inline(state, tx)),
-            None => Ok(self.submit(tx)),
+            None => Ok((self.submit(tx), Waiting::here())),
         };
         async move {
             match rx {
                 Err(done) => done,
-                Ok(rx) => rx?.await.map_err(|_| Error::Closed("commit pipeline stopped".into()))?,
+                Ok((rx, _waiting)) => rx?.await.map_err(|_| Error::Closed("commit pipeline stopped".into()))?,
             }
         }
     }
