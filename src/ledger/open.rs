@@ -16,6 +16,9 @@ use crate::verify::Hash;
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, IteratorMode, WriteBatch, WriteOptions, DB};
 use std::path::Path;
 
+/// Obsolete WAL files kept for reuse.
+const WAL_RECYCLE_FILES: usize = 4;
+
 /// The on-disk format this build reads and writes.
 pub const STORE_FORMAT_VERSION: u32 = 1;
 
@@ -36,6 +39,17 @@ fn db_options(options: &Options) -> (rocksdb::Options, Vec<ColumnFamilyDescripto
     db.create_missing_column_families(true);
     db.set_max_background_jobs(2);
     db.set_bytes_per_sync(1 << 20);
+    if options.sync {
+        // Reuse obsolete WAL files instead of creating new ones: an fsync after a write that only
+        // overwrites blocks of a file whose size does not change skips the inode write (measured on
+        // ext4 with `benches/fsync.py`: 160-180 µs per 500-byte write + fdatasync against 240-300 µs
+        // when appending). RocksDB refuses recycling with the WAL disabled, hence only for durable stores.
+        db.set_recycle_log_file_num(WAL_RECYCLE_FILES);
+        // Bound the WAL (and so recovery time and disk): past this, the column families still holding
+        // the oldest WAL file are flushed. Without it RocksDB allows 4 times every column family's
+        // write buffers, gigabytes, and the small column families kept every WAL file alive.
+        db.set_max_total_wal_size((options.memtable_bytes as u64).saturating_mul(2));
+    }
     let cache = Cache::new_lru_cache(options.block_cache_bytes);
     // One budget for every column family's memtables, charged to the block cache: without it each
     // column family fills its own 64 MiB write buffer before its first flush, and a server's memory
