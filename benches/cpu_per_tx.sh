@@ -6,12 +6,17 @@
 # machine's idle share during the run (niced processes' time counts as idle). When the machine has no idle CPU left, tps is CPU per tx into
 # the cores there are: a ratio of R against PostgreSQL needs R times less CPU per transaction.
 # Usage: benches/cpu_per_tx.sh [seconds, default 10] [clients, default 16] [script, default insert.sql]
+#        [rounds, default 2] [warm-up seconds, default 0]
+# Each round measures vouchdb, then PostgreSQL; with a warm-up, each server first runs the workload
+# unmeasured for that long (as benches/report.sh does). Ends with the median of the rounds' ratios.
 # (select.sql: PK SELECT of the 10,000-row `sel` table, as in report.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 CLIENTS=${2:-16}
 SCRIPT=${3:-insert.sql}
+ROUNDS=${4:-2}
+WARM=${5:-0}
 source benches/lib.sh
 start_both cpu 55733 55734
 [ "$SCRIPT" = insert.sql ] || fill_sel "$VURL" "$PGURL"
@@ -46,7 +51,14 @@ echo "$SCRIPT at $CLIENTS clients, $SECS s each, -M prepared; CPU µs per transa
 echo
 echo "| server | tps | user µs/tx | kernel µs/tx | total µs/tx | pgbench µs/tx (user + kernel) | machine idle |"
 echo "|---|---|---|---|---|---|---|"
-measure "vouchdb" "$VURL" "$VPID"
-measure "PostgreSQL 15" "$PGURL" "$PGPID"
-measure "vouchdb" "$VURL" "$VPID"
-measure "PostgreSQL 15" "$PGURL" "$PGPID"
+if [ "$WARM" -gt 0 ]; then
+  for url in "$VURL" "$PGURL"; do SECS=$WARM tps "$url" "$SCRIPT" "$CLIENTS" >/dev/null; done
+fi
+ratios=()
+for _ in $(seq "$ROUNDS"); do
+  v=$(measure "vouchdb" "$VURL" "$VPID"); echo "$v"
+  p=$(measure "PostgreSQL 15" "$PGURL" "$PGPID"); echo "$p"
+  ratios+=("$(python3 -c "import sys; f = lambda l: float(l.split('|')[2].replace(',', '')); print(f(sys.argv[1]) / f(sys.argv[2]))" "$v" "$p")")
+done
+echo
+python3 -c "import statistics, sys; r = sorted(map(float, sys.argv[1:])); print('ratios', ' '.join(f'{x:.2f}' for x in r), '| median', f'{statistics.median(r):.2f}')" "${ratios[@]}"
