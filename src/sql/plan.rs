@@ -918,6 +918,18 @@ fn returning(
     for item in items.iter().flatten() {
         project_item(scope, item, params, None, &mut out, None)?;
     }
+    // The row a statement writes has no tx and no commit time until its transaction commits; reading
+    // them would give NULL, which looks like an answer. (A correlated subquery reads the row as a
+    // whole and is let through.)
+    for (i, c) in scope.iter().enumerate() {
+        let pseudo = c.hidden && c.origin.is_none() && (c.name == "_tx" || c.name == "_commit_ts");
+        if pseudo && out.iter().any(|(_, e, _)| !e.has_subquery() && e.references(i)) {
+            return Err(SqlError::unsupported(format!(
+                "RETURNING cannot read {}: a written row's tx and commit time are known only once its transaction commits (read them after COMMIT, or with history())",
+                c.name
+            )));
+        }
+    }
     Ok(out)
 }
 
