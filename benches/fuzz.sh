@@ -4,7 +4,7 @@
 #
 #   benches/fuzz.sh [runs-per-target (default 10000000)] [target...]
 #
-# Targets default to all four. Each starts from fuzz/seeds/<target>/ plus its corpus from earlier runs
+# Targets default to all five. Each starts from fuzz/seeds/<target>/ plus its corpus from earlier runs
 # (fuzz/corpus/<target>/, git-ignored); a crashing input lands in fuzz/artifacts/<target>/ (git-ignored):
 # minimise it (`cargo +nightly fuzz tmin`), fix the bug, and keep the input in
 # fuzz/regressions/<target>/, which tests/fuzz_regressions.rs runs in every `cargo test`.
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-10000000}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(sql_frontend pgwire_frame proofs_checkpoints canonical_decoders)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(sql_frontend pgwire_frame proofs_checkpoints canonical_decoders copy_formats)
 FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-$HOME/.cache/vouchdb-fuzz-build/target}
 
 # Longest input per target: long enough for the seeds, short enough to keep exec/s up.

@@ -509,3 +509,53 @@ pub fn canonical_decoders(data: &[u8]) {
     stable::<crate::sql::engine::sequence::SeqValue>(data);
     stable::<DataType>(data);
 }
+
+// ---- copy_formats ---------------------------------------------------------------------------------
+
+/// COPY FROM's decoder on arbitrary input: the first line is the options part of a
+/// `COPY t (a, b, c) FROM STDIN …` statement, the rest is the data a client sends. Every row of three
+/// fields it decodes is then written by COPY TO's encoder under the same options and must decode to
+/// the same fields, except where the format itself is ambiguous: FORCE_NULL / FORCE_NOT_NULL change
+/// what a marker means, and in text format a value equal to the NULL marker is written as the marker,
+/// as PostgreSQL writes it.
+pub fn copy_formats(data: &[u8]) {
+    use crate::sql::copy::{CopyOptions, Decoder, Encoder, Format};
+    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let Ok(options) = std::str::from_utf8(&data[..split]) else { return };
+    let body = data.get(split + 1..).unwrap_or(&[]);
+    let Ok(stmts) = crate::sql::parse(&format!("COPY t (a, b, c) FROM STDIN {options}")) else { return };
+    let Some((stmt, _)) = stmts.first() else { return };
+    let Ok(opts) = CopyOptions::from_statement(stmt) else { return };
+    let columns = ["a", "b", "c"].map(String::from);
+    let decode = |bytes: &[u8]| -> Vec<Vec<Option<String>>> {
+        let Ok(mut decoder) = Decoder::new(bytes, &opts, "t", &columns) else { return Vec::new() };
+        let mut rows = Vec::new();
+        while let Ok(Some(line)) = decoder.next_row() {
+            rows.push(line.fields);
+            // Each row takes at least one byte of input (or is the last, empty one).
+            assert!(rows.len() <= bytes.len() + 1, "the decoder returned more rows than the input has bytes");
+        }
+        rows
+    };
+    let rows = decode(body);
+    if !opts.force_not_null.is_empty() || !opts.force_null.is_empty() {
+        return;
+    }
+    let Ok(encoder) = Encoder::new(opts.clone(), &columns) else { return };
+    let mut out = encoder.header(&columns).unwrap_or_default();
+    let mut kept = Vec::new();
+    for fields in rows.into_iter().filter(|f| f.len() == columns.len()) {
+        if opts.format == Format::Text && fields.iter().flatten().any(|f| *f == opts.null) {
+            continue;
+        }
+        let values: Vec<Value> = fields.iter().map(|f| f.clone().map(Value::Text).unwrap_or(Value::Null)).collect();
+        encoder.row(&mut out, &values, &[DataType::Text; 3]);
+        kept.push(fields);
+    }
+    assert_eq!(
+        decode(&out),
+        kept,
+        "COPY TO's output of these rows does not read back under {options:?}: {:?}",
+        String::from_utf8_lossy(&out)
+    );
+}

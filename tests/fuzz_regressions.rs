@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 /// A target's name and its entry point.
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 4] = [
+const TARGETS: [Target; 5] = [
     ("sql_frontend", vouchdb::fuzzing::sql_frontend),
     ("pgwire_frame", vouchdb::fuzzing::pgwire_frame),
     ("proofs_checkpoints", vouchdb::fuzzing::proofs_checkpoints),
     ("canonical_decoders", vouchdb::fuzzing::canonical_decoders),
+    ("copy_formats", vouchdb::fuzzing::copy_formats),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -330,4 +331,24 @@ fn write_seeds() {
     pgwire_seeds();
     proof_seeds();
     canonical_seeds();
+    copy_seeds();
+}
+
+/// COPY options (the first line) and data in each format and with each option PostgreSQL 15 accepts.
+fn copy_seeds() {
+    let seeds: [(&str, &str); 10] = [
+        ("text", "\n1\tann\t\\N\n2\ta\\tb\t\\x41\n\\.\n"),
+        ("text_header", "WITH (HEADER true)\na\tb\tc\n1\t2\t3\n"),
+        ("text_delimiter_null", "WITH (DELIMITER '|', NULL 'nil')\n1|nil|x\\|y\n"),
+        ("csv", "CSV\n1,\"a,b\",\"\"\n2,,\"multi\nline\"\n"),
+        ("csv_header", "WITH (FORMAT csv, HEADER true)\na,b,c\n1,2,3\n\\.\n"),
+        ("csv_quote_escape", "WITH (FORMAT csv, QUOTE '''', ESCAPE '\\')\n1,'it\\'s',x\n"),
+        ("csv_force", "WITH (FORMAT csv, FORCE_NOT_NULL (b), FORCE_NULL (c))\n1,,\"\"\n"),
+        ("csv_legacy", "CSV HEADER DELIMITER ';' NULL 'NULL'\na;b;c\n1;NULL;\"NULL\"\n"),
+        ("crlf", "CSV\r\n1,2,3\r\n4,5,6\r\n"),
+        ("text_cr", "\n1\t2\t3\r4\t5\t6\r"),
+    ];
+    for (name, input) in seeds {
+        write("copy_formats", name, input.as_bytes());
+    }
 }
