@@ -332,8 +332,9 @@ impl<'a> Decoder<'a> {
                     self.done = true;
                     return Err(self.with_line(bad_format("unterminated CSV quoted field"), &data[start..]));
                 }
-                end = i;
-                next = i;
+                // (A backslash as the data's last byte stepped past its end.)
+                end = data.len();
+                next = data.len();
                 break;
             }
             let c = data[i];
@@ -437,7 +438,12 @@ impl<'a> Decoder<'a> {
             let mut out: Vec<u8> = Vec::new();
             while i < raw.len() && raw[i] != d {
                 let c = raw[i];
-                if c != b'\\' || i + 1 >= raw.len() {
+                if c == b'\\' && i + 1 >= raw.len() {
+                    // A backslash that ends the data escapes nothing; PostgreSQL drops it.
+                    i += 1;
+                    continue;
+                }
+                if c != b'\\' {
                     out.push(c);
                     i += 1;
                     continue;
@@ -700,6 +706,16 @@ mod tests {
 
     fn s(v: &str) -> Option<String> {
         Some(v.to_string())
+    }
+
+    /// A backslash as the data's last byte (checked against PostgreSQL 15 with `\\copy` from a file
+    /// without a final newline: it is dropped). It used to step past the end of the data: a panic
+    /// found by the `copy_formats` fuzz target.
+    #[test]
+    fn a_backslash_that_ends_the_data_is_dropped() {
+        assert_eq!(rows("COPY t FROM STDIN", "1\tab\\", 2).unwrap(), vec![vec![s("1"), s("ab")]]);
+        assert_eq!(rows("COPY t FROM STDIN", "1\tx\n2\t\\", 2).unwrap(), vec![vec![s("1"), s("x")], vec![s("2"), s("")]]);
+        assert_eq!(rows("COPY t FROM STDIN", "\\", 1).unwrap(), vec![vec![s("")]]);
     }
 
     #[test]
