@@ -552,9 +552,12 @@ pub(super) fn virtual_scope(q: &str, list: &[(&str, DataType)]) -> Vec<ScopeCol>
         .collect()
 }
 
+/// The pseudo-columns every table has, hidden from `*`, after its own columns.
+const PSEUDO_COLUMNS: [(&str, DataType); 2] = [("_tx", DataType::Int8), ("_commit_ts", DataType::Timestamptz)];
+
 /// A table's columns and its hidden `_tx` and `_commit_ts`.
 fn table_scope(t: &TableDef, qualifier: &str) -> Vec<ScopeCol> {
-    scope_with(t, qualifier, &[("_tx", DataType::Int8), ("_commit_ts", DataType::Timestamptz)], true)
+    scope_with(t, qualifier, &PSEUDO_COLUMNS, true)
 }
 
 /// Columns of `history()`: the table's, then the version's tx, commit time, client time and delete flag.
@@ -921,9 +924,10 @@ fn returning(
     // The row a statement writes has no tx and no commit time until its transaction commits; reading
     // them would give NULL, which looks like an answer. (A correlated subquery reads the row as a
     // whole and is let through.)
-    for (i, c) in scope.iter().enumerate() {
-        let pseudo = c.hidden && c.origin.is_none() && (c.name == "_tx" || c.name == "_commit_ts");
-        if pseudo && out.iter().any(|(_, e, _)| !e.has_subquery() && e.references(i)) {
+    // (`scope` is a `table_scope`: the pseudo-columns are its last ones.)
+    let first_pseudo = scope.len().saturating_sub(PSEUDO_COLUMNS.len());
+    for (i, c) in scope.iter().enumerate().skip(first_pseudo) {
+        if out.iter().any(|(_, e, _)| !e.has_subquery() && e.references(i)) {
             return Err(SqlError::unsupported(format!(
                 "RETURNING cannot read {}: a written row's tx and commit time are known only once its transaction commits (read them after COMMIT, or with history())",
                 c.name
