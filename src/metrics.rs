@@ -72,7 +72,7 @@ impl prometheus_client::collector::Collector for ServerCollector {
             counter(&mut encoder, "vouchdb_commit_batch_bytes", "Bytes of the group commits' WriteBatches", s.batch_bytes)?;
             counter(&mut encoder, "vouchdb_row_cache_hits", "Point reads answered from the row cache", s.row_cache_hits)?;
             counter(&mut encoder, "vouchdb_row_cache_misses", "Point reads the row cache could not answer", s.row_cache_misses)?;
-            let g: [(&str, &str, u64); 11] = [
+            let g: [(&str, &str, u64); 12] = [
                 (
                     "vouchdb_rocksdb_block_cache_bytes",
                     "RocksDB block cache in use (data, index and filter blocks, and the memtables charged to it)",
@@ -96,6 +96,7 @@ impl prometheus_client::collector::Collector for ServerCollector {
                     "Entries whose proof material is cached in memory (capped)",
                     s.material_cache_entries,
                 ),
+                ("vouchdb_proof_material_cache_bytes", "Weight of the cached proof material (capped at 32 MiB)", s.material_cache_bytes),
             ];
             for (name, help, v) in g {
                 gauge(&mut encoder, name, help, v)?;

@@ -513,7 +513,13 @@ fn the_server_serves_prometheus_metrics() {
     assert!(value(&after, "vouchdb_rocksdb_memtable_bytes") > 0);
     let rss = value(&after, "process_resident_memory_bytes");
     assert!(rss > 1 << 20 && rss < 4 << 30, "{rss}");
-    for name in ["vouchdb_rocksdb_block_cache_bytes", "vouchdb_rocksdb_sst_bytes", "vouchdb_proof_material_cache_entries"] {
+    for name in [
+        "vouchdb_rocksdb_block_cache_bytes",
+        "vouchdb_rocksdb_sst_bytes",
+        "vouchdb_proof_material_cache_entries",
+        "vouchdb_proof_material_cache_bytes",
+        "vouchdb_row_cache_bytes",
+    ] {
         value(&after, name);
     }
 }

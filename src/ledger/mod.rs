@@ -101,6 +101,7 @@ pub struct LedgerStats {
     pub l0_files: u64,
     pub node_cache_entries: u64,
     pub material_cache_entries: u64,
+    pub material_cache_bytes: u64,
     pub batches: u64,
     pub batch_bytes: u64,
     pub row_cache_hits: u64,
@@ -167,8 +168,8 @@ pub(crate) struct Shared {
     pub(crate) head: RwLock<Head>,
     pub(crate) node_cache: store::NodeCache,
     /// Proof material of entries recently proven (`entry_material`): immutable, so never stale; capped
-    /// with eviction.
-    pub(crate) material_cache: quick_cache::sync::Cache<(u64, u32), Arc<EntryMaterial>>,
+    /// in bytes, with eviction.
+    pub(crate) material_cache: MaterialCache,
     /// Group-commit batches written, and their bytes (for the server's metrics).
     pub(crate) batches: std::sync::atomic::AtomicU64,
     pub(crate) batch_bytes: std::sync::atomic::AtomicU64,
@@ -179,9 +180,28 @@ pub(crate) struct Shared {
     pub(crate) entries_hashed: std::sync::atomic::AtomicU64,
 }
 
-/// Most entries whose proof material is kept in memory (a few hundred bytes each), the least useful
-/// evicted first (as the node cache, `store::NodeCache`).
-const MATERIAL_CACHE_CAP: usize = 1 << 16;
+/// Most bytes of proof material kept in memory, the least useful evicted first (as the node cache,
+/// `store::NodeCache`). Weighed in bytes, not entries: an entry holds its row's value and its
+/// transaction's statement and parameters, each up to `format::MAX_VALUE_LEN`, so a cap in entries
+/// would not bound memory. Material heavier than a cache shard (about 1/16 of this) is not kept.
+pub(crate) const MATERIAL_CACHE_BYTES: u64 = 32 << 20;
+
+/// The typical weight of one entry's material, which sizes the cache's tables (a one-row INSERT
+/// weighs about 600 bytes).
+const MATERIAL_TYPICAL_BYTES: u64 = 512;
+
+pub(crate) type MaterialCache = quick_cache::sync::Cache<(u64, u32), Arc<EntryMaterial>, MaterialWeight>;
+
+/// An entry's proof material weighs its bytes plus a fixed overhead for the Arc, the vectors and the
+/// cache's slot.
+#[derive(Clone)]
+pub(crate) struct MaterialWeight;
+
+impl quick_cache::Weighter<(u64, u32), Arc<EntryMaterial>> for MaterialWeight {
+    fn weight(&self, _: &(u64, u32), m: &Arc<EntryMaterial>) -> u64 {
+        (m.leaf_bytes.len() + m.entry_bytes.len() + 32 * m.entry_proof.len() + std::mem::size_of::<EntryMaterial>()) as u64 + 64
+    }
+}
 
 /// Everything about one committed entry that never changes: its bytes, its transaction's leaf data and
 /// its inclusion proof within the transaction. Only the transaction's inclusion in the tree depends on
@@ -244,7 +264,11 @@ impl Ledger {
             min_free_bytes: options.min_free_bytes,
             head: RwLock::new(head),
             node_cache: Default::default(),
-            material_cache: quick_cache::sync::Cache::new(MATERIAL_CACHE_CAP),
+            material_cache: MaterialCache::with_weighter(
+                (MATERIAL_CACHE_BYTES / MATERIAL_TYPICAL_BYTES) as usize,
+                MATERIAL_CACHE_BYTES,
+                MaterialWeight,
+            ),
             batches: Default::default(),
             batch_bytes: Default::default(),
             rows: latest::RowCache::new(options.row_cache_bytes),
@@ -680,6 +704,7 @@ impl Ledger {
             l0_files: sum("rocksdb.num-files-at-level0")?,
             node_cache_entries: self.shared.node_cache.len() as u64,
             material_cache_entries: self.shared.material_cache.len() as u64,
+            material_cache_bytes: self.shared.material_cache.weight(),
             batches: self.shared.batches.load(Relaxed),
             batch_bytes: self.shared.batch_bytes.load(Relaxed),
             row_cache_hits,

@@ -321,3 +321,32 @@ fn readers_racing_writers_never_get_a_stale_cached_row() {
         assert!(r.join().unwrap() > 100);
     }
 }
+
+#[test]
+fn proof_material_cache_is_bounded_in_bytes_not_entries() {
+    let dir = tmp();
+    let l = Ledger::open(dir.path(), Options::default()).unwrap();
+    // Small material is kept: the second proof of an entry reuses the first one's material.
+    let small = l.append_blocking(put(1, "small", "v")).unwrap();
+    let first = l.entry_material(small.tx, 0).unwrap();
+    assert!(Arc::ptr_eq(&first, &l.entry_material(small.tx, 0).unwrap()));
+    // 40 entries of 1 MiB each weigh more than the cap: what is kept stays under it, and every proof
+    // still gets its full material.
+    let big = vec![b'x'; 1 << 20];
+    for i in 0..40 {
+        let key = format!("big{i}");
+        let r = l
+            .append_blocking(NewTx {
+                entries: vec![Entry::put(1, key.into_bytes(), big.clone())],
+                provenance: b"p".to_vec(),
+                ..Default::default()
+            })
+            .unwrap();
+        let m = l.entry_material(r.tx, 0).unwrap();
+        assert!(m.entry_bytes.len() > big.len(), "tx {} material lacks its value", r.tx);
+        let stats = l.stats().unwrap();
+        assert!(stats.material_cache_bytes <= MATERIAL_CACHE_BYTES, "{} bytes cached after tx {}", stats.material_cache_bytes, r.tx);
+    }
+    let stats = l.stats().unwrap();
+    assert!(stats.material_cache_entries < 41, "{} entries cached", stats.material_cache_entries);
+}
