@@ -167,6 +167,38 @@ fn ident_name(i: &ast::Ident) -> String {
     }
 }
 
+/// The fields of a row constructor, `(a, b)` or `ROW(a, …)`, or `None` when `e` is not one.
+fn row_items(e: &ast::Expr) -> Option<Vec<&ast::Expr>> {
+    match e {
+        ast::Expr::Tuple(items) => Some(items.iter().collect()),
+        ast::Expr::Nested(inner) => row_items(inner),
+        ast::Expr::Function(f) if object_name(&f.name) == "row" && f.name.0.len() == 1 => match &f.args {
+            ast::FunctionArguments::List(l) if l.clauses.is_empty() && l.duplicate_treatment.is_none() => l
+                .args
+                .iter()
+                .map(|a| match a {
+                    ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Some(x),
+                    _ => None,
+                })
+                .collect(),
+            ast::FunctionArguments::None => Some(vec![]),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn row_value_unsupported() -> SqlError {
+    SqlError::unsupported(
+        "row values are supported only in comparisons (=, <>, <, <=, >, >=, IN, IS [NOT] DISTINCT FROM, IS [NOT] NULL), not as values yet",
+    )
+}
+
+/// The conjunction of `each` (true when empty).
+fn all_of(each: Vec<Expr>) -> Expr {
+    each.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(true)))
+}
+
 pub fn object_name(n: &ast::ObjectName) -> String {
     n.0.last().and_then(|p| p.as_ident()).map(ident_name).unwrap_or_default()
 }
@@ -255,8 +287,31 @@ impl Ctx<'_> {
                 }
             }
             A::BinaryOp { left, op, right } => self.binary(left, op, right)?,
+            // A row IS NULL when every field is; IS NOT NULL when no field is (both can be false).
+            A::IsNull(x) | A::IsNotNull(x) if row_items(x).is_some() => {
+                let negated = matches!(e, A::IsNotNull(_));
+                let mut fields = Vec::new();
+                for f in row_items(x).unwrap_or_default() {
+                    fields.push(Expr::IsNull(Box::new(self.compile(f)?.expr), negated));
+                }
+                Typed { expr: all_of(fields), ty: DataType::Bool }
+            }
             A::IsNull(x) => Typed { expr: Expr::IsNull(Box::new(self.compile(x)?.expr), false), ty: DataType::Bool },
             A::IsNotNull(x) => Typed { expr: Expr::IsNull(Box::new(self.compile(x)?.expr), true), ty: DataType::Bool },
+            A::IsDistinctFrom(l, r) => self.distinct(l, r, false)?,
+            A::IsNotDistinctFrom(l, r) => self.distinct(l, r, true)?,
+            // `(a, b) [NOT] IN ((1, 2), (3, 4))`: the row equals one of the rows.
+            A::In { expr, target: ast::InTarget::List(list), negated, .. } if row_items(expr).is_some() => {
+                let mut any = Vec::new();
+                for item in list {
+                    any.push(self.binary(expr, &B::Eq, item)?.expr);
+                }
+                let any = any.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)));
+                Typed { expr: if *negated { Expr::Not(Box::new(any)) } else { any }, ty: DataType::Bool }
+            }
+            A::In { expr, target: ast::InTarget::Subquery(_), .. } if row_items(expr).is_some() => {
+                return Err(SqlError::unsupported("a row compared with a subquery (row IN (SELECT …)) is not supported yet"));
+            }
             A::IsTrue(x) => self.compare_const(x, Value::Bool(true), BinOp::Eq)?,
             A::IsFalse(x) => self.compare_const(x, Value::Bool(false), BinOp::Eq)?,
             A::In { expr, target: ast::InTarget::List(list), negated, .. } => {
@@ -388,6 +443,8 @@ impl Ctx<'_> {
                 let ast::FunctionArguments::Subquery(q) = &f.args else { unreachable!("matched above") };
                 self.subquery(q, SubKind::Array, None)?
             }
+            A::Tuple(_) => return Err(row_value_unsupported()),
+            A::Function(_) if row_items(e).is_some() => return Err(row_value_unsupported()),
             A::Function(f) => self.function(f)?,
             A::Collate { expr, .. } => self.compile(expr)?,
             A::Exists { subquery, negated } => {
@@ -609,6 +666,19 @@ impl Ctx<'_> {
     }
 
     fn binary(&mut self, left: &ast::Expr, op: &B, right: &ast::Expr) -> SqlResult<Typed> {
+        match (row_items(left), row_items(right)) {
+            (Some(l), Some(r)) if !matches!(op, B::And | B::Or) => return self.row_compare(&l, op, &r),
+            (Some(_), None) | (None, Some(_)) if !matches!(op, B::And | B::Or) => {
+                let other = if row_items(left).is_some() { right } else { left };
+                if matches!(other, ast::Expr::Subquery(_)) {
+                    return Err(SqlError::unsupported("a row compared with a subquery is not supported yet"));
+                }
+                let ty = self.compile(other)?.ty.name();
+                let (l, r) = if row_items(left).is_some() { ("record".to_string(), ty) } else { (ty, "record".to_string()) };
+                return Err(SqlError::new("42883", format!("operator does not exist: {l} {op} {r}")));
+            }
+            _ => {}
+        }
         if matches!(op, B::And | B::Or) {
             let l = self.compile_as(left, DataType::Bool)?;
             let r = self.compile_as(right, DataType::Bool)?;
@@ -687,6 +757,83 @@ impl Ctx<'_> {
             }
         };
         Ok(Typed { expr: Expr::Bin(bop, ty, Box::new(l.expr), Box::new(r.expr)), ty })
+    }
+
+    /// `(l1, l2, …) op (r1, r2, …)`, as PostgreSQL compares rows: `=` when every pair is equal, `<>`
+    /// when some pair differs, and the ordering operators field by field from the left, decided by
+    /// the first pair that differs (NULL when that pair, or an earlier one, has a NULL). Written out
+    /// as comparisons of the fields, so a row equality on key columns can still use an index.
+    fn row_compare(&mut self, l: &[&ast::Expr], op: &B, r: &[&ast::Expr]) -> SqlResult<Typed> {
+        if l.len() != r.len() {
+            return Err(SqlError::syntax("unequal number of entries in row expressions"));
+        }
+        let strict = match op {
+            B::Eq | B::NotEq => None,
+            B::Lt | B::LtEq => Some(B::Lt),
+            B::Gt | B::GtEq => Some(B::Gt),
+            other => {
+                // As PostgreSQL: the fields' operator must exist, and then must yield a boolean.
+                let first = match (l.first(), r.first()) {
+                    (Some(a), Some(b)) => self.binary(a, other, b)?.ty.name(),
+                    _ => "record".to_string(),
+                };
+                return Err(SqlError::new("42804", format!("row comparison operator must yield type boolean, not type {first}")));
+            }
+        };
+        let mut pairs = Vec::new();
+        for (a, b) in l.iter().zip(r) {
+            pairs.push((*a, *b));
+        }
+        let expr = match strict {
+            None => {
+                let mut each = Vec::new();
+                for (a, b) in pairs {
+                    each.push(self.binary(a, op, b)?.expr);
+                }
+                if *op == B::Eq {
+                    all_of(each)
+                } else {
+                    each.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)))
+                }
+            }
+            Some(strict) => {
+                // a < x OR (a = x AND (b < y OR (b = y AND c <= z))), from the last field outwards.
+                let Some(((la, lb), rest)) = pairs.split_last() else {
+                    return Err(SqlError::syntax("a row comparison needs at least one field"));
+                };
+                let mut acc = self.binary(la, op, lb)?.expr;
+                for (a, b) in rest.iter().rev() {
+                    let before = self.binary(a, &strict, b)?.expr;
+                    let equal = self.binary(a, &B::Eq, b)?.expr;
+                    acc = Expr::Or(Box::new(before), Box::new(Expr::And(Box::new(equal), Box::new(acc))));
+                }
+                acc
+            }
+        };
+        Ok(Typed { expr, ty: DataType::Bool })
+    }
+
+    /// `l IS [NOT] DISTINCT FROM r`: equality where NULL equals NULL, never NULL itself. Rows are
+    /// distinct when some pair of fields is.
+    fn distinct(&mut self, l: &ast::Expr, r: &ast::Expr, not: bool) -> SqlResult<Typed> {
+        let expr = match (row_items(l), row_items(r)) {
+            (Some(li), Some(ri)) => {
+                if li.len() != ri.len() {
+                    return Err(SqlError::syntax("unequal number of entries in row expressions"));
+                }
+                let mut each = Vec::new();
+                for (a, b) in li.iter().zip(&ri) {
+                    each.push(self.distinct(a, b, false)?.expr);
+                }
+                each.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)))
+            }
+            // The same typing as `=` (untyped sides take the other's type), then the null-safe test.
+            _ => match self.binary(l, &B::Eq, r)?.expr {
+                Expr::Bin(BinOp::Eq, _, a, b) => Expr::Func("__distinct".into(), vec![*a, *b]),
+                other => return Err(SqlError::new("XX000", format!("IS DISTINCT FROM compiled to {other:?}"))),
+            },
+        };
+        Ok(Typed { expr: if not { Expr::Not(Box::new(expr)) } else { expr }, ty: DataType::Bool })
     }
 
     fn function(&mut self, f: &ast::Function) -> SqlResult<Typed> {
@@ -1452,6 +1599,11 @@ fn func(name: &str, args: Vec<Value>, env: &Env) -> SqlResult<Value> {
         ("least", _) => args.into_iter().filter(|v| !v.is_null()).min_by(|a, b| a.sort_cmp(b)).unwrap_or(Value::Null),
         ("concat", _) => Value::Text(args.iter().filter_map(text).collect()),
         ("__array", _) => Value::Array(args),
+        ("__distinct", [a, b]) => Value::Bool(match (a.is_null(), b.is_null()) {
+            (true, true) => false,
+            (false, false) => a.compare(b) != Some(Ordering::Equal),
+            _ => true,
+        }),
         ("__vouch_require_relation", [Value::Null, name]) => {
             return Err(SqlError::undefined_table(&text(name).unwrap_or_default()));
         }
