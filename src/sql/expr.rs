@@ -807,6 +807,14 @@ impl Ctx<'_> {
                     let equal = self.binary(a, &B::Eq, b)?.expr;
                     acc = Expr::Or(Box::new(before), Box::new(Expr::And(Box::new(equal), Box::new(acc))));
                 }
+                // With `a >= x AND …` in front (`a <= x` for `<`), the planner can scan a key or index
+                // range from the first field. The result is the same: where that bound is false the
+                // comparison is false, and where it is NULL the comparison is NULL.
+                if let Some((first, _)) = rest.first() {
+                    let (a, b) = (first, pairs[0].1);
+                    let bound = self.binary(a, if strict == B::Lt { &B::LtEq } else { &B::GtEq }, b)?.expr;
+                    acc = Expr::And(Box::new(bound), Box::new(acc));
+                }
                 acc
             }
         };

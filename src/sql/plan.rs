@@ -839,12 +839,15 @@ fn comparisons(filter: &Expr) -> Vec<(usize, BinOp, Expr)> {
     out
 }
 
-/// Range conditions on the first primary-key column.
+/// Range conditions on the first primary-key column. Equality on it (a composite key's leading
+/// column fixed, the rest not) is the range from that value to that value: the bounds are inclusive
+/// as key prefixes (`Ledger::scan_table_range`).
 fn pk_range(t: &TableDef, filter: &Expr) -> Option<(Option<Expr>, Option<Expr>)> {
     let first = *t.primary_key.first()?;
     let conds = comparisons(filter);
-    let lo = conds.iter().find(|(c, op, _)| *c == first && matches!(op, BinOp::Gt | BinOp::Ge)).map(|x| x.2.clone());
-    let hi = conds.iter().find(|(c, op, _)| *c == first && matches!(op, BinOp::Lt | BinOp::Le)).map(|x| x.2.clone());
+    let eq = conds.iter().find(|(c, op, _)| *c == first && *op == BinOp::Eq).map(|x| x.2.clone());
+    let lo = eq.clone().or_else(|| conds.iter().find(|(c, op, _)| *c == first && matches!(op, BinOp::Gt | BinOp::Ge)).map(|x| x.2.clone()));
+    let hi = eq.or_else(|| conds.iter().find(|(c, op, _)| *c == first && matches!(op, BinOp::Lt | BinOp::Le)).map(|x| x.2.clone()));
     (lo.is_some() || hi.is_some()).then_some((lo, hi))
 }
 
