@@ -975,6 +975,21 @@ fn project_item(
     }
 }
 
+/// A bound on the first primary-key column, as key bytes (inclusive, as a key prefix); `None` when
+/// there is none or it cannot narrow the scan (NULL, or out of the column's range: the filter decides).
+fn pk_bound(table: &TableDef, e: &Option<Expr>, env: &Env) -> SqlResult<Option<Vec<u8>>> {
+    let ty = table.columns[table.primary_key[0]].ty;
+    match e {
+        None => Ok(None),
+        Some(e) => match e.eval(&[], env)?.cast(ty) {
+            Ok(v) if !v.is_null() => Ok(Some(encode_key(std::slice::from_ref(&v))?)),
+            Ok(_) => Ok(None),
+            Err(e) if e.code == "22003" => Ok(None),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 fn const_usize(e: &Option<Expr>, env: &Env, what: &str) -> SqlResult<Option<usize>> {
     match e {
         None => Ok(None),
@@ -1917,19 +1932,7 @@ impl Engine {
                 let mut rows: Vec<Vec<Value>> = match (index, key, pk_range) {
                     (Some(ia), None, _) => self.index_rows(table, ia, txn, env)?,
                     (None, None, Some(range)) => {
-                        let ty = table.columns[table.primary_key[0]].ty;
-                        let bound = |e: &Option<Expr>| -> SqlResult<Option<Vec<u8>>> {
-                            match e {
-                                None => Ok(None),
-                                Some(e) => match e.eval(&[], env)?.cast(ty) {
-                                    Ok(v) if !v.is_null() => Ok(Some(encode_key(std::slice::from_ref(&v))?)),
-                                    Ok(_) => Ok(None),
-                                    Err(e) if e.code == "22003" => Ok(None),
-                                    Err(e) => Err(e),
-                                },
-                            }
-                        };
-                        let (lo, hi) = (bound(&range.0)?, bound(&range.1)?);
+                        let (lo, hi) = (pk_bound(table, &range.0, env)?, pk_bound(table, &range.1, env)?);
                         self.scan_range(table, txn, None, lo.as_deref(), hi.as_deref())?.into_iter().map(|s| s.row).collect()
                     }
                     (_, key, _) => self.scan(table, txn, key)?.into_iter().map(|s| s.row).collect(),
@@ -2117,7 +2120,71 @@ impl Engine {
         Ok(Some(encode_key(&vals)?))
     }
 
+    /// LIMIT over a primary-key scan in the order the query asks for (no ORDER BY, or ORDER BY the
+    /// key's leading integer columns ascending, which is the key's byte order): the key range is read
+    /// in batches, stopping once OFFSET + LIMIT rows have passed the filter, instead of whole. The rows
+    /// come back filtered. `None` when the plan is not of that shape, or when the transaction has its
+    /// own writes to the table (those are merged by the whole-range scan).
+    fn limited_scan(&self, plan: &QueryPlan, txn: &Txn, env: &Env) -> SqlResult<Option<Vec<Vec<Value>>>> {
+        let Source::Table { table, pk: None, index: None, pk_range, as_of: None, commit_ts: false } = &plan.source else {
+            return Ok(None);
+        };
+        if plan.outer_width > 0 || plan.grouped || plan.distinct || !plan.distinct_on.is_empty() || !plan.windows.is_empty() {
+            return Ok(None);
+        }
+        for (k, &(i, asc, _)) in plan.order_by.iter().enumerate() {
+            let in_key_order = match (table.primary_key.get(k), plan.outputs.get(i)) {
+                (Some(&c), Some((_, Expr::Column(j), _))) => asc && c == *j && table.columns[c].ty.is_integer(),
+                _ => false,
+            };
+            if !in_key_order {
+                return Ok(None);
+            }
+        }
+        let Some(limit) = const_usize(&plan.limit, env, "LIMIT")? else { return Ok(None) };
+        let needed = const_usize(&plan.offset, env, "OFFSET")?.unwrap_or(0).saturating_add(limit);
+        if txn.writes.range((table.id, Vec::new())..).next().is_some_and(|((t, _), _)| *t == table.id) {
+            return Ok(None);
+        }
+        txn.note_read(table.id);
+        let (lo, hi) = match pk_range {
+            Some(r) => (pk_bound(table, &r.0, env)?, pk_bound(table, &r.1, env)?),
+            None => (None, None),
+        };
+        let mut out = Vec::new();
+        // The next batch starts at the last key read (inclusive, so that key is skipped).
+        let mut last: Option<Vec<u8>> = None;
+        let mut batch = needed.clamp(16, 4096);
+        while out.len() < needed {
+            let from = last.as_deref().or(lo.as_deref());
+            let want = batch + usize::from(last.is_some());
+            let got = self.ledger.scan_table_range(table.id, txn.snapshot, from, hi.as_deref(), Some(want))?;
+            let exhausted = got.len() < want;
+            for (key, v) in got {
+                if last.as_ref() == Some(&key) {
+                    continue;
+                }
+                let row = self.decode(table, &v.entry.value, v.tx)?;
+                last = Some(key);
+                if plan.filter.as_ref().map_or(Ok(true), |f| f.eval(&row, env).map(|b| b == Value::Bool(true)))? {
+                    out.push(row);
+                    if out.len() == needed {
+                        break;
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+            batch = (batch * 2).min(4096);
+        }
+        Ok(Some(out))
+    }
+
     pub(crate) fn run_query(&self, plan: &QueryPlan, txn: &Txn, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
+        if let Some(rows) = self.limited_scan(plan, txn, env)? {
+            return self.finish_query(plan, rows, env);
+        }
         let mut rows = self.source_rows(&plan.source, txn, env)?;
         if plan.outer_width > 0 {
             for r in &mut rows {
@@ -2133,6 +2200,11 @@ impl Engine {
             }
             rows = kept;
         }
+        self.finish_query(plan, rows, env)
+    }
+
+    /// Everything after the filter: windows, grouping, projection, DISTINCT, ORDER BY, OFFSET, LIMIT.
+    fn finish_query(&self, plan: &QueryPlan, mut rows: Vec<Vec<Value>>, env: &Env) -> SqlResult<Vec<Vec<Value>>> {
         if !plan.windows.is_empty() {
             number_rows(&plan.windows, plan.window_base, &mut rows, env)?;
         }
