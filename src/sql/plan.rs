@@ -2121,7 +2121,7 @@ impl Engine {
     }
 
     /// LIMIT over a primary-key scan in the order the query asks for (no ORDER BY, or ORDER BY the
-    /// key's leading integer columns ascending, which is the key's byte order): the key range is read
+    /// key's leading columns ascending, which is the key's byte order): the key range is read
     /// in batches, stopping once OFFSET + LIMIT rows have passed the filter, instead of whole. The rows
     /// come back filtered. `None` when the plan is not of that shape, or when the transaction has its
     /// own writes to the table (those are merged by the whole-range scan).
@@ -2134,7 +2134,8 @@ impl Engine {
         }
         for (k, &(i, asc, _)) in plan.order_by.iter().enumerate() {
             let in_key_order = match (table.primary_key.get(k), plan.outputs.get(i)) {
-                (Some(&c), Some((_, Expr::Column(j), _))) => asc && c == *j && table.columns[c].ty.is_integer(),
+                // Key encodings sort as the values do (`encode_key`), for every type a key can have.
+                (Some(&c), Some((_, Expr::Column(j), _))) => asc && c == *j,
                 _ => false,
             };
             if !in_key_order {
