@@ -199,6 +199,11 @@ fn all_of(each: Vec<Expr>) -> Expr {
     each.into_iter().reduce(|a, b| Expr::And(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(true)))
 }
 
+/// The disjunction of `each` (false when empty).
+fn any_of(each: Vec<Expr>) -> Expr {
+    each.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)))
+}
+
 pub fn object_name(n: &ast::ObjectName) -> String {
     n.0.last().and_then(|p| p.as_ident()).map(ident_name).unwrap_or_default()
 }
@@ -306,7 +311,7 @@ impl Ctx<'_> {
                 for item in list {
                     any.push(self.binary(expr, &B::Eq, item)?.expr);
                 }
-                let any = any.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)));
+                let any = any_of(any);
                 Typed { expr: if *negated { Expr::Not(Box::new(any)) } else { any }, ty: DataType::Bool }
             }
             A::In { expr, target: ast::InTarget::Subquery(_), .. } if row_items(expr).is_some() => {
@@ -668,13 +673,13 @@ impl Ctx<'_> {
     fn binary(&mut self, left: &ast::Expr, op: &B, right: &ast::Expr) -> SqlResult<Typed> {
         match (row_items(left), row_items(right)) {
             (Some(l), Some(r)) if !matches!(op, B::And | B::Or) => return self.row_compare(&l, op, &r),
-            (Some(_), None) | (None, Some(_)) if !matches!(op, B::And | B::Or) => {
-                let other = if row_items(left).is_some() { right } else { left };
+            (l, r) if l.is_some() != r.is_some() && !matches!(op, B::And | B::Or) => {
+                let other = if l.is_some() { right } else { left };
                 if matches!(other, ast::Expr::Subquery(_)) {
                     return Err(SqlError::unsupported("a row compared with a subquery is not supported yet"));
                 }
                 let ty = self.compile(other)?.ty.name();
-                let (l, r) = if row_items(left).is_some() { ("record".to_string(), ty) } else { (ty, "record".to_string()) };
+                let (l, r) = if l.is_some() { ("record".to_string(), ty) } else { (ty, "record".to_string()) };
                 return Err(SqlError::new("42883", format!("operator does not exist: {l} {op} {r}")));
             }
             _ => {}
@@ -780,10 +785,7 @@ impl Ctx<'_> {
                 return Err(SqlError::new("42804", format!("row comparison operator must yield type boolean, not type {first}")));
             }
         };
-        let mut pairs = Vec::new();
-        for (a, b) in l.iter().zip(r) {
-            pairs.push((*a, *b));
-        }
+        let pairs: Vec<(&ast::Expr, &ast::Expr)> = l.iter().copied().zip(r.iter().copied()).collect();
         let expr = match strict {
             None => {
                 let mut each = Vec::new();
@@ -793,7 +795,7 @@ impl Ctx<'_> {
                 if *op == B::Eq {
                     all_of(each)
                 } else {
-                    each.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)))
+                    any_of(each)
                 }
             }
             Some(strict) => {
@@ -810,8 +812,7 @@ impl Ctx<'_> {
                 // With `a >= x AND …` in front (`a <= x` for `<`), the planner can scan a key or index
                 // range from the first field. The result is the same: where that bound is false the
                 // comparison is false, and where it is NULL the comparison is NULL.
-                if let Some((first, _)) = rest.first() {
-                    let (a, b) = (first, pairs[0].1);
+                if let [(a, b), _, ..] = pairs.as_slice() {
                     let bound = self.binary(a, if strict == B::Lt { &B::LtEq } else { &B::GtEq }, b)?.expr;
                     acc = Expr::And(Box::new(bound), Box::new(acc));
                 }
@@ -833,7 +834,7 @@ impl Ctx<'_> {
                 for (a, b) in li.iter().zip(&ri) {
                     each.push(self.distinct(a, b, false)?.expr);
                 }
-                each.into_iter().reduce(|a, b| Expr::Or(Box::new(a), Box::new(b))).unwrap_or(Expr::Const(Value::Bool(false)))
+                any_of(each)
             }
             // The same typing as `=` (untyped sides take the other's type), then the null-safe test.
             _ => match self.binary(l, &B::Eq, r)?.expr {
